@@ -1,0 +1,212 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cgw-project/cgw/gateway/awsconf"
+)
+
+func newImportCmd() *cobra.Command {
+	var (
+		format string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Read an AWS VPN configuration file and print its tunnels",
+		Long: "import reads the file AWS offers for a VPN connection (native XML, describe-vpn-connections JSON,\n" +
+			"or the Generic, Windows Server, Strongswan, Openswan/Libreswan or Vyatta download) and prints\n" +
+			"both tunnels. Keys are never printed, only their fingerprints.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			var c *awsconf.Connection
+			if format != "" {
+				f, err := awsconf.ParseFormatName(format)
+				if err != nil {
+					return err
+				}
+				c, err = awsconf.ParseFormat(args[0], data, f)
+				if err != nil {
+					return err
+				}
+			} else if c, err = awsconf.Parse(args[0], data); err != nil {
+				return err
+			}
+			for _, w := range importNotes(c) {
+				fmt.Fprintln(cmd.ErrOrStderr(), "note:", w)
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(c)
+			}
+			return printConnection(cmd.OutOrStdout(), c)
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "", "format of FILE: xml, json, generic, windows, strongswan, openswan, vyatta (default: detect)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the model as JSON")
+	return cmd
+}
+
+// importNotes are the file's warnings plus what no AWS file can tell.
+func importNotes(c *awsconf.Connection) []string {
+	notes := append([]string(nil), c.Warnings...)
+	if c.Routing == awsconf.RoutingBGP {
+		notes = append(notes, "the VPC networks are learned over BGP; remote_networks in cgw.yaml, if given, filters them")
+	} else {
+		notes = append(notes, "no AWS file carries the VPC's CIDR: list it as remote_networks in cgw.yaml")
+	}
+	if c.Profile == awsconf.ProfileMinimum {
+		notes = append(notes, "the algorithms shown are AWS's sample (minimum) profile; the tunnels may allow more (see describe-vpn-connections Options.TunnelOptions)")
+	}
+	return notes
+}
+
+// printConnection prints a compact table: one row per fact, one column per tunnel.
+func printConnection(w io.Writer, c *awsconf.Connection) error {
+	title := "VPN connection"
+	if c.VPNConnectionID != "" {
+		title += " " + c.VPNConnectionID
+	}
+	var attrs []string
+	attrs = append(attrs, string(c.Format))
+	if c.Routing != "" {
+		attrs = append(attrs, string(c.Routing)+" routing")
+	}
+	if c.Profile != "" {
+		attrs = append(attrs, strings.ReplaceAll(string(c.Profile), "_", " ")+" profile")
+	}
+	fmt.Fprintf(w, "%s (%s)\n", title, strings.Join(attrs, ", "))
+
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	row := func(label string, f func(t awsconf.Tunnel) string) {
+		cells := []string{label}
+		for _, t := range c.Tunnels {
+			cells = append(cells, orDash(f(t)))
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	row("", func(t awsconf.Tunnel) string { return "TUNNEL " + strconv.Itoa(t.Number) })
+	row("aws endpoint", func(t awsconf.Tunnel) string { return addrString(t.AWSOutside.IsValid(), t.AWSOutside.String()) })
+	row("customer", func(t awsconf.Tunnel) string {
+		return addrString(t.CustomerOutside.IsValid(), t.CustomerOutside.String())
+	})
+	row("inside", func(t awsconf.Tunnel) string {
+		if !t.CustomerInside.IsValid() {
+			return ""
+		}
+		return t.CustomerInside.String() + " (aws " + t.AWSInside.Addr().String() + ")"
+	})
+	row("psk", func(t awsconf.Tunnel) string { return t.PSK.Fingerprint() })
+	row("ike", func(t awsconf.Tunnel) string {
+		return joinFacts(versions(t.IKE.Versions), strings.Join(t.IKE.Encryption, "/"), strings.Join(t.IKE.Integrity, "/"),
+			groups("dh", t.IKE.DHGroups), seconds(t.IKE.LifetimeS))
+	})
+	row("ipsec", func(t awsconf.Tunnel) string {
+		return joinFacts(strings.Join(t.IPsec.Encryption, "/"), strings.Join(t.IPsec.Integrity, "/"),
+			groups("pfs", t.IPsec.PFSGroups), seconds(t.IPsec.LifetimeS))
+	})
+	row("dpd", func(t awsconf.Tunnel) string {
+		if t.DPD == nil {
+			return ""
+		}
+		s := seconds(t.DPD.IntervalS)
+		if t.DPD.Retries > 0 {
+			s += " x" + strconv.Itoa(t.DPD.Retries)
+		}
+		if t.DPD.TimeoutS > 0 {
+			s += " timeout " + seconds(t.DPD.TimeoutS)
+		}
+		return s
+	})
+	row("mtu/mss", func(t awsconf.Tunnel) string {
+		if t.MTU == 0 && t.TCPMSS == 0 {
+			return ""
+		}
+		return orDash(itoa(t.MTU)) + "/" + orDash(itoa(t.TCPMSS))
+	})
+	row("bgp", func(t awsconf.Tunnel) string {
+		b := t.BGP
+		if b == nil {
+			return ""
+		}
+		s := fmt.Sprintf("as%d -> as%d", b.CustomerASN, b.AWSASN)
+		if b.Neighbor.IsValid() {
+			s += " @" + b.Neighbor.String()
+		}
+		if b.HoldTimeS > 0 {
+			s += " hold " + seconds(b.HoldTimeS)
+		}
+		return s
+	})
+	return tw.Flush()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func addrString(ok bool, s string) string {
+	if !ok {
+		return ""
+	}
+	return s
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
+}
+
+func seconds(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n) + "s"
+}
+
+func versions(vs []int) string {
+	var out []string
+	for _, v := range vs {
+		out = append(out, "IKEv"+strconv.Itoa(v))
+	}
+	return strings.Join(out, "/")
+}
+
+func groups(prefix string, gs []int) string {
+	var out []string
+	for _, g := range gs {
+		out = append(out, strconv.Itoa(g))
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return prefix + strings.Join(out, ",")
+}
+
+func joinFacts(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, " ")
+}

@@ -1,0 +1,23 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+// newRootCmd builds the cgw command tree. Results go to stdout, progress
+// and notes to stderr.
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "cgw",
+		Short:         "Linux customer gateway for AWS Site-to-Site VPN",
+		Long:          "cgw imports the file AWS offers for a Site-to-Site VPN connection, brings both tunnels up\nthrough strongSwan's charon, owns the routes to the VPC, fails over between the tunnels,\nand diagnoses a ping that does not cross.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		newImportCmd(),
+		newRunCmd(),
+		newVersionCmd(),
+	)
+	return root
+}
