@@ -1,0 +1,18 @@
+// Package diag finds out why a ping across the VPN fails, the way a network
+// engineer would: it sends ICMP echo requests, captures on the gateway's
+// inside interface, outside interface and tunnel device (and, through a
+// command, on the receiver), matches each request and reply across those
+// capture points, and names one of the seed's cases (0 healthy, 1 the request
+// never enters the tunnel, 2 it leaves but never arrives, 3 it arrives and is
+// answered but the reply never comes back) with tcpdump-like evidence lines
+// and the next checks to make.
+//
+// Capture is pure Go: an AF_PACKET socket (github.com/gopacket/gopacket/pcapgo)
+// with a classic BPF filter assembled by golang.org/x/net/bpf; no libpcap and
+// no cgo. ESP in UDP (RFC 3948) is recognised by hand. Evidence is written as
+// pcapng, one interface per capture point, and capture files taken elsewhere
+// (tcpdump -w, Wireshark) are read back and classified offline.
+//
+// The live parts (OpenCapture, Probe) are Linux-only; decoding, file reading
+// and classification are pure and work anywhere.
+package diag
