@@ -1,0 +1,104 @@
+// Package routes owns the kernel state that steers traffic into cgw's
+// tunnels: routes to the remote (VPC) networks, the policy rules that keep
+// the local networks out of the tunnel, the XFRM interfaces of the kernel
+// data plane, the TCP MSS clamp and the sysctls forwarding depends on.
+//
+// # Desired state
+//
+// A [Manager] is handed a whole [State] by [Manager.Set] and makes the kernel
+// match it: Set is idempotent (the same State twice changes nothing), adds
+// and replaces before it deletes, and touches only what cgw owns. Failover is
+// a Set with another [State.Active]: every remote-network route keeps its
+// fixed metric ([Metric]) and is moved to the new device with a route
+// replace, because a replace with a different metric would add a second
+// route instead.
+//
+// When no tunnel can carry traffic ([State.Active] is "", names a tunnel that
+// is not Up, or its device is missing or down), the remote networks get
+// "unreachable" routes in cgw's table instead of no routes: with no route,
+// traffic for the VPC would follow the main table's default route and leave
+// the outside interface in clear; with an unreachable route senders get an
+// immediate ICMP "host unreachable" and nothing leaks. A device that is down
+// is logged and retried on the next Set.
+//
+// # What cgw owns and how it is marked
+//
+//   - routes with protocol [Protocol] (198, unassigned in
+//     /etc/iproute2/rt_protos), all in table [Table] (198);
+//   - policy rules with protocol [Protocol] and a priority between
+//     [RulePriorityLocal] and [RulePriorityTable] (210–215), ahead of
+//     charon's 220 and of main (32766);
+//   - XFRM interfaces it created, marked with the interface alias
+//     [LinkAlias];
+//   - the nftables table "inet cgw".
+//
+// [Manager.Close] removes all of it; [Cleanup] removes all of it after a
+// crash, when no Manager is left (`cgw cleanup`, ExecStopPost).
+//
+// # The ip and nft commands each operation corresponds to
+//
+// For remote network 10.10.100.0/24, local network 172.31.16.0/20, source
+// 172.31.16.1:
+//
+//	ip rule add to 172.31.16.0/20 lookup main priority 210 protocol 198
+//	ip rule add lookup 198 priority 215 protocol 198
+//	ip route replace 10.10.100.0/24 dev ipsec0 src 172.31.16.1 table 198 proto 198 metric 100   # libipsec
+//	ip route replace 10.10.100.0/24 dev cgw-t1 src 172.31.16.1 table 198 proto 198 metric 100   # kernel, failover: same with dev cgw-t2
+//	ip route replace unreachable 10.10.100.0/24 table 198 proto 198 metric 100                 # no tunnel up
+//	ip link add cgw-t1 mtu 1436 type xfrm if_id 1 && ip link set cgw-t1 alias cgw             # kernel mode
+//	ip addr replace 169.254.10.2/30 dev cgw-t1 && sysctl net.ipv6.conf.cgw-t1.disable_ipv6=1 && ip link set cgw-t1 up
+//	sysctl net.ipv4.ip_forward=1 net.ipv4.conf.ipsec0.rp_filter=2
+//	nft -f - <<< 'table inet cgw; delete table inet cgw; table inet cgw { … }'
+//
+// and the removal side is "ip route del … proto 198", "ip rule del …
+// protocol 198", "ip link del cgw-t1" and "nft delete table inet cgw".
+//
+// # Data planes
+//
+// In [ModeKernel] each tunnel has its own XFRM interface (if_id matching the
+// CHILD_SA's if_id_in/if_id_out) and the routes point at the active tunnel's
+// interface. The standby tunnel keeps its interface and address but gets no
+// backup route: the kernel would keep using a route over an interface whose
+// SA is gone (an XFRM interface has no carrier to lose), so a backup route
+// would only make it unclear which tunnel carries traffic. Failover moves
+// the routes instead.
+//
+// In [ModeLibipsec] charon's userspace ESP reads packets from its TUN device
+// (ipsec0 by default, MTU 1400) and picks the SA itself, so the routes
+// point at that device with the gateway's inside address as source. charon
+// keeps its own table 220 and rule 220 when install_routes = yes; cgw's rule
+// 215 comes first and its routes say the same thing (dev ipsec0), so the two
+// coexist, and cgw keeps working unchanged once charon runs with
+// install_routes = no. Either way the rule "to <local> lookup main" at
+// priority 210 keeps decrypted traffic for the local networks out of both
+// tables, which matters with 0.0.0.0/0 traffic selectors (AWS's default):
+// without it table 220's default route loops it back into the tunnel.
+// Remote networks must not contain the AWS endpoints' outside addresses:
+// unlike charon, cgw adds no throw routes for them.
+//
+// # MSS clamp
+//
+// The clamp is the nftables table "inet cgw" with forward and output chains
+// that rewrite the MSS option of SYN and SYN/ACK segments leaving through (or,
+// for a fixed value, arriving from) a tunnel device. It is applied with the
+// nft command ("nft -f -" with a whole-table script) rather than
+// github.com/google/nftables: that module is not among cgw's dependencies,
+// and one nft script is one atomic kernel transaction, so the table is never
+// seen half-built. [MSSFor] gives the value for the negotiated algorithms.
+//
+// # Sysctls
+//
+// Set turns on net.ipv4.ip_forward and sets rp_filter to loose (2) on the
+// tunnel devices (the effective value is the larger of "all" and the
+// device's, so loose on the device wins over strict on "all"). The previous
+// values are recorded and Close writes them back, but only for keys cgw
+// changed; [Cleanup] cannot know them and leaves sysctls alone.
+// [Manager.Check] reports settings that fight cgw's.
+//
+// # Network namespaces
+//
+// [Options.Netns] selects the namespace all of this happens in. Netlink uses
+// a handle bound to it; sysctls and the nft command run on a goroutine locked
+// to an OS thread that has entered the namespace, because /proc/sys/net and a
+// forked child follow the calling thread's namespace.
+package routes

@@ -1,0 +1,144 @@
+package routes
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"github.com/vishvananda/netns"
+)
+
+// Marks that identify what cgw owns in the kernel. They are constants so
+// that [Cleanup] finds the same things after a crash.
+const (
+	// Protocol is the route and rule protocol number cgw marks its routes
+	// and rules with ("proto 198" in ip route, "protocol 198" in ip rule).
+	// 198 is not assigned in iproute2's rt_protos.
+	Protocol = 198
+
+	// Table is the routing table holding cgw's routes ("table 198").
+	Table = 198
+
+	// Metric is the fixed metric of every cgw route. It never changes, so
+	// moving a route to another device is a replace, not a second route.
+	Metric = 100
+
+	// RulePriorityLocal is the priority of the rules "to <local network>
+	// lookup main": below charon's 220 so decrypted traffic for the local
+	// networks never loops back into the tunnel.
+	RulePriorityLocal = 210
+
+	// RulePriorityTable is the priority of the rule "lookup 198".
+	RulePriorityTable = 215
+
+	// LinkAlias is the interface alias cgw sets on the XFRM interfaces it
+	// creates ("ip link set X alias cgw").
+	LinkAlias = "cgw"
+
+	// NFTTable is the nftables table (family inet) holding the MSS clamp.
+	NFTTable = "cgw"
+
+	// DefaultTunDev is charon's kernel-libipsec TUN device.
+	DefaultTunDev = "ipsec0"
+
+	// LibipsecMTU is the MTU of charon's TUN device (fixed in the
+	// kernel-libipsec plugin) and LibipsecMaxMSS the largest MSS it allows.
+	LibipsecMTU    = 1400
+	LibipsecMaxMSS = LibipsecMTU - 40
+)
+
+// Mode is the IPsec data plane the routes are for.
+type Mode string
+
+// The data planes.
+const (
+	// ModeKernel is route-based kernel IPsec: one XFRM interface per
+	// tunnel.
+	ModeKernel Mode = "kernel"
+	// ModeLibipsec is charon's userspace ESP over its TUN device.
+	ModeLibipsec Mode = "libipsec"
+)
+
+// Tunnel is one of the VPN connection's tunnels as routes sees it.
+type Tunnel struct {
+	// Name identifies the tunnel (e.g. "tunnel1"); State.Active refers to it.
+	Name string
+	// IfName is the XFRM interface name in kernel mode (e.g. "cgw-t1");
+	// "" in libipsec mode.
+	IfName string
+	// IfID is the XFRM if_id (kernel mode), equal to the CHILD_SA's
+	// if_id_in and if_id_out.
+	IfID uint32
+	// Inside is the customer inside address with its prefix
+	// (e.g. 169.254.10.2/30), put on the XFRM interface in kernel mode.
+	// Optional.
+	Inside netip.Prefix
+	// MTU of the XFRM interface (kernel mode); 0 leaves the default.
+	MTU int
+	// Up reports that the tunnel's CHILD_SA is installed. Routes only point
+	// at a tunnel that is up.
+	Up bool
+}
+
+// State is the desired state handed to [Manager.Set]. It is plain data.
+type State struct {
+	// Mode is the data plane; required.
+	Mode Mode
+	// Remote are the remote (VPC) networks routed into the tunnel.
+	Remote []netip.Prefix
+	// Local are the networks behind the gateway; each gets a rule that
+	// keeps it in the main table.
+	Local []netip.Prefix
+	// Source is the preferred source address of cgw's routes (the
+	// gateway's inside address); optional.
+	Source netip.Addr
+	// Tunnels are the connection's tunnels.
+	Tunnels []Tunnel
+	// Active names the tunnel that carries traffic. "" (or a tunnel that
+	// is not Up) means none: the remote networks get unreachable routes.
+	Active string
+	// TunDev is charon's TUN device in libipsec mode; "" means "ipsec0".
+	TunDev string
+	// MSS is the TCP MSS the clamp sets; 0 clamps to the route's MTU
+	// ("rt mtu"). In libipsec mode it is capped at LibipsecMaxMSS.
+	MSS int
+}
+
+// Options configure a [Manager] and [Cleanup].
+type Options struct {
+	// Netns is the network namespace to work in; 0 means the current one.
+	// The Manager keeps its own duplicate of the handle, so the caller may
+	// close it after New returns.
+	Netns netns.NsHandle
+	// Logger receives warnings (a device that is down, a failed step that
+	// will be retried). nil discards them.
+	Logger *slog.Logger
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger.With("component", "routes")
+}
+
+// Warning is something outside cgw fighting its settings, reported by
+// [Manager.Check].
+type Warning struct {
+	// Code is a stable identifier: "forwarding-off", "rp-filter-strict",
+	// "foreign-route", "route-lookup" or "nft-table-missing".
+	Code string
+	// Message says what was found, for a human.
+	Message string
+}
+
+// String returns "code: message".
+func (w Warning) String() string { return fmt.Sprintf("%s: %s", w.Code, w.Message) }
+
+// ErrXfrmUnsupported is wrapped by the error [Manager.Set] returns in
+// kernel mode when the kernel cannot create XFRM interfaces.
+var ErrXfrmUnsupported = errors.New("kernel cannot create XFRM interfaces (needs CONFIG_XFRM_INTERFACE, module xfrm_interface); use the libipsec data plane")
+
+// ErrClosed is returned by [Manager.Set] after [Manager.Close].
+var ErrClosed = errors.New("routes: manager closed")
