@@ -1,0 +1,213 @@
+package ike
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cgw-project/cgw/gateway/awsconf"
+)
+
+// NamePrefix starts the name of every connection, child and shared key cgw
+// loads; cgw never touches anything else in charon.
+const NamePrefix = "cgw-"
+
+// AWS's defaults when the file gives no lifetime or DPD interval.
+const (
+	DefaultIKELifetime   = 28800 * time.Second
+	DefaultChildLifetime = 3600 * time.Second
+	DefaultDPDDelay      = 10 * time.Second
+)
+
+// A Tunnel is one AWS tunnel as cgw loads it into charon: one connection
+// with one child, both named Name, authenticated with PSK.
+//
+// Fixed choices, the same for every tunnel (see Render for the full set):
+//   - start_action = none: cgw initiates explicitly (AWS never does, and
+//     trap policies do not work with kernel-libipsec);
+//   - dpd_action = clear and close_action = none: charon drops a dead SA
+//     and cgw's reconcile loop, which watches the SAs, initiates again, so
+//     exactly one owner re-initiates and no duplicate SAs race;
+//   - unique = replace: a new IKE_SA to the same AWS endpoint replaces the
+//     old one, so a re-initiate never leaves two;
+//   - mobike = no (AWS endpoints do not do MOBIKE) and encap = yes (always
+//     NAT-T on UDP 4500: EC2 sits behind an Elastic IP NAT);
+//   - keyingtries = 1: cgw retries itself.
+type Tunnel struct {
+	Name       string     // connection and child name, "cgw-tunnel1"
+	Versions   []int      // [1], [2] or [1 2]; [1 2] (any) lets charon initiate IKEv2
+	LocalAddr  netip.Addr // local outside address; invalid means %any
+	RemoteAddr netip.Addr // the AWS endpoint
+	LocalID    string     // our IKE identity: the customer's public address (behind NAT too)
+	RemoteID   string     // the AWS endpoint's identity (its address)
+	PSK        awsconf.PSK
+
+	IKEProposals []string // strongSwan syntax, most preferred first
+	ESPProposals []string
+
+	// IKERekey and ChildRekey are the rekey_time values, IKELife and
+	// ChildLife the hard lifetimes (AWS's), RandTime the jitter charon
+	// subtracts from rekey times (rand_time).
+	IKERekey, IKELife     time.Duration
+	ChildRekey, ChildLife time.Duration
+	IKERand, ChildRand    time.Duration
+
+	DPDDelay time.Duration
+
+	LocalTS, RemoteTS []netip.Prefix // nil means 0.0.0.0/0
+	IfID              uint32         // kernel data plane: if_id_in/if_id_out; 0 with libipsec
+}
+
+// Params are the gateway's settings that the AWS file does not hold.
+type Params struct {
+	Versions  []int      // overrides the file's IKE versions when set
+	LocalAddr netip.Addr // local outside address; invalid means %any
+	Identity  string     // our IKE identity; "" means the file's customer outside address
+	LocalTS   []netip.Prefix
+	RemoteTS  []netip.Prefix
+	IfID      uint32
+}
+
+// TunnelFromAWS builds the Tunnel cgw loads for one AWS tunnel.
+//
+// Proposals: with awsconf.ProfileTunnelOptions the file's algorithm sets
+// are offered exactly; with awsconf.ProfileMinimum (the download shows only
+// AWS's sample profile while AWS's default tunnel options allow far more)
+// one proposal per encryption, strongest first, with every integrity and
+// a strong DH list, plus everything the file names. Versions: Params, else
+// the file's, else any ([1 2]; charon initiates IKEv2). Lifetimes: AWS's
+// (28800 s and 3600 s when absent); cgw rekeys before AWS does (see
+// rekeyTimes). DPD: the file's interval, else 10 s.
+func TunnelFromAWS(name string, t awsconf.Tunnel, profile awsconf.Profile, p Params) (Tunnel, error) {
+	wrap := func(err error) (Tunnel, error) {
+		return Tunnel{}, fmt.Errorf("tunnel %d (%s): %w", t.Number, name, err)
+	}
+	if err := checkName(name); err != nil {
+		return wrap(err)
+	}
+	if !t.AWSOutside.IsValid() {
+		return wrap(errors.New("aws_outside: missing"))
+	}
+	if t.PSK.IsZero() {
+		return wrap(errors.New("psk: missing"))
+	}
+	out := Tunnel{
+		Name:       name,
+		LocalAddr:  p.LocalAddr,
+		RemoteAddr: t.AWSOutside,
+		LocalID:    p.Identity,
+		RemoteID:   t.AWSOutside.String(),
+		PSK:        t.PSK,
+		LocalTS:    slices.Clone(p.LocalTS),
+		RemoteTS:   slices.Clone(p.RemoteTS),
+		IfID:       p.IfID,
+		DPDDelay:   DefaultDPDDelay,
+	}
+	if out.LocalID == "" {
+		if !t.CustomerOutside.IsValid() {
+			return wrap(errors.New("identity: not set and the file has no customer_outside address"))
+		}
+		out.LocalID = t.CustomerOutside.String()
+	}
+	switch {
+	case len(p.Versions) > 0:
+		out.Versions = slices.Clone(p.Versions)
+	case len(t.IKE.Versions) > 0:
+		out.Versions = slices.Clone(t.IKE.Versions)
+	default:
+		out.Versions = []int{1, 2}
+	}
+	slices.Sort(out.Versions)
+	out.Versions = slices.Compact(out.Versions)
+	for _, v := range out.Versions {
+		if v != 1 && v != 2 {
+			return wrap(fmt.Errorf("ike versions: %d is not 1 or 2", v))
+		}
+	}
+
+	ike, err := chooseSets(profile, t.IKE.Encryption, t.IKE.Integrity, t.IKE.DHGroups, awsconf.Phase1DHGroups)
+	if err != nil {
+		return wrap(fmt.Errorf("ike: %w", err))
+	}
+	esp, err := chooseSets(profile, t.IPsec.Encryption, t.IPsec.Integrity, t.IPsec.PFSGroups, awsconf.Phase2DHGroups)
+	if err != nil {
+		return wrap(fmt.Errorf("ipsec: %w", err))
+	}
+	out.IKEProposals = ikeProposals(ike)
+	out.ESPProposals = espProposals(esp)
+
+	ikeLife, childLife := DefaultIKELifetime, DefaultChildLifetime
+	if t.IKE.LifetimeS > 0 {
+		ikeLife = time.Duration(t.IKE.LifetimeS) * time.Second
+	}
+	if t.IPsec.LifetimeS > 0 {
+		childLife = time.Duration(t.IPsec.LifetimeS) * time.Second
+	}
+	out.IKELife = ikeLife
+	out.IKERekey, out.IKERand = rekeyTimes(ikeLife)
+	out.ChildLife = childLife
+	out.ChildRekey, out.ChildRand = rekeyTimes(childLife)
+
+	if t.DPD != nil && t.DPD.IntervalS > 0 {
+		out.DPDDelay = time.Duration(t.DPD.IntervalS) * time.Second
+	}
+	return out, nil
+}
+
+// awsRekeyWindow is how early AWS starts its own rekey at the latest: its
+// default rekey margin (270 s) plus 100 % fuzz.
+const awsRekeyWindow = 540 * time.Second
+
+// rekeyTimes returns rekey_time and rand_time for an SA whose hard
+// lifetime (AWS's) is life, so that cgw rekeys before AWS would: the
+// margin before life is the larger of 10 % and AWS's own rekey window,
+// at most half the lifetime; charon subtracts up to a third of the margin
+// again as jitter. 3600 s gives 3060 s − [0, 180 s]; 28800 s gives
+// 25920 s − [0, 960 s].
+func rekeyTimes(life time.Duration) (rekey, rand time.Duration) {
+	margin := max(life/10, awsRekeyWindow)
+	margin = min(margin, life/2)
+	return (life - margin).Truncate(time.Second), (margin / 3).Truncate(time.Second)
+}
+
+// checkName enforces the NamePrefix convention and a charon-safe name.
+func checkName(name string) error {
+	if !strings.HasPrefix(name, NamePrefix) || len(name) == len(NamePrefix) {
+		return fmt.Errorf("name %q: must start with %q", name, NamePrefix)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("name %q: only letters, digits, '-', '_' and '.' are allowed", name)
+		}
+	}
+	return nil
+}
+
+// validate checks what charon needs before Load sends anything.
+func (t Tunnel) validate() error {
+	if err := checkName(t.Name); err != nil {
+		return err
+	}
+	switch {
+	case !t.RemoteAddr.IsValid():
+		return errors.New("remote address: missing")
+	case t.LocalID == "" || t.RemoteID == "":
+		return errors.New("identities: missing")
+	case t.PSK.IsZero():
+		return errors.New("psk: missing")
+	case len(t.IKEProposals) == 0 || len(t.ESPProposals) == 0:
+		return errors.New("proposals: missing")
+	}
+	return nil
+}
+
+// version is the swanctl "version" value: 0 (any) unless exactly one.
+func (t Tunnel) version() int {
+	if len(t.Versions) == 1 {
+		return t.Versions[0]
+	}
+	return 0
+}
