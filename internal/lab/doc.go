@@ -1,0 +1,32 @@
+// Package lab builds a simulated AWS Site-to-Site VPN endpoint and a
+// customer site in Linux network namespaces, with real strongSwan charon
+// daemons using the kernel-libipsec (userspace ESP) data plane.
+//
+// The topology, all of it inside namespaces named "<name>-<host>" and joined
+// by veth pairs (nothing is connected to the root namespace):
+//
+//	vpc    eth0 10.10.100.110/24, default via 10.10.100.1
+//	aws    vpc0 10.10.100.1/24 | wan0 203.0.113.10/24 + 203.0.113.20/24; charon responder
+//	inet   aws0 203.0.113.1/24 | nat0 198.51.100.1/24 (router)
+//	nat    wan0 198.51.100.50/24 (the Elastic IP) | lan0 192.168.0.1/24; nft 1:1 NAT to 192.168.0.10
+//	cgw    wan0 192.168.0.10/24 | lan0 172.31.16.1/20; charon for cgw (no connections loaded)
+//	onprem eth0 172.31.16.103/20, default via 172.31.16.1
+//
+// The AWS side behaves like AWS's endpoint: responder only, one or two
+// tunnels with their own random pre-shared keys and inside /30s, IKEv2 by
+// default (IKEv1 when asked), AWS's whole allowed proposal set unless told
+// otherwise, DPD with action clear and 0.0.0.0/0 traffic selectors. Up also
+// writes the connection's download files (Generic text and native XML) and a
+// cgw.yaml into the state directory, so cgw imports them as a user would.
+//
+// Each charon sees a private /run (its host directory in the state
+// directory is bind-mounted over /run inside `ip netns exec`), so the
+// compiled-in /run/charon.pid does not clash; its VICI socket, log and pid
+// file are therefore <dir>/<host>/charon.{vici,log,pid} on the host.
+//
+// A *Lab is safe for concurrent use by one process. Several processes (the
+// cgwlab command run twice at once) must not change faults of the same lab
+// concurrently: the state file is read, changed and written without a lock.
+//
+// Everything here needs root and Linux; Up errors clearly otherwise.
+package lab

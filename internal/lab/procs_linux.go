@@ -1,0 +1,88 @@
+package lab
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// supported reports whether the lab can run on this system.
+func supported() error { return nil }
+
+// leftoverNames are the programs Down stops when it finds them in a lab
+// namespace; anything else there is left alone (and reported).
+var leftoverNames = map[string]bool{"charon": true, "tcpdump": true, "ping": true}
+
+// procsInNamespaces returns the pids of processes whose network namespace
+// is one of nsPaths (/run/netns/… files), or whose mount table has dir's
+// host directories bind-mounted over /run (a lab charon whose namespace
+// file is already gone), split into those Down may stop and the others
+// (as "pid (name)").
+func procsInNamespaces(nsPaths []string, dir string) (stop []int, others []string) {
+	inodes := map[uint64]bool{}
+	for _, p := range nsPaths {
+		var st syscall.Stat_t
+		if err := syscall.Stat(p, &st); err == nil {
+			inodes[st.Ino] = true
+		}
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, nil
+	}
+	self := os.Getpid()
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		base := "/proc/" + e.Name()
+		in := false
+		var st syscall.Stat_t
+		if err := syscall.Stat(base+"/ns/net", &st); err == nil && inodes[st.Ino] {
+			in = true
+		}
+		if !in && mountsLabRun(base+"/mountinfo", dir) {
+			in = true
+		}
+		if !in || isZombie(pid) {
+			continue
+		}
+		exe, _ := os.Readlink(base + "/exe")
+		name := filepath.Base(strings.TrimSuffix(exe, " (deleted)"))
+		if leftoverNames[name] {
+			stop = append(stop, pid)
+		} else {
+			others = append(others, strconv.Itoa(pid)+" ("+name+")")
+		}
+	}
+	return stop, others
+}
+
+// mountsLabRun reports whether a mountinfo file shows <dir>/aws or
+// <dir>/cgw mounted on /run. The root field is relative to the mounted
+// filesystem, so only its tail can be compared.
+func mountsLabRun(mountinfo, dir string) bool {
+	b, err := os.ReadFile(mountinfo)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 5 || f[4] != "/run" {
+			continue
+		}
+		for _, h := range []Host{AWS, CGW} {
+			want := filepath.Join(dir, string(h))
+			// Root is want with the filesystem's mount point cut off.
+			// Demand the lab directory's own name in it, so that another
+			// lab's "/aws" never matches.
+			if strings.HasSuffix(want, f[3]) && strings.Contains(f[3], "/"+filepath.Base(dir)+"/") {
+				return true
+			}
+		}
+	}
+	return false
+}

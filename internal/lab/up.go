@@ -1,0 +1,259 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Up builds the lab: namespaces, links, NAT, both charons (waiting until
+// VICI answers), the AWS side's connections, and the download files and
+// cgw.yaml in the state directory. It refuses when a lab of that name is
+// up, and tears down what it created when it fails half-way.
+func Up(ctx context.Context, o Options) (*Lab, error) {
+	if err := supported(); err != nil {
+		return nil, err
+	}
+	if os.Geteuid() != 0 {
+		return nil, errors.New("the lab must run as root (it creates network namespaces and runs charon)")
+	}
+	if err := checkStrongswan(); err != nil {
+		return nil, err
+	}
+	name, dir, err := resolve(o.Name, o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	st := state{Name: name, Dir: dir, IKEVersion: 2, Proposals: o.Proposals, ESPProposals: o.ESPProposals,
+		CGWInstallRoutes: true, PIDs: map[Host]int{}, Created: time.Now().UTC()}
+	if o.IKEv1 {
+		st.IKEVersion = 1
+	}
+	if len(st.Proposals) == 0 {
+		st.Proposals = DefaultProposals()
+	}
+	if len(st.ESPProposals) == 0 {
+		st.ESPProposals = DefaultESPProposals()
+	}
+	if o.CGWInstallRoutes != nil {
+		st.CGWInstallRoutes = *o.CGWInstallRoutes
+	}
+	n := o.Tunnels
+	if n == 0 {
+		n = 2
+	}
+	if n != 1 && n != 2 {
+		return nil, fmt.Errorf("tunnels: want 1 or 2, got %d", n)
+	}
+	if err := checkNotUp(name, dir); err != nil {
+		return nil, err
+	}
+	if st.Tunnels, err = newTunnels(n); err != nil {
+		return nil, err
+	}
+	for _, p := range []struct {
+		id  *string
+		pfx string
+	}{{&st.VPNConnectionID, "vpn"}, {&st.VPNGatewayID, "vgw"}, {&st.CustomerGatewayID, "cgw"}} {
+		if *p.id, err = newID(p.pfx); err != nil {
+			return nil, err
+		}
+	}
+
+	l := &Lab{name: name, dir: dir, logf: o.Logf, st: st, procs: map[Host]*charonProc{}}
+	if err := l.up(ctx); err != nil {
+		if derr := Down(name, dir); derr != nil {
+			err = fmt.Errorf("%w (and tearing down: %v)", err, derr)
+		}
+		return nil, err
+	}
+	return l, nil
+}
+
+// checkNotUp refuses when anything of lab name exists.
+func checkNotUp(name, dir string) error {
+	hint := "run `cgwlab down` first"
+	if name != DefaultName {
+		hint = fmt.Sprintf("run `cgwlab down --name %s` first", name)
+	}
+	if _, err := os.Stat(stateFile(dir)); err == nil {
+		return fmt.Errorf("lab %q is already up (state %s): %s", name, stateFile(dir), hint)
+	}
+	for _, h := range AllHosts() {
+		if _, err := os.Stat(nsPath(namespace(name, h))); err == nil {
+			return fmt.Errorf("lab %q is already up or was left behind (namespace %s exists): %s",
+				name, namespace(name, h), hint)
+		}
+	}
+	return nil
+}
+
+func nsPath(ns string) string { return filepath.Join("/run/netns", ns) }
+
+func (l *Lab) up(ctx context.Context) error {
+	start := time.Now()
+	if err := os.MkdirAll(l.dir, 0o700); err != nil {
+		return fmt.Errorf("creating the state directory: %w", err)
+	}
+	for _, h := range []Host{AWS, CGW} {
+		d := filepath.Join(l.dir, string(h))
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("creating the state directory: %w", err)
+		}
+		ir := true
+		if h == CGW {
+			ir = l.st.CGWInstallRoutes
+		}
+		if err := writeFileAtomic(filepath.Join(d, "strongswan.conf"), []byte(strongswanConf(h, ir)), 0o600); err != nil {
+			return err
+		}
+	}
+	l.log("creating namespaces %s-{%s,%s,%s,%s,%s,%s}", l.name, VPC, AWS, Inet, NAT, CGW, OnPrem)
+	if err := buildTopology(ctx, l.name); err != nil {
+		return err
+	}
+	l.log("starting charon in %s and %s", l.Namespace(AWS), l.Namespace(CGW))
+	if err := l.startCharons(ctx, AWS, CGW); err != nil {
+		return err
+	}
+	l.log("loading the AWS side: IKEv%d, %d tunnel(s)", l.st.IKEVersion, len(l.st.Tunnels))
+	if err := l.loadAWS(ctx); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writeFiles(); err != nil {
+		return err
+	}
+	if err := l.save(); err != nil {
+		return err
+	}
+	l.log("lab %s up in %s", l.name, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// startCharons starts the charons of hosts in parallel and records them.
+func (l *Lab) startCharons(ctx context.Context, hosts ...Host) error {
+	procs := make([]*charonProc, len(hosts))
+	errs := make([]error, len(hosts))
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		wg.Go(func() { procs[i], errs[i] = l.startCharon(ctx, h) })
+	}
+	wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, h := range hosts {
+		if procs[i] != nil {
+			l.procs[h] = procs[i]
+			l.st.PIDs[h] = procs[i].pid
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// writeFiles writes the download files and cgw.yaml; l.mu must be held.
+func (l *Lab) writeFiles() error {
+	x, err := renderXML(&l.st)
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		path, data string
+	}{
+		{l.GenericFile(), renderGeneric(&l.st)},
+		{l.XMLFile(), x},
+		{l.ConfigFile(), renderConfig(l.dir)},
+	} {
+		if err := writeFileAtomic(f.path, []byte(f.data), 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Down removes everything of lab name (dir "" = default): its charons and
+// any charon, tcpdump or ping left in its namespaces, the namespaces and
+// the state directory. It works from what it finds, not only from the
+// state file, so it cleans up after a crash; calling it twice is fine.
+func Down(name, dir string) error {
+	name, dir, err := resolve(name, dir)
+	if err != nil {
+		return err
+	}
+	if err := supported(); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	pids := map[int]chan struct{}{}
+	if st, err := readState(dir); err == nil {
+		for _, pid := range st.PIDs {
+			if isCharon(pid) {
+				pids[pid] = nil
+			}
+		}
+	}
+	var nss []string
+	for _, h := range AllHosts() {
+		if _, err := os.Stat(nsPath(namespace(name, h))); err == nil {
+			nss = append(nss, namespace(name, h))
+		}
+	}
+	var paths []string
+	for _, ns := range nss {
+		paths = append(paths, nsPath(ns))
+	}
+	stop, others := procsInNamespaces(paths, dir)
+	for _, pid := range stop {
+		pids[pid] = nil
+	}
+	stopPIDs(pids, 5*time.Second)
+
+	var errs []error
+	if len(others) > 0 {
+		errs = append(errs, fmt.Errorf("left running in lab %q (not stopped): %v", name, others))
+	}
+	if len(nss) > 0 {
+		var lines []string
+		for _, ns := range nss {
+			lines = append(lines, "netns del "+ns)
+		}
+		if err := ipBatch(ctx, "", lines...); err != nil {
+			errs = append(errs, fmt.Errorf("deleting namespaces: %w", err))
+		}
+	}
+	if err := removeStateDir(dir); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// removeStateDir removes a lab's state directory. A directory that does
+// not look like a lab's (no state.json, not under /run/cgwlab) loses only
+// the lab's own files, and stays if anything else is in it.
+func removeStateDir(dir string) error {
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	_, serr := os.Stat(stateFile(dir))
+	if serr == nil || filepath.Dir(dir) == DefaultBaseDir {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("removing the state directory: %w", err)
+		}
+		return nil
+	}
+	for _, f := range []string{"state.json", "state.json.tmp", "generic.txt", "vpn-connection.xml", "cgw.yaml", "cgw.sock", "aws", "cgw"} {
+		if err := os.RemoveAll(filepath.Join(dir, f)); err != nil {
+			return fmt.Errorf("removing the state directory: %w", err)
+		}
+	}
+	_ = os.Remove(dir)
+	return nil
+}
