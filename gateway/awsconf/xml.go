@@ -146,9 +146,9 @@ func xmlConnection(src xmlSource, data []byte) (*Connection, error) {
 	if err != nil {
 		var le *xmlLineError
 		if errors.As(err, &le) {
-			return nil, src.fail(le.line, 0, "", "not well-formed XML: %v", le.err)
+			return nil, src.fail(le.line, 0, "XML", "not well-formed: %v", le.err)
 		}
-		return nil, src.fail(0, 0, "", "reading XML: %v", err)
+		return nil, src.fail(0, 0, "XML", "not well-formed: %v", err)
 	}
 	if root.name != "vpn_connection" {
 		return nil, src.fail(root.line, 0, root.name, "the root element is <%s>, not <vpn_connection>: not an AWS VPN connection configuration", root.name)
@@ -479,33 +479,29 @@ func (w *xwalk) readTunnel(n *xnode, t *Tunnel, static bool) {
 		return
 	}
 
-	if ike := w.find(n, "ike"); ike != nil {
-		t.IKE.Integrity = w.alg(ike, "authentication_protocol", "IKE integrity", NormalizeIntegrity)
-		t.IKE.Encryption = w.alg(ike, "encryption_protocol", "IKE encryption", NormalizeEncryption)
-		t.IKE.LifetimeS = w.lifetime(ike, "lifetime")
-		t.IKE.DHGroups = w.group(ike, "perfect_forward_secrecy", Phase1DHGroups)
-		if m := w.find(ike, "mode"); m != nil && m.text != "" {
-			t.IKE.Mode = strings.ToLower(m.text)
-			if t.IKE.Mode != "main" {
-				w.failAt(m, "ike/mode", "%q: AWS supports main mode only", m.text)
-			}
+	t.IKE.Integrity = w.alg(n, "ike/authentication_protocol", "IKE integrity", NormalizeIntegrity)
+	t.IKE.Encryption = w.alg(n, "ike/encryption_protocol", "IKE encryption", NormalizeEncryption)
+	t.IKE.LifetimeS = w.lifetime(n, "ike/lifetime")
+	t.IKE.DHGroups = w.group(n, "ike/perfect_forward_secrecy", Phase1DHGroups)
+	if m := w.find(n, "ike/mode"); m != nil && m.text != "" {
+		t.IKE.Mode = strings.ToLower(m.text)
+		if t.IKE.Mode != "main" {
+			w.failAt(m, "ike/mode", "%q: AWS supports main mode only", m.text)
 		}
-		w.prefixed("ike/", func() { w.psk(ike, t) })
 	}
-	if ipsec := w.find(n, "ipsec"); ipsec != nil {
-		if p := w.text(ipsec, "protocol"); p != "" && !strings.EqualFold(p, "esp") {
-			w.failAt(ipsec, "ipsec/protocol", "%q: AWS uses esp", p)
-		}
-		t.IPsec.Integrity = w.alg(ipsec, "authentication_protocol", "IPsec integrity", NormalizeIntegrity)
-		t.IPsec.Encryption = w.alg(ipsec, "encryption_protocol", "IPsec encryption", NormalizeEncryption)
-		t.IPsec.LifetimeS = w.lifetime(ipsec, "lifetime")
-		t.IPsec.PFSGroups = w.group(ipsec, "perfect_forward_secrecy", Phase2DHGroups)
-		t.TCPMSS = w.number(ipsec, "tcp_mss_adjustment", 65535)
-		if d := w.find(ipsec, "dead_peer_detection"); d != nil {
-			t.DPD = &DPD{IntervalS: w.number(d, "interval", 3600), Retries: w.number(d, "retries", 100)}
-			if w.err == nil && t.DPD.IntervalS == 0 {
-				w.failAt(d, "ipsec/dead_peer_detection/interval", "missing")
-			}
+	w.psk(n, "ike/pre_shared_key", t)
+	if p := w.find(n, "ipsec/protocol"); p != nil && p.text != "" && !strings.EqualFold(p.text, "esp") {
+		w.failAt(p, "ipsec/protocol", "%q: AWS uses esp", p.text)
+	}
+	t.IPsec.Integrity = w.alg(n, "ipsec/authentication_protocol", "IPsec integrity", NormalizeIntegrity)
+	t.IPsec.Encryption = w.alg(n, "ipsec/encryption_protocol", "IPsec encryption", NormalizeEncryption)
+	t.IPsec.LifetimeS = w.lifetime(n, "ipsec/lifetime")
+	t.IPsec.PFSGroups = w.group(n, "ipsec/perfect_forward_secrecy", Phase2DHGroups)
+	t.TCPMSS = w.number(n, "ipsec/tcp_mss_adjustment", 65535)
+	if d := w.find(n, "ipsec/dead_peer_detection"); d != nil {
+		t.DPD = &DPD{IntervalS: w.number(n, "ipsec/dead_peer_detection/interval", 3600), Retries: w.number(n, "ipsec/dead_peer_detection/retries", 100)}
+		if w.err == nil && t.DPD.IntervalS == 0 {
+			w.failAt(d, "ipsec/dead_peer_detection/interval", "missing")
 		}
 	}
 	if w.err == nil && t.PSK.IsZero() {
@@ -550,23 +546,15 @@ func (w *xwalk) readTunnel(n *xnode, t *Tunnel, static bool) {
 	t.BGP = b
 }
 
-// prefixed runs f with p added to the field prefix.
-func (w *xwalk) prefixed(p string, f func()) {
-	old := w.prefix
-	w.prefix += p
-	f()
-	w.prefix = old
-}
-
-// psk reads ike/pre_shared_key and checks it against AWS's rules; the
-// error never shows the key.
-func (w *xwalk) psk(ike *xnode, t *Tunnel) {
-	e := w.find(ike, "pre_shared_key")
+// psk reads the key at path and checks it against AWS's rules; the error
+// never shows the key.
+func (w *xwalk) psk(n *xnode, path string, t *Tunnel) {
+	e := w.find(n, path)
 	if e == nil {
 		return
 	}
 	if err := ValidatePSK(e.text); err != nil {
-		w.failAt(e, "pre_shared_key", "%v", err)
+		w.failAt(e, path, "%v", err)
 		return
 	}
 	t.PSK = NewPSK(e.text)
