@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -54,4 +55,34 @@ func upLab(t testing.TB, o Options) *Lab {
 func TestUpSmoke(t *testing.T) {
 	l := upLab(t, Options{})
 	t.Log(l.Dir())
+}
+
+// ping runs ping in host h and reports whether all replies came.
+func ping(t testing.TB, l *Lab, h Host, target string, count int) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := l.Command(ctx, h, "ping", "-n", "-q", "-c", fmt.Sprint(count), "-i", "0.2", "-W", "1", target).CombinedOutput()
+	t.Logf("ping from %s to %s: err=%v\n%s", h, target, err, out)
+	return err == nil
+}
+
+func TestPlainInitiatePing(t *testing.T) {
+	l := upLab(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := l.PlainInitiate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, err := l.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%+v", st)
+	if !ping(t, l, OnPrem, VPCHost, 3) {
+		t.Fatal("onprem cannot ping the vpc host through the tunnel")
+	}
+	if err := l.PlainReset(ctx); err != nil {
+		t.Fatal(err)
+	}
 }

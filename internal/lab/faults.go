@@ -1,0 +1,163 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// The fault knobs. Faults that are states (the first six) are recorded in
+// the state file while on; the restarts are actions (on restarts, off does
+// nothing).
+const (
+	FaultSilenceTunnel1   = "silence-tunnel1"    // inet drops all traffic to and from 203.0.113.10
+	FaultSilenceTunnel2   = "silence-tunnel2"    // inet drops all traffic to and from 203.0.113.20
+	FaultBlockNATT        = "block-natt"         // inet drops UDP port 4500 (either direction)
+	FaultDropICMPVPC      = "drop-icmp-vpc"      // the VPC host drops ICMP input (security group)
+	FaultNoReturnRoute    = "no-return-route"    // the VPC host loses its default route (route table)
+	FaultNATMapping       = "nat-mapping"        // the NAT's public address becomes 198.51.100.51
+	FaultRestartAWSCharon = "restart-aws-charon" // restart the AWS side's charon and reload it
+	FaultRestartCGWCharon = "restart-cgw-charon" // restart the cgw-side charon (empty, as at Up)
+)
+
+// FaultNames returns every fault name Fault accepts.
+func FaultNames() []string {
+	return []string{FaultSilenceTunnel1, FaultSilenceTunnel2, FaultBlockNATT, FaultDropICMPVPC,
+		FaultNoReturnRoute, FaultNATMapping, FaultRestartAWSCharon, FaultRestartCGWCharon}
+}
+
+// Fault turns fault name on or off. Turning a fault on twice, or off when it
+// is off, is fine. For the restarts, on restarts that charon (a new pid,
+// waiting until VICI answers; the AWS side's connections are reloaded, the
+// cgw side comes back empty, as cgw's own charon would after a crash) and
+// off does nothing.
+func (l *Lab) Fault(ctx context.Context, name string, on bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var err error
+	switch name {
+	case FaultSilenceTunnel1, FaultSilenceTunnel2:
+		addr := Tunnel1Outside
+		if name == FaultSilenceTunnel2 {
+			addr = Tunnel2Outside
+		}
+		err = l.nftTable(ctx, Inet, strings.ReplaceAll(name, "-", "_"), on, fmt.Sprintf(
+			"chain forward { type filter hook forward priority 0; policy accept; ip saddr %[1]s drop; ip daddr %[1]s drop; }", addr))
+	case FaultBlockNATT:
+		err = l.nftTable(ctx, Inet, "block_natt", on,
+			"chain forward { type filter hook forward priority 0; policy accept; udp dport 4500 drop; udp sport 4500 drop; }")
+	case FaultDropICMPVPC:
+		err = l.nftTable(ctx, VPC, "security_group", on,
+			"chain input { type filter hook input priority 0; policy accept; ip protocol icmp drop; }")
+	case FaultNoReturnRoute:
+		line := "route replace default via 10.10.100.1"
+		if on {
+			line = "route flush exact 0.0.0.0/0"
+		}
+		err = ipBatch(ctx, l.Namespace(VPC), line)
+	case FaultNATMapping:
+		err = l.natMapping(ctx, on)
+	case FaultRestartAWSCharon, FaultRestartCGWCharon:
+		if !on {
+			return nil
+		}
+		h := AWS
+		if name == FaultRestartCGWCharon {
+			h = CGW
+		}
+		return l.restartCharon(ctx, h)
+	default:
+		return fmt.Errorf("unknown fault %q (known: %s)", name, strings.Join(FaultNames(), ", "))
+	}
+	if err != nil {
+		return fmt.Errorf("fault %s %s: %w", name, onOff(on), err)
+	}
+	l.setFault(name, on)
+	l.log("fault %s %s", name, onOff(on))
+	return l.save()
+}
+
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
+// nftTable adds (on) or removes (off) the table "fault_<table>" holding
+// body in host h. Both directions are idempotent.
+func (l *Lab) nftTable(ctx context.Context, h Host, table string, on bool, body string) error {
+	t := "fault_" + table
+	script := fmt.Sprintf("table ip %[1]s {}\ndelete table ip %[1]s\n", t)
+	if on {
+		script += fmt.Sprintf("table ip %s {\n\t%s\n}\n", t, body)
+	}
+	return nftIn(ctx, l.Namespace(h), script)
+}
+
+// natMapping moves the NAT's public address to AltElasticIP (on) or back,
+// and forgets existing NAT bindings so running flows change too.
+func (l *Lab) natMapping(ctx context.Context, on bool) error {
+	ns := l.Namespace(NAT)
+	pub, line := ElasticIP, "addr flush dev wan0 to "+AltElasticIP+"/32"
+	if on {
+		pub, line = AltElasticIP, "addr replace "+AltElasticIP+"/24 dev wan0"
+	}
+	if err := ipBatch(ctx, ns, line); err != nil {
+		return err
+	}
+	if err := nftIn(ctx, ns, natTable(pub)); err != nil {
+		return err
+	}
+	return flushConntrack(ns)
+}
+
+// flushConntrack empties the conntrack table of namespace ns.
+func flushConntrack(ns string) error {
+	h, err := netns.GetFromName(ns)
+	if err != nil {
+		return fmt.Errorf("opening namespace %s: %w", ns, err)
+	}
+	defer h.Close()
+	nh, err := netlink.NewHandleAt(h)
+	if err != nil {
+		return fmt.Errorf("netlink in %s: %w", ns, err)
+	}
+	defer nh.Close()
+	if err := nh.ConntrackTableFlush(netlink.ConntrackTable); err != nil {
+		return fmt.Errorf("flushing conntrack in %s: %w", ns, err)
+	}
+	return nil
+}
+
+// restartCharon stops host h's charon and starts a new one; l.mu is held.
+func (l *Lab) restartCharon(ctx context.Context, h Host) error {
+	l.log("restarting charon in %s", l.Namespace(h))
+	pids := map[int]chan struct{}{}
+	if p, ok := l.procs[h]; ok {
+		pids[p.pid] = p.done
+	} else if pid := l.st.PIDs[h]; isCharon(pid) {
+		pids[pid] = nil
+	}
+	stopPIDs(pids, 5*time.Second)
+	delete(l.procs, h)
+	p, err := l.startCharon(ctx, h)
+	if err != nil {
+		return fmt.Errorf("restarting charon in %s: %w", h, err)
+	}
+	l.procs[h] = p
+	l.st.PIDs[h] = p.pid
+	if h == CGW {
+		l.st.Plain = false
+	}
+	if h == AWS {
+		if err := l.loadAWS(ctx); err != nil {
+			return err
+		}
+	}
+	return l.save()
+}
