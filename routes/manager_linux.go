@@ -1,0 +1,687 @@
+package routes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// A Manager keeps cgw's routes, rules, XFRM interfaces, MSS clamp and
+// sysctls equal to the last [State] given to [Manager.Set]. Its methods are
+// safe for concurrent use: one mutex serialises them, so a Set never
+// interleaves with another Set, a Check or Close.
+type Manager struct {
+	log *slog.Logger
+
+	// mu serialises Set, Check and Close and guards every field below.
+	mu     sync.Mutex
+	h      *netlink.Handle // NETLINK_ROUTE socket in the manager's namespace
+	ns     netns.NsHandle  // duplicate of Options.Netns, or netns.None() for the current one
+	closed bool
+	last   *plan             // the plan of the last Set (nil before the first)
+	saved  map[string]string // /proc/sys path → value before cgw first changed it
+}
+
+// New returns a Manager working in opts.Netns. It changes nothing until the
+// first Set.
+func New(opts Options) (*Manager, error) {
+	ns, h, err := openNetns(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Manager{log: opts.logger(), h: h, ns: ns, saved: map[string]string{}}, nil
+}
+
+// openNetns duplicates opts.Netns (so the caller keeps ownership of its
+// handle) and opens a route netlink handle in it.
+func openNetns(opts Options) (netns.NsHandle, *netlink.Handle, error) {
+	ns := netns.None()
+	if opts.Netns != 0 && opts.Netns.IsOpen() {
+		fd, err := unix.FcntlInt(uintptr(opts.Netns), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return ns, nil, fmt.Errorf("routes: duplicate network namespace handle: %w", err)
+		}
+		ns = netns.NsHandle(fd)
+	}
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		ns.Close()
+		return netns.None(), nil, fmt.Errorf("routes: open netlink: %w", err)
+	}
+	return ns, h, nil
+}
+
+// Set makes the kernel match st. It is idempotent: calling it again with
+// the same State changes nothing. It creates XFRM interfaces (kernel mode),
+// writes sysctls, adds rules, replaces routes and the nft table, and only
+// then deletes what st no longer wants, so traffic is never left without a
+// route during a change. A tunnel device that is missing or down is logged
+// and its routes are unreachable until a later Set finds it up. Errors from
+// individual steps are joined; the steps that succeeded stay applied.
+//
+// Equivalent to the ip/nft commands listed in the package documentation.
+func (m *Manager) Set(ctx context.Context, st State) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := validate(st); err != nil {
+		return fmt.Errorf("routes: %w", err)
+	}
+	var errs []error
+	if st.Mode == ModeKernel {
+		for _, t := range st.Tunnels {
+			l := linkSpec{Name: t.IfName, IfID: t.IfID, MTU: t.MTU, Addr: t.Inside}
+			if err := m.ensureLink(l); err != nil {
+				errs = append(errs, fmt.Errorf("routes: tunnel %q: %w", t.Name, err))
+			}
+		}
+	}
+	down := m.downDevices(devices(st))
+	p, err := planFor(st, down)
+	if err != nil {
+		return fmt.Errorf("routes: %w", errors.Join(append(errs, err)...))
+	}
+	m.last = &p
+
+	if err := m.applySysctls(p); err != nil {
+		errs = append(errs, fmt.Errorf("routes: %w", err))
+	}
+	wantRules, err := m.syncRulesAdd(p)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	wantRoutes, err := m.syncRoutesReplace(p)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	if _, err := applyNFT(ctx, m.ns, p.NFT); err != nil {
+		errs = append(errs, fmt.Errorf("routes: mss clamp: %w", err))
+	}
+	if err := m.deleteRoutesExcept(wantRoutes); err != nil {
+		errs = append(errs, err)
+	}
+	if err := m.deleteRulesExcept(wantRules); err != nil {
+		errs = append(errs, err)
+	}
+	if err := m.deleteLinksExcept(p.Links); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Close removes every route, rule, XFRM interface and nft table cgw owns in
+// the manager's namespace (also those left by an earlier crashed run),
+// writes back the sysctls cgw changed, and releases the netlink handle.
+// Calling Close again does nothing and returns nil.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	err := removeAll(context.Background(), m.h, m.ns, m.log)
+	err = errors.Join(err, m.restoreSysctls())
+	m.h.Close()
+	m.ns.Close()
+	return err
+}
+
+// Cleanup removes everything cgw marks as its own in opts.Netns: routes
+// with protocol [Protocol], rules with protocol [Protocol], XFRM interfaces
+// with alias [LinkAlias] and the nft table inet cgw. It is for `cgw cleanup`
+// after a crash, when no Manager is left to Close. It leaves sysctls alone:
+// their previous values died with the Manager.
+//
+// Equivalent to: ip route flush table 198 proto 198; ip rule del protocol 198 (each);
+// ip link del <cgw xfrm interfaces>; nft delete table inet cgw.
+func Cleanup(ctx context.Context, opts Options) error {
+	ns, h, err := openNetns(opts)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	defer h.Close()
+	return removeAll(ctx, h, ns, opts.logger())
+}
+
+// removeAll deletes all cgw-owned state: adds are over, so only deletes.
+func removeAll(ctx context.Context, h *netlink.Handle, ns netns.NsHandle, log *slog.Logger) error {
+	var errs []error
+	routes, err := ownedRoutes(h)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, r := range routes {
+		if err := h.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("routes: delete route %s: %w", r.Dst, err))
+		}
+	}
+	rules, err := ownedRules(h)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, r := range rules {
+		if err := h.RuleDel(&r); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("routes: delete rule %s: %w", r, err))
+		}
+	}
+	links, err := ownedLinks(h)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, l := range links {
+		if err := h.LinkDel(l); err != nil && !errors.As(err, new(netlink.LinkNotFoundError)) && !errors.Is(err, unix.ENODEV) {
+			errs = append(errs, fmt.Errorf("routes: delete interface %s: %w", l.Attrs().Name, err))
+		}
+	}
+	if _, err := applyNFT(ctx, ns, ""); err != nil {
+		errs = append(errs, fmt.Errorf("routes: delete table inet %s: %w", NFTTable, err))
+	}
+	if len(routes)+len(rules)+len(links) > 0 {
+		log.Info("removed cgw state", "routes", len(routes), "rules", len(rules), "interfaces", len(links))
+	}
+	return errors.Join(errs...)
+}
+
+// Check reports settings outside cgw that fight the state of the last Set:
+// forwarding off, strict rp_filter on a tunnel device, a foreign route more
+// specific than one of cgw's for a remote network, a remote network whose
+// route lookup does not end at cgw's route, and cgw's nft table missing.
+// Before the first Set it only checks forwarding. It never changes anything.
+func (m *Manager) Check(ctx context.Context) []Warning {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return []Warning{{Code: "check-error", Message: ErrClosed.Error()}}
+	}
+	p := plan{}
+	if m.last != nil {
+		p = *m.last
+	}
+	ws := checkSysctls(m.ns, p.Devices)
+	ws = append(ws, m.checkRoutes(p)...)
+	if p.NFT != "" {
+		cur, err := listNFT(ctx, m.ns)
+		switch {
+		case err != nil:
+			ws = append(ws, Warning{Code: "check-error", Message: fmt.Sprintf("list nft table: %v", err)})
+		case cur == "":
+			ws = append(ws, Warning{Code: "nft-table-missing", Message: fmt.Sprintf("nftables table inet %s (the MSS clamp) is missing; the next Set restores it", NFTTable)})
+		}
+	}
+	return ws
+}
+
+// checkRoutes finds foreign routes more specific than cgw's and remote
+// networks whose lookup ends elsewhere.
+func (m *Manager) checkRoutes(p plan) []Warning {
+	var ws []Warning
+	if len(p.Routes) == 0 {
+		return nil
+	}
+	all, err := listRoutes(m.h, &netlink.Route{}, netlink.RT_FILTER_TABLE)
+	if err != nil {
+		return []Warning{{Code: "check-error", Message: fmt.Sprintf("list routes: %v", err)}}
+	}
+	local := m.localPrefixes(p)
+	for _, r := range all {
+		if r.Protocol == Protocol || r.Table == unix.RT_TABLE_LOCAL || r.Type != unix.RTN_UNICAST {
+			continue
+		}
+		dst := routeDst(r)
+		if slices.ContainsFunc(local, func(l netip.Prefix) bool { return l.Bits() <= dst.Bits() && l.Contains(dst.Addr()) }) {
+			continue
+		}
+		for _, want := range p.Routes {
+			if dst.Bits() > want.Dst.Bits() && want.Dst.Contains(dst.Addr()) {
+				ws = append(ws, Warning{Code: "foreign-route", Message: fmt.Sprintf("route %s (table %d, proto %d) is more specific than cgw's %s", dst, r.Table, r.Protocol, want.Dst)})
+			}
+		}
+	}
+	for _, want := range p.Routes {
+		if want.Dev == "" {
+			continue
+		}
+		link, err := m.h.LinkByName(want.Dev)
+		if err != nil {
+			continue
+		}
+		got, err := m.h.RouteGet(net.IP(want.Dst.Addr().AsSlice()))
+		if err != nil || len(got) == 0 {
+			ws = append(ws, Warning{Code: "route-lookup", Message: fmt.Sprintf("route lookup for %s failed: %v", want.Dst.Addr(), err)})
+			continue
+		}
+		if got[0].LinkIndex != link.Attrs().Index {
+			name := fmt.Sprint(got[0].LinkIndex)
+			if l, err := m.h.LinkByIndex(got[0].LinkIndex); err == nil {
+				name = l.Attrs().Name
+			}
+			ws = append(ws, Warning{Code: "route-lookup", Message: fmt.Sprintf("traffic to %s leaves via %s, not %s: something ahead of cgw's rule %d takes it", want.Dst.Addr(), name, want.Dev, RulePriorityTable)})
+		}
+	}
+	return ws
+}
+
+func (m *Manager) localPrefixes(p plan) []netip.Prefix {
+	var out []netip.Prefix
+	for _, r := range p.Rules {
+		if r.Dst.IsValid() {
+			out = append(out, r.Dst)
+		}
+	}
+	return out
+}
+
+// downDevices returns the devices that are missing or administratively
+// down, logging each.
+func (m *Manager) downDevices(devs []string) map[string]bool {
+	down := map[string]bool{}
+	for _, d := range devs {
+		l, err := m.h.LinkByName(d)
+		switch {
+		case err != nil:
+			m.log.Warn("tunnel device missing; its routes are unreachable until the next Set finds it", "device", d, "err", err)
+			down[d] = true
+		case l.Attrs().Flags&net.FlagUp == 0:
+			m.log.Warn("tunnel device down; its routes are unreachable until the next Set finds it up", "device", d)
+			down[d] = true
+		}
+	}
+	return down
+}
+
+// ensureLink creates the XFRM interface l if absent, then sets its MTU,
+// address and state.
+//
+// Equivalent to: ip link add NAME mtu MTU type xfrm if_id IFID; ip link set NAME alias cgw;
+// ip addr replace INSIDE dev NAME; ip link set NAME up.
+func (m *Manager) ensureLink(l linkSpec) error {
+	link, err := m.h.LinkByName(l.Name)
+	if errors.As(err, new(netlink.LinkNotFoundError)) {
+		x := &netlink.Xfrmi{LinkAttrs: netlink.LinkAttrs{Name: l.Name, MTU: l.MTU}, Ifid: l.IfID}
+		if err := m.h.LinkAdd(x); err != nil {
+			if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL) {
+				return fmt.Errorf("create xfrm interface %s (if_id %d): %w: %w", l.Name, l.IfID, ErrXfrmUnsupported, err)
+			}
+			return fmt.Errorf("create xfrm interface %s (if_id %d): %w", l.Name, l.IfID, err)
+		}
+		if link, err = m.h.LinkByName(l.Name); err != nil {
+			return fmt.Errorf("find new xfrm interface %s: %w", l.Name, err)
+		}
+		if err := m.h.LinkSetAlias(link, LinkAlias); err != nil {
+			return fmt.Errorf("mark xfrm interface %s with alias %q: %w", l.Name, LinkAlias, err)
+		}
+		m.log.Info("created xfrm interface", "name", l.Name, "if_id", l.IfID)
+	} else if err != nil {
+		return fmt.Errorf("find interface %s: %w", l.Name, err)
+	}
+	x, ok := link.(*netlink.Xfrmi)
+	if !ok {
+		return fmt.Errorf("interface %s exists and is a %s, not an xfrm interface", l.Name, link.Type())
+	}
+	if x.Ifid != l.IfID {
+		return fmt.Errorf("xfrm interface %s has if_id %d, want %d", l.Name, x.Ifid, l.IfID)
+	}
+	if l.MTU > 0 && x.MTU != l.MTU {
+		if err := m.h.LinkSetMTU(link, l.MTU); err != nil {
+			return fmt.Errorf("set mtu %d on %s: %w", l.MTU, l.Name, err)
+		}
+	}
+	if l.Addr.IsValid() {
+		if err := m.syncAddr(link, l.Addr); err != nil {
+			return err
+		}
+	}
+	if x.Flags&net.FlagUp == 0 {
+		if err := m.h.LinkSetUp(link); err != nil {
+			return fmt.Errorf("set %s up: %w", l.Name, err)
+		}
+	}
+	return nil
+}
+
+// syncAddr makes want the only global address of its family on link.
+func (m *Manager) syncAddr(link netlink.Link, want netip.Prefix) error {
+	fam := netlink.FAMILY_V4
+	if want.Addr().Is6() {
+		fam = netlink.FAMILY_V6
+	}
+	addr := &netlink.Addr{IPNet: prefixIPNet(want)}
+	if err := m.h.AddrReplace(link, addr); err != nil {
+		return fmt.Errorf("add address %s to %s: %w", want, link.Attrs().Name, err)
+	}
+	have, err := m.h.AddrList(link, fam)
+	if err != nil {
+		return fmt.Errorf("list addresses of %s: %w", link.Attrs().Name, err)
+	}
+	for _, a := range have {
+		p, ok := netipPrefix(a.IPNet)
+		if !ok || p == want || p.Addr().IsLinkLocalUnicast() && fam == netlink.FAMILY_V6 {
+			continue
+		}
+		if err := m.h.AddrDel(link, &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+			return fmt.Errorf("delete old address %s from %s: %w", p, link.Attrs().Name, err)
+		}
+	}
+	return nil
+}
+
+// deleteLinksExcept deletes cgw-marked XFRM interfaces that keep is
+// missing.
+func (m *Manager) deleteLinksExcept(keep []linkSpec) error {
+	links, err := ownedLinks(m.h)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, l := range links {
+		if slices.ContainsFunc(keep, func(s linkSpec) bool { return s.Name == l.Attrs().Name }) {
+			continue
+		}
+		if err := m.h.LinkDel(l); err != nil && !errors.As(err, new(netlink.LinkNotFoundError)) {
+			errs = append(errs, fmt.Errorf("routes: delete interface %s: %w", l.Attrs().Name, err))
+			continue
+		}
+		m.log.Info("deleted xfrm interface", "name", l.Attrs().Name)
+	}
+	return errors.Join(errs...)
+}
+
+// routeKey identifies a route the way the kernel matches a replace.
+type routeKey struct {
+	table, metric int
+	dst           netip.Prefix
+}
+
+func keyOf(r netlink.Route) routeKey {
+	return routeKey{table: r.Table, metric: r.Priority, dst: routeDst(r)}
+}
+
+// syncRoutesReplace replaces every route the plan wants that differs from
+// the kernel's, and returns the keys it wants. A route onto a device that
+// turns out to be down becomes unreachable.
+//
+// Equivalent to: ip route replace DST dev DEV src SRC table 198 proto 198 metric 100
+func (m *Manager) syncRoutesReplace(p plan) (map[routeKey]bool, error) {
+	have, err := ownedRoutes(m.h)
+	if err != nil {
+		return nil, err
+	}
+	haveBy := map[routeKey]netlink.Route{}
+	for _, r := range have {
+		haveBy[keyOf(r)] = r
+	}
+	want := map[routeKey]bool{}
+	var errs []error
+	for _, spec := range p.Routes {
+		r, err := m.netlinkRoute(spec)
+		if err != nil {
+			m.log.Warn("route device gone; installing unreachable", "dst", spec.Dst, "err", err)
+			spec.Dev, spec.Src = "", netip.Addr{}
+			r, _ = m.netlinkRoute(spec)
+		}
+		k := keyOf(*r)
+		want[k] = true
+		if cur, ok := haveBy[k]; ok && sameRoute(cur, *r) {
+			continue
+		}
+		err = m.h.RouteReplace(r)
+		if errors.Is(err, unix.ENETDOWN) {
+			m.log.Warn("tunnel device down; installing unreachable until the next Set", "dst", spec.Dst, "device", spec.Dev)
+			spec.Dev, spec.Src = "", netip.Addr{}
+			r, _ = m.netlinkRoute(spec)
+			err = m.h.RouteReplace(r)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("routes: replace route %s: %w", spec, err))
+		}
+	}
+	return want, errors.Join(errs...)
+}
+
+// deleteRoutesExcept deletes cgw's routes whose key is not in want.
+func (m *Manager) deleteRoutesExcept(want map[routeKey]bool) error {
+	if want == nil {
+		return nil // listing failed before; deleting blind would be wrong
+	}
+	have, err := ownedRoutes(m.h)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range have {
+		if want[keyOf(r)] {
+			continue
+		}
+		if err := m.h.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
+			errs = append(errs, fmt.Errorf("routes: delete route %s: %w", routeDst(r), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// netlinkRoute turns a spec into the route cgw installs.
+func (m *Manager) netlinkRoute(s routeSpec) (*netlink.Route, error) {
+	r := &netlink.Route{
+		Dst:      prefixIPNet(s.Dst),
+		Table:    Table,
+		Priority: Metric,
+		Protocol: Protocol,
+		Family:   family(s.Dst.Addr()),
+	}
+	if s.Dev == "" {
+		r.Type = unix.RTN_UNREACHABLE
+		return r, nil
+	}
+	link, err := m.h.LinkByName(s.Dev)
+	if err != nil {
+		return nil, err
+	}
+	r.Type = unix.RTN_UNICAST
+	r.LinkIndex = link.Attrs().Index
+	r.Scope = netlink.SCOPE_LINK
+	if s.Src.IsValid() {
+		r.Src = net.IP(s.Src.AsSlice())
+	}
+	return r, nil
+}
+
+func sameRoute(a, b netlink.Route) bool {
+	return a.Type == b.Type && a.LinkIndex == b.LinkIndex && a.Src.Equal(b.Src) && a.Gw == nil && b.Gw == nil
+}
+
+// syncRulesAdd adds the rules the plan wants and returns their keys.
+//
+// Equivalent to: ip rule add to LOCAL lookup main priority 210 protocol 198; ip rule add lookup 198 priority 215 protocol 198
+func (m *Manager) syncRulesAdd(p plan) (map[ruleSpec]bool, error) {
+	have, err := ownedRules(m.h)
+	if err != nil {
+		return nil, err
+	}
+	haveSet := map[ruleSpec]bool{}
+	for _, r := range have {
+		haveSet[ruleSpecOf(r)] = true
+	}
+	want := map[ruleSpec]bool{}
+	var errs []error
+	for _, s := range p.Rules {
+		want[s] = true
+		if haveSet[s] {
+			continue
+		}
+		if err := m.h.RuleAdd(netlinkRule(s)); err != nil && !errors.Is(err, unix.EEXIST) {
+			errs = append(errs, fmt.Errorf("routes: add rule %s: %w", s, err))
+		}
+	}
+	return want, errors.Join(errs...)
+}
+
+// deleteRulesExcept deletes cgw's rules not in want.
+func (m *Manager) deleteRulesExcept(want map[ruleSpec]bool) error {
+	if want == nil {
+		return nil
+	}
+	have, err := ownedRules(m.h)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, r := range have {
+		if want[ruleSpecOf(r)] {
+			continue
+		}
+		if err := m.h.RuleDel(&r); err != nil && !errors.Is(err, unix.ENOENT) {
+			errs = append(errs, fmt.Errorf("routes: delete rule %s: %w", ruleSpecOf(r), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func netlinkRule(s ruleSpec) *netlink.Rule {
+	r := netlink.NewRule()
+	r.Priority = s.Priority
+	r.Table = s.Table
+	r.Protocol = Protocol
+	r.Family = unix.AF_INET
+	if s.V6 {
+		r.Family = unix.AF_INET6
+	}
+	if s.Dst.IsValid() {
+		r.Dst = prefixIPNet(s.Dst)
+	}
+	return r
+}
+
+func ruleSpecOf(r netlink.Rule) ruleSpec {
+	s := ruleSpec{Priority: r.Priority, Table: r.Table, V6: r.Family == unix.AF_INET6}
+	if p, ok := netipPrefix(r.Dst); ok {
+		s.Dst = p
+	}
+	return s
+}
+
+// retries bounds the re-runs of a dump the kernel interrupted.
+const retries = 5
+
+// listRoutes dumps routes (all families), retrying interrupted dumps.
+func listRoutes(h *netlink.Handle, filter *netlink.Route, mask uint64) ([]netlink.Route, error) {
+	var err error
+	for range retries {
+		var rs []netlink.Route
+		rs, err = h.RouteListFiltered(netlink.FAMILY_ALL, filter, mask)
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			if err != nil {
+				return nil, fmt.Errorf("routes: list routes: %w", err)
+			}
+			return rs, nil
+		}
+	}
+	return nil, fmt.Errorf("routes: list routes: %w", err)
+}
+
+// ownedRoutes returns cgw's routes in every table.
+func ownedRoutes(h *netlink.Handle) ([]netlink.Route, error) {
+	return listRoutes(h, &netlink.Route{Protocol: Protocol}, netlink.RT_FILTER_TABLE|netlink.RT_FILTER_PROTOCOL)
+}
+
+// ownedRules returns the rules with cgw's protocol, retrying interrupted
+// dumps.
+func ownedRules(h *netlink.Handle) ([]netlink.Rule, error) {
+	var err error
+	for range retries {
+		var rs []netlink.Rule
+		rs, err = h.RuleList(netlink.FAMILY_ALL)
+		if errors.Is(err, netlink.ErrDumpInterrupted) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("routes: list rules: %w", err)
+		}
+		var out []netlink.Rule
+		for _, r := range rs {
+			if r.Protocol == Protocol {
+				out = append(out, r)
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("routes: list rules: %w", err)
+}
+
+// ownedLinks returns the XFRM interfaces carrying cgw's alias.
+func ownedLinks(h *netlink.Handle) ([]netlink.Link, error) {
+	var err error
+	for range retries {
+		var ls []netlink.Link
+		ls, err = h.LinkList()
+		if errors.Is(err, netlink.ErrDumpInterrupted) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("routes: list interfaces: %w", err)
+		}
+		var out []netlink.Link
+		for _, l := range ls {
+			if l.Type() == "xfrm" && l.Attrs().Alias == LinkAlias {
+				out = append(out, l)
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("routes: list interfaces: %w", err)
+}
+
+// routeDst returns r's destination; a nil Dst is the default route.
+func routeDst(r netlink.Route) netip.Prefix {
+	if p, ok := netipPrefix(r.Dst); ok {
+		return p
+	}
+	if r.Family == unix.AF_INET6 {
+		return netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+	}
+	return netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+}
+
+func family(a netip.Addr) int {
+	if a.Is4() {
+		return netlink.FAMILY_V4
+	}
+	return netlink.FAMILY_V6
+}
+
+func prefixIPNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+func netipPrefix(n *net.IPNet) (netip.Prefix, bool) {
+	if n == nil {
+		return netip.Prefix{}, false
+	}
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}, false
+	}
+	ones, bits := n.Mask.Size()
+	if a.Is4In6() && bits == 128 {
+		ones -= 96
+	}
+	return netip.PrefixFrom(a.Unmap(), ones), true
+}

@@ -1,0 +1,174 @@
+package routes
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/vishvananda/netns"
+)
+
+// sysctlPath returns the /proc/sys path of a sysctl given as path
+// components, so interface names containing dots stay intact.
+func sysctlPath(parts ...string) string {
+	return filepath.Join(append([]string{"/proc/sys"}, parts...)...)
+}
+
+// sysctlName turns a /proc/sys path back into the dotted name sysctl(8)
+// prints, for messages.
+func sysctlName(path string) string {
+	return strings.ReplaceAll(strings.TrimPrefix(path, "/proc/sys/"), "/", ".")
+}
+
+func readSysctl(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func writeSysctl(path, value string) error {
+	if err := os.WriteFile(path, []byte(value+"\n"), 0o644); err != nil {
+		return fmt.Errorf("sysctl %s=%s: %w", sysctlName(path), value, err)
+	}
+	return nil
+}
+
+// runInNetns runs f on an OS thread that has entered ns, or directly when ns
+// is not open (the current namespace). /proc/sys/net and children forked by
+// f follow the namespace of the calling thread. If the thread cannot be
+// switched back it is left locked, and the runtime discards it when the
+// goroutine ends.
+func runInNetns(ns netns.NsHandle, f func() error) error {
+	if !ns.IsOpen() {
+		return f()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("get current network namespace: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := netns.Set(ns); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("enter network namespace: %w", err)
+			return
+		}
+		ferr := f()
+		if err := netns.Set(orig); err != nil {
+			errc <- errors.Join(ferr, fmt.Errorf("return to the original network namespace: %w", err))
+			return // the locked thread dies with this goroutine
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}
+
+// applySysctls turns forwarding on, sets rp_filter loose on the tunnel
+// devices whose effective rp_filter is strict, and disables IPv6 on the
+// XFRM interfaces. The first value of every key cgw changes is kept in
+// m.saved. Devices that do not exist are skipped (the next Set retries).
+func (m *Manager) applySysctls(p plan) error {
+	return runInNetns(m.ns, func() error {
+		var errs []error
+		set := func(path, want string) {
+			old, err := readSysctl(path)
+			if errors.Is(err, fs.ErrNotExist) {
+				return
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("read sysctl %s: %w", sysctlName(path), err))
+				return
+			}
+			if old == want {
+				return
+			}
+			if err := writeSysctl(path, want); err != nil {
+				errs = append(errs, err)
+				return
+			}
+			if _, ok := m.saved[path]; !ok {
+				m.saved[path] = old
+			}
+			m.log.Info("changed sysctl", "key", sysctlName(path), "from", old, "to", want)
+		}
+		set(sysctlPath("net", "ipv4", "ip_forward"), "1")
+		all, _ := readSysctl(sysctlPath("net", "ipv4", "conf", "all", "rp_filter"))
+		for _, dev := range p.Devices {
+			path := sysctlPath("net", "ipv4", "conf", dev, "rp_filter")
+			cur, err := readSysctl(path)
+			if err != nil {
+				continue // device missing
+			}
+			if all == "1" || cur == "1" {
+				set(path, "2")
+			}
+		}
+		for _, l := range p.Links {
+			set(sysctlPath("net", "ipv6", "conf", l.Name, "disable_ipv6"), "1")
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// restoreSysctls writes back the values cgw changed. Keys whose device is
+// gone are skipped.
+func (m *Manager) restoreSysctls() error {
+	if len(m.saved) == 0 {
+		return nil
+	}
+	return runInNetns(m.ns, func() error {
+		var errs []error
+		for path, old := range m.saved {
+			if _, err := os.Stat(path); err != nil {
+				continue
+			}
+			if err := writeSysctl(path, old); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			m.log.Info("restored sysctl", "key", sysctlName(path), "to", old)
+		}
+		clear(m.saved)
+		return errors.Join(errs...)
+	})
+}
+
+// checkSysctls reports forwarding off and strict rp_filter on the devices.
+func checkSysctls(ns netns.NsHandle, devs []string) []Warning {
+	var ws []Warning
+	err := runInNetns(ns, func() error {
+		fwd, err := readSysctl(sysctlPath("net", "ipv4", "ip_forward"))
+		if err != nil {
+			return err
+		}
+		if fwd != "1" {
+			ws = append(ws, Warning{Code: "forwarding-off", Message: fmt.Sprintf("net.ipv4.ip_forward is %s: hosts behind the gateway cannot use the tunnel", fwd)})
+		}
+		all, _ := readSysctl(sysctlPath("net", "ipv4", "conf", "all", "rp_filter"))
+		for _, dev := range devs {
+			cur, err := readSysctl(sysctlPath("net", "ipv4", "conf", dev, "rp_filter"))
+			if err != nil {
+				continue
+			}
+			if max(all, cur) == "1" {
+				ws = append(ws, Warning{Code: "rp-filter-strict", Message: fmt.Sprintf("rp_filter is strict on %s (all=%s, %s=%s): asymmetric paths through the tunnel are dropped", dev, all, dev, cur)})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		ws = append(ws, Warning{Code: "check-error", Message: fmt.Sprintf("read sysctls: %v", err)})
+	}
+	return ws
+}
