@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -25,7 +26,7 @@ func parseJSON(name string, data []byte) (*Connection, error) {
 		return nil, jsonSyntaxError(name, data, err)
 	}
 	if _, err := d.Token(); err == nil {
-		return nil, errorf(name, lineAt(data, int(d.InputOffset())), 0, "", "more than one JSON value in the file")
+		return nil, errorf(name, lineAt(data, int(d.InputOffset())), 0, "JSON", "more than one value in the file")
 	}
 	j := jv{file: name, v: v}
 	conn, err := j.connection()
@@ -39,9 +40,12 @@ func parseJSON(name string, data []byte) (*Connection, error) {
 func jsonSyntaxError(name string, data []byte, err error) error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		return errorf(name, lineAt(data, int(se.Offset)), 0, "", "not valid JSON: %v", se)
+		return errorf(name, lineAt(data, int(se.Offset)), 0, "JSON", "not valid: %v", se)
 	}
-	return errorf(name, 0, 0, "", "not valid JSON: %v", err)
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return errorf(name, lineAt(data, len(data)), 0, "JSON", "not valid: the file ends in the middle of a value (truncated?)")
+	}
+	return errorf(name, 0, 0, "JSON", "not valid: %v", err)
 }
 
 // lineAt is the 1-based line of byte offset off in data.
@@ -166,6 +170,7 @@ func jsonKind(v any) string {
 // connection finds the one VpnConnection object in the document.
 func (j jv) connection() (jv, error) {
 	var list []jv
+	arr := j
 	switch v := j.v.(type) {
 	case []any:
 		l, err := j.list()
@@ -176,12 +181,10 @@ func (j jv) connection() (jv, error) {
 	case map[string]any:
 		switch {
 		case v["VpnConnections"] != nil:
-			l, err := j.key("VpnConnections").list()
+			arr = j.key("VpnConnections")
+			l, err := arr.list()
 			if err != nil {
 				return jv{}, err
-			}
-			if l == nil {
-				return jv{}, j.key("VpnConnections").fail("is empty: the file describes no VPN connection")
 			}
 			list = l
 		case v["VpnConnection"] != nil:
@@ -196,7 +199,7 @@ func (j jv) connection() (jv, error) {
 	}
 	switch len(list) {
 	case 0:
-		return jv{}, j.fail("is empty: the file describes no VPN connection")
+		return jv{}, arr.fail("is empty: the file describes no VPN connection")
 	case 1:
 		if _, err := list[0].object(); err != nil {
 			return jv{}, err
@@ -211,11 +214,7 @@ func (j jv) connection() (jv, error) {
 		}
 		ids[i] = id
 	}
-	arr := "VpnConnections"
-	if _, ok := j.v.([]any); ok {
-		arr = "(top-level array)"
-	}
-	return jv{}, errorf(j.file, 0, 0, arr, "holds %d VPN connections (%s); the file mixes connections: choose one with aws ec2 describe-vpn-connections --vpn-connection-ids %s",
+	return jv{}, arr.fail("holds %d VPN connections (%s); the file mixes connections: choose one with aws ec2 describe-vpn-connections --vpn-connection-ids %s",
 		len(list), strings.Join(ids, ", "), ids[0])
 }
 

@@ -197,7 +197,7 @@ func xmlConnection(src xmlSource, data []byte) (*Connection, error) {
 	for num, i := range order {
 		t := &c.Tunnels[num]
 		t.Number, t.Line, t.AWSOutside = num+1, tunnels[i].Line, tunnels[i].AWSOutside
-		w.tunnel, w.prefix = t.Number, ""
+		w.tunnel, w.prefix, w.doc = t.Number, "", i+1
 		w.readTunnel(nodes[i], t, static)
 		if w.err != nil {
 			return nil, w.err
@@ -248,13 +248,20 @@ type xwalk struct {
 	src    xmlSource
 	tunnel int
 	prefix string // prepended to field paths ("ipsec_tunnel[2]/")
+	doc    int    // the tunnel's position in the document, from 1
 	err    error
 }
 
 func (w *xwalk) failAt(n *xnode, path, format string, args ...any) {
-	if w.err == nil {
-		w.err = w.src.fail(n.line, w.tunnel, w.prefix+path, format, args...)
+	if w.err != nil {
+		return
 	}
+	tunnel, path := w.tunnel, w.prefix+path
+	if w.src.embedded != "" && tunnel > 0 {
+		// TunnelOptions may renumber the tunnels later: name the element.
+		tunnel, path = 0, fmt.Sprintf("ipsec_tunnel[%d]/%s", w.doc, path)
+	}
+	w.err = w.src.fail(n.line, tunnel, path, format, args...)
 }
 
 // find returns the element at path below n ("ike/lifetime"), or nil. More
