@@ -1,0 +1,345 @@
+package diag
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Subcases Classify reports. Case 1 uses "1a", "1b" and the appendix
+// variants; Case 2 and 3 name what was seen.
+const (
+	SubHealthy            = ""                    // case 0: every request answered
+	SubPartialLoss        = "partial-loss"        // case 0: answered, but some requests lost
+	Sub1a                 = "1a"                  // case 1: plain ICMP to TARGET on the outside link
+	Sub1b                 = "1b"                  // case 1: no request anywhere past the gateway
+	SubAppendixRoute      = "appendix-route"      // case 1: host behind the gateway: request never reached the gateway
+	SubAppendixForwarding = "appendix-forwarding" // case 1: reached the gateway's inside interface, not the tunnel
+	SubNotReceived        = "not-received"        // case 2: left through the tunnel, receiver never saw it
+	SubUnanswered         = "unanswered"          // case 2: receiver saw the request and did not answer
+	Sub2or3               = "2-or-3"              // case 2: left through the tunnel, no reply, no receiver capture
+	SubReturnPath         = "return-path"         // case 3: receiver answered, reply never came back through the tunnel
+	SubSenderDrop         = "sender-drop"         // case 3: reply came back through the tunnel and was dropped on the sender side
+)
+
+type echoKey struct{ id, seq uint16 }
+
+// analysis is what Classify works out from an Observation.
+type analysis struct {
+	o        Observation
+	source   netip.Addr
+	keys     map[echoKey]bool
+	start    time.Time
+	end      time.Time
+	sent     int
+	replied  int
+	captured map[string]bool
+	req      map[string][]Packet // matching echo requests per point
+	rep      map[string][]Packet // matching echo replies per point
+	icmpErr  []Packet            // ICMP errors about TARGET on any point
+	plainOut []Packet            // echo requests to TARGET on the outside link
+	espOut   map[netip.Addr][]Packet
+	espIn    map[netip.Addr][]Packet
+	saOut    uint64
+	saIn     uint64
+	counters bool
+	anyUp    bool
+}
+
+func analyse(o Observation) *analysis {
+	a := &analysis{
+		o: o, source: o.Source, keys: map[echoKey]bool{}, captured: map[string]bool{},
+		req: map[string][]Packet{}, rep: map[string][]Packet{},
+		espOut: map[netip.Addr][]Packet{}, espIn: map[netip.Addr][]Packet{},
+	}
+	for _, r := range o.Sent {
+		a.keys[echoKey{r.ID, r.Seq}] = true
+		a.sent++
+		if r.Replied {
+			a.replied++
+		}
+		if a.start.IsZero() || r.Sent.Before(a.start) {
+			a.start = r.Sent
+		}
+		if r.Sent.After(a.end) {
+			a.end = r.Sent
+		}
+		if !a.source.IsValid() && r.Src.IsValid() {
+			a.source = r.Src
+		}
+	}
+	if !a.start.IsZero() {
+		a.start = a.start.Add(-500 * time.Millisecond)
+		a.end = a.end.Add(3 * time.Second)
+	}
+	if !o.Start.IsZero() {
+		a.start = o.Start
+	}
+	if !o.End.IsZero() {
+		a.end = o.End
+	}
+	for pt := range o.Points {
+		a.captured[pt] = true
+	}
+	if o.HaveReceiver {
+		a.captured[PointReceiver] = true
+	}
+	if !a.source.IsValid() {
+		a.source = a.inferSource()
+	}
+	aws := map[netip.Addr]bool{}
+	for _, t := range o.Tunnels {
+		if t.AWSOutside.IsValid() {
+			aws[t.AWSOutside] = true
+		}
+		if t.Up {
+			a.anyUp = true
+		}
+		if t.CountersKnown {
+			a.counters = true
+			a.saOut += t.outDelta()
+			a.saIn += t.inDelta()
+		}
+	}
+	for _, pt := range sortedPoints(o.Points) {
+		for _, p := range o.Points[pt] {
+			if !a.inWindow(p) {
+				continue
+			}
+			switch {
+			case a.isRequest(p):
+				a.req[pt] = append(a.req[pt], p)
+				if pt == PointOutside {
+					a.plainOut = append(a.plainOut, p)
+				}
+			case a.isReply(p):
+				a.rep[pt] = append(a.rep[pt], p)
+			case p.Kind == ICMPOther && pt != PointReceiver:
+				a.icmpErr = append(a.icmpErr, p)
+			case pt == PointOutside && (p.Kind == ESPInUDP || p.Kind == ESP):
+				switch {
+				case aws[p.Dst] || (len(aws) == 0 && !aws[p.Src]):
+					a.espOut[p.Dst] = append(a.espOut[p.Dst], p)
+				case aws[p.Src]:
+					a.espIn[p.Src] = append(a.espIn[p.Src], p)
+				}
+			}
+		}
+	}
+	if !o.HaveReceiver {
+		delete(a.captured, PointReceiver)
+	}
+	if a.sent == 0 {
+		// No prober results (offline): the sender side's requests are
+		// what was sent, its replies what came back.
+		seen := map[echoKey]bool{}
+		for _, pt := range []string{PointInside, PointTunnel, PointOutside} {
+			for _, p := range a.req[pt] {
+				seen[echoKey{p.ID, p.Seq}] = true
+			}
+		}
+		a.sent = len(seen)
+		back := map[echoKey]bool{}
+		for _, pt := range []string{PointInside, PointTunnel, PointOutside} {
+			for _, p := range a.rep[pt] {
+				if seen[echoKey{p.ID, p.Seq}] {
+					back[echoKey{p.ID, p.Seq}] = true
+				}
+			}
+		}
+		a.replied = len(back)
+	}
+	return a
+}
+
+// inferSource picks the most common source of echo requests to TARGET.
+func (a *analysis) inferSource() netip.Addr {
+	count := map[netip.Addr]int{}
+	for _, pts := range a.o.Points {
+		for _, p := range pts {
+			if p.Kind == EchoRequest && p.Dst == a.o.Target && a.keyOK(p) {
+				count[p.Src]++
+			}
+		}
+	}
+	var best netip.Addr
+	for addr, n := range count {
+		if n > count[best] || (n == count[best] && addr.Less(best)) {
+			best = addr
+		}
+	}
+	return best
+}
+
+func (a *analysis) keyOK(p Packet) bool {
+	return len(a.keys) == 0 || a.keys[echoKey{p.ID, p.Seq}]
+}
+
+func (a *analysis) inWindow(p Packet) bool {
+	if p.Time.IsZero() || a.start.IsZero() {
+		return true
+	}
+	return !p.Time.Before(a.start) && !p.Time.After(a.end)
+}
+
+func (a *analysis) isRequest(p Packet) bool {
+	return p.Kind == EchoRequest && p.Dst == a.o.Target &&
+		(!a.source.IsValid() || p.Src == a.source) && a.keyOK(p)
+}
+
+func (a *analysis) isReply(p Packet) bool {
+	return p.Kind == EchoReply && p.Src == a.o.Target &&
+		(!a.source.IsValid() || p.Dst == a.source) && a.keyOK(p)
+}
+
+// leftThroughTunnel says whether the requests went into the tunnel, and
+// how we know.
+func (a *analysis) leftThroughTunnel() bool {
+	if a.captured[PointTunnel] {
+		return len(a.req[PointTunnel]) > 0
+	}
+	if a.counters && a.sent > 0 && a.saOut >= uint64(a.sent) {
+		return true
+	}
+	n := 0
+	for _, ps := range a.espOut {
+		n += len(ps)
+	}
+	return a.captured[PointOutside] && a.sent > 0 && n >= a.sent
+}
+
+func sortedPoints(m map[string][]Packet) []string {
+	order := map[string]int{PointInside: 0, PointTunnel: 1, PointOutside: 2, PointReceiver: 3}
+	pts := make([]string, 0, len(m))
+	for pt := range m {
+		pts = append(pts, pt)
+	}
+	sort.Slice(pts, func(i, j int) bool {
+		oi, ok := order[pts[i]]
+		if !ok {
+			oi = 4
+		}
+		oj, ok := order[pts[j]]
+		if !ok {
+			oj = 4
+		}
+		if oi != oj {
+			return oi < oj
+		}
+		return pts[i] < pts[j]
+	})
+	return pts
+}
+
+// Classify names the case an Observation shows, with evidence and the next
+// checks. It is pure: the same Observation always gives the same Report.
+//
+// The order of questions is the one an engineer would follow: did replies
+// come back (Case 0, or 1a if they came back in clear)? For a host behind
+// the gateway, did the request reach the gateway and the tunnel (appendix)?
+// Did it go out in clear (1a) or nowhere (1b)? It left through the tunnel:
+// did it come back through the tunnel and die on the sender side (3), did
+// the receiver see it (2), answer it (2 unanswered, else 3)? Without a
+// receiver capture, Cases 2 and 3 are reported together as "2-or-3".
+func Classify(o Observation) Report {
+	a := analyse(o)
+	r := Report{
+		Target:   o.Target.String(),
+		Sent:     a.sent,
+		Received: a.replied,
+		Receiver: o.HaveReceiver,
+	}
+	if a.source.IsValid() {
+		r.Source = a.source.String()
+	}
+	a.decide(&r)
+	r.Evidence = a.evidence(r)
+	r.Checks = a.checks(r)
+	return r
+}
+
+func (a *analysis) decide(r *Report) {
+	t := a.o.Target
+	src := "the sender"
+	if a.source.IsValid() {
+		src = a.source.String()
+	}
+	// The receiver seeing a request proves it went through the tunnel,
+	// whatever the sender side's captures missed.
+	left := a.leftThroughTunnel() || len(a.req[PointReceiver]) > 0
+	inTunnelCapture := len(a.req[PointTunnel]) > 0
+	espSeen := len(a.espOut) > 0
+	switch {
+	case a.sent == 0:
+		r.Case, r.Subcase = 1, Sub1b
+		r.Verdict = fmt.Sprintf("no echo request to %s was seen at all: nothing was sent, or it was dropped before any capture point (route, local firewall)", t)
+	case a.replied > 0 && len(a.plainOut) > 0 && !inTunnelCapture && !espSeen:
+		r.Case, r.Subcase = 1, Sub1a
+		r.Verdict = fmt.Sprintf("%s answers, but the ping went over the outside link in clear, not through the tunnel", t)
+	case a.replied > 0 && a.replied < a.sent:
+		r.Case, r.Subcase = 0, SubPartialLoss
+		r.Verdict = fmt.Sprintf("the path through the tunnel works, but %d of %d requests got no reply (a tunnel coming up, a failover, or congestion)", a.sent-a.replied, a.sent)
+	case a.replied > 0:
+		r.Case, r.Subcase = 0, SubHealthy
+		r.Verdict = fmt.Sprintf("healthy: all %d requests to %s were answered through the tunnel", a.sent, t)
+	case a.o.SenderBehind && a.captured[PointInside] && len(a.req[PointInside]) == 0:
+		r.Case, r.Subcase = 1, SubAppendixRoute
+		r.Verdict = fmt.Sprintf("the requests from %s never reached the gateway's inside interface: the host's route to %s does not point at the gateway", src, t)
+	case a.o.SenderBehind && len(a.req[PointInside]) > 0 && !left && len(a.plainOut) == 0:
+		r.Case, r.Subcase = 1, SubAppendixForwarding
+		r.Verdict = fmt.Sprintf("the requests from %s reach the gateway's inside interface but never enter the tunnel: the gateway does not forward them (forwarding, firewall, rp_filter, traffic selectors)", src)
+	case len(a.plainOut) > 0:
+		r.Case, r.Subcase = 1, Sub1a
+		r.Verdict = fmt.Sprintf("the requests to %s leave the outside link as plain ICMP, not through the tunnel: %s is not covered by the tunnel's policy or route", t, t)
+	case !left:
+		r.Case, r.Subcase = 1, Sub1b
+		r.Verdict = fmt.Sprintf("no request to %s enters the tunnel and none leaves in clear: %s", t, a.why1b())
+	case len(a.rep[PointTunnel]) > 0:
+		r.Case, r.Subcase = 3, SubSenderDrop
+		r.Verdict = fmt.Sprintf("%s answers and the replies come back through the tunnel, but they are dropped on the gateway before reaching %s", t, src)
+	case a.o.HaveReceiver && len(a.req[PointReceiver]) == 0:
+		r.Case, r.Subcase = 2, SubNotReceived
+		r.Verdict = fmt.Sprintf("the requests leave through the tunnel but %s never sees them", t)
+	case a.o.HaveReceiver && len(a.rep[PointReceiver]) == 0:
+		r.Case, r.Subcase = 2, SubUnanswered
+		r.Verdict = fmt.Sprintf("the requests reach %s but it does not answer them", t)
+	case a.o.HaveReceiver:
+		r.Case, r.Subcase = 3, SubReturnPath
+		r.Verdict = fmt.Sprintf("%s receives the requests and answers, but the replies never come back through the tunnel", t)
+	default:
+		r.Case, r.Subcase = 2, Sub2or3
+		r.Verdict = fmt.Sprintf("the requests leave through the tunnel and no reply comes back; without a capture on %s, Case 2 (requests never arrive) and Case 3 (replies never return) cannot be told apart", t)
+	}
+}
+
+// why1b names the likeliest reason nothing entered the tunnel, from the
+// gateway's facts.
+func (a *analysis) why1b() string {
+	if !a.o.GatewayFacts {
+		return "tunnel down, route missing or a local firewall (the capture files alone cannot say which)"
+	}
+	var why []string
+	if len(a.o.Tunnels) > 0 && !a.anyUp {
+		why = append(why, "no tunnel is up")
+	}
+	if a.o.RouteDev == "" {
+		why = append(why, "there is no route to the target")
+	} else if a.o.TunnelDev != "" && a.o.RouteDev != a.o.TunnelDev {
+		why = append(why, fmt.Sprintf("the route to the target goes via %s, not the tunnel device %s", a.o.RouteDev, a.o.TunnelDev))
+	}
+	if !a.o.InRemote {
+		why = append(why, "the target is not in remote_networks")
+	}
+	if len(a.o.FirewallDrops) > 0 {
+		why = append(why, "a local firewall rule drops it")
+	}
+	if a.o.SenderBehind && a.o.Forwarding != nil && !*a.o.Forwarding {
+		why = append(why, "IP forwarding is off")
+	}
+	if len(why) == 0 {
+		return "tunnel down, route missing or a local firewall"
+	}
+	return strings.Join(why, "; ")
+}

@@ -1,0 +1,218 @@
+package diag
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"sort"
+	"strings"
+)
+
+// Report is the result of a diagnosis: the case, what shows it, and what to
+// check next. Its JSON form is the stable output of `cgw diagnose --json`:
+// case (0-3), subcase, verdict, evidence[], checks[], plus target, source,
+// sent, received, receiver_captured and duration_ms.
+type Report struct {
+	Case     int      `json:"case"`
+	Subcase  string   `json:"subcase"`
+	Verdict  string   `json:"verdict"`
+	Evidence []string `json:"evidence"`
+	Checks   []string `json:"checks"`
+	Target   string   `json:"target"`
+	Source   string   `json:"source,omitempty"`
+	Sent     int      `json:"sent"`
+	Received int      `json:"received"`
+	Receiver bool     `json:"receiver_captured"`
+	// DurationMS is how long the diagnosis took; the caller sets it.
+	DurationMS int64 `json:"duration_ms,omitempty"`
+}
+
+var caseTitles = [...]string{
+	0: "healthy",
+	1: "the request never enters the tunnel",
+	2: "the request leaves through the tunnel but never arrives",
+	3: "the reply never comes back",
+}
+
+// Title is the case's one-line name, e.g. "Case 2 (2-or-3): the request
+// leaves through the tunnel but never arrives".
+func (r Report) Title() string {
+	title := ""
+	if r.Case >= 0 && r.Case < len(caseTitles) {
+		title = caseTitles[r.Case]
+	}
+	if r.Subcase == Sub2or3 {
+		title = "requests leave through the tunnel, no reply comes back"
+	}
+	if r.Subcase != "" {
+		return fmt.Sprintf("Case %d (%s): %s", r.Case, r.Subcase, title)
+	}
+	return fmt.Sprintf("Case %d: %s", r.Case, title)
+}
+
+// WriteText writes the report for people: the case, the verdict, the
+// evidence lines and the numbered checks.
+func (r Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s\n", r.Title())
+	from := ""
+	if r.Source != "" {
+		from = " from " + r.Source
+	}
+	fmt.Fprintf(&b, "Target %s%s: %d sent, %d answered\n", r.Target, from, r.Sent, r.Received)
+	fmt.Fprintf(&b, "\n%s\n", r.Verdict)
+	if len(r.Evidence) > 0 {
+		b.WriteString("\nEvidence:\n")
+		for _, e := range r.Evidence {
+			fmt.Fprintf(&b, "  %s\n", e)
+		}
+	}
+	if len(r.Checks) > 0 {
+		b.WriteString("\nNext checks:\n")
+		for i, c := range r.Checks {
+			fmt.Fprintf(&b, "  %d. %s\n", i+1, c)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// maxLinesPerPoint bounds the packet lines quoted per capture point.
+const maxLinesPerPoint = 4
+
+func line(pt string, p Packet) string {
+	ts := "               "
+	if !p.Time.IsZero() {
+		ts = p.Time.Format("15:04:05.000000")
+	}
+	return fmt.Sprintf("%-8s %s %s", pt, ts, p.Summary)
+}
+
+func quote(pt string, ps []Packet) []string {
+	var out []string
+	for i, p := range ps {
+		if i == maxLinesPerPoint {
+			out = append(out, fmt.Sprintf("%-8s ... %d more", pt, len(ps)-i))
+			break
+		}
+		out = append(out, line(pt, p))
+	}
+	return out
+}
+
+func (a *analysis) evidence(r Report) []string {
+	t := a.o.Target
+	ev := []string{}
+	if len(a.o.Sent) > 0 {
+		var lost []string
+		id := a.o.Sent[0].ID
+		for _, s := range a.o.Sent {
+			if !s.Replied {
+				lost = append(lost, fmt.Sprint(s.Seq))
+			}
+		}
+		l := fmt.Sprintf("prober   sent %d echo requests to %s (id %d), %d answered", a.sent, t, id, a.replied)
+		if len(lost) > 0 {
+			l += ", no reply for seq " + strings.Join(lost, ",")
+		}
+		ev = append(ev, l)
+	}
+	for _, pt := range sortedPoints(a.o.Points) {
+		if pt == PointReceiver && !a.o.HaveReceiver {
+			continue
+		}
+		pkts := append(append([]Packet(nil), a.req[pt]...), a.rep[pt]...)
+		sort.SliceStable(pkts, func(i, j int) bool { return pkts[i].Time.Before(pkts[j].Time) })
+		if len(pkts) == 0 && pt != PointOutside {
+			ev = append(ev, fmt.Sprintf("%-8s no echo request or reply for %s seen", pt, t))
+			continue
+		}
+		ev = append(ev, quote(pt, pkts)...)
+		if pt == PointOutside {
+			ev = append(ev, a.outsideEvidence()...)
+		}
+	}
+	for _, pt := range []string{PointInside, PointTunnel, PointOutside} {
+		if !a.captured[pt] && (pt != PointInside || a.o.SenderBehind) {
+			ev = append(ev, fmt.Sprintf("%-8s not captured", pt))
+		}
+	}
+	if !a.o.HaveReceiver {
+		ev = append(ev, fmt.Sprintf("%-8s not captured (no receiver command or file)", PointReceiver))
+	}
+	for _, p := range a.icmpErr {
+		ev = append(ev, line(p.Point, p))
+	}
+	for _, tn := range a.o.Tunnels {
+		state := "down"
+		if tn.Up {
+			state = "up"
+		}
+		l := fmt.Sprintf("%-8s %s (%s): %s", "ike", tn.Name, tn.AWSOutside, state)
+		if tn.CountersKnown {
+			l += fmt.Sprintf(", SA packets out +%d (%d→%d), in +%d (%d→%d)",
+				tn.outDelta(), tn.PacketsOutBefore, tn.PacketsOutAfter,
+				tn.inDelta(), tn.PacketsInBefore, tn.PacketsInAfter)
+		}
+		ev = append(ev, l)
+	}
+	ev = append(ev, a.factLines()...)
+	return ev
+}
+
+func (a *analysis) outsideEvidence() []string {
+	var ev []string
+	peers := map[netip.Addr]bool{}
+	for p := range a.espOut {
+		peers[p] = true
+	}
+	for p := range a.espIn {
+		peers[p] = true
+	}
+	list := make([]netip.Addr, 0, len(peers))
+	for p := range peers {
+		list = append(list, p)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Less(list[j]) })
+	for _, p := range list {
+		ev = append(ev, fmt.Sprintf("%-8s %d ESP packets to %s, %d from it during the probe", PointOutside, len(a.espOut[p]), p, len(a.espIn[p])))
+		if len(a.espOut[p]) > 0 {
+			ev = append(ev, line(PointOutside, a.espOut[p][0]))
+		}
+		if len(a.espIn[p]) > 0 {
+			ev = append(ev, line(PointOutside, a.espIn[p][0]))
+		}
+	}
+	if len(list) == 0 {
+		ev = append(ev, fmt.Sprintf("%-8s no ESP to or from an AWS endpoint during the probe", PointOutside))
+	}
+	if len(a.plainOut) == 0 {
+		ev = append(ev, fmt.Sprintf("%-8s no plain ICMP to %s", PointOutside, a.o.Target))
+	}
+	return ev
+}
+
+func (a *analysis) factLines() []string {
+	var ev []string
+	if !a.o.GatewayFacts {
+		return nil
+	}
+	if a.o.RouteDev != "" {
+		ev = append(ev, fmt.Sprintf("%-8s %s dev %s", "route", a.o.Target, a.o.RouteDev))
+	} else {
+		ev = append(ev, fmt.Sprintf("%-8s no route to %s", "route", a.o.Target))
+	}
+	if !a.o.InRemote {
+		ev = append(ev, fmt.Sprintf("%-8s %s is not in remote_networks", "config", a.o.Target))
+	}
+	if a.o.Forwarding != nil && !*a.o.Forwarding {
+		ev = append(ev, fmt.Sprintf("%-8s net.ipv4.ip_forward = 0", "sysctl"))
+	}
+	if a.o.RPFilterStrict {
+		ev = append(ev, fmt.Sprintf("%-8s rp_filter is strict (1)", "sysctl"))
+	}
+	for _, d := range a.o.FirewallDrops {
+		ev = append(ev, fmt.Sprintf("%-8s %s", "firewall", d))
+	}
+	return ev
+}
