@@ -20,7 +20,7 @@ func TestPacketJSONRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"time":"2026-11-27T08:42:31.123456789Z","point":"outside","iface":"wan0","kind":"esp_in_udp","src":"192.168.0.10","dst":"203.0.113.10","src_port":4500,"dst_port":4500,"spi":3877272780,"esp_seq":2,"ttl":64,"len":160,"summary":"IP 192.168.0.10.4500 \u003e 203.0.113.10.4500: UDP-encap: ESP(spi=0xe71a8cd0,seq=0x2), length 132"}`
+	want := `{"time":"2026-11-27T08:42:31.123456789Z","point":"outside","iface":"wan0","kind":"esp_in_udp","src":"192.168.0.10","dst":"203.0.113.10","src_port":4500,"dst_port":4500,"spi":3877276880,"esp_seq":2,"ttl":64,"len":160,"summary":"IP 192.168.0.10.4500 \u003e 203.0.113.10.4500: UDP-encap: ESP(spi=0xe71a8cd0,seq=0x2), length 132"}`
 	if diff := cmp.Diff(want, string(b)); diff != "" {
 		t.Errorf("MarshalJSON (-want +got):\n%s", diff)
 	}
