@@ -153,7 +153,7 @@ func (st *genericState) line(n int, raw string) error {
 // tunnels that disagree belong to two connections.
 func (st *genericState) setRouting(n int, r Routing, head string) error {
 	if st.c.Routing != "" && st.c.Routing != r {
-		return errorf(st.file, n, st.tunnel.Number, head, "tunnel %d uses %s routing but an earlier tunnel %s: the file mixes two connections", st.tunnel.Number, r, st.c.Routing)
+		return errorf(st.file, n, st.tunnel.Number, head, "tunnel %d uses %s routing but tunnel %d uses %s: the file mixes two connections", st.tunnel.Number, r, st.c.Tunnels[0].Number, st.c.Routing)
 	}
 	st.c.Routing = r
 	return nil
