@@ -14,7 +14,7 @@ func parseOpenswan(name string, data []byte) (*Connection, error) {
 	lines := textLines(data)
 	c := &Connection{Profile: ProfileMinimum, Routing: RoutingStatic}
 	warn := func(format string, args ...any) { c.Warnings = append(c.Warnings, fmt.Sprintf(format, args...)) }
-	headerIDs(c, lines)
+	textHeaderIDs(c, lines)
 	conns, err := parseSwanConns(name, lines)
 	if err != nil {
 		return nil, err

@@ -34,7 +34,7 @@ var (
 	swanNumberRE  = regexp.MustCompile(`(\d+)\s*$`)
 	swanHeaderRE  = regexp.MustCompile(`(?i)^\s*IPSEC\s+Tunnel\s+#(\d+)\s*$`)
 	swanSecretRE  = regexp.MustCompile(`^(\S+(?:\s+\S+)*?)\s*:\s*PSK\s+(\S.*)$`)
-	headerIDRE    = regexp.MustCompile(`(?i)^\s*Your\s+(VPN Connection|Virtual Private Gateway|VPN Gateway|Customer Gateway)\s+ID\s*:\s*(\S+)`)
+	headerIDRE    = regexp.MustCompile(`(?i)^[\s!#]*Your\s+(VPN Connection|Virtual Private Gateway|VPN Gateway|Customer Gateway)\s+ID\s*:\s*(\S+)`)
 	ipAddrAddRE   = regexp.MustCompile(`\bip\s+(?:-4\s+)?addr(?:ess)?\s+add\s+(\S+)(?:\s+(?:remote|peer)\s+(\S+))?\s+dev\s+(\S+)`)
 	ipLinkVTIRE   = regexp.MustCompile(`\bip\s+link\s+add\s+(\S+)\s+type\s+vti\b.*\sremote\s+(\S+)`)
 	ipLinkMTURE   = regexp.MustCompile(`\bip\s+link\s+set\s+(?:dev\s+)?(\S+)\s.*\bmtu\s+(\d+)`)
@@ -42,9 +42,9 @@ var (
 	setMSSRE      = regexp.MustCompile(`--set-mss\s+(\d+)`)
 )
 
-// headerIDs reads the "Your VPN Connection ID : vpn-…" block that AWS's
+// textHeaderIDs reads the "Your VPN Connection ID : vpn-…" block that AWS's
 // text downloads start with.
-func headerIDs(c *Connection, lines []string) {
+func textHeaderIDs(c *Connection, lines []string) {
 	for _, l := range lines {
 		m := headerIDRE.FindStringSubmatch(l)
 		if m == nil {
@@ -52,16 +52,16 @@ func headerIDs(c *Connection, lines []string) {
 		}
 		switch strings.ToLower(m[1]) {
 		case "vpn connection":
-			setOnce(&c.VPNConnectionID, m[2])
+			setIfEmpty(&c.VPNConnectionID, m[2])
 		case "virtual private gateway", "vpn gateway":
-			setOnce(&c.VPNGatewayID, m[2])
+			setIfEmpty(&c.VPNGatewayID, m[2])
 		case "customer gateway":
-			setOnce(&c.CustomerGatewayID, m[2])
+			setIfEmpty(&c.CustomerGatewayID, m[2])
 		}
 	}
 }
 
-func setOnce(dst *string, v string) {
+func setIfEmpty(dst *string, v string) {
 	if *dst == "" {
 		*dst = v
 	}
@@ -100,7 +100,7 @@ func parseSwanConns(name string, lines []string) ([]*swanConn, error) {
 		}
 		if strings.HasPrefix(t, "#") {
 			if v, ok := strings.CutPrefix(strings.TrimLeft(t, "# "), "leftupdown="); ok {
-				cur.updown = &swanValue{unquote(v), ln}
+				cur.updown = &swanValue{swanUnquote(v), ln}
 			}
 			continue
 		}
@@ -110,7 +110,7 @@ func parseSwanConns(name string, lines []string) ([]*swanConn, error) {
 			continue
 		}
 		k = strings.ToLower(strings.TrimSpace(k))
-		v = unquote(v)
+		v = swanUnquote(v)
 		if k == "leftupdown" {
 			cur.updown = &swanValue{v, ln}
 			continue
@@ -144,9 +144,9 @@ func parseSwanConns(name string, lines []string) ([]*swanConn, error) {
 	return conns, nil
 }
 
-// unquote trims v, cuts an unquoted trailing "# comment" and removes
+// swanUnquote trims v, cuts an unquoted trailing "# comment" and removes
 // surrounding double or single quotes.
-func unquote(v string) string {
+func swanUnquote(v string) string {
 	v = strings.TrimSpace(v)
 	if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
 		return v[1 : len(v)-1]
@@ -297,9 +297,9 @@ func parseSwanProposals(list string, groups []int) (swanProposals, error) {
 			p.dropped = append(p.dropped, fmt.Sprintf("%q dropped: %v", prop, err))
 			continue
 		}
-		p.enc = appendNew(p.enc, enc...)
-		p.integ = appendNew(p.integ, integ...)
-		p.dh = appendNew(p.dh, dh...)
+		p.enc = appendMissing(p.enc, enc...)
+		p.integ = appendMissing(p.integ, integ...)
+		p.dh = appendMissing(p.dh, dh...)
 	}
 	if len(p.enc) == 0 {
 		if len(why) == 0 {
@@ -316,11 +316,11 @@ func parseSwanProposal(prop string, groups []int) (enc, integ []string, dh []int
 		tok = strings.TrimSpace(strings.TrimSuffix(tok, "!"))
 		k := algKey(tok)
 		if e, ok := NormalizeEncryption(tok); ok {
-			enc = appendNew(enc, e)
+			enc = appendMissing(enc, e)
 			continue
 		}
 		if i, ok := NormalizeIntegrity(tok); ok {
-			integ = appendNew(integ, i)
+			integ = appendMissing(integ, i)
 			continue
 		}
 		if k == "" || k == "esn" || k == "noesn" || strings.HasPrefix(k, "prf") {
@@ -334,7 +334,7 @@ func parseSwanProposal(prop string, groups []int) (enc, integ []string, dh []int
 			if !allowed(groups, g) {
 				return nil, nil, nil, fmt.Errorf("DH group %d (%s) is not one AWS allows %v", g, tok, groups)
 			}
-			dh = appendNew(dh, g)
+			dh = appendMissing(dh, g)
 			continue
 		}
 		return nil, nil, nil, fmt.Errorf("%q is not an algorithm AWS allows (encryption %v, integrity %v)", tok, Encryptions, Integrities)
@@ -345,8 +345,8 @@ func parseSwanProposal(prop string, groups []int) (enc, integ []string, dh []int
 	return enc, integ, dh, nil
 }
 
-// appendNew appends the values of vs that s does not hold yet.
-func appendNew[T comparable](s []T, vs ...T) []T {
+// appendMissing appends the values of vs that s does not hold yet.
+func appendMissing[T comparable](s []T, vs ...T) []T {
 	for _, v := range vs {
 		if !slices.Contains(s, v) {
 			s = append(s, v)
@@ -456,7 +456,7 @@ func parseStrongswan(name string, data []byte) (*Connection, error) {
 	lines := textLines(data)
 	c := &Connection{Profile: ProfileMinimum}
 	warn := func(format string, args ...any) { c.Warnings = append(c.Warnings, fmt.Sprintf(format, args...)) }
-	headerIDs(c, lines)
+	textHeaderIDs(c, lines)
 	conns, err := parseSwanConns(name, lines)
 	if err != nil {
 		return nil, err

@@ -95,6 +95,7 @@ func parseVyatta(name string, data []byte) (*Connection, error) {
 	vtis := map[string]*vyVTI{}
 	var neighbors []*vyNeighbor
 	systemAS := ""
+	textHeaderIDs(c, lines)
 	group := func(m map[string]*vyGroup, n string, ln int) *vyGroup {
 		if m[n] == nil {
 			m[n] = &vyGroup{name: n, line: ln, dpd: map[string]*vyLine{}}
@@ -103,10 +104,14 @@ func parseVyatta(name string, data []byte) (*Connection, error) {
 	}
 	// set stores l in *dst, refusing a second, different value.
 	set := func(dst **vyLine, l *vyLine, field string) error {
-		if *dst != nil && (*dst).last() != l.last() {
+		switch {
+		case *dst == nil:
+			*dst = l
+		case (*dst).last() != l.last() && strings.Contains(field, "secret"):
+			return errorf(name, l.line, 0, field, "set to a different key than on line %d", (*dst).line)
+		case (*dst).last() != l.last():
 			return errorf(name, l.line, 0, field, "set to %q, but line %d set %q", l.last(), (*dst).line, (*dst).last())
 		}
-		*dst = l
 		return nil
 	}
 	for i, raw := range lines {
@@ -413,8 +418,8 @@ func (g *vyGroup) algorithms(name string, n int, groups []int, warn func(string,
 			warn("tunnel %d: line %d: %s proposal %s dropped: %v", n, perr.at.line, g.name, p.number, perr.err)
 			continue
 		}
-		enc, integ = appendNew(enc, e), appendNew(integ, i...)
-		dh = appendNew(dh, d...)
+		enc, integ = appendMissing(enc, e), appendMissing(integ, i...)
+		dh = appendMissing(dh, d...)
 	}
 	if len(enc) == 0 {
 		line := g.line
@@ -424,7 +429,11 @@ func (g *vyGroup) algorithms(name string, n int, groups []int, warn func(string,
 		if len(why) == 0 {
 			why = []string{"no proposal with an encryption"}
 		}
-		return nil, nil, nil, errorf(name, line, n, g.name+" proposal", "no proposal AWS accepts: %s", strings.Join(why, "; "))
+		field := "proposal"
+		if last != nil && len(last.words) > 3 {
+			field = strings.Join(last.words[2:len(last.words)-1], " ")
+		}
+		return nil, nil, nil, errorf(name, line, n, field, "no proposal AWS accepts: %s", strings.Join(why, "; "))
 	}
 	return enc, integ, dh, nil
 }

@@ -76,7 +76,7 @@ func parseWindows(name string, data []byte) (*Connection, error) {
 			if tu := tunnels[n]; tu != nil && len(tu.block) > 0 {
 				return nil, errorf(name, ln, n, "tunnel", "a second block for tunnel %d (first at line %d): does the file mix two connections?", n, tu.line)
 			}
-			setOnce(&c.VPNGatewayID, m[1])
+			setIfEmpty(&c.VPNGatewayID, m[1])
 			get(n, ln).line = ln
 			cur, inBlock = n, true
 			continue
@@ -213,7 +213,7 @@ func (w *winTunnel) build(name string, params map[string][]winValue, warn func(s
 		b, bok := w.block[key]
 		ns, nok := w.netsh[netshKey]
 		bl, nl := winBlockLabels[key], "netsh "+netshKey
-		if bok && nok && b.v != ns.v && !(key == "localtunnelendpoint" && !isAddr(ns.v)) {
+		if bok && nok && b.v != ns.v && !(key == "localtunnelendpoint" && !winIsAddr(ns.v)) {
 			if secret {
 				warn("tunnel %d: the netsh rule's Auth1PSK (line %d) differs from the block's %s (line %d); using the block's", n, ns.line, bl, b.line)
 			} else {
@@ -305,7 +305,7 @@ func (w *winTunnel) build(name string, params map[string][]winValue, warn func(s
 	return t, nil
 }
 
-func isAddr(s string) bool { _, err := netip.ParseAddr(s); return err == nil }
+func winIsAddr(s string) bool { _, err := netip.ParseAddr(s); return err == nil }
 
 // netshArgName spells a netsh argument as the script does.
 func netshArgName(k string) string {
@@ -349,7 +349,7 @@ func parseWinMainMode(list string) (enc, integ []string, dh []int, dropped []str
 			dropped = append(dropped, fmt.Sprintf("%q dropped: %v", m, err))
 			continue
 		}
-		enc, integ, dh = appendNew(enc, e), appendNew(integ, i), appendNew(dh, g)
+		enc, integ, dh = appendMissing(enc, e), appendMissing(integ, i), appendMissing(dh, g)
 	}
 	if len(enc) == 0 {
 		if len(why) == 0 {
@@ -399,9 +399,9 @@ func parseWinQuickMode(list string) (enc, integ []string, lifetime int, dropped 
 			dropped = append(dropped, fmt.Sprintf("%q dropped: %v", m, err))
 			continue
 		}
-		enc = appendNew(enc, e)
+		enc = appendMissing(enc, e)
 		if i != "" {
-			integ = appendNew(integ, i)
+			integ = appendMissing(integ, i)
 		}
 		if lifetime == 0 {
 			lifetime = l
