@@ -9,7 +9,7 @@ func (a *analysis) checks(r Report) []string {
 	src := "the on-premises range"
 	srcAddr := "SOURCE"
 	if a.source.IsValid() {
-		src = "the on-premises range (" + a.source.String() + ")"
+		src = "the on-premises range containing " + a.source.String()
 		srcAddr = a.source.String()
 	}
 	tun := a.o.TunnelDev
