@@ -435,7 +435,7 @@ func assignSecrets(name string, tunnels []Tunnel, secrets []swanSecret, warn fun
 			}
 		}
 		if first < 0 {
-			return errorf(name, t.Line, t.Number, "PSK", "no ipsec.secrets line \"%s %s : PSK \\\"…\\\"\" for this tunnel", t.CustomerOutside, t.AWSOutside)
+			return errorf(name, t.Line, t.Number, "PSK", "no ipsec.secrets line '%s %s : PSK \"…\"' for this tunnel", t.CustomerOutside, t.AWSOutside)
 		}
 		s := secrets[first]
 		if err := ValidatePSK(s.key); err != nil {
