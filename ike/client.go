@@ -24,9 +24,16 @@ const callTimeout = 10 * time.Second
 const terminateWait = 3 * time.Second
 
 // A Client is a VICI session to one charon. Its methods are safe for
-// concurrent use; commands are serialised on the one session (a streamed
-// command holds it until the stream ends), and each Events subscription
-// has a session of its own.
+// concurrent use; commands are serialised on the one session, and each
+// Events subscription has a session of its own.
+//
+// Streamed commands (initiate's control-log, list-sas) do not use govici's
+// CallStreaming: its iterator reads events and the final response from two
+// channels in one select, so it may see the response before the last
+// events and lose them. The command session instead subscribes to
+// control-log and list-sa once, and a command's events are taken from that
+// subscription after its response: govici's reader hands every event over
+// before the response that follows it.
 //
 // When charon goes away every method returns an error matching ErrClosed;
 // the Client does not reconnect by itself: dial a new one and Load again.
@@ -36,6 +43,7 @@ type Client struct {
 
 	mu     sync.Mutex // guards everything below and serialises commands
 	sess   *vici.Session
+	evc    chan vici.Event // the command session's control-log and list-sa events
 	dead   bool
 	closed bool
 	loaded map[string]loadedConn
@@ -67,6 +75,15 @@ func Dial(ctx context.Context, socketPath string, logger *slog.Logger) (*Client,
 		return nil, err
 	}
 	c.sess = s
+	c.evc = make(chan vici.Event, 4096)
+	s.NotifyEvents(c.evc)
+	if err := s.Subscribe("control-log", "list-sa"); err != nil {
+		s.Close()
+		if isClosed(err) {
+			return nil, &closedError{op: "subscribe", err: err}
+		}
+		return nil, fmt.Errorf("vici subscribe: %w", err)
+	}
 	v, err := c.Version(ctx)
 	if err != nil {
 		s.Close()
@@ -195,71 +212,47 @@ func (c *Client) Initiate(ctx context.Context, name string, timeout time.Duratio
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout+2*time.Second)
 	defer cancel()
+	in := initiateMessage(name, timeout)
+
+	start := time.Now()
+	_, logs, err := c.command(ctx, "initiate", name, in, "control-log")
+	var lines []string
+	for _, m := range logs {
+		if l := str(m, "msg"); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if err == nil {
+		c.logger.Info("initiated tunnel", "conn", name, "took", time.Since(start).Round(time.Millisecond))
+		return nil
+	}
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+	case ctx.Err() != nil && !errors.Is(err, ErrClosed):
+		e = &Error{Command: "initiate", Conn: name, Message: fmt.Sprintf("no result within %s", timeout)}
+	default:
+		return err
+	}
+	c.mu.Lock()
+	lc := c.loaded[name]
+	c.mu.Unlock()
+	e.Log, e.Remote, e.Offered = lines, lc.remote, lc.offered
+	e.Reason = classify(e.Message, lines)
+	if e.Reason == ReasonUnknown && ctx.Err() != nil {
+		e.Reason = ReasonTimeout
+	}
+	c.logger.Warn("initiate failed", "conn", name, "reason", e.Reason.String(), "errmsg", e.Message)
+	return e
+}
+
+func initiateMessage(name string, timeout time.Duration) *vici.Message {
 	in := vici.NewMessage()
 	_ = in.Set("child", name)
 	_ = in.Set("ike", name)
 	_ = in.Set("timeout", strconv.FormatInt(timeout.Milliseconds(), 10))
 	_ = in.Set("loglevel", "1")
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.usableLocked("initiate"); err != nil {
-		return err
-	}
-	start := time.Now()
-	var lines []string
-	var failed *vici.Message
-	var ioErr error
-	for m, err := range c.sess.CallStreaming(ctx, "initiate", "control-log", in) {
-		if err != nil {
-			if m != nil {
-				failed = m
-			} else {
-				ioErr = err
-			}
-			break
-		}
-		if l := str(m, "msg"); l != "" {
-			lines = append(lines, l)
-		}
-	}
-	lc := c.loaded[name]
-	switch {
-	case ioErr != nil && isClosed(ioErr) && ctx.Err() == nil:
-		c.dead = true
-		return &closedError{op: "initiate " + name, err: ioErr}
-	case ioErr != nil:
-		// The stream was cut short (our deadline): the session's
-		// request/response pairing can no longer be trusted.
-		c.resetLocked(ctx)
-		msg := ioErr.Error()
-		if ctx.Err() != nil {
-			msg = fmt.Sprintf("no result within %s", timeout)
-		}
-		r := classify(msg, lines)
-		if r == ReasonUnknown && ctx.Err() != nil {
-			r = ReasonTimeout
-		}
-		return &Error{Command: "initiate", Conn: name, Message: msg, Reason: r, Log: lines, Remote: lc.remote, Offered: lc.offered}
-	case failed != nil:
-		msg := str(failed, "errmsg")
-		e := &Error{Command: "initiate", Conn: name, Message: msg, Reason: classify(msg, lines), Log: lines, Remote: lc.remote, Offered: lc.offered}
-		c.logger.Warn("initiate failed", "conn", name, "reason", e.Reason.String(), "errmsg", msg)
-		return e
-	}
-	c.logger.Info("initiated tunnel", "conn", name, "took", time.Since(start).Round(time.Millisecond))
-	return nil
-}
-
-// resetLocked replaces the command session after a stream was abandoned.
-func (c *Client) resetLocked(ctx context.Context) {
-	c.sess.Close()
-	s, err := c.dial(context.WithoutCancel(ctx))
-	if err != nil {
-		c.dead = true
-		return
-	}
-	c.sess = s
+	return in
 }
 
 // Terminate closes every IKE_SA of connection name (and its children),
@@ -300,36 +293,17 @@ func (c *Client) Conns(ctx context.Context) ([]string, error) {
 // SAs returns every IKE_SA charon holds with its CHILD_SAs (list-sas, like
 // swanctl --list-sas --raw), cgw's and any others.
 func (c *Client) SAs(ctx context.Context) ([]IKESA, error) {
-	ctx, cancel := withDefaultTimeout(ctx)
-	defer cancel()
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.usableLocked("list-sas"); err != nil {
+	_, msgs, err := c.command(ctx, "list-sas", "", nil, "list-sa")
+	if err != nil {
 		return nil, err
 	}
 	var out []IKESA
-	var ioErr error
-	for m, err := range c.sess.CallStreaming(ctx, "list-sas", "list-sa", nil) {
-		if err != nil {
-			if m != nil {
-				return nil, &Error{Command: "list-sas", Message: str(m, "errmsg")}
-			}
-			ioErr = err
-			break
-		}
+	for _, m := range msgs {
 		for _, k := range m.Keys() {
 			if sm, ok := m.Get(k).(*vici.Message); ok {
 				out = append(out, parseIKESA(k, sm))
 			}
 		}
-	}
-	if ioErr != nil {
-		if isClosed(ioErr) && ctx.Err() == nil {
-			c.dead = true
-			return nil, &closedError{op: "list-sas", err: ioErr}
-		}
-		c.resetLocked(ctx)
-		return nil, fmt.Errorf("vici list-sas: %w", ioErr)
 	}
 	return out, nil
 }
@@ -337,20 +311,29 @@ func (c *Client) SAs(ctx context.Context) ([]IKESA, error) {
 // call runs one command and turns its failure into an *Error, or an
 // error matching ErrClosed when the session is gone.
 func (c *Client) call(ctx context.Context, cmd, conn string, in *vici.Message) (*vici.Message, error) {
+	m, _, err := c.command(ctx, cmd, conn, in, "")
+	return m, err
+}
+
+// command runs cmd like call and also returns the events named event
+// that charon sent for it (control-log, list-sa), in order.
+func (c *Client) command(ctx context.Context, cmd, conn string, in *vici.Message, event string) (*vici.Message, []*vici.Message, error) {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.usableLocked(cmd); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	c.drainLocked("") // leftovers of an earlier command cut short
 	m, err := c.sess.Call(ctx, cmd, in)
+	events := c.drainLocked(event)
 	if err == nil {
-		return m, nil
+		return m, events, nil
 	}
 	if m != nil && m.Get("success") != nil {
 		msg := str(m, "errmsg")
-		return nil, &Error{Command: cmd, Conn: conn, Message: msg, Reason: classify(msg, nil)}
+		return nil, events, &Error{Command: cmd, Conn: conn, Message: msg, Reason: classify(msg, nil)}
 	}
 	if isClosed(err) && ctx.Err() == nil {
 		c.dead = true
@@ -358,12 +341,31 @@ func (c *Client) call(ctx context.Context, cmd, conn string, in *vici.Message) (
 		if conn != "" {
 			op += " " + conn
 		}
-		return nil, &closedError{op: op, err: err}
+		return nil, events, &closedError{op: op, err: err}
 	}
 	if conn != "" {
-		return nil, fmt.Errorf("vici %s %s: %w", cmd, conn, err)
+		return nil, events, fmt.Errorf("vici %s %s: %w", cmd, conn, err)
 	}
-	return nil, fmt.Errorf("vici %s: %w", cmd, err)
+	return nil, events, fmt.Errorf("vici %s: %w", cmd, err)
+}
+
+// drainLocked empties the command session's event channel and returns
+// the messages of the events named event.
+func (c *Client) drainLocked(event string) []*vici.Message {
+	var out []*vici.Message
+	for {
+		select {
+		case ev, ok := <-c.evc:
+			if !ok {
+				return out
+			}
+			if event != "" && ev.Name == event && ev.Message != nil {
+				out = append(out, ev.Message)
+			}
+		default:
+			return out
+		}
+	}
 }
 
 func (c *Client) usableLocked(cmd string) error {

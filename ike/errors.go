@@ -127,7 +127,7 @@ func classify(msg string, log []string) Reason {
 		return ReasonUnreachable
 	case hasLine(all, "not established after"), hasLine(all, "timed out"):
 		return ReasonTimeout
-	case hasLine(all, "not found"):
+	case hasLine(all, "not found"), hasLine(all, "no matching SAs"):
 		return ReasonNotFound
 	}
 	return ReasonUnknown
