@@ -17,6 +17,8 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newImportCmd(),
 		newRunCmd(),
+		newRenderCmd(),
+		newStatusCmd(),
 		newVersionCmd(),
 	)
 	return root

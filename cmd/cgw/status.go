@@ -1,0 +1,89 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cgw-project/cgw/gateway"
+)
+
+func newStatusCmd() *cobra.Command {
+	var (
+		socket string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the running gateway's tunnels",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := gateway.QueryStatus(cmd.Context(), socket)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(s)
+			}
+			return printStatus(cmd.OutOrStdout(), s)
+		},
+	}
+	cmd.Flags().StringVar(&socket, "socket", gateway.DefaultStatusSocket, "the gateway's status socket")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	return cmd
+}
+
+func printStatus(w io.Writer, s gateway.Status) error {
+	id := s.VPNConnectionID
+	if id == "" {
+		id = "VPN connection"
+	}
+	ready := "starting"
+	if s.Ready {
+		ready = "ready"
+	}
+	fmt.Fprintf(w, "%s: %s, data plane %s, routing %s\n", id, ready, s.Dataplane, orDash(s.Routing))
+	if s.ActiveTunnel > 0 {
+		fmt.Fprintf(w, "traffic: tunnel %d (%s)\n", s.ActiveTunnel, s.ActiveReason)
+	} else {
+		fmt.Fprintf(w, "traffic: none (%s)\n", s.ActiveReason)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TUNNEL\tAWS ENDPOINT\tIKE\tCHILD\tNAT-T\tUPTIME\tPKTS IN/OUT\tBYTES IN/OUT")
+	for _, t := range s.Tunnels {
+		mark := strconv.Itoa(t.Number)
+		if t.Number == s.ActiveTunnel {
+			mark += "*"
+		}
+		natt := "no"
+		if t.NATT {
+			natt = "yes"
+		}
+		up := "-"
+		if t.Up {
+			up = (time.Duration(t.UptimeS) * time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d/%d\t%d/%d\n", mark, t.AWSEndpoint, t.IKEState, t.ChildState, natt, up,
+			t.PacketsIn, t.PacketsOut, t.BytesIn, t.BytesOut)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, t := range s.Tunnels {
+		if t.LastError != "" {
+			fmt.Fprintf(w, "tunnel %d: %s\n", t.Number, t.LastError)
+		}
+	}
+	for _, wn := range s.Warnings {
+		fmt.Fprintln(w, "warning:", strings.TrimSpace(wn))
+	}
+	return nil
+}

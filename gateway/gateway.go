@@ -1,0 +1,386 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cgw-project/cgw/gateway/awsconf"
+	"github.com/cgw-project/cgw/ike"
+)
+
+// Timing of the reconcile loop.
+const (
+	reconcileEvery  = 500 * time.Millisecond // list-sas and decide
+	initiateTimeout = 5 * time.Second        // how long one initiate call may wait for charon
+	backoffMin      = 1 * time.Second
+	backoffMax      = 30 * time.Second
+	shutdownTimeout = 10 * time.Second
+)
+
+// A Gateway is the cgw daemon. New builds it from a configuration; Run
+// brings the tunnels up and keeps them up until its context ends, then
+// terminates and unloads exactly what it loaded. A Gateway runs once.
+//
+// Status is safe for concurrent use; the other methods are not.
+type Gateway struct {
+	cfg       *Config
+	log       *slog.Logger
+	conn      *awsconf.Connection
+	dataplane Dataplane
+	tunnels   []*tunnel
+
+	ready     chan struct{}
+	readyOnce sync.Once
+
+	mu     sync.Mutex // protects status
+	status Status
+}
+
+// tunnel is one AWS tunnel's state, owned by the reconcile loop.
+type tunnel struct {
+	number     int
+	spec       ike.Tunnel
+	loaded     bool
+	initiating bool
+	next       time.Time     // earliest next initiate
+	backoff    time.Duration // current retry delay
+	lastErr    string
+	upSince    time.Time
+	sa         *ike.IKESA // last seen IKE SA with this name, or nil
+}
+
+// New imports the AWS file named by cfg and prepares both tunnels. It does
+// not touch charon or the kernel.
+func New(cfg *Config, logger *slog.Logger) (*Gateway, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	conn, err := cfg.Check()
+	if err != nil {
+		return nil, err
+	}
+	dp, why := resolveDataplane(cfg.Dataplane)
+	g := &Gateway{
+		cfg:       cfg,
+		log:       logger,
+		conn:      conn,
+		dataplane: dp,
+		ready:     make(chan struct{}),
+	}
+	g.log.Info("data plane", "dataplane", dp, "why", why)
+	for _, t := range conn.Tunnels {
+		p := ike.Params{
+			Identity: cfg.Identity,
+			LocalTS:  cfg.LocalNetworks,
+			RemoteTS: cfg.RemoteNetworks,
+		}
+		if dp == DataplaneKernel {
+			// Route-based: AWS's default any-to-any selectors, steered by
+			// the XFRM interface with this if_id.
+			p.LocalTS, p.RemoteTS = nil, nil
+			p.IfID = uint32(t.Number)
+		}
+		spec, err := ike.TunnelFromAWS(tunnelName(t.Number), t, conn.Profile, p)
+		if err != nil {
+			return nil, err
+		}
+		g.tunnels = append(g.tunnels, &tunnel{number: t.Number, spec: spec})
+	}
+	g.status = g.snapshotLocked(time.Now())
+	return g, nil
+}
+
+// tunnelName is the name cgw gives tunnel n in charon.
+func tunnelName(n int) string { return ike.NamePrefix + "tunnel" + strconv.Itoa(n) }
+
+// Connection returns the imported AWS connection.
+func (g *Gateway) Connection() *awsconf.Connection { return g.conn }
+
+// Tunnels returns what cgw loads into charon, for `cgw render`.
+func (g *Gateway) Tunnels() []ike.Tunnel {
+	var out []ike.Tunnel
+	for _, t := range g.tunnels {
+		out = append(out, t.spec)
+	}
+	return out
+}
+
+// Ready is closed once the first reconcile has loaded every tunnel into
+// charon (systemd's READY=1).
+func (g *Gateway) Ready() <-chan struct{} { return g.ready }
+
+// Run connects to charon, loads and initiates both tunnels and keeps them
+// up: a tunnel that is down is initiated again with backoff, forever. When
+// charon restarts or its socket closes, Run reconnects and loads again.
+// When ctx ends, Run terminates and unloads what it loaded and returns nil.
+func (g *Gateway) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+
+	if g.cfg.StatusSocket != "" {
+		l, err := listenStatus(g.cfg.StatusSocket)
+		if err != nil {
+			return err
+		}
+		sctx, stop := context.WithCancel(ctx)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g.serveStatus(sctx, l)
+			_ = os.Remove(g.cfg.StatusSocket)
+		}()
+		defer stop()
+	}
+	defer g.shutdown()
+
+	backoff := backoffMin
+	for ctx.Err() == nil {
+		c, err := ike.Dial(ctx, g.cfg.VICISocket, g.log.With("component", "ike"))
+		if err != nil {
+			g.setWarning(fmt.Sprintf("charon is not answering on %s: %v", g.cfg.VICISocket, err))
+			g.log.Warn("cannot reach charon; retrying", "socket", g.cfg.VICISocket, "err", err, "in", backoff)
+			if !sleep(ctx, backoff) {
+				break
+			}
+			backoff = min(backoff*2, backoffMax)
+			continue
+		}
+		backoff = backoffMin
+		g.setWarning("")
+		err = g.session(ctx, c, &wg)
+		c.Close()
+		if ctx.Err() != nil {
+			break
+		}
+		g.mu.Lock()
+		g.status.CharonReconnects++
+		g.mu.Unlock()
+		g.log.Warn("lost charon; reconnecting and loading the tunnels again", "err", err)
+		for _, t := range g.tunnels {
+			t.loaded, t.sa = false, nil
+		}
+	}
+	return nil
+}
+
+// initResult is the outcome of one initiate, sent back to the loop.
+type initResult struct {
+	t   *tunnel
+	err error
+}
+
+// session runs the reconcile loop on one VICI session until ctx ends or
+// the session dies.
+func (g *Gateway) session(ctx context.Context, c *ike.Client, wg *sync.WaitGroup) error {
+	for _, t := range g.tunnels {
+		if err := c.Load(ctx, t.spec); err != nil {
+			if errors.Is(err, ike.ErrClosed) {
+				return err
+			}
+			t.lastErr = ike.Explain(err, t.label())
+			g.log.Error("loading tunnel into charon failed", "tunnel", t.number, "err", err)
+			continue
+		}
+		t.loaded = true
+		g.log.Info("tunnel loaded", "tunnel", t.number, "aws", t.spec.RemoteAddr, "identity", t.spec.LocalID)
+	}
+	if g.allLoaded() {
+		g.readyOnce.Do(func() { close(g.ready) })
+	}
+
+	events, err := c.Events(ctx)
+	if err != nil {
+		g.log.Debug("no charon events; polling only", "err", err)
+		events = nil
+	}
+	// One slot per tunnel: each has at most one initiate in flight, so a
+	// result never blocks even after this session has ended.
+	results := make(chan initResult, len(g.tunnels))
+	for _, t := range g.tunnels {
+		t.initiating = false
+	}
+	ticker := time.NewTicker(reconcileEvery)
+	defer ticker.Stop()
+	for {
+		if err := g.reconcile(ctx, c, results, wg); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		case _, ok := <-events:
+			if !ok {
+				events = nil
+			}
+		case r := <-results:
+			g.initiated(r)
+		}
+	}
+}
+
+func (g *Gateway) allLoaded() bool {
+	for _, t := range g.tunnels {
+		if !t.loaded {
+			return false
+		}
+	}
+	return true
+}
+
+// reconcile reads charon's SAs and initiates every loaded tunnel that is
+// down and due.
+func (g *Gateway) reconcile(ctx context.Context, c *ike.Client, results chan initResult, wg *sync.WaitGroup) error {
+	sas, err := c.SAs(ctx)
+	if err != nil {
+		if errors.Is(err, ike.ErrClosed) || ctx.Err() != nil {
+			return err
+		}
+		g.log.Warn("list-sas failed", "err", err)
+		return nil
+	}
+	now := time.Now()
+	for _, t := range g.tunnels {
+		var best *ike.IKESA
+		for i := range sas {
+			sa := &sas[i]
+			if sa.Name != t.spec.Name {
+				continue
+			}
+			if best == nil || saUp(sa, t.spec.Name) && !saUp(best, t.spec.Name) {
+				best = sa
+			}
+		}
+		wasUp := t.sa != nil && saUp(t.sa, t.spec.Name)
+		t.sa = best
+		up := best != nil && saUp(best, t.spec.Name)
+		switch {
+		case up && !wasUp:
+			t.upSince, t.backoff, t.lastErr = now, 0, ""
+			g.log.Info("tunnel up", "tunnel", t.number, "aws", t.spec.RemoteAddr, "nat_t", best.NATLocal || best.NATRemote)
+		case !up && wasUp:
+			t.upSince = time.Time{}
+			g.log.Warn("tunnel down; initiating again", "tunnel", t.number, "aws", t.spec.RemoteAddr)
+		}
+		connecting := best != nil && !up && best.State == "CONNECTING"
+		if !t.loaded || up || connecting || t.initiating || now.Before(t.next) {
+			continue
+		}
+		t.initiating = true
+		wg.Add(1)
+		go func(t *tunnel, name string) {
+			defer wg.Done()
+			results <- initResult{t, g.initiate(ctx, name)}
+		}(t, t.spec.Name)
+	}
+	g.mu.Lock()
+	g.status = g.snapshotLocked(now)
+	g.mu.Unlock()
+	return nil
+}
+
+// initiate initiates one tunnel on a session of its own, so that a slow
+// IKE exchange never holds up the loop's list-sas.
+func (g *Gateway) initiate(ctx context.Context, name string) error {
+	c, err := ike.Dial(ctx, g.cfg.VICISocket, g.log.With("component", "ike"))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.Initiate(ctx, name, initiateTimeout)
+}
+
+// initiated records the outcome of an initiate.
+func (g *Gateway) initiated(r initResult) {
+	t := r.t
+	t.initiating = false
+	if r.err == nil {
+		t.backoff = 0
+		return
+	}
+	if t.backoff == 0 {
+		t.backoff = backoffMin
+	} else {
+		t.backoff = min(t.backoff*2, backoffMax)
+	}
+	// Jitter of up to a quarter, so two tunnels do not retry in lockstep.
+	delay := t.backoff + time.Duration(rand.Int64N(int64(t.backoff/4)+1))
+	t.next = time.Now().Add(delay)
+	msg := ike.Explain(r.err, t.label())
+	if msg != t.lastErr {
+		g.log.Warn("initiate failed", "tunnel", t.number, "why", msg, "retry_in", delay.Round(100*time.Millisecond))
+	}
+	t.lastErr = msg
+}
+
+func (t *tunnel) label() string { return "tunnel " + strconv.Itoa(t.number) }
+
+// saUp reports whether an IKE SA is established with its child installed.
+func saUp(sa *ike.IKESA, child string) bool {
+	if sa.State != "ESTABLISHED" {
+		return false
+	}
+	for _, c := range sa.Children {
+		if c.Name == child && c.State == "INSTALLED" {
+			return true
+		}
+	}
+	return false
+}
+
+// shutdown terminates and unloads what this Gateway loaded, on a fresh
+// session and a bounded time.
+func (g *Gateway) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	c, err := ike.Dial(ctx, g.cfg.VICISocket, g.log.With("component", "ike"))
+	if err != nil {
+		g.log.Warn("cannot reach charon to unload the tunnels", "err", err)
+		return
+	}
+	defer c.Close()
+	for _, t := range g.tunnels {
+		if err := c.Terminate(ctx, t.spec.Name); err != nil {
+			g.log.Debug("terminate", "tunnel", t.number, "err", err)
+		}
+		if err := c.Unload(ctx, t.spec.Name); err != nil {
+			g.log.Warn("unload failed", "tunnel", t.number, "err", err)
+		}
+		t.loaded = false
+	}
+	g.log.Info("tunnels terminated and unloaded")
+}
+
+func (g *Gateway) setWarning(w string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.status.CharonWarning = w
+}
+
+// sleep waits d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// addrOrEmpty renders an address, or "" when invalid.
+func addrOrEmpty(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}

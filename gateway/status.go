@@ -1,0 +1,156 @@
+package gateway
+
+import (
+	"slices"
+	"time"
+)
+
+// Status is what `cgw status` shows: the gateway and each tunnel as the
+// last reconcile saw them. Its JSON field names are a stable interface.
+type Status struct {
+	VPNConnectionID string         `json:"vpn_connection_id"`
+	Routing         string         `json:"routing"`
+	Dataplane       Dataplane      `json:"dataplane"`
+	Ready           bool           `json:"ready"`
+	Tunnels         []TunnelStatus `json:"tunnels"`
+	// ActiveTunnel is the number of the tunnel that carries traffic to
+	// the VPC, 0 when none does; ActiveReason says why that one.
+	ActiveTunnel     int       `json:"active_tunnel"`
+	ActiveReason     string    `json:"active_reason"`
+	CharonReconnects int       `json:"charon_reconnects"`
+	Warnings         []string  `json:"warnings"`
+	Time             time.Time `json:"time"`
+
+	// CharonWarning is set while charon cannot be reached.
+	CharonWarning string `json:"-"`
+}
+
+// TunnelStatus is one tunnel in Status.
+type TunnelStatus struct {
+	Number      int    `json:"number"`
+	Name        string `json:"name"`
+	AWSEndpoint string `json:"aws_endpoint"`
+	Identity    string `json:"identity"`
+	// Up: IKE SA ESTABLISHED and CHILD SA INSTALLED.
+	Up         bool   `json:"up"`
+	IKEState   string `json:"ike_state"`   // ESTABLISHED, CONNECTING, … or DOWN
+	ChildState string `json:"child_state"` // INSTALLED, … or DOWN
+	IKEVersion int    `json:"ike_version,omitempty"`
+	NATT       bool   `json:"nat_t"` // NAT detected: ESP in UDP 4500
+	Proposal   string `json:"proposal,omitempty"`
+	UptimeS    int64  `json:"uptime_s"`
+	// ChildAgeS is the age of the CHILD SA: the time since the last
+	// (re)key.
+	ChildAgeS  int64  `json:"child_age_s"`
+	BytesIn    uint64 `json:"bytes_in"`
+	BytesOut   uint64 `json:"bytes_out"`
+	PacketsIn  uint64 `json:"packets_in"`
+	PacketsOut uint64 `json:"packets_out"`
+	LastError  string `json:"last_error,omitempty"`
+}
+
+// Status returns the last reconcile's view. Safe for concurrent use.
+func (g *Gateway) Status() Status {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.status
+	s.Tunnels = slices.Clone(s.Tunnels)
+	s.Warnings = slices.Clone(s.Warnings)
+	return s
+}
+
+// snapshotLocked builds Status from the loop's state. The loop calls it
+// with g.mu held (or before Run starts).
+func (g *Gateway) snapshotLocked(now time.Time) Status {
+	s := Status{
+		VPNConnectionID:  g.conn.VPNConnectionID,
+		Routing:          string(g.conn.Routing),
+		Dataplane:        g.dataplane,
+		CharonReconnects: g.status.CharonReconnects,
+		CharonWarning:    g.status.CharonWarning,
+		Time:             now,
+	}
+	select {
+	case <-g.ready:
+		s.Ready = true
+	default:
+	}
+	if s.CharonWarning != "" {
+		s.Warnings = append(s.Warnings, s.CharonWarning)
+	}
+	var newest time.Duration = -1
+	for _, t := range g.tunnels {
+		ts := TunnelStatus{
+			Number:      t.number,
+			Name:        t.spec.Name,
+			AWSEndpoint: addrOrEmpty(t.spec.RemoteAddr),
+			Identity:    t.spec.LocalID,
+			IKEState:    "DOWN",
+			ChildState:  "DOWN",
+			LastError:   t.lastErr,
+		}
+		if sa := t.sa; sa != nil {
+			ts.IKEState = sa.State
+			ts.IKEVersion = sa.Version
+			ts.NATT = sa.NATLocal || sa.NATRemote
+			for _, c := range sa.Children {
+				if c.Name != t.spec.Name {
+					continue
+				}
+				ts.ChildState = c.State
+				ts.BytesIn += c.BytesIn
+				ts.BytesOut += c.BytesOut
+				ts.PacketsIn += c.PacketsIn
+				ts.PacketsOut += c.PacketsOut
+				ts.ChildAgeS = int64(c.InstallTime / time.Second)
+				ts.Proposal = proposalString(c.EncrAlg, c.IntegAlg, c.DHGroup)
+			}
+			ts.Up = saUp(sa, t.spec.Name)
+			if ts.Up {
+				ts.UptimeS = int64(sa.Established / time.Second)
+				// With libipsec both CHILD SAs share one reqid and the
+				// most recently installed one carries traffic.
+				for _, c := range sa.Children {
+					if c.Name == t.spec.Name && c.State == "INSTALLED" && (newest < 0 || c.InstallTime < newest) {
+						newest = c.InstallTime
+						s.ActiveTunnel = t.number
+					}
+				}
+			}
+		}
+		if !t.loaded && t.lastErr != "" {
+			ts.ChildState = "NOT LOADED"
+		}
+		s.Tunnels = append(s.Tunnels, ts)
+	}
+	switch {
+	case s.ActiveTunnel == 0:
+		s.ActiveReason = "no tunnel is up"
+	case g.dataplane == DataplaneLibIPsec:
+		s.ActiveReason = "newest CHILD SA: libipsec sends on the most recently installed SA"
+	default:
+		s.ActiveReason = "preferred route"
+	}
+	return s
+}
+
+func proposalString(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return joinSlash(out)
+}
+
+func joinSlash(s []string) string {
+	r := ""
+	for i, p := range s {
+		if i > 0 {
+			r += "/"
+		}
+		r += p
+	}
+	return r
+}
