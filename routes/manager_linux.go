@@ -264,9 +264,13 @@ func (m *Manager) checkRoutes(p plan) []Warning {
 		if err != nil {
 			continue
 		}
-		got, err := m.h.RouteGet(net.IP(want.Dst.Addr().AsSlice()))
+		probe := want.Dst.Addr()
+		if want.Dst.Bits() < probe.BitLen()-1 {
+			probe = probe.Next() // the first host, not the network address
+		}
+		got, err := m.h.RouteGet(net.IP(probe.AsSlice()))
 		if err != nil || len(got) == 0 {
-			ws = append(ws, Warning{Code: "route-lookup", Message: fmt.Sprintf("route lookup for %s failed: %v", want.Dst.Addr(), err)})
+			ws = append(ws, Warning{Code: "route-lookup", Message: fmt.Sprintf("route lookup for %s failed: %v", probe, err)})
 			continue
 		}
 		if got[0].LinkIndex != link.Attrs().Index {
@@ -274,7 +278,7 @@ func (m *Manager) checkRoutes(p plan) []Warning {
 			if l, err := m.h.LinkByIndex(got[0].LinkIndex); err == nil {
 				name = l.Attrs().Name
 			}
-			ws = append(ws, Warning{Code: "route-lookup", Message: fmt.Sprintf("traffic to %s leaves via %s, not %s: something ahead of cgw's rule %d takes it", want.Dst.Addr(), name, want.Dev, RulePriorityTable)})
+			ws = append(ws, Warning{Code: "route-lookup", Message: fmt.Sprintf("traffic to %s leaves via %s, not %s: something ahead of cgw's rule %d takes it", probe, name, want.Dev, RulePriorityTable)})
 		}
 	}
 	return ws
