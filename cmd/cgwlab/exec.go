@@ -1,0 +1,34 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cgw-project/cgw/internal/lab"
+)
+
+func newExecCmd(f *labFlags) *cobra.Command {
+	return &cobra.Command{
+		Use:   "exec HOST -- CMD [ARG...]",
+		Short: "Run a command in one of the lab's hosts",
+		Long: "exec runs CMD in HOST's network namespace (ip netns exec), with this terminal's input and\n" +
+			"output; its exit status becomes cgwlab's. Hosts: vpc, aws, inet, nat, cgw, onprem.",
+		Example: "  cgwlab exec onprem -- ping -c 3 " + lab.VPCHost,
+		Args:    cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			h := lab.Host(args[0])
+			if !slices.Contains(lab.AllHosts(), h) {
+				return fmt.Errorf("unknown host %q (hosts: %v)", args[0], lab.AllHosts())
+			}
+			l, err := f.open()
+			if err != nil {
+				return err
+			}
+			c := l.Command(cmd.Context(), h, args[1], args[2:]...)
+			c.Stdin, c.Stdout, c.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
+			return c.Run()
+		},
+	}
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/cgw-project/cgw/internal/lab"
+)
+
+func TestPrintStatus(t *testing.T) {
+	st := lab.Status{
+		Name: "cgwlab", Dir: "/run/cgwlab/cgwlab", IKEVersion: 2,
+		Namespaces: []lab.NamespaceStatus{{Host: lab.VPC, Namespace: "cgwlab-vpc", Exists: true}, {Host: lab.AWS, Namespace: "cgwlab-aws"}},
+		Charons:    []lab.CharonStatus{{Host: lab.AWS, PID: 10, Alive: true, VICI: "/a.vici"}},
+		Tunnels: []lab.TunnelStatus{{Number: 1, AWSOutside: "203.0.113.10", AWSInside: "169.254.10.1/30",
+			CustomerInside: "169.254.10.2/30", IKESAs: 1, ChildSAs: 1, RemoteHost: "198.51.100.50"}},
+		Faults: []string{"block-natt"},
+		Files:  lab.Files{Generic: "/g", XML: "/x", Config: "/c"},
+	}
+	var b bytes.Buffer
+	if err := printStatus(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	want := `lab         cgwlab (IKEv2)  /run/cgwlab/cgwlab
+namespaces  cgwlab-vpc cgwlab-aws (missing)
+charon aws  pid 10 running                                               /a.vici
+tunnel 1    203.0.113.10 inside aws 169.254.10.1/30 cgw 169.254.10.2/30  1 IKE_SA, 1 CHILD_SA from 198.51.100.50
+faults      block-natt
+files       /g /x /c
+`
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("status (-want +got):\n%s", diff)
+	}
+}
+
+// cgwlab runs the command tree with args, returning stdout and stderr.
+func cgwlab(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := newRootCmd()
+	var out, errb bytes.Buffer
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&errb)
+	err := cmd.ExecuteContext(context.Background())
+	return out.String(), errb.String(), err
+}
+
+func TestCommands(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("cgwlab's command test needs root; CI must run it as root")
+		}
+		t.Skip("cgwlab's command test needs root (network namespaces, charon)")
+	}
+	b := make([]byte, 2)
+	_, _ = rand.Read(b)
+	name := "cgwc" + hex.EncodeToString(b)
+	t.Cleanup(func() { _ = lab.Down(name, "") })
+
+	out, _, err := cgwlab(t, "up", "--name", name, "--tunnels", "1")
+	if err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	if !strings.Contains(out, "generic\t/run/cgwlab/"+name+"/generic.txt\n") {
+		t.Errorf("up printed %q", out)
+	}
+	if _, _, err := cgwlab(t, "up", "--name", name); err == nil || !strings.Contains(err.Error(), "cgwlab down --name "+name) {
+		t.Errorf("a second up: %v", err)
+	}
+	if _, _, err := cgwlab(t, "initiate", "--name", name); err != nil {
+		t.Fatalf("initiate: %v", err)
+	}
+	if out, _, err := cgwlab(t, "exec", "--name", name, "onprem", "--", "ping", "-c", "1", "-W", "1", lab.VPCHost); err != nil {
+		t.Errorf("exec ping: %v %s", err, out)
+	}
+	if _, _, err := cgwlab(t, "fault", "--name", name, "drop-icmp-vpc", "on"); err != nil {
+		t.Fatalf("fault: %v", err)
+	}
+	if _, _, err := cgwlab(t, "fault", "--name", name, "drop-icmp-vpc", "maybe"); err == nil {
+		t.Error("fault accepted a state that is neither on nor off")
+	}
+	out, _, err = cgwlab(t, "status", "--name", name, "--json")
+	if err != nil {
+		t.Fatalf("status: %v", err)
+	}
+	var st lab.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"drop-icmp-vpc"}, st.Faults); diff != "" {
+		t.Errorf("faults (-want +got):\n%s", diff)
+	}
+	if len(st.Tunnels) != 1 || st.Tunnels[0].ChildSAs != 1 {
+		t.Errorf("tunnels %+v, want one with a CHILD_SA", st.Tunnels)
+	}
+	if psk := readPSK(t, st.Files.XML); strings.Contains(out, psk) {
+		t.Error("status --json shows the pre-shared key")
+	}
+	if _, _, err := cgwlab(t, "down", "--name", name); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+	if _, _, err := cgwlab(t, "status", "--name", name); err == nil || !strings.Contains(err.Error(), "not up") {
+		t.Errorf("status after down: %v", err)
+	}
+}
+
+// readPSK returns the first key in an XML download.
+func readPSK(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(b), "<pre_shared_key>")
+	k, _, _ := strings.Cut(rest, "</pre_shared_key>")
+	if len(k) < 8 {
+		t.Fatalf("no key in %s", path)
+	}
+	return k
+}

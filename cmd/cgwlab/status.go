@@ -1,0 +1,81 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cgw-project/cgw/internal/lab"
+)
+
+func newStatusCmd(f *labFlags) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the lab: namespaces, charons, AWS-side SAs, faults",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := f.open()
+			if err != nil {
+				return err
+			}
+			st, err := l.Status(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			return printStatus(cmd.OutOrStdout(), st)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	return cmd
+}
+
+func printStatus(w io.Writer, st lab.Status) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "lab\t%s (IKEv%d)\t%s\n", st.Name, st.IKEVersion, st.Dir)
+	var ns []string
+	for _, n := range st.Namespaces {
+		s := n.Namespace
+		if !n.Exists {
+			s += " (missing)"
+		}
+		ns = append(ns, s)
+	}
+	fmt.Fprintf(tw, "namespaces\t%s\n", strings.Join(ns, " "))
+	for _, c := range st.Charons {
+		alive := "running"
+		if !c.Alive {
+			alive = "NOT RUNNING"
+		}
+		fmt.Fprintf(tw, "charon %s\tpid %d %s\t%s\n", c.Host, c.PID, alive, c.VICI)
+	}
+	for _, t := range st.Tunnels {
+		sas := fmt.Sprintf("%d IKE_SA, %d CHILD_SA", t.IKESAs, t.ChildSAs)
+		if t.RemoteHost != "" {
+			sas += " from " + t.RemoteHost
+		}
+		if t.Error != "" {
+			sas = "unknown: " + t.Error
+		}
+		fmt.Fprintf(tw, "tunnel %d\t%s inside aws %s cgw %s\t%s\n", t.Number, t.AWSOutside, t.AWSInside, t.CustomerInside, sas)
+	}
+	faults := "none"
+	if len(st.Faults) > 0 {
+		faults = strings.Join(st.Faults, " ")
+	}
+	fmt.Fprintf(tw, "faults\t%s\n", faults)
+	if st.PlainInitiator {
+		fmt.Fprintf(tw, "plain initiator\tloaded (cgwlab initiate --reset unloads it)\n")
+	}
+	fmt.Fprintf(tw, "files\t%s %s %s\n", st.Files.Generic, st.Files.XML, st.Files.Config)
+	return tw.Flush()
+}
