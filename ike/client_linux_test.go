@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cgw-project/cgw/gateway/awsconf"
+	"github.com/google/go-cmp/cmp"
 )
 
 var (
@@ -311,5 +315,60 @@ func TestClientCharonGone(t *testing.T) {
 	}
 	if got := Explain(err, "tunnel 1"); got == "" {
 		t.Error("Explain is empty")
+	}
+}
+
+// TestRenderedConfigLoads checks against a real charon that what Load
+// sends (the long strong-first proposal lists included) is accepted, and
+// that swanctl loads Render's output to the same connections and keys.
+func TestRenderedConfigLoads(t *testing.T) {
+	requireRoot(t)
+	if _, err := exec.LookPath("swanctl"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("needs swanctl")
+		}
+		t.Skip("needs swanctl")
+	}
+	t.Parallel()
+	ns := newNetns(t, randomHex(3), "s")
+	ch := startCharon(t, ns)
+	cl, _ := dialTest(t, ch)
+	ctx := ctxT(t)
+	tuns := renderTunnels(t)
+	for _, tun := range tuns {
+		if err := cl.Load(ctx, tun); err != nil {
+			t.Fatalf("Load %s: %v", tun.Name, err)
+		}
+	}
+	for _, tun := range tuns {
+		if err := cl.Unload(ctx, tun.Name); err != nil {
+			t.Fatalf("Unload %s: %v", tun.Name, err)
+		}
+	}
+
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "swanctl.conf")
+	if err := os.WriteFile(conf, []byte(Render(tuns, true)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	swconf := filepath.Join(dir, "strongswan.conf")
+	if err := os.WriteFile(swconf, []byte("swanctl {\n\tload = pem pkcs1 x509 pubkey openssl random\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("swanctl", "--load-all", "--file", conf, "--uri", "unix://"+ch.socket)
+	cmd.Env = append(os.Environ(), "STRONGSWAN_CONF="+swconf)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("swanctl --load-all: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "loaded 2 connections") {
+		t.Errorf("swanctl output lacks \"loaded 2 connections\":\n%s", out)
+	}
+	conns, err := cl.Conns(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"cgw-tunnel1", "cgw-tunnel2"}, conns); diff != "" {
+		t.Errorf("Conns after swanctl (-want +got):\n%s", diff)
 	}
 }

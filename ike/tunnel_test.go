@@ -1,0 +1,252 @@
+package ike
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cgw-project/cgw/gateway/awsconf"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+// sampleTunnel is tunnel 1 of a download with AWS's sample ("minimum")
+// profile.
+func sampleTunnel() awsconf.Tunnel {
+	return awsconf.Tunnel{
+		Number:          1,
+		CustomerOutside: netip.MustParseAddr("198.51.100.50"),
+		AWSOutside:      netip.MustParseAddr("203.0.113.10"),
+		PSK:             awsconf.NewPSK("sample_key.1"),
+		IKE: awsconf.IKE{
+			Versions: []int{1}, Encryption: []string{"AES128"}, Integrity: []string{"SHA1"},
+			DHGroups: []int{2}, LifetimeS: 28800, Mode: "main",
+		},
+		IPsec: awsconf.IPsec{Encryption: []string{"AES128"}, Integrity: []string{"SHA1"}, PFSGroups: []int{2}, LifetimeS: 3600},
+		DPD:   &awsconf.DPD{IntervalS: 10, Retries: 3},
+	}
+}
+
+const minimumDH = "ecp384-ecp256-ecp521-modp4096-modp3072-modp2048-modp1024"
+
+func TestTunnelFromAWS(t *testing.T) {
+	base := Tunnel{
+		Name:       "cgw-tunnel1",
+		Versions:   []int{1},
+		RemoteAddr: netip.MustParseAddr("203.0.113.10"),
+		LocalID:    "198.51.100.50",
+		RemoteID:   "203.0.113.10",
+		PSK:        awsconf.NewPSK("sample_key.1"),
+		IKEProposals: []string{
+			"aes256gcm16-prfsha512-prfsha384-prfsha256-prfsha1-" + minimumDH,
+			"aes128gcm16-prfsha512-prfsha384-prfsha256-prfsha1-" + minimumDH,
+			"aes256-sha512-sha384-sha256-sha1-" + minimumDH,
+			"aes128-sha512-sha384-sha256-sha1-" + minimumDH,
+		},
+		ESPProposals: []string{
+			"aes256gcm16-" + minimumDH,
+			"aes128gcm16-" + minimumDH,
+			"aes256-sha512-sha384-sha256-sha1-" + minimumDH,
+			"aes128-sha512-sha384-sha256-sha1-" + minimumDH,
+		},
+		IKERekey: 25920 * time.Second, IKELife: 28800 * time.Second, IKERand: 960 * time.Second,
+		ChildRekey: 3060 * time.Second, ChildLife: 3600 * time.Second, ChildRand: 180 * time.Second,
+		DPDDelay: 10 * time.Second,
+	}
+	with := func(f func(*Tunnel)) Tunnel {
+		t := base
+		f(&t)
+		return t
+	}
+	tests := []struct {
+		name    string
+		edit    func(*awsconf.Tunnel)
+		profile awsconf.Profile
+		params  Params
+		want    Tunnel
+	}{
+		{
+			name:    "minimum profile offers AWS's defaults, strong first",
+			profile: awsconf.ProfileMinimum,
+			want:    base,
+		},
+		{
+			name: "tunnel options offer exactly the file's sets",
+			edit: func(t *awsconf.Tunnel) {
+				t.IKE.Encryption, t.IKE.Integrity, t.IKE.DHGroups = []string{"AES256"}, []string{"SHA2-256"}, []int{14, 20}
+				t.IPsec.Encryption, t.IPsec.Integrity, t.IPsec.PFSGroups = []string{"AES256-GCM-16"}, []string{"SHA2-256"}, []int{20}
+			},
+			profile: awsconf.ProfileTunnelOptions,
+			want: with(func(t *Tunnel) {
+				t.IKEProposals = []string{"aes256-sha256-ecp384-modp2048"}
+				t.ESPProposals = []string{"aes256gcm16-ecp384"}
+			}),
+		},
+		{
+			name: "IKE GCM gets PRFs, ESP CBC and GCM apart",
+			edit: func(t *awsconf.Tunnel) {
+				t.IKE.Encryption, t.IKE.Integrity, t.IKE.DHGroups = []string{"AES128-GCM-16"}, []string{"SHA1", "SHA2-256"}, []int{14}
+				t.IPsec.Encryption, t.IPsec.Integrity, t.IPsec.PFSGroups = []string{"AES128", "AES128-GCM-16"}, []string{"SHA2-384"}, []int{24}
+			},
+			profile: awsconf.ProfileTunnelOptions,
+			want: with(func(t *Tunnel) {
+				t.IKEProposals = []string{"aes128gcm16-prfsha256-prfsha1-modp2048"}
+				t.ESPProposals = []string{"aes128gcm16-modp2048s256", "aes128-sha384-modp2048s256"}
+			}),
+		},
+		{
+			name: "every DH group maps",
+			edit: func(t *awsconf.Tunnel) {
+				t.IKE.Encryption, t.IKE.Integrity = []string{"AES128"}, []string{"SHA1"}
+				t.IKE.DHGroups = []int{2, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24}
+				t.IPsec.Encryption, t.IPsec.Integrity, t.IPsec.PFSGroups = []string{"AES128"}, []string{"SHA1"}, []int{5}
+			},
+			profile: awsconf.ProfileTunnelOptions,
+			want: with(func(t *Tunnel) {
+				t.IKEProposals = []string{"aes128-sha1-ecp384-ecp256-ecp521-modp4096-modp3072-modp2048-modp2048s256-modp8192-modp6144-modp2048s224-modp1024s160-modp1024"}
+				t.ESPProposals = []string{"aes128-sha1-modp1536"}
+			}),
+		},
+		{
+			name: "tunnel options without lists fall back to AWS's allowed sets",
+			edit: func(t *awsconf.Tunnel) {
+				t.IKE = awsconf.IKE{}
+				t.IPsec = awsconf.IPsec{Encryption: []string{"AES128"}, Integrity: []string{"SHA1"}}
+			},
+			profile: awsconf.ProfileTunnelOptions,
+			want: with(func(t *Tunnel) {
+				all := "ecp384-ecp256-ecp521-modp4096-modp3072-modp2048-modp2048s256-modp8192-modp6144-modp2048s224-modp1024s160-modp1024"
+				t.Versions = []int{1, 2}
+				t.IKEProposals = []string{
+					"aes256gcm16-prfsha512-prfsha384-prfsha256-prfsha1-" + all,
+					"aes128gcm16-prfsha512-prfsha384-prfsha256-prfsha1-" + all,
+					"aes256-sha512-sha384-sha256-sha1-" + all,
+					"aes128-sha512-sha384-sha256-sha1-" + all,
+				}
+				t.ESPProposals = []string{"aes128-sha1-ecp384-ecp256-ecp521-modp4096-modp3072-modp2048-modp2048s256-modp8192-modp6144-modp2048s224-modp1536-modp1024s160-modp1024"}
+			}),
+		},
+		{
+			name:    "no versions in the file means any",
+			edit:    func(t *awsconf.Tunnel) { t.IKE.Versions = nil },
+			profile: awsconf.ProfileMinimum,
+			want:    with(func(t *Tunnel) { t.Versions = []int{1, 2} }),
+		},
+		{
+			name:    "params override versions, identity, addresses, selectors, if_id",
+			profile: awsconf.ProfileMinimum,
+			params: Params{
+				Versions: []int{2}, LocalAddr: netip.MustParseAddr("192.168.0.10"), Identity: "cgw.example",
+				LocalTS:  []netip.Prefix{netip.MustParsePrefix("172.31.16.0/20")},
+				RemoteTS: []netip.Prefix{netip.MustParsePrefix("10.10.100.0/24")}, IfID: 7,
+			},
+			want: with(func(t *Tunnel) {
+				t.Versions = []int{2}
+				t.LocalAddr = netip.MustParseAddr("192.168.0.10")
+				t.LocalID = "cgw.example"
+				t.LocalTS = []netip.Prefix{netip.MustParsePrefix("172.31.16.0/20")}
+				t.RemoteTS = []netip.Prefix{netip.MustParsePrefix("10.10.100.0/24")}
+				t.IfID = 7
+			}),
+		},
+		{
+			name: "short lifetimes and DPD from the file",
+			edit: func(t *awsconf.Tunnel) {
+				t.IKE.LifetimeS, t.IPsec.LifetimeS = 3600, 900
+				t.DPD = &awsconf.DPD{IntervalS: 15}
+			},
+			profile: awsconf.ProfileMinimum,
+			want: with(func(t *Tunnel) {
+				t.IKERekey, t.IKELife, t.IKERand = 3060*time.Second, 3600*time.Second, 180*time.Second
+				t.ChildRekey, t.ChildLife, t.ChildRand = 450*time.Second, 900*time.Second, 150*time.Second
+				t.DPDDelay = 15 * time.Second
+			}),
+		},
+		{
+			name: "absent lifetimes and DPD get AWS's defaults",
+			edit: func(t *awsconf.Tunnel) {
+				t.IKE.LifetimeS, t.IPsec.LifetimeS, t.DPD = 0, 0, nil
+			},
+			profile: awsconf.ProfileMinimum,
+			want:    base,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := sampleTunnel()
+			if tt.edit != nil {
+				tt.edit(&in)
+			}
+			got, err := TunnelFromAWS("cgw-tunnel1", in, tt.profile, tt.params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got, cmp.Comparer(func(a, b awsconf.PSK) bool { return a.Equal(b) }),
+				cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); diff != "" {
+				t.Errorf("TunnelFromAWS (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestTunnelFromAWSErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		tun  string
+		edit func(*awsconf.Tunnel)
+		p    Params
+		want string
+	}{
+		{name: "name without prefix", tun: "tunnel1", want: `name "tunnel1": must start with "cgw-"`},
+		{name: "name with a space", tun: "cgw-tun 1", want: "only letters"},
+		{name: "no AWS address", edit: func(t *awsconf.Tunnel) { t.AWSOutside = netip.Addr{} }, want: "aws_outside: missing"},
+		{name: "no key", edit: func(t *awsconf.Tunnel) { t.PSK = awsconf.PSK{} }, want: "psk: missing"},
+		{name: "no identity", edit: func(t *awsconf.Tunnel) { t.CustomerOutside = netip.Addr{} }, want: "identity: not set"},
+		{name: "bad version", p: Params{Versions: []int{3}}, want: "ike versions: 3"},
+		{name: "unknown encryption", edit: func(t *awsconf.Tunnel) { t.IKE.Encryption = []string{"3DES"} }, want: `ike: encryption "3DES"`},
+		{name: "unknown integrity", edit: func(t *awsconf.Tunnel) { t.IPsec.Integrity = []string{"MD5"} }, want: `ipsec: integrity "MD5"`},
+		{name: "unknown group", edit: func(t *awsconf.Tunnel) { t.IPsec.PFSGroups = []int{1} }, want: "ipsec: dh group 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := sampleTunnel()
+			if tt.edit != nil {
+				tt.edit(&in)
+			}
+			name := tt.tun
+			if name == "" {
+				name = "cgw-tunnel1"
+			}
+			_, err := TunnelFromAWS(name, in, awsconf.ProfileMinimum, tt.p)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("TunnelFromAWS error = %v, want it to say %q", err, tt.want)
+			}
+			if !strings.HasPrefix(err.Error(), "tunnel 1 (") {
+				t.Errorf("error %q does not name the tunnel", err)
+			}
+			if strings.Contains(err.Error(), "sample_key.1") {
+				t.Errorf("error %q holds the key", err)
+			}
+		})
+	}
+}
+
+func TestRekeyTimes(t *testing.T) {
+	tests := []struct {
+		life, rekey, rand time.Duration
+	}{
+		{28800 * time.Second, 25920 * time.Second, 960 * time.Second},
+		{3600 * time.Second, 3060 * time.Second, 180 * time.Second},
+		{900 * time.Second, 450 * time.Second, 150 * time.Second},
+	}
+	for _, tt := range tests {
+		rekey, rand := rekeyTimes(tt.life)
+		if rekey != tt.rekey || rand != tt.rand {
+			t.Errorf("rekeyTimes(%v) = %v, %v; want %v, %v", tt.life, rekey, rand, tt.rekey, tt.rand)
+		}
+		if rekey-rand <= 0 || rekey >= tt.life-awsRekeyWindow/2 {
+			t.Errorf("rekeyTimes(%v) = %v: not safely before AWS's rekey", tt.life, rekey)
+		}
+	}
+}
