@@ -241,3 +241,47 @@ func txFuzzSeeds(f *testing.F, glob, sampleGlob string) {
 		}
 	}
 }
+
+// TestVendorFixtures checks the excerpts of other vendors' downloads in
+// testdata (kept so the refusals are tested without the shared samples).
+func TestVendorFixtures(t *testing.T) {
+	want := map[string]string{
+		"vendor-cisco-ios.txt": "Cisco IOS", "vendor-cisco-asa.txt": "Cisco ASA",
+		"vendor-juniper-srx.txt": "Juniper SRX", "vendor-juniper-screenos.txt": "Juniper ScreenOS",
+		"vendor-fortinet.txt": "Fortinet FortiGate", "vendor-paloalto.txt": "Palo Alto PAN-OS",
+		"vendor-pfsense.txt": "pfSense", "vendor-sonicwall.txt": "SonicWall SonicOS", "vendor-yamaha.txt": "Yamaha RTX",
+	}
+	files, err := filepath.Glob("testdata/vendor-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != len(want) {
+		t.Errorf("%d vendor fixtures, want %d", len(files), len(want))
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data := readTestdata(t, filepath.Base(f))
+			c, err := Parse(f, data)
+			var ve *UnsupportedVendorError
+			if !errors.As(err, &ve) || c != nil {
+				t.Fatalf("Parse() = %v, %v; want an *UnsupportedVendorError", c, err)
+			}
+			if diff := cmp.Diff(want[filepath.Base(f)], ve.Vendor); diff != "" {
+				t.Errorf("vendor (-want +got):\n%s", diff)
+			}
+			if strings.Contains(err.Error(), "VendorExampleKey1") {
+				t.Errorf("error %q contains the key", err)
+			}
+		})
+	}
+}
+
+// FuzzParse runs the whole entry point, detection included, over every
+// fixture and sample.
+func FuzzParse(f *testing.F) {
+	txFuzzSeeds(f, "*", "/*")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("fuzz", data)
+		checkParseProperty(t, data, c, err)
+	})
+}
