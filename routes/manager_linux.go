@@ -355,6 +355,14 @@ func (m *Manager) ensureLink(l linkSpec) error {
 		}
 	}
 	if x.Flags&net.FlagUp == 0 {
+		// Before the interface comes up, so it never gets an IPv6
+		// link-local address whose traffic has no SA (TX errors).
+		err := runInNetns(m.ns, func() error {
+			return m.setSysctl(sysctlPath("net", "ipv6", "conf", l.Name, "disable_ipv6"), "1")
+		})
+		if err != nil {
+			return fmt.Errorf("disable IPv6 on %s: %w", l.Name, err)
+		}
 		if err := m.h.LinkSetUp(link); err != nil {
 			return fmt.Errorf("set %s up: %w", l.Name, err)
 		}

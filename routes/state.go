@@ -127,7 +127,8 @@ func (o Options) logger() *slog.Logger {
 // [Manager.Check].
 type Warning struct {
 	// Code is a stable identifier: "forwarding-off", "rp-filter-strict",
-	// "foreign-route", "route-lookup" or "nft-table-missing".
+	// "foreign-route", "route-lookup", "nft-table-missing", or
+	// "check-error" when the check itself could not read something.
 	Code string
 	// Message says what was found, for a human.
 	Message string

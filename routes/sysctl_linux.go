@@ -82,25 +82,9 @@ func (m *Manager) applySysctls(p plan) error {
 	return runInNetns(m.ns, func() error {
 		var errs []error
 		set := func(path, want string) {
-			old, err := readSysctl(path)
-			if errors.Is(err, fs.ErrNotExist) {
-				return
-			}
-			if err != nil {
-				errs = append(errs, fmt.Errorf("read sysctl %s: %w", sysctlName(path), err))
-				return
-			}
-			if old == want {
-				return
-			}
-			if err := writeSysctl(path, want); err != nil {
+			if err := m.setSysctl(path, want); err != nil {
 				errs = append(errs, err)
-				return
 			}
-			if _, ok := m.saved[path]; !ok {
-				m.saved[path] = old
-			}
-			m.log.Info("changed sysctl", "key", sysctlName(path), "from", old, "to", want)
 		}
 		set(sysctlPath("net", "ipv4", "ip_forward"), "1")
 		all, _ := readSysctl(sysctlPath("net", "ipv4", "conf", "all", "rp_filter"))
@@ -119,6 +103,30 @@ func (m *Manager) applySysctls(p plan) error {
 		}
 		return errors.Join(errs...)
 	})
+}
+
+// setSysctl writes want to path if it differs, keeping the first value it
+// replaces in m.saved. A missing key (a device that is gone) is not an
+// error. It must run inside the manager's namespace (runInNetns).
+func (m *Manager) setSysctl(path, want string) error {
+	old, err := readSysctl(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read sysctl %s: %w", sysctlName(path), err)
+	}
+	if old == want {
+		return nil
+	}
+	if err := writeSysctl(path, want); err != nil {
+		return err
+	}
+	if _, ok := m.saved[path]; !ok {
+		m.saved[path] = old
+	}
+	m.log.Info("changed sysctl", "key", sysctlName(path), "from", old, "to", want)
+	return nil
 }
 
 // restoreSysctls writes back the values cgw changed. Keys whose device is
