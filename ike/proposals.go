@@ -37,6 +37,16 @@ var (
 // allows (17, 18, 22–24, 2) are offered only when the file names them.
 var defaultDH = []int{20, 19, 21, 16, 15, 14}
 
+// IKEv1 proposals carry one algorithm of each kind (strongSwan uses only
+// the first of each in an IKEv1 proposal), so every combination is a
+// proposal of its own; the IKEv1 defaults are kept small for that reason,
+// and IKEv1 has no AES-GCM for IKE.
+var (
+	v1DefaultEnc   = []string{"AES256", "AES128"}
+	v1DefaultInteg = []string{"SHA2-256", "SHA1"}
+	v1DefaultDH    = []int{20, 19, 14}
+)
+
 // algSets are the algorithm sets of one phase, in AWS API spelling.
 type algSets struct {
 	enc, integ []string
@@ -46,20 +56,21 @@ type algSets struct {
 // chooseSets returns the sets to offer. With ProfileTunnelOptions they are
 // exactly the file's (AWS's allowed set where the file gives none); with
 // ProfileMinimum the file shows only AWS's sample profile, so the sets are
-// AWS's defaults (every encryption and integrity, defaultDH) plus whatever
-// the file names.
-func chooseSets(profile awsconf.Profile, enc, integ []string, dh []int, allowedDH []int) (algSets, error) {
-	for _, e := range enc {
+// def (AWS's defaults, trimmed to a sensible strong list) plus whatever
+// the file names. file.dh first keeps the file's groups ahead of the
+// others instead of ordering them by strength.
+func chooseSets(profile awsconf.Profile, file, def algSets, allowedDH []int, fileDHFirst bool) (algSets, error) {
+	for _, e := range file.enc {
 		if _, ok := encKeyword[e]; !ok {
 			return algSets{}, fmt.Errorf("encryption %q: not an AWS algorithm", e)
 		}
 	}
-	for _, i := range integ {
+	for _, i := range file.integ {
 		if _, ok := integKeyword[i]; !ok {
 			return algSets{}, fmt.Errorf("integrity %q: not an AWS algorithm", i)
 		}
 	}
-	for _, g := range dh {
+	for _, g := range file.dh {
 		if _, ok := dhKeyword[g]; !ok {
 			return algSets{}, fmt.Errorf("dh group %d: not an AWS group", g)
 		}
@@ -67,7 +78,7 @@ func chooseSets(profile awsconf.Profile, enc, integ []string, dh []int, allowedD
 	var s algSets
 	switch profile {
 	case awsconf.ProfileTunnelOptions:
-		s = algSets{enc: enc, integ: integ, dh: dh}
+		s = file
 		if len(s.enc) == 0 {
 			s.enc = awsconf.Encryptions
 		}
@@ -79,16 +90,20 @@ func chooseSets(profile awsconf.Profile, enc, integ []string, dh []int, allowedD
 		}
 	case awsconf.ProfileMinimum, "":
 		s = algSets{
-			enc:   union(awsconf.Encryptions, enc),
-			integ: union(awsconf.Integrities, integ),
-			dh:    union(defaultDH, dh),
+			enc:   union(def.enc, file.enc),
+			integ: union(def.integ, file.integ),
+			dh:    union(def.dh, file.dh),
 		}
 	default:
 		return algSets{}, fmt.Errorf("profile %q: unknown", profile)
 	}
 	s.enc = ordered(s.enc, encOrder)
 	s.integ = ordered(s.integ, integOrder)
-	s.dh = ordered(s.dh, dhOrder)
+	if fileDHFirst && len(file.dh) > 0 {
+		s.dh = union(ordered(file.dh, dhOrder), ordered(s.dh, dhOrder))
+	} else {
+		s.dh = ordered(s.dh, dhOrder)
+	}
 	return s, nil
 }
 
@@ -130,6 +145,54 @@ func espProposals(s algSets) []string {
 			parts = append(parts, dhKeyword[g])
 		}
 		out = append(out, strings.Join(parts, "-"))
+	}
+	return out
+}
+
+// ikeV1Proposals builds one IKEv1 proposal per combination, strongest
+// first: "aes256-sha256-ecp384", … GCM is left out (not available for
+// IKEv1's IKE SA).
+func ikeV1Proposals(s algSets) ([]string, error) {
+	var out []string
+	for _, e := range s.enc {
+		if awsconf.IsGCM(e) {
+			continue
+		}
+		for _, i := range s.integ {
+			for _, g := range s.dh {
+				out = append(out, encKeyword[e]+"-"+integKeyword[i]+"-"+dhKeyword[g])
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("encryption %s: IKEv1 cannot use AES-GCM for IKE", strings.Join(s.enc, ","))
+	}
+	return out, nil
+}
+
+// espV1Proposals builds one ESP proposal per combination for IKEv1. Quick
+// Mode sends a single KE, for the first proposal's group, and cannot
+// retry with another, so the DH group is the outer loop: every cipher
+// with the first group comes before any other group.
+func espV1Proposals(s algSets) []string {
+	var ciphers []string
+	for _, e := range s.enc {
+		if awsconf.IsGCM(e) {
+			ciphers = append(ciphers, encKeyword[e])
+			continue
+		}
+		for _, i := range s.integ {
+			ciphers = append(ciphers, encKeyword[e]+"-"+integKeyword[i])
+		}
+	}
+	if len(s.dh) == 0 {
+		return ciphers
+	}
+	var out []string
+	for _, g := range s.dh {
+		for _, c := range ciphers {
+			out = append(out, c+"-"+dhKeyword[g])
+		}
 	}
 	return out
 }

@@ -128,16 +128,9 @@ func TunnelFromAWS(name string, t awsconf.Tunnel, profile awsconf.Profile, p Par
 		}
 	}
 
-	ike, err := chooseSets(profile, t.IKE.Encryption, t.IKE.Integrity, t.IKE.DHGroups, awsconf.Phase1DHGroups)
-	if err != nil {
-		return wrap(fmt.Errorf("ike: %w", err))
+	if err := out.setProposals(t, profile); err != nil {
+		return wrap(err)
 	}
-	esp, err := chooseSets(profile, t.IPsec.Encryption, t.IPsec.Integrity, t.IPsec.PFSGroups, awsconf.Phase2DHGroups)
-	if err != nil {
-		return wrap(fmt.Errorf("ipsec: %w", err))
-	}
-	out.IKEProposals = ikeProposals(ike)
-	out.ESPProposals = espProposals(esp)
 
 	ikeLife, childLife := DefaultIKELifetime, DefaultChildLifetime
 	if t.IKE.LifetimeS > 0 {
@@ -155,6 +148,38 @@ func TunnelFromAWS(name string, t awsconf.Tunnel, profile awsconf.Profile, p Par
 		out.DPDDelay = time.Duration(t.DPD.IntervalS) * time.Second
 	}
 	return out, nil
+}
+
+// setProposals maps the file's algorithm sets to strongSwan proposals for
+// the tunnel's IKE versions (out.Versions must be set).
+func (out *Tunnel) setProposals(t awsconf.Tunnel, profile awsconf.Profile) error {
+	v1 := len(out.Versions) == 1 && out.Versions[0] == 1
+	ikeFile := algSets{enc: t.IKE.Encryption, integ: t.IKE.Integrity, dh: t.IKE.DHGroups}
+	espFile := algSets{enc: t.IPsec.Encryption, integ: t.IPsec.Integrity, dh: t.IPsec.PFSGroups}
+	def := algSets{enc: awsconf.Encryptions, integ: awsconf.Integrities, dh: defaultDH}
+	if v1 {
+		def = algSets{enc: v1DefaultEnc, integ: v1DefaultInteg, dh: v1DefaultDH}
+	}
+	ike, err := chooseSets(profile, ikeFile, def, awsconf.Phase1DHGroups, false)
+	if err != nil {
+		return fmt.Errorf("ike: %w", err)
+	}
+	// IKEv1 with the sample profile: the file's PFS group goes first, as
+	// Quick Mode's one KE is for the first group (see espV1Proposals).
+	esp, err := chooseSets(profile, espFile, def, awsconf.Phase2DHGroups, v1 && profile != awsconf.ProfileTunnelOptions)
+	if err != nil {
+		return fmt.Errorf("ipsec: %w", err)
+	}
+	if v1 {
+		if out.IKEProposals, err = ikeV1Proposals(ike); err != nil {
+			return fmt.Errorf("ike: %w", err)
+		}
+		out.ESPProposals = espV1Proposals(esp)
+		return nil
+	}
+	out.IKEProposals = ikeProposals(ike)
+	out.ESPProposals = espProposals(esp)
+	return nil
 }
 
 // awsRekeyWindow is how early AWS starts its own rekey at the latest: its

@@ -20,7 +20,7 @@ func sampleTunnel() awsconf.Tunnel {
 		AWSOutside:      netip.MustParseAddr("203.0.113.10"),
 		PSK:             awsconf.NewPSK("sample_key.1"),
 		IKE: awsconf.IKE{
-			Versions: []int{1}, Encryption: []string{"AES128"}, Integrity: []string{"SHA1"},
+			Versions: []int{2}, Encryption: []string{"AES128"}, Integrity: []string{"SHA1"},
 			DHGroups: []int{2}, LifetimeS: 28800, Mode: "main",
 		},
 		IPsec: awsconf.IPsec{Encryption: []string{"AES128"}, Integrity: []string{"SHA1"}, PFSGroups: []int{2}, LifetimeS: 3600},
@@ -33,7 +33,7 @@ const minimumDH = "ecp384-ecp256-ecp521-modp4096-modp3072-modp2048-modp1024"
 func TestTunnelFromAWS(t *testing.T) {
 	base := Tunnel{
 		Name:       "cgw-tunnel1",
-		Versions:   []int{1},
+		Versions:   []int{2},
 		RemoteAddr: netip.MustParseAddr("203.0.113.10"),
 		LocalID:    "198.51.100.50",
 		RemoteID:   "203.0.113.10",
@@ -128,6 +128,43 @@ func TestTunnelFromAWS(t *testing.T) {
 			}),
 		},
 		{
+			name:    "IKEv1 sample profile: one combination per proposal, file's PFS group first",
+			edit:    func(t *awsconf.Tunnel) { t.IKE.Versions = []int{1} },
+			profile: awsconf.ProfileMinimum,
+			want: with(func(t *Tunnel) {
+				t.Versions = []int{1}
+				t.IKEProposals = nil
+				for _, e := range []string{"aes256", "aes128"} {
+					for _, i := range []string{"sha256", "sha1"} {
+						for _, g := range []string{"ecp384", "ecp256", "modp2048", "modp1024"} {
+							t.IKEProposals = append(t.IKEProposals, e+"-"+i+"-"+g)
+						}
+					}
+				}
+				t.ESPProposals = nil
+				for _, g := range []string{"modp1024", "ecp384", "ecp256", "modp2048"} {
+					for _, c := range []string{"aes256-sha256", "aes256-sha1", "aes128-sha256", "aes128-sha1"} {
+						t.ESPProposals = append(t.ESPProposals, c+"-"+g)
+					}
+				}
+			}),
+		},
+		{
+			name: "IKEv1 tunnel options: exact sets, strong first, ESP GCM kept",
+			edit: func(t *awsconf.Tunnel) {
+				t.IKE.Versions = []int{1}
+				t.IKE.Encryption, t.IKE.Integrity, t.IKE.DHGroups = []string{"AES128", "AES256-GCM-16"}, []string{"SHA1"}, []int{2, 14}
+				t.IPsec.Encryption, t.IPsec.Integrity, t.IPsec.PFSGroups = []string{"AES128-GCM-16", "AES128"}, []string{"SHA1"}, []int{2, 14}
+			},
+			profile: awsconf.ProfileTunnelOptions,
+			params:  Params{},
+			want: with(func(t *Tunnel) {
+				t.Versions = []int{1}
+				t.IKEProposals = []string{"aes128-sha1-modp2048", "aes128-sha1-modp1024"}
+				t.ESPProposals = []string{"aes128gcm16-modp2048", "aes128-sha1-modp2048", "aes128gcm16-modp1024", "aes128-sha1-modp1024"}
+			}),
+		},
+		{
 			name:    "no versions in the file means any",
 			edit:    func(t *awsconf.Tunnel) { t.IKE.Versions = nil },
 			profile: awsconf.ProfileMinimum,
@@ -192,11 +229,12 @@ func TestTunnelFromAWS(t *testing.T) {
 
 func TestTunnelFromAWSErrors(t *testing.T) {
 	tests := []struct {
-		name string
-		tun  string
-		edit func(*awsconf.Tunnel)
-		p    Params
-		want string
+		name    string
+		tun     string
+		edit    func(*awsconf.Tunnel)
+		p       Params
+		want    string
+		profile awsconf.Profile
 	}{
 		{name: "name without prefix", tun: "tunnel1", want: `name "tunnel1": must start with "cgw-"`},
 		{name: "name with a space", tun: "cgw-tun 1", want: "only letters"},
@@ -207,6 +245,9 @@ func TestTunnelFromAWSErrors(t *testing.T) {
 		{name: "unknown encryption", edit: func(t *awsconf.Tunnel) { t.IKE.Encryption = []string{"3DES"} }, want: `ike: encryption "3DES"`},
 		{name: "unknown integrity", edit: func(t *awsconf.Tunnel) { t.IPsec.Integrity = []string{"MD5"} }, want: `ipsec: integrity "MD5"`},
 		{name: "unknown group", edit: func(t *awsconf.Tunnel) { t.IPsec.PFSGroups = []int{1} }, want: "ipsec: dh group 1"},
+		{name: "IKEv1 with only GCM", edit: func(t *awsconf.Tunnel) {
+			t.IKE.Versions, t.IKE.Encryption = []int{1}, []string{"AES256-GCM-16"}
+		}, want: "ike: encryption AES256-GCM-16: IKEv1 cannot use AES-GCM", profile: awsconf.ProfileTunnelOptions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,7 +259,11 @@ func TestTunnelFromAWSErrors(t *testing.T) {
 			if name == "" {
 				name = "cgw-tunnel1"
 			}
-			_, err := TunnelFromAWS(name, in, awsconf.ProfileMinimum, tt.p)
+			profile := tt.profile
+			if profile == "" {
+				profile = awsconf.ProfileMinimum
+			}
+			_, err := TunnelFromAWS(name, in, profile, tt.p)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("TunnelFromAWS error = %v, want it to say %q", err, tt.want)
 			}
