@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"os"
 	"strconv"
@@ -39,6 +40,8 @@ type Gateway struct {
 
 	ready     chan struct{}
 	readyOnce sync.Once
+	reloads   chan reload // Reload to the loop
+	notify    *notifier
 
 	mu     sync.Mutex // protects status
 	status Status
@@ -74,8 +77,20 @@ func New(cfg *Config, logger *slog.Logger) (*Gateway, error) {
 		conn:      conn,
 		dataplane: dp,
 		ready:     make(chan struct{}),
+		reloads:   make(chan reload),
+		notify:    newNotifier(logger),
 	}
 	g.log.Info("data plane", "dataplane", dp, "why", why)
+	if g.tunnels, err = buildTunnels(cfg, conn, dp); err != nil {
+		return nil, err
+	}
+	g.status = g.snapshotLocked(time.Now())
+	return g, nil
+}
+
+// buildTunnels maps the connection's tunnels to what cgw loads.
+func buildTunnels(cfg *Config, conn *awsconf.Connection, dp Dataplane) ([]*tunnel, error) {
+	var out []*tunnel
 	for _, t := range conn.Tunnels {
 		p := ike.Params{
 			Identity: cfg.Identity,
@@ -92,10 +107,9 @@ func New(cfg *Config, logger *slog.Logger) (*Gateway, error) {
 		if err != nil {
 			return nil, err
 		}
-		g.tunnels = append(g.tunnels, &tunnel{number: t.Number, spec: spec})
+		out = append(out, &tunnel{number: t.Number, spec: spec})
 	}
-	g.status = g.snapshotLocked(time.Now())
-	return g, nil
+	return out, nil
 }
 
 // tunnelName is the name cgw gives tunnel n in charon.
@@ -139,6 +153,19 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}()
 		defer stop()
 	}
+	if g.cfg.MetricsListen != "" {
+		l, err := net.Listen("tcp", g.cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("metrics_listen: %w", err)
+		}
+		mctx, stop := context.WithCancel(ctx)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g.serveMetrics(mctx, l)
+		}()
+		defer stop()
+	}
 	defer g.shutdown()
 
 	backoff := backoffMin
@@ -147,7 +174,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		if err != nil {
 			g.setWarning(fmt.Sprintf("charon is not answering on %s: %v", g.cfg.VICISocket, err))
 			g.log.Warn("cannot reach charon; retrying", "socket", g.cfg.VICISocket, "err", err, "in", backoff)
-			if !sleep(ctx, backoff) {
+			if !g.wait(ctx, backoff) {
 				break
 			}
 			backoff = min(backoff*2, backoffMax)
@@ -193,7 +220,10 @@ func (g *Gateway) session(ctx context.Context, c *ike.Client, wg *sync.WaitGroup
 		g.log.Info("tunnel loaded", "tunnel", t.number, "aws", t.spec.RemoteAddr, "identity", t.spec.LocalID)
 	}
 	if g.allLoaded() {
-		g.readyOnce.Do(func() { close(g.ready) })
+		g.readyOnce.Do(func() {
+			close(g.ready)
+			g.notify.ready()
+		})
 	}
 
 	events, err := c.Events(ctx)
@@ -223,6 +253,13 @@ func (g *Gateway) session(ctx context.Context, c *ike.Client, wg *sync.WaitGroup
 			}
 		case r := <-results:
 			g.initiated(r)
+		case r := <-g.reloads:
+			err := g.applyReload(ctx, c, r)
+			if errors.Is(err, ike.ErrClosed) {
+				r.done <- nil // applied; the next session loads the tunnels
+				return err
+			}
+			r.done <- err
 		}
 	}
 }
@@ -276,21 +313,28 @@ func (g *Gateway) reconcile(ctx context.Context, c *ike.Client, results chan ini
 		}
 		t.initiating = true
 		wg.Add(1)
-		go func(t *tunnel, name string) {
+		go func(t *tunnel, socket, name string) {
 			defer wg.Done()
-			results <- initResult{t, g.initiate(ctx, name)}
-		}(t, t.spec.Name)
+			results <- initResult{t, g.initiate(ctx, socket, name)}
+		}(t, g.cfg.VICISocket, t.spec.Name)
 	}
 	g.mu.Lock()
 	g.status = g.snapshotLocked(now)
+	up := 0
+	for _, t := range g.status.Tunnels {
+		if t.Up {
+			up++
+		}
+	}
 	g.mu.Unlock()
+	g.notify.alive(now, up, len(g.tunnels))
 	return nil
 }
 
 // initiate initiates one tunnel on a session of its own, so that a slow
 // IKE exchange never holds up the loop's list-sas.
-func (g *Gateway) initiate(ctx context.Context, name string) error {
-	c, err := ike.Dial(ctx, g.cfg.VICISocket, g.log.With("component", "ike"))
+func (g *Gateway) initiate(ctx context.Context, socket, name string) error {
+	c, err := ike.Dial(ctx, socket, g.log.With("component", "ike"))
 	if err != nil {
 		return err
 	}
@@ -339,6 +383,7 @@ func saUp(sa *ike.IKESA, child string) bool {
 // shutdown terminates and unloads what this Gateway loaded, on a fresh
 // session and a bounded time.
 func (g *Gateway) shutdown() {
+	g.notify.stopping()
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	c, err := ike.Dial(ctx, g.cfg.VICISocket, g.log.With("component", "ike"))
@@ -365,15 +410,20 @@ func (g *Gateway) setWarning(w string) {
 	g.status.CharonWarning = w
 }
 
-// sleep waits d or until ctx ends; it reports whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
+// wait waits d or until ctx ends, applying reloads meanwhile; it reports
+// whether d passed.
+func (g *Gateway) wait(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		case r := <-g.reloads:
+			r.done <- g.applyReload(ctx, nil, r)
+		}
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -43,7 +45,30 @@ func newRunCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return g.Run(cmd.Context())
+			// SIGHUP re-reads the configuration and the AWS file; a broken
+			// one is logged and the gateway keeps running on the old one.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			ctx := cmd.Context()
+			go func() {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-hup:
+						logger.Info("SIGHUP: reloading the configuration")
+						ncfg, err := gateway.LoadConfig(configFile, cmd.Flags(), os.Environ())
+						if err == nil {
+							err = g.Reload(ctx, ncfg)
+						}
+						if err != nil {
+							logger.Error("reload failed; keeping the running configuration", "err", err)
+						}
+					}
+				}
+			}()
+			return g.Run(ctx)
 		},
 	}
 	cmd.Flags().StringVarP(&configFile, "config", "c", "", "configuration file (cgw.yaml)")

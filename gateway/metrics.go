@@ -1,0 +1,87 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// collector exports Status as Prometheus metrics at scrape time, so the
+// metrics always agree with `cgw status`.
+type collector struct {
+	g *Gateway
+
+	up, ready, active, bytesIn, bytesOut, pktsIn, pktsOut, uptime, reconnects *prometheus.Desc
+}
+
+func newCollector(g *Gateway) *collector {
+	tl := []string{"tunnel", "aws_endpoint"}
+	d := func(name, help string, labels []string) *prometheus.Desc {
+		return prometheus.NewDesc("cgw_"+name, help, labels, nil)
+	}
+	return &collector{
+		g:          g,
+		up:         d("tunnel_up", "1 when the tunnel's IKE SA is established and its CHILD SA installed (like CloudWatch TunnelState), else 0.", tl),
+		active:     d("tunnel_active", "1 for the tunnel that carries traffic to the VPC.", tl),
+		bytesIn:    d("tunnel_sa_bytes_in", "Bytes received on the tunnel's current CHILD SA (resets on rekey).", tl),
+		bytesOut:   d("tunnel_sa_bytes_out", "Bytes sent on the tunnel's current CHILD SA (resets on rekey).", tl),
+		pktsIn:     d("tunnel_sa_packets_in", "Packets received on the tunnel's current CHILD SA (resets on rekey).", tl),
+		pktsOut:    d("tunnel_sa_packets_out", "Packets sent on the tunnel's current CHILD SA (resets on rekey).", tl),
+		uptime:     d("tunnel_uptime_seconds", "Seconds since the tunnel's IKE SA was established.", tl),
+		ready:      d("ready", "1 once every tunnel is loaded into charon.", nil),
+		reconnects: d("charon_reconnects_total", "Times cgw lost charon's VICI socket and reconnected.", nil),
+	}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.up, c.active, c.bytesIn, c.bytesOut, c.pktsIn, c.pktsOut, c.uptime, c.ready, c.reconnects} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.g.Status()
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	for _, t := range s.Tunnels {
+		l := []string{strconv.Itoa(t.Number), t.AWSEndpoint}
+		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, b(t.Up), l...)
+		ch <- prometheus.MustNewConstMetric(c.active, prometheus.GaugeValue, b(t.Number == s.ActiveTunnel), l...)
+		ch <- prometheus.MustNewConstMetric(c.bytesIn, prometheus.GaugeValue, float64(t.BytesIn), l...)
+		ch <- prometheus.MustNewConstMetric(c.bytesOut, prometheus.GaugeValue, float64(t.BytesOut), l...)
+		ch <- prometheus.MustNewConstMetric(c.pktsIn, prometheus.GaugeValue, float64(t.PacketsIn), l...)
+		ch <- prometheus.MustNewConstMetric(c.pktsOut, prometheus.GaugeValue, float64(t.PacketsOut), l...)
+		ch <- prometheus.MustNewConstMetric(c.uptime, prometheus.GaugeValue, float64(t.UptimeS), l...)
+	}
+	ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, b(s.Ready))
+	ch <- prometheus.MustNewConstMetric(c.reconnects, prometheus.CounterValue, float64(s.CharonReconnects))
+}
+
+// serveMetrics serves /metrics on addr until ctx ends.
+func (g *Gateway) serveMetrics(ctx context.Context, l net.Listener) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(g), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		g.log.Warn("metrics listener stopped", "err", err)
+	}
+}
