@@ -64,7 +64,9 @@ type Options struct {
 	// Tunnels is 1 or 2 (default 2).
 	Tunnels int
 	// CGWInstallRoutes sets install_routes for the cgw-side charon;
-	// default true.
+	// default true. Note: kernel-libipsec (5.9.8) installs its table-220
+	// route whatever this says (observed), so with the lab's data plane
+	// the setting only matters to code that reads strongswan.conf.
 	CGWInstallRoutes *bool
 	// Logf receives progress lines; nil discards them.
 	Logf func(format string, args ...any)

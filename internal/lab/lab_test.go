@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // needRoot skips a test that needs root, or fails it under CI=true.
@@ -419,4 +422,69 @@ func TestFaults(t *testing.T) {
 	if err := l.Fault(testCtx(t, 5*time.Second), "no-such-fault", true); err == nil {
 		t.Error("an unknown fault was accepted")
 	}
+}
+
+func TestUpFailureCleansUp(t *testing.T) {
+	needRoot(t)
+	name := testName(t)
+	before := rootLinks(t)
+	// charon refuses the proposal only when the AWS side is loaded, after
+	// the namespaces and both charons exist.
+	_, err := Up(testCtx(t, 30*time.Second), Options{Name: name, Proposals: []string{"no-such-algorithm"}, Logf: t.Logf})
+	if err == nil {
+		_ = Down(name, "")
+		t.Fatal("Up with a bogus proposal succeeded")
+	}
+	t.Logf("Up: %v", err)
+	checkGone(t, name, filepath.Join(DefaultBaseDir, name), nil)
+	if diff := cmp.Diff(before, rootLinks(t)); diff != "" {
+		t.Errorf("root namespace links (-before +after):\n%s", diff)
+	}
+}
+
+// rootLinks lists the root namespace's links.
+func rootLinks(t testing.TB) []string {
+	t.Helper()
+	out, err := exec.Command("ip", "-o", "link", "show").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if f := strings.Fields(line); len(f) > 1 {
+			names = append(names, strings.TrimSuffix(f[1], ":"))
+		}
+	}
+	return names
+}
+
+func TestRootNamespaceUntouched(t *testing.T) {
+	needRoot(t)
+	before := rootLinks(t)
+	upLab(t, Options{})
+	if diff := cmp.Diff(before, rootLinks(t)); diff != "" {
+		t.Errorf("root namespace links while the lab is up (-before +after):\n%s", diff)
+	}
+}
+
+// TestCGWInstallRoutesOff checks the setting reaches the cgw charon, and
+// records what kernel-libipsec 5.9.8 does with it: nothing. The plugin
+// installs its table-220 route whatever install_routes says (and with
+// routing_table = 0 it puts the route in main instead: tried, worse).
+func TestCGWInstallRoutesOff(t *testing.T) {
+	t.Parallel()
+	off := false
+	l := upLab(t, Options{Tunnels: 1, CGWInstallRoutes: &off})
+	conf, err := os.ReadFile(filepath.Join(l.Dir(), "cgw", "strongswan.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(conf), "\tinstall_routes = no\n") {
+		t.Errorf("cgw strongswan.conf lacks install_routes = no:\n%s", conf)
+	}
+	if err := l.PlainInitiate(testCtx(t, 20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	out, err := l.Command(testCtx(t, 5*time.Second), CGW, "ip", "route", "show", "table", "220").CombinedOutput()
+	t.Logf("cgw table 220 with install_routes = no (libipsec ignores it): %s %v", out, err)
 }
