@@ -37,6 +37,7 @@ func parseOpenswan(name string, data []byte) (*Connection, error) {
 	if err := assignSecrets(name, c.Tunnels, secrets, warn); err != nil {
 		return nil, err
 	}
+	sortTunnels(c)
 	return c, nil
 }
 

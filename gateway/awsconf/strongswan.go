@@ -14,6 +14,10 @@ import (
 // arguments) and holds the ipsec.conf reading shared with the Openswan
 // download (openswan.go).
 
+// maxTunnels bounds the tunnel sections a text parser collects before
+// giving up: an AWS connection has two, and Validate explains a third.
+const maxTunnels = 8
+
 // A swanConn is one ipsec.conf "conn" section.
 type swanConn struct {
 	name   string
@@ -32,7 +36,7 @@ type swanValue struct {
 var (
 	swanConnRE    = regexp.MustCompile(`^conn\s+(\S+)\s*$`)
 	swanNumberRE  = regexp.MustCompile(`(\d+)\s*$`)
-	swanHeaderRE  = regexp.MustCompile(`(?i)^\s*IPSEC\s+Tunnel\s+#(\d+)\s*$`)
+	swanHeaderRE  = regexp.MustCompile(`(?i)^\s*IPSEC\s+Tunnel\s+#(\d{1,4})\s*$`)
 	swanSecretRE  = regexp.MustCompile(`^(\S+(?:\s+\S+)*?)\s*:\s*PSK\s+(\S.*)$`)
 	headerIDRE    = regexp.MustCompile(`(?i)^[\s!#]*Your\s+(VPN Connection|Virtual Private Gateway|VPN Gateway|Customer Gateway)\s+ID\s*:\s*(\S+)`)
 	ipAddrAddRE   = regexp.MustCompile(`\bip\s+(?:-4\s+)?addr(?:ess)?\s+add\s+(\S+)(?:\s+(?:remote|peer)\s+(\S+))?\s+dev\s+(\S+)`)
@@ -89,6 +93,9 @@ func parseSwanConns(name string, lines []string) ([]*swanConn, error) {
 				if m[1] == "%default" {
 					defaults = c
 				} else {
+					if len(conns) == maxTunnels {
+						return nil, errorf(name, ln, 0, "conn", "more than %d conn sections: an AWS VPN connection has two tunnels", maxTunnels)
+					}
 					conns = append(conns, c)
 				}
 				cur = c
@@ -133,10 +140,14 @@ func parseSwanConns(name string, lines []string) ([]*swanConn, error) {
 		return nil, errorf(name, 0, 0, "conn", "no ipsec.conf conn section (conn Tunnel1) found")
 	}
 	// A tunnel section header without its conn means a truncated file.
+	numbers := map[int]bool{}
+	for _, c := range conns {
+		numbers[c.number] = true
+	}
 	for i, l := range lines {
 		if m := swanHeaderRE.FindStringSubmatch(l); m != nil {
 			n, _ := strconv.Atoi(m[1])
-			if !slices.ContainsFunc(conns, func(c *swanConn) bool { return c.number == n }) {
+			if !numbers[n] {
 				return nil, errorf(name, i+1, n, "conn", "the section for tunnel %d has no conn Tunnel%d: is the file truncated?", n, n)
 			}
 		}
@@ -483,7 +494,15 @@ func parseStrongswan(name string, data []byte) (*Connection, error) {
 	if static {
 		c.Routing = RoutingStatic
 	}
+	sortTunnels(c)
 	return c, nil
+}
+
+// sortTunnels puts the tunnels in number order (a file may list tunnel 2
+// first), keeping the file's order among equal numbers for Validate to
+// report.
+func sortTunnels(c *Connection) {
+	slices.SortStableFunc(c.Tunnels, func(a, b Tunnel) int { return a.Number - b.Number })
 }
 
 func strongswanVersions(name string, c *swanConn) ([]int, error) {

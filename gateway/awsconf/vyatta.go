@@ -61,6 +61,13 @@ type vyNeighbor struct {
 
 var vyTunnelRE = regexp.MustCompile(`(?i)tunnel\s*#?\s*(\d)\b`)
 
+// Bounds on what the file may define, so that a hostile file costs
+// linear time.
+const (
+	vyMaxProposals = 16
+	vyMaxNeighbors = 16
+)
+
 // vyWords splits a configuration line into words, removing single and
 // double quotes around values.
 func vyWords(s string) ([]string, error) {
@@ -144,6 +151,9 @@ func parseVyatta(name string, data []byte) (*Connection, error) {
 			case w(4) == "proposal" && len(words) == 8:
 				idx := slices.IndexFunc(g.proposals, func(p *vyProposal) bool { return p.number == w(5) })
 				if idx < 0 {
+					if len(g.proposals) == vyMaxProposals {
+						return nil, errorf(name, ln, 0, field, "more than %d proposals in %s", vyMaxProposals, w(3))
+					}
 					g.proposals = append(g.proposals, &vyProposal{number: w(5), line: ln})
 					idx = len(g.proposals) - 1
 				}
@@ -173,6 +183,9 @@ func parseVyatta(name string, data []byte) (*Connection, error) {
 		case w(0) == "vpn" && w(1) == "ipsec" && w(2) == "site-to-site" && w(3) == "peer" && len(words) >= 6:
 			idx := slices.IndexFunc(peers, func(p *vyPeer) bool { return p.name == w(4) })
 			if idx < 0 {
+				if len(peers) == maxTunnels {
+					return nil, errorf(name, ln, 0, "site-to-site peer", "more than %d peers: an AWS VPN connection has two tunnels", maxTunnels)
+				}
 				peers = append(peers, &vyPeer{name: w(4), line: ln, settings: map[string]*vyLine{}})
 				idx = len(peers) - 1
 			}
@@ -216,6 +229,9 @@ func parseVyatta(name string, data []byte) (*Connection, error) {
 				}
 				idx := slices.IndexFunc(neighbors, func(n *vyNeighbor) bool { return n.addr == a })
 				if idx < 0 {
+					if len(neighbors) == vyMaxNeighbors {
+						return nil, errorf(name, ln, 0, "bgp neighbor", "more than %d BGP neighbors", vyMaxNeighbors)
+					}
 					neighbors = append(neighbors, &vyNeighbor{addr: a, line: ln, localASN: local})
 					idx = len(neighbors) - 1
 				}
@@ -255,6 +271,7 @@ func parseVyatta(name string, data []byte) (*Connection, error) {
 			warn("line %d: BGP neighbor %s is in no tunnel's inside /30; ignored", n.line, n.addr)
 		}
 	}
+	sortTunnels(c)
 	return c, nil
 }
 

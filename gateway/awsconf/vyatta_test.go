@@ -131,3 +131,22 @@ func FuzzParseVyatta(f *testing.F) {
 		checkParseProperty(t, data, c, err)
 	})
 }
+
+// Tunnels come out in number order even when the file lists tunnel 2
+// first.
+func TestVyattaTunnelOrder(t *testing.T) {
+	data := string(readTestdata(t, "vyatta-bgp-two-tunnels.txt"))
+	data = strings.Replace(data, "peer 203.0.113.71 description 'VPC tunnel 1'", "peer 203.0.113.71 description 'VPC tunnel 2'", 1)
+	data = strings.Replace(data, "peer 203.0.113.82 description 'VPC tunnel 2'", "peer 203.0.113.82 description 'VPC tunnel 1'", 1)
+	c, err := Parse("v.txt", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{c.Tunnels[0].AWSOutside.String(), c.Tunnels[1].AWSOutside.String()}
+	if diff := cmp.Diff([]string{"203.0.113.82", "203.0.113.71"}, got); diff != "" {
+		t.Errorf("AWS outside by tunnel (-want +got):\n%s", diff)
+	}
+	if c.Tunnels[0].Number != 1 {
+		t.Errorf("Tunnels[0] is tunnel %d", c.Tunnels[0].Number)
+	}
+}

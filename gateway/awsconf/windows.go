@@ -60,6 +60,9 @@ func parseWindows(name string, data []byte) (*Connection, error) {
 	tunnels := map[int]*winTunnel{}
 	get := func(n, line int) *winTunnel {
 		if tunnels[n] == nil {
+			if len(tunnels) == maxTunnels {
+				return nil
+			}
 			tunnels[n] = &winTunnel{number: n, line: line, block: map[string]winValue{}, netsh: map[string]winValue{}}
 		}
 		return tunnels[n]
@@ -77,7 +80,11 @@ func parseWindows(name string, data []byte) (*Connection, error) {
 				return nil, errorf(name, ln, n, "tunnel", "a second block for tunnel %d (first at line %d): does the file mix two connections?", n, tu.line)
 			}
 			setIfEmpty(&c.VPNGatewayID, m[1])
-			get(n, ln).line = ln
+			tu := get(n, ln)
+			if tu == nil {
+				return nil, errorf(name, ln, n, "tunnel", "more than %d tunnels: an AWS VPN connection has two", maxTunnels)
+			}
+			tu.line = ln
 			cur, inBlock = n, true
 			continue
 		}
@@ -156,6 +163,9 @@ func readNetsh(name string, lines []string, start, cur int, get func(n, line int
 		n = 1
 	}
 	tu := get(n, start+1)
+	if tu == nil {
+		return winValue{}, errorf(name, start+1, n, "netsh", "more than %d tunnels: an AWS VPN connection has two", maxTunnels)
+	}
 	if tu.netshLine != 0 {
 		return winValue{}, errorf(name, start+1, n, "netsh", "a second netsh rule for tunnel %d (first at line %d)", n, tu.netshLine)
 	}
