@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -370,5 +371,51 @@ func TestRenderedConfigLoads(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"cgw-tunnel1", "cgw-tunnel2"}, conns); diff != "" {
 		t.Errorf("Conns after swanctl (-want +got):\n%s", diff)
+	}
+}
+
+// TestClientNoLeaks checks that Close and a cancelled Events leave no
+// goroutine behind. It is not parallel, so no other test's goroutines run
+// meanwhile.
+func TestClientNoLeaks(t *testing.T) {
+	requireRoot(t)
+	ns := newNetns(t, randomHex(3), "g")
+	ch := startCharon(t, ns)
+	before := runtime.NumGoroutine()
+
+	cl, _ := dialTest(t, ch)
+	ctx := ctxT(t)
+	evctx, cancel := context.WithCancel(ctx)
+	ev1, err := cl.Events(evctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev2, err := cl.Events(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.SAs(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = cl.Initiate(ctx, "cgw-nosuch", time.Second)
+	var e *Error
+	if !errors.As(err, &e) || e.Reason != ReasonNotFound {
+		t.Errorf("Initiate of an unknown child = %v, want ReasonNotFound", err)
+	}
+	cancel()
+	for range ev1 {
+	}
+	if err := cl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range ev2 {
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
