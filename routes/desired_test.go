@@ -209,15 +209,15 @@ func TestPlanFor(t *testing.T) {
 			if diff := cmp.Diff(tt.want, stringsOf(p)); diff != "" {
 				t.Errorf("plan mismatch (-want +got):\n%s", diff)
 			}
-			if want := renderNFT(p.Devices, p.mssForTest(tt.st)); p.NFT != want {
+			if want := renderNFT(p.Devices, wantMSS(tt.st)); p.NFT != want {
 				t.Errorf("nft listing mismatch (-want +got):\n%s", cmp.Diff(want, p.NFT))
 			}
 		})
 	}
 }
 
-// mssForTest returns the clamp value planFor should have used.
-func (p plan) mssForTest(st State) int {
+// wantMSS returns the clamp value planFor should use for st.
+func wantMSS(st State) int {
 	if st.Mode == ModeLibipsec && st.MSS > LibipsecMaxMSS {
 		return LibipsecMaxMSS
 	}

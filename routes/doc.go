@@ -32,6 +32,9 @@
 //     [LinkAlias];
 //   - the nftables table "inet cgw".
 //
+// Rules are recognised by their protocol attribute, which needs Linux 4.17
+// or later (Debian 12 has 6.1, Amazon Linux 2 has 5.10).
+//
 // [Manager.Close] removes all of it; [Cleanup] removes all of it after a
 // crash, when no Manager is left (`cgw cleanup`, ExecStopPost).
 //
