@@ -151,3 +151,47 @@ func FuzzParseStrongswan(f *testing.F) {
 		checkParseProperty(t, data, c, err)
 	})
 }
+
+// conn %default values apply to every conn; a secret may name only the
+// AWS address or use %any for the local side.
+func TestStrongswanDefaultsAndSelectors(t *testing.T) {
+	data := `# tested for Strongswan
+conn %default
+	keyexchange=ikev2
+	ike=aes256-sha256-modp2048
+	esp=aes256-sha256-modp2048
+	ikelifetime=8h
+	lifetime=1h
+
+conn Tunnel2
+	leftid=198.51.100.5
+	right=203.0.113.6
+
+conn Tunnel1
+	leftid=198.51.100.5
+	right=203.0.113.5
+	esp=aes128-sha1-modp1024
+
+203.0.113.5 : PSK "SingleSelector.key"
+%any 203.0.113.6 : PSK 'AnyLocal.key_2'
+`
+	c, err := Parse("s.txt", []byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Tunnels[0].Number != 1 || c.Tunnels[0].AWSOutside.String() != "203.0.113.5" {
+		t.Fatalf("Tunnels[0] = %+v, want tunnel 1 to 203.0.113.5", c.Tunnels[0])
+	}
+	if !c.Tunnels[0].PSK.Equal(NewPSK("SingleSelector.key")) || !c.Tunnels[1].PSK.Equal(NewPSK("AnyLocal.key_2")) {
+		t.Error("keys not matched by selector")
+	}
+	if diff := cmp.Diff([]string{"AES128"}, c.Tunnels[0].IPsec.Encryption); diff != "" {
+		t.Errorf("tunnel 1 ESP (the conn's own value wins) (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"AES256"}, c.Tunnels[1].IPsec.Encryption); diff != "" {
+		t.Errorf("tunnel 2 ESP (from %%default) (-want +got):\n%s", diff)
+	}
+	if c.Routing != "" {
+		t.Errorf("routing %q: the file says nothing about routing", c.Routing)
+	}
+}

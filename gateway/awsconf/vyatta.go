@@ -92,6 +92,11 @@ func vyWords(s string) ([]string, error) {
 	return words, nil
 }
 
+// parseVyatta reads AWS's Vyatta download. Each site-to-site peer is a
+// tunnel, numbered by its description ("VPC tunnel 1") or its order; its
+// vti's address is the customer inside address, and the BGP neighbor in
+// that /30 (or else the /30's other host) the AWS one. Routing is bgp when
+// the file has BGP neighbors.
 func parseVyatta(name string, data []byte) (*Connection, error) {
 	lines := textLines(data)
 	c := &Connection{Profile: ProfileMinimum, Routing: RoutingStatic}

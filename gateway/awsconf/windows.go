@@ -53,6 +53,10 @@ var (
 	}
 )
 
+// parseWindows reads AWS's Windows Server download. The tunnel blocks are
+// the truth; a netsh rule fills in what its tunnel's block lacks and is
+// reported in a warning where it disagrees. Parameter lines apply to the
+// tunnel whose section they are in, else to every tunnel.
 func parseWindows(name string, data []byte) (*Connection, error) {
 	lines := textLines(data)
 	c := &Connection{Profile: ProfileMinimum, Routing: RoutingStatic}
