@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/strongswan/govici/vici"
@@ -41,12 +42,15 @@ type Client struct {
 	path   string
 	logger *slog.Logger
 
-	mu     sync.Mutex // guards everything below and serialises commands
-	sess   *vici.Session
+	sess   *vici.Session   // set by Dial, never replaced
 	evc    chan vici.Event // the command session's control-log and list-sa events
+	closed atomic.Bool
+
+	mu     sync.Mutex // serialises commands; guards dead and loaded
 	dead   bool
-	closed bool
 	loaded map[string]loadedConn
+
+	subsMu sync.Mutex // guards subs
 	subs   map[*vici.Session]struct{}
 }
 
@@ -105,20 +109,20 @@ func (c *Client) dial(ctx context.Context) (*vici.Session, error) {
 	return s, nil
 }
 
-// Close ends the session and every Events subscription. It is safe to call
-// more than once; later calls return nil.
+// Close ends the session and every Events subscription (their channels
+// close). A command in flight returns an error matching ErrClosed at once.
+// It is safe to call more than once; later calls return nil.
 func (c *Client) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
+	if c.closed.Swap(true) {
 		return nil
 	}
-	c.closed = true
+	c.subsMu.Lock()
 	for s := range c.subs {
 		s.Close()
 	}
 	clear(c.subs)
-	if err := c.sess.Close(); err != nil && !c.dead && !isClosed(err) {
+	c.subsMu.Unlock()
+	if err := c.sess.Close(); err != nil && !isClosed(err) {
 		return fmt.Errorf("vici close: %w", err)
 	}
 	return nil
@@ -203,6 +207,12 @@ func (c *Client) Unload(ctx context.Context, name string) error {
 // for it, like swanctl --initiate --child name --timeout. charon's
 // control-log lines are kept: on failure the *Error carries them with a
 // Reason.
+//
+// charon does not check for an existing CHILD_SA: initiating a tunnel that
+// is up adds a second CHILD_SA to its IKE_SA (which is how libipsec
+// failover makes a tunnel's SA the newest), so callers look at SAs first.
+// After a timeout charon keeps trying in the background until its
+// retransmits run out; Terminate stops it.
 func (c *Client) Initiate(ctx context.Context, name string, timeout time.Duration) error {
 	if err := checkName(name); err != nil {
 		return fmt.Errorf("vici initiate %s: %w", name, err)
@@ -335,7 +345,7 @@ func (c *Client) command(ctx context.Context, cmd, conn string, in *vici.Message
 		msg := str(m, "errmsg")
 		return nil, events, &Error{Command: cmd, Conn: conn, Message: msg, Reason: classify(msg, nil)}
 	}
-	if isClosed(err) && ctx.Err() == nil {
+	if c.closed.Load() || isClosed(err) && ctx.Err() == nil {
 		c.dead = true
 		op := cmd
 		if conn != "" {
@@ -370,7 +380,7 @@ func (c *Client) drainLocked(event string) []*vici.Message {
 
 func (c *Client) usableLocked(cmd string) error {
 	switch {
-	case c.closed:
+	case c.closed.Load():
 		return &closedError{op: cmd, err: errors.New("client closed")}
 	case c.dead:
 		return &closedError{op: cmd, err: errors.New("charon went away")}

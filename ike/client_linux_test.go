@@ -419,3 +419,33 @@ func TestClientNoLeaks(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestClientCloseDuringInitiate(t *testing.T) {
+	requireRoot(t)
+	t.Parallel()
+	tun, resp := testTunnels("cgw-tunnel1", testKey())
+	tun.RemoteAddr = netip.MustParseAddr("192.0.2.99") // nobody answers
+	cl, _, _, _ := testPair(t, resp)
+	ctx := ctxT(t)
+	if err := cl.Load(ctx, tun); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cl.Initiate(ctx, tun.Name, 20*time.Second) }()
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	if err := cl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("Initiate cut by Close = %v, want ErrClosed", err)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("Initiate returned %v after Close", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Initiate still running 5 s after Close")
+	}
+}

@@ -2,6 +2,7 @@ package ike
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/strongswan/govici/vici"
@@ -38,11 +39,11 @@ type Event struct {
 // far behind are dropped by govici.
 func (c *Client) Events(ctx context.Context) (<-chan Event, error) {
 	c.mu.Lock()
-	if err := c.usableLocked("subscribe"); err != nil {
-		c.mu.Unlock()
+	err := c.usableLocked("subscribe")
+	c.mu.Unlock()
+	if err != nil {
 		return nil, err
 	}
-	c.mu.Unlock()
 
 	s, err := c.dial(ctx)
 	if err != nil {
@@ -59,22 +60,22 @@ func (c *Client) Events(ctx context.Context) (<-chan Event, error) {
 		return nil, &Error{Command: "subscribe", Message: err.Error()}
 	}
 
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	c.subsMu.Lock()
+	if c.closed.Load() {
+		c.subsMu.Unlock()
 		s.Close()
-		return nil, &closedError{op: "subscribe", err: ErrClosed}
+		return nil, &closedError{op: "subscribe", err: errors.New("client closed")}
 	}
 	c.subs[s] = struct{}{}
-	c.mu.Unlock()
+	c.subsMu.Unlock()
 
 	out := make(chan Event, 16)
 	go func() {
 		defer close(out)
 		defer func() {
-			c.mu.Lock()
+			c.subsMu.Lock()
 			delete(c.subs, s)
-			c.mu.Unlock()
+			c.subsMu.Unlock()
 			s.Close()
 		}()
 		for {
