@@ -119,7 +119,7 @@ func readPcap(r io.Reader) ([]Packet, error) {
 	if !knownLink(link) {
 		return nil, fmt.Errorf("read pcap: unsupported link type %s (%d)", link, int(link))
 	}
-	var out []Packet
+	out := []Packet{}
 	for n := 1; ; n++ {
 		data, ci, err := pr.ReadPacketData()
 		if errors.Is(err, io.EOF) {
@@ -144,7 +144,7 @@ func readPcapng(r io.Reader) ([]Packet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read pcapng: %w", err)
 	}
-	var out []Packet
+	out := []Packet{}
 	for n := 1; ; n++ {
 		data, ci, err := nr.ReadPacketData()
 		if errors.Is(err, io.EOF) {
