@@ -138,7 +138,7 @@ func (c *Client) Version(ctx context.Context) (string, error) {
 	return str(m, "daemon") + " " + str(m, "version"), nil
 }
 
-// Load sends t's key (load-shared, unique id t.Name, owners both
+// Load sends t's key (load-shared, unique id "ike-"+t.Name, owners both
 // identities, the raw key bytes) and then its connection (load-conn), like
 // swanctl --load-creds and --load-conns for the Render output. Loading
 // again replaces both; established SAs stay up.
@@ -189,9 +189,9 @@ func (c *Client) Unload(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if slices.Contains(strs(keys, "keys"), name) {
+	if slices.Contains(strs(keys, "keys"), sharedID(name)) {
 		m := vici.NewMessage()
-		_ = m.Set("id", name)
+		_ = m.Set("id", sharedID(name))
 		if _, err := c.call(ctx, "unload-shared", name, m); err != nil {
 			return err
 		}

@@ -120,6 +120,9 @@ func TestClientLoadUnload(t *testing.T) {
 	if len(conns) != 0 {
 		t.Errorf("Conns after Unload = %q, want none", conns)
 	}
+	if keys, err := cl.call(ctx, "get-shared", "", nil); err != nil || len(strs(keys, "keys")) != 0 {
+		t.Errorf("keys after Unload = %v (%v), want none", keys, err)
+	}
 	if err := cl.Unload(ctx, "cgw-tunnel1"); err != nil {
 		t.Errorf("Unload of what is gone: %v", err)
 	}
@@ -372,6 +375,30 @@ func TestRenderedConfigLoads(t *testing.T) {
 	if diff := cmp.Diff([]string{"cgw-tunnel1", "cgw-tunnel2"}, conns); diff != "" {
 		t.Errorf("Conns after swanctl (-want +got):\n%s", diff)
 	}
+	keys, err := cl.call(ctx, "get-shared", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"ike-cgw-tunnel1", "ike-cgw-tunnel2"}, sorted(strs(keys, "keys"))); diff != "" {
+		t.Errorf("keys after swanctl (-want +got):\n%s", diff)
+	}
+	// What swanctl loaded, Unload removes: the same names and key ids.
+	for _, tun := range tuns {
+		if err := cl.Unload(ctx, tun.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conns, _ = cl.Conns(ctx)
+	keys, _ = cl.call(ctx, "get-shared", "", nil)
+	if len(conns) != 0 || len(strs(keys, "keys")) != 0 {
+		t.Errorf("after Unload: conns %q, keys %q", conns, strs(keys, "keys"))
+	}
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
 }
 
 // TestClientNoLeaks checks that Close and a cancelled Events leave no

@@ -106,7 +106,7 @@ func (t Tunnel) loadSharedMessage() (*vici.Message, error) {
 		k string
 		v any
 	}{
-		{"id", t.Name},
+		{"id", sharedID(t.Name)},
 		{"type", "IKE"},
 		{"data", string(t.PSK.Reveal())},
 		{"owners", []string{t.LocalID, t.RemoteID}},
@@ -117,6 +117,11 @@ func (t Tunnel) loadSharedMessage() (*vici.Message, error) {
 	}
 	return m, nil
 }
+
+// sharedID is the unique id of a tunnel's key in charon: the name swanctl
+// gives the key of Render's "ike-<name>" secrets section, so loading
+// Render's output with swanctl replaces cgw's key instead of adding one.
+func sharedID(name string) string { return "ike-" + name }
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%ds", int64(d/time.Second)) }
 

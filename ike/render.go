@@ -31,7 +31,7 @@ func Render(tunnels []Tunnel, showSecrets bool) string {
 		s.set("id-local", t.LocalID)
 		s.set("id-remote", t.RemoteID)
 		s.set("secret", secret)
-		writeSection(&b, 1, "ike-"+t.Name, s)
+		writeSection(&b, 1, sharedID(t.Name), s)
 	}
 	b.WriteString("}\n")
 	return b.String()

@@ -141,7 +141,7 @@ func TestMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	gotShared := map[string]any{"id": s.Get("id"), "type": s.Get("type"), "data": s.Get("data"), "owners": s.Get("owners")}
-	wantShared := map[string]any{"id": "cgw-tunnel2", "type": "IKE", "data": "second.key_2", "owners": []string{"198.51.100.50", "203.0.113.20"}}
+	wantShared := map[string]any{"id": "ike-cgw-tunnel2", "type": "IKE", "data": "second.key_2", "owners": []string{"198.51.100.50", "203.0.113.20"}}
 	if diff := cmp.Diff(wantShared, gotShared); diff != "" {
 		t.Errorf("load-shared (-want +got):\n%s", diff)
 	}
