@@ -125,10 +125,10 @@ func (st *genericState) line(n int, raw string) error {
 	}
 	low := strings.ToLower(s)
 	switch {
-	case strings.HasPrefix(low, "outside ip address"):
+	case strings.HasPrefix(low, "outside ip"): // "Outside IP Addresses:"
 		st.sub = "outside"
 		return nil
-	case strings.HasPrefix(low, "inside ip address"):
+	case strings.HasPrefix(low, "inside ip"): // "Inside IP Addresses", "Inside IPv4 Addresses"
 		st.sub = "inside"
 		return nil
 	}
@@ -228,6 +228,9 @@ func (st *genericState) closeTunnel() error {
 	}
 	if st.c.Routing != "" && !st.four {
 		return errorf(st.file, st.last, t.Number, "#4", "tunnel %d has no \"#4\" routing section (lines %d-%d): is the file truncated or edited?", t.Number, t.Line, st.last)
+	}
+	if !st.bgp && st.four {
+		t.BGP = nil // a static tunnel's stray BGP lines mean nothing
 	}
 	if t.BGP != nil && t.AWSInside.IsValid() && !t.BGP.Neighbor.IsValid() {
 		t.BGP.Neighbor = t.AWSInside.Addr()

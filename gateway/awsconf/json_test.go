@@ -10,7 +10,7 @@ import (
 )
 
 func TestJSONGolden(t *testing.T) {
-	for _, fixture := range []string{"json-static-tunnel-options.json", "json-bgp-defaults.json"} {
+	for _, fixture := range []string{"json-static-tunnel-options.json", "json-bgp-defaults.json", "json-bgp-no-tunnel-options.json"} {
 		t.Run(fixture, func(t *testing.T) { checkGolden(t, fixture) })
 	}
 }
