@@ -376,14 +376,16 @@ func (m *Manager) syncAddr(link netlink.Link, want netip.Prefix) error {
 	if want.Addr().Is6() {
 		fam = netlink.FAMILY_V6
 	}
-	addr := &netlink.Addr{IPNet: prefixIPNet(want)}
-	if err := m.h.AddrReplace(link, addr); err != nil {
-		return fmt.Errorf("add address %s to %s: %w", want, link.Attrs().Name, err)
-	}
 	have, err := m.h.AddrList(link, fam)
 	if err != nil {
 		return fmt.Errorf("list addresses of %s: %w", link.Attrs().Name, err)
 	}
+	if !slices.ContainsFunc(have, func(a netlink.Addr) bool { p, ok := netipPrefix(a.IPNet); return ok && p == want }) {
+		if err := m.h.AddrReplace(link, &netlink.Addr{IPNet: prefixIPNet(want)}); err != nil {
+			return fmt.Errorf("add address %s to %s: %w", want, link.Attrs().Name, err)
+		}
+	}
+	removed := false
 	for _, a := range have {
 		p, ok := netipPrefix(a.IPNet)
 		if !ok || p == want || p.Addr().IsLinkLocalUnicast() && fam == netlink.FAMILY_V6 {
@@ -391,6 +393,14 @@ func (m *Manager) syncAddr(link netlink.Link, want netip.Prefix) error {
 		}
 		if err := m.h.AddrDel(link, &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
 			return fmt.Errorf("delete old address %s from %s: %w", p, link.Attrs().Name, err)
+		}
+		removed = true
+	}
+	if removed {
+		// Deleting a primary address takes the secondaries of its subnet
+		// with it, which is what want was if it shares the old subnet.
+		if err := m.h.AddrReplace(link, &netlink.Addr{IPNet: prefixIPNet(want)}); err != nil {
+			return fmt.Errorf("add address %s to %s: %w", want, link.Attrs().Name, err)
 		}
 	}
 	return nil

@@ -694,3 +694,33 @@ func TestIntegrationConcurrentSet(t *testing.T) {
 		t.Errorf("after concurrent Sets (-want +got):\n%s", diff)
 	}
 }
+
+// TestIntegrationKernelLinkParts covers the parts of the kernel-mode
+// interface handling this kernel can run without XFRM interfaces.
+func TestIntegrationKernelLinkParts(t *testing.T) {
+	tn := newTestNetns(t)
+	m := newTestManager(t, tn)
+
+	err := m.ensureLink(linkSpec{Name: "rtv0", IfID: 1})
+	if err == nil || !strings.Contains(err.Error(), "interface rtv0 exists and is a veth, not an xfrm interface") {
+		t.Errorf("ensureLink on a veth: got %v, want an error naming the interface and its type", err)
+	}
+
+	// The inside address moves: the new one is added before the old one goes.
+	for _, want := range []string{"192.0.2.5/24", "192.0.2.5/24", "198.51.100.2/30"} {
+		if err := m.syncAddr(tn.link(t, "rtv0"), pfx(want)); err != nil {
+			t.Fatalf("syncAddr %s: %v", want, err)
+		}
+		as, err := tn.h.AddrList(tn.link(t, "rtv0"), netlink.FAMILY_V4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, a := range as {
+			got = append(got, a.IPNet.String())
+		}
+		if diff := cmp.Diff([]string{want}, got); diff != "" {
+			t.Errorf("addresses after syncAddr %s (-want +got):\n%s", want, diff)
+		}
+	}
+}
