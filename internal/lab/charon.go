@@ -123,7 +123,7 @@ func (l *Lab) startCharon(ctx context.Context, h Host) (*charonProc, error) {
 	cmd.Stdout, cmd.Stderr = out, out
 	// Its own session: a Ctrl-C at the terminal that ran `cgwlab up` must
 	// not reach the lab's daemons.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	detach(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting charon in %s: %w", h, err)
 	}
@@ -209,7 +209,7 @@ func isZombie(pid int) bool {
 // process was reaped.
 func stopPIDs(pids map[int]chan struct{}, wait time.Duration) {
 	for pid := range pids {
-		_ = syscall.Kill(pid, syscall.SIGTERM)
+		_ = kill(pid, syscall.SIGTERM)
 	}
 	gone := func(pid int, done chan struct{}) bool {
 		if done != nil {
@@ -237,7 +237,7 @@ func stopPIDs(pids map[int]chan struct{}, wait time.Duration) {
 		if time.Now().After(deadline) {
 			for pid, done := range pids {
 				if !gone(pid, done) {
-					_ = syscall.Kill(pid, syscall.SIGKILL)
+					_ = kill(pid, syscall.SIGKILL)
 				}
 			}
 			time.Sleep(100 * time.Millisecond)

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 )
 
 // The fault knobs. Faults that are states (the first six) are recorded in
@@ -114,24 +111,6 @@ func (l *Lab) natMapping(ctx context.Context, on bool) error {
 		return err
 	}
 	return flushConntrack(ns)
-}
-
-// flushConntrack empties the conntrack table of namespace ns.
-func flushConntrack(ns string) error {
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		return fmt.Errorf("opening namespace %s: %w", ns, err)
-	}
-	defer h.Close()
-	nh, err := netlink.NewHandleAt(h)
-	if err != nil {
-		return fmt.Errorf("netlink in %s: %w", ns, err)
-	}
-	defer nh.Close()
-	if err := nh.ConntrackTableFlush(netlink.ConntrackTable); err != nil {
-		return fmt.Errorf("flushing conntrack in %s: %w", ns, err)
-	}
-	return nil
 }
 
 // restartCharon stops host h's charon and starts a new one; l.mu is held.

@@ -461,9 +461,15 @@ func rootLinks(t testing.TB) []string {
 func TestRootNamespaceUntouched(t *testing.T) {
 	needRoot(t)
 	before := rootLinks(t)
-	upLab(t, Options{})
+	l := upLab(t, Options{})
 	if diff := cmp.Diff(before, rootLinks(t)); diff != "" {
 		t.Errorf("root namespace links while the lab is up (-before +after):\n%s", diff)
+	}
+	for _, h := range AllHosts() {
+		out, err := l.Command(testCtx(t, 5*time.Second), h, "ip", "-6", "-o", "addr").CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "" {
+			t.Errorf("IPv6 in %s: %v %s", h, err, out)
+		}
 	}
 }
 

@@ -1,15 +1,26 @@
 package lab
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 )
 
 // supported reports whether the lab can run on this system.
 func supported() error { return nil }
+
+// detach puts cmd in its own session, so a Ctrl-C at the terminal that
+// started it does not reach it.
+func detach(cmd *exec.Cmd) { cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} }
+
+func kill(pid int, sig syscall.Signal) error { return syscall.Kill(pid, sig) }
 
 // leftoverNames are the programs Down stops when it finds them in a lab
 // namespace; anything else there is left alone (and reported).
@@ -85,4 +96,22 @@ func mountsLabRun(mountinfo, dir string) bool {
 		}
 	}
 	return false
+}
+
+// flushConntrack empties the conntrack table of namespace ns.
+func flushConntrack(ns string) error {
+	h, err := netns.GetFromName(ns)
+	if err != nil {
+		return fmt.Errorf("opening namespace %s: %w", ns, err)
+	}
+	defer h.Close()
+	nh, err := netlink.NewHandleAt(h)
+	if err != nil {
+		return fmt.Errorf("netlink in %s: %w", ns, err)
+	}
+	defer nh.Close()
+	if err := nh.ConntrackTableFlush(netlink.ConntrackTable); err != nil {
+		return fmt.Errorf("flushing conntrack in %s: %w", ns, err)
+	}
+	return nil
 }
