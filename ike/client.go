@@ -163,7 +163,7 @@ func (c *Client) Load(ctx context.Context, t Tunnel) error {
 	c.mu.Lock()
 	c.loaded[t.Name] = loadedConn{remote: t.RemoteAddr.String(), offered: slices.Clone(t.IKEProposals)}
 	c.mu.Unlock()
-	c.logger.Info("loaded tunnel", "conn", t.Name, "remote", t.RemoteAddr, "psk", t.PSK.Fingerprint())
+	c.logger.Debug("loaded tunnel", "conn", t.Name, "remote", t.RemoteAddr, "psk", t.PSK.Fingerprint())
 	return nil
 }
 
@@ -199,7 +199,7 @@ func (c *Client) Unload(ctx context.Context, name string) error {
 	c.mu.Lock()
 	delete(c.loaded, name)
 	c.mu.Unlock()
-	c.logger.Info("unloaded tunnel", "conn", name)
+	c.logger.Debug("unloaded tunnel", "conn", name)
 	return nil
 }
 

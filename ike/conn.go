@@ -57,6 +57,9 @@ func (t Tunnel) connSection() *section {
 	}
 	c.set("rand_time", seconds(t.IKERand))
 	c.set("dpd_delay", seconds(t.DPDDelay))
+	if t.DPDTimeout > 0 && t.version() != 2 {
+		c.set("dpd_timeout", seconds(t.DPDTimeout))
+	}
 	c.set("mobike", "no")
 	c.set("encap", "yes")
 	c.set("unique", "replace")

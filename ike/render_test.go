@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -144,5 +145,25 @@ func TestMessages(t *testing.T) {
 	wantShared := map[string]any{"id": "ike-cgw-tunnel2", "type": "IKE", "data": "second.key_2", "owners": []string{"198.51.100.50", "203.0.113.20"}}
 	if diff := cmp.Diff(wantShared, gotShared); diff != "" {
 		t.Errorf("load-shared (-want +got):\n%s", diff)
+	}
+}
+
+func TestDPDTimeoutOnlyForIKEv1(t *testing.T) {
+	for _, versions := range [][]int{{1}, {1, 2}, {2}} {
+		tun := renderTunnels(t)[0]
+		tun.Versions = versions
+		var got string
+		for _, it := range tun.connSection().items {
+			if it.key == "dpd_timeout" {
+				got, _ = it.val.(string)
+			}
+		}
+		want := "30s"
+		if slices.Equal(versions, []int{2}) {
+			want = ""
+		}
+		if got != want {
+			t.Errorf("versions %v: dpd_timeout = %q, want %q", versions, got, want)
+		}
 	}
 }

@@ -56,6 +56,9 @@ type Tunnel struct {
 	IKERand, ChildRand    time.Duration
 
 	DPDDelay time.Duration
+	// DPDTimeout is IKEv1's dpd_timeout (IKEv2 uses the retransmit
+	// settings instead); rendered only when IKEv1 may be used.
+	DPDTimeout time.Duration
 
 	LocalTS, RemoteTS []netip.Prefix // nil means 0.0.0.0/0
 	IfID              uint32         // kernel data plane: if_id_in/if_id_out; 0 with libipsec
@@ -144,8 +147,16 @@ func TunnelFromAWS(name string, t awsconf.Tunnel, profile awsconf.Profile, p Par
 	out.ChildLife = childLife
 	out.ChildRekey, out.ChildRand = rekeyTimes(childLife)
 
+	retries := 3
 	if t.DPD != nil && t.DPD.IntervalS > 0 {
 		out.DPDDelay = time.Duration(t.DPD.IntervalS) * time.Second
+	}
+	if t.DPD != nil && t.DPD.Retries > 0 {
+		retries = t.DPD.Retries
+	}
+	out.DPDTimeout = out.DPDDelay * time.Duration(retries)
+	if t.DPD != nil && t.DPD.TimeoutS > 0 {
+		out.DPDTimeout = time.Duration(t.DPD.TimeoutS) * time.Second
 	}
 	return out, nil
 }

@@ -52,7 +52,7 @@ func TestTunnelFromAWS(t *testing.T) {
 		},
 		IKERekey: 25920 * time.Second, IKELife: 28800 * time.Second, IKERand: 960 * time.Second,
 		ChildRekey: 3060 * time.Second, ChildLife: 3600 * time.Second, ChildRand: 180 * time.Second,
-		DPDDelay: 10 * time.Second,
+		DPDDelay: 10 * time.Second, DPDTimeout: 30 * time.Second,
 	}
 	with := func(f func(*Tunnel)) Tunnel {
 		t := base
@@ -191,13 +191,13 @@ func TestTunnelFromAWS(t *testing.T) {
 			name: "short lifetimes and DPD from the file",
 			edit: func(t *awsconf.Tunnel) {
 				t.IKE.LifetimeS, t.IPsec.LifetimeS = 3600, 900
-				t.DPD = &awsconf.DPD{IntervalS: 15}
+				t.DPD = &awsconf.DPD{IntervalS: 15, TimeoutS: 40}
 			},
 			profile: awsconf.ProfileMinimum,
 			want: with(func(t *Tunnel) {
 				t.IKERekey, t.IKELife, t.IKERand = 3060*time.Second, 3600*time.Second, 180*time.Second
 				t.ChildRekey, t.ChildLife, t.ChildRand = 450*time.Second, 900*time.Second, 150*time.Second
-				t.DPDDelay = 15 * time.Second
+				t.DPDDelay, t.DPDTimeout = 15*time.Second, 40*time.Second
 			}),
 		},
 		{
