@@ -178,9 +178,12 @@ func (l *Lab) writeFiles() error {
 }
 
 // Down removes everything of lab name (dir "" = default): its charons and
-// any charon, tcpdump or ping left in its namespaces, the namespaces and
-// the state directory. It works from what it finds, not only from the
-// state file, so it cleans up after a crash; calling it twice is fine.
+// any charon, tcpdump or ping left in its namespaces (found through
+// /proc/PID/ns/net, or a mount of the lab directory over /run), the six
+// namespaces <name>-<host> and the state directory. It works from what it
+// finds, not only from the state file, so it cleans up after a crash;
+// calling it twice is fine. Other processes still in a lab namespace are
+// left alone and named in the error.
 func Down(name, dir string) error {
 	name, dir, err := resolve(name, dir)
 	if err != nil {
