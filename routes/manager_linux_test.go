@@ -724,3 +724,92 @@ func TestIntegrationKernelLinkParts(t *testing.T) {
 		}
 	}
 }
+
+// TestIntegrationMSSClampOnTheWire sends a real SYN into the tunnel device
+// and reads it back from the TUN file descriptor: the clamp must have
+// rewritten its MSS option.
+func TestIntegrationMSSClampOnTheWire(t *testing.T) {
+	tn := newTestNetns(t)
+	var tun *netlink.Tuntap
+	err := runInNetns(tn.ns, func() error {
+		tun = &netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: "rttun"}, Mode: netlink.TUNTAP_MODE_TUN, Queues: 1,
+			Flags: netlink.TUNTAP_DEFAULTS | netlink.TUNTAP_NO_PI}
+		return netlink.LinkAdd(tun)
+	})
+	if err != nil {
+		t.Fatalf("add tun: %v", err)
+	}
+	t.Cleanup(func() {
+		for _, f := range tun.Fds {
+			f.Close()
+		}
+	})
+	tn.setUp(t, "rttun", true)
+
+	m := newTestManager(t, tn)
+	st := State{Mode: ModeLibipsec, TunDev: "rttun", Remote: []netip.Prefix{pfx("10.10.100.0/24")}, Source: addr("172.31.16.1"),
+		Tunnels: libipsecTunnels(true, true), Active: "tunnel1", MSS: 1300}
+	if err := m.Set(context.Background(), st); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+
+	dialed := make(chan error, 1)
+	go func() {
+		dialed <- runInNetns(tn.ns, func() error {
+			d := net.Dialer{Timeout: time.Second}
+			c, err := d.Dial("tcp4", "10.10.100.5:80") // nobody answers: only the SYN matters
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+	}()
+	t.Cleanup(func() { <-dialed })
+
+	f := tun.Fds[0]
+	if err := f.SetReadDeadline(time.Now().Add(2 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2048)
+	for {
+		n, err := f.Read(buf)
+		if err != nil {
+			t.Fatalf("no SYN to 10.10.100.5 left through rttun: %v", err)
+		}
+		mss, ok := synMSS(buf[:n], netip.MustParseAddr("10.10.100.5"))
+		if !ok {
+			continue
+		}
+		if mss != 1300 {
+			t.Fatalf("SYN left with MSS %d, want 1300 (the clamp)", mss)
+		}
+		return
+	}
+}
+
+// synMSS returns the MSS option of an IPv4 TCP SYN to dst.
+func synMSS(p []byte, dst netip.Addr) (int, bool) {
+	if len(p) < 20 || p[0]>>4 != 4 || p[9] != unix.IPPROTO_TCP || netip.AddrFrom4([4]byte(p[16:20])) != dst {
+		return 0, false
+	}
+	tcp := p[int(p[0]&0x0f)*4:]
+	if len(tcp) < 20 || tcp[13]&0x02 == 0 {
+		return 0, false
+	}
+	opts := tcp[20:min(int(tcp[12]>>4)*4, len(tcp))]
+	for i := 0; i < len(opts); {
+		switch kind := opts[i]; {
+		case kind == 0:
+			return 0, false
+		case kind == 1:
+			i++
+		case i+1 >= len(opts) || opts[i+1] < 2:
+			return 0, false
+		case kind == 2 && opts[i+1] == 4 && i+4 <= len(opts):
+			return int(opts[i+2])<<8 | int(opts[i+3]), true
+		default:
+			i += int(opts[i+1])
+		}
+	}
+	return 0, false
+}
