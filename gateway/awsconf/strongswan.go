@@ -380,6 +380,9 @@ type swanSecret struct {
 func parseSwanSecrets(name string, lines []string) ([]swanSecret, error) {
 	var out []swanSecret
 	for i, raw := range lines {
+		if !strings.Contains(raw, "PSK") {
+			continue
+		}
 		m := swanSecretRE.FindStringSubmatch(strings.TrimSpace(raw))
 		if m == nil {
 			continue
@@ -594,6 +597,9 @@ func strongswanInterfaces(name string, lines []string, conns []*swanConn, tunnel
 		}
 	}
 	for _, l := range lines {
+		if !strings.Contains(l, "vti") {
+			continue
+		}
 		if m := ipLinkVTIRE.FindStringSubmatch(l); m != nil {
 			if a, err := netip.ParseAddr(m[2]); err == nil {
 				for i := range tunnels {
@@ -607,17 +613,17 @@ func strongswanInterfaces(name string, lines []string, conns []*swanConn, tunnel
 	clamp := map[*Tunnel]bool{}
 	for i, l := range lines {
 		ln := i + 1
-		if strings.HasPrefix(strings.TrimSpace(l), "#") {
-			continue
+		if strings.HasPrefix(strings.TrimSpace(l), "#") || !strings.Contains(l, "ip") {
+			continue // the commands below all hold "ip" (ip, iptables)
 		}
-		if m := ipAddrAddRE.FindStringSubmatch(l); m != nil {
+		if m := findIf(ipAddrAddRE, l, "addr"); m != nil {
 			if t := devs[strings.ToLower(m[3])]; t != nil {
 				if err := setInside(t, ln, "ip addr add", m[1], m[2]); err != nil {
 					return false, err
 				}
 			}
 		}
-		if m := ipLinkMTURE.FindStringSubmatch(l); m != nil {
+		if m := findIf(ipLinkMTURE, l, "mtu"); m != nil {
 			if t := devs[strings.ToLower(m[1])]; t != nil {
 				n, err := strconv.Atoi(m[2])
 				if err != nil || n < 576 || n > 1500 {
@@ -630,7 +636,7 @@ func strongswanInterfaces(name string, lines []string, conns []*swanConn, tunnel
 				}
 			}
 		}
-		if m := iptablesOutRE.FindStringSubmatch(l); m != nil && strings.Contains(l, "TCPMSS") {
+		if m := findIf(iptablesOutRE, l, "TCPMSS"); m != nil {
 			if t := devs[strings.ToLower(m[1])]; t != nil {
 				if mm := setMSSRE.FindStringSubmatch(l); mm != nil {
 					n, err := strconv.Atoi(mm[1])
@@ -653,6 +659,14 @@ func strongswanInterfaces(name string, lines []string, conns []*swanConn, tunnel
 		}
 	}
 	return static, nil
+}
+
+// findIf runs re on l only when l holds hint, which is cheaper to check.
+func findIf(re *regexp.Regexp, l, hint string) []string {
+	if !strings.Contains(l, hint) {
+		return nil
+	}
+	return re.FindStringSubmatch(l)
 }
 
 // otherInside is the other host address of a /30 (the peer's), or the
