@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os/exec"
 	"slices"
 	"sync"
 
@@ -192,7 +193,8 @@ func removeAll(ctx context.Context, h *netlink.Handle, ns netns.NsHandle, log *s
 			errs = append(errs, fmt.Errorf("routes: delete interface %s: %w", l.Attrs().Name, err))
 		}
 	}
-	if _, err := applyNFT(ctx, ns, ""); err != nil {
+	// Without the nft command cgw cannot have made the table either.
+	if _, err := applyNFT(ctx, ns, ""); err != nil && !errors.Is(err, exec.ErrNotFound) {
 		errs = append(errs, fmt.Errorf("routes: delete table inet %s: %w", NFTTable, err))
 	}
 	if len(routes)+len(rules)+len(links) > 0 {
