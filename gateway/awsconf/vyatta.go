@@ -134,7 +134,7 @@ func parseVyatta(name string, data []byte) (*Connection, error) {
 		}
 		words, err := vyWords(t[4:])
 		if err != nil {
-			return nil, errorf(name, ln, 0, "", "%v", err)
+			return nil, errorf(name, ln, 0, "quoting", "%v", err)
 		}
 		l := &vyLine{words: words, line: ln}
 		w := func(i int) string {

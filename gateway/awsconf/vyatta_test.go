@@ -107,7 +107,7 @@ func TestVyattaRefused(t *testing.T) {
 		},
 		{
 			name: "unterminated quote", edit: txReplace("description 'VPC tunnel 2'", "description 'VPC tunnel 2", 1),
-			at: "description 'VPC tunnel 2", msg: "unterminated ' quote",
+			at: "description 'VPC tunnel 2", field: "quoting", msg: "unterminated ' quote",
 		},
 		{
 			name: "truncated in tunnel 2", edit: txCutAfter("peer 203.0.113.82 authentication mode"),
