@@ -286,6 +286,9 @@ func (a *analysis) decide(r *Report) {
 	case a.replied > 0:
 		r.Case, r.Subcase = 0, SubHealthy
 		r.Verdict = fmt.Sprintf("healthy: all %d requests to %s were answered through the tunnel", a.sent, t)
+		if ep, ok := a.activeEndpoint(); ok && len(a.plainOut) == 0 {
+			r.Verdict += fmt.Sprintf("; the outside link carries ESP in UDP to %s, no plain ICMP", ep)
+		}
 	case a.o.SenderBehind && a.captured[PointInside] && len(a.req[PointInside]) == 0:
 		r.Case, r.Subcase = 1, SubAppendixRoute
 		r.Verdict = fmt.Sprintf("the requests from %s never reached the gateway's inside interface: the host's route to %s does not point at the gateway", src, t)
@@ -344,4 +347,27 @@ func (a *analysis) why1b() string {
 		return "tunnel down, route missing or a local firewall"
 	}
 	return strings.Join(why, "; ")
+}
+
+// activeEndpoint is the AWS endpoint that carried the probe: the one the
+// most ESP went to during the probe, else the tunnel whose SA counted the
+// most packets out.
+func (a *analysis) activeEndpoint() (netip.Addr, bool) {
+	var best netip.Addr
+	n := 0
+	for ep, ps := range a.espOut {
+		if len(ps) > n || (len(ps) == n && ep.Less(best)) {
+			best, n = ep, len(ps)
+		}
+	}
+	if n > 0 {
+		return best, true
+	}
+	var most uint64
+	for _, t := range a.o.Tunnels {
+		if t.CountersKnown && t.outDelta() > most {
+			best, most = t.AWSOutside, t.outDelta()
+		}
+	}
+	return best, most > 0 && best.IsValid()
 }

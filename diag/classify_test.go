@@ -141,7 +141,7 @@ func TestClassify(t *testing.T) {
 				"ike      tunnel1 (203.0.113.10): up, SA packets out +3 (100→103), in +3 (90→93)",
 			},
 			check:   "Nothing to fix",
-			verdict: "healthy",
+			verdict: "the outside link carries ESP in UDP to 203.0.113.10, no plain ICMP",
 		},
 		{
 			name: "case 0 with the first request lost",

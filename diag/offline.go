@@ -17,10 +17,10 @@ import (
 //   - echo requests and replies for target were inner packets ("tunnel")
 //     when ESP flowed while they did; otherwise, when the file shows the
 //     outside link at all (IKE, ESP or keepalives at other times), they went
-//     out in clear ("outside"), except that of two copies of one request
-//     with different TTLs the first (not yet forwarded) is "inside"; when
-//     the file shows no outside traffic, the capture was on the LAN side
-//     ("inside").
+//     out in clear ("outside"); when the file shows no outside traffic, the
+//     capture was on the LAN side ("inside");
+//   - a packet the gateway forwarded shows up twice with TTLs one apart:
+//     the copy before forwarding is "inside".
 //
 // The AWS endpoints are the ESP peers other than the local outside address,
 // which is the address found in most ESP and IKE packets. Without the
@@ -102,48 +102,47 @@ func placeEchoes(points map[string][]Packet, echoes []Packet, target netip.Addr)
 			break
 		}
 	}
+	// Where the packets went past the gateway: into the tunnel when ESP
+	// flowed meanwhile, out in clear when the file shows the outside link
+	// otherwise, nowhere we can see when it does not.
+	past := PointInside
 	switch {
 	case espDuring:
-		for _, p := range echoes {
-			p.Point = PointTunnel
-			points[PointTunnel] = append(points[PointTunnel], p)
-		}
+		past = PointTunnel
 	case len(outside) > 0:
-		// In clear on the outside link. A request seen twice with
-		// different TTLs was seen on the way in (inside) and out.
-		type key struct {
-			src, dst netip.Addr
-			kind     Kind
-			id, seq  uint16
+		past = PointOutside
+	}
+	// A packet the gateway forwarded is seen twice (tcpdump -i any) with
+	// TTLs one apart: the request's first copy (higher TTL) and the
+	// reply's last copy (lower TTL) are the inside ones.
+	type key struct {
+		src, dst netip.Addr
+		kind     Kind
+		id, seq  uint16
+	}
+	minTTL := map[key]uint8{}
+	maxTTL := map[key]uint8{}
+	for _, p := range echoes {
+		k := key{p.Src, p.Dst, p.Kind, p.ID, p.Seq}
+		if v, ok := minTTL[k]; !ok || p.TTL < v {
+			minTTL[k] = p.TTL
 		}
-		minTTL := map[key]uint8{}
-		maxTTL := map[key]uint8{}
-		for _, p := range echoes {
-			k := key{p.Src, p.Dst, p.Kind, p.ID, p.Seq}
-			if v, ok := minTTL[k]; !ok || p.TTL < v {
-				minTTL[k] = p.TTL
-			}
-			if p.TTL > maxTTL[k] {
-				maxTTL[k] = p.TTL
-			}
+		if p.TTL > maxTTL[k] {
+			maxTTL[k] = p.TTL
 		}
-		for _, p := range echoes {
-			k := key{p.Src, p.Dst, p.Kind, p.ID, p.Seq}
-			pt := PointOutside
-			if p.Kind == EchoRequest && p.Dst == target && minTTL[k] != maxTTL[k] && p.TTL == maxTTL[k] {
-				pt = PointInside
-			}
-			if p.Kind == EchoReply && p.Src == target && minTTL[k] != maxTTL[k] && p.TTL == minTTL[k] {
-				pt = PointInside
-			}
-			p.Point = pt
-			points[pt] = append(points[pt], p)
+	}
+	for _, p := range echoes {
+		k := key{p.Src, p.Dst, p.Kind, p.ID, p.Seq}
+		pt := past
+		twice := minTTL[k] != maxTTL[k]
+		switch {
+		case twice && p.Kind == EchoRequest && p.Dst == target && p.TTL == maxTTL[k]:
+			pt = PointInside
+		case twice && p.Kind == EchoReply && p.Src == target && p.TTL == minTTL[k]:
+			pt = PointInside
 		}
-	default:
-		for _, p := range echoes {
-			p.Point = PointInside
-			points[PointInside] = append(points[PointInside], p)
-		}
+		p.Point = pt
+		points[pt] = append(points[pt], p)
 	}
 }
 

@@ -144,6 +144,9 @@ func (a *analysis) evidence(r Report) []string {
 		ev = append(ev, line(p.Point, p))
 	}
 	for _, tn := range a.o.Tunnels {
+		if !a.o.GatewayFacts {
+			break // peers guessed from a capture file: no state to show
+		}
 		state := "down"
 		if tn.Up {
 			state = "up"
