@@ -39,8 +39,9 @@ const terminateWait = 3 * time.Second
 // When charon goes away every method returns an error matching ErrClosed;
 // the Client does not reconnect by itself: dial a new one and Load again.
 type Client struct {
-	path   string
-	logger *slog.Logger
+	path     string
+	logger   *slog.Logger
+	dialConn func(context.Context) (net.Conn, error) // test seam: an in-memory charon
 
 	sess   *vici.Session   // set by Dial, never replaced
 	evc    chan vici.Event // the command session's control-log and list-sa events
@@ -65,14 +66,20 @@ type loadedConn struct {
 // that charon answers. A missing socket or a charon that does not answer
 // gives an error matching ErrClosed. logger may be nil.
 func Dial(ctx context.Context, socketPath string, logger *slog.Logger) (*Client, error) {
+	return dial(ctx, socketPath, logger, nil)
+}
+
+// dial is Dial with a replacement for the socket (nil: the socket).
+func dial(ctx context.Context, socketPath string, logger *slog.Logger, dialConn func(context.Context) (net.Conn, error)) (*Client, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Client{
-		path:   socketPath,
-		logger: logger.With("vici", socketPath),
-		loaded: map[string]loadedConn{},
-		subs:   map[*vici.Session]struct{}{},
+		path:     socketPath,
+		logger:   logger.With("vici", socketPath),
+		dialConn: dialConn,
+		loaded:   map[string]loadedConn{},
+		subs:     map[*vici.Session]struct{}{},
 	}
 	s, err := c.dial(ctx)
 	if err != nil {
@@ -99,6 +106,9 @@ func Dial(ctx context.Context, socketPath string, logger *slog.Logger) (*Client,
 
 func (c *Client) dial(ctx context.Context) (*vici.Session, error) {
 	dialer := func(_ context.Context, network, addr string) (net.Conn, error) {
+		if c.dialConn != nil {
+			return c.dialConn(ctx)
+		}
 		var d net.Dialer
 		return d.DialContext(ctx, network, addr)
 	}
