@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# The cgw demo on the lab (run by `sudo make demo`, after the build):
+# a simulated AWS VPN connection in namespaces, cgw run in the gateway's
+# namespace with the connection's downloaded file, both tunnels, a ping from
+# the on-premises host to the VPC host, cgw status, cgw diagnose, teardown.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${BIN:-$PWD/bin}
+NAME=${CGW_DEMO_NAME:-cgwdemo}
+DIR=/run/cgwlab/$NAME
+T0=$EPOCHREALTIME
+cgw_pid=""
+
+since() { awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%5.2fs", b - a }'; }
+step() { printf '\n\033[1m== [%s] %s\033[0m\n' "$(since)" "$*" >&2; }
+lab() { "$BIN/cgwlab" --name "$NAME" "$@"; }
+
+finish() {
+	rc=$?
+	if [[ -n $cgw_pid ]] && kill -0 "$cgw_pid" 2>/dev/null; then
+		step "stopping cgw (SIGTERM): it terminates and unloads its tunnels"
+		kill -TERM "$cgw_pid"
+		wait "$cgw_pid" || true
+	fi
+	if [[ $rc -ne 0 && -f $DIR/cgw.log ]]; then
+		echo "--- cgw log (last 30 lines)" >&2
+		tail -n 30 "$DIR/cgw.log" >&2 || true
+	fi
+	step "tearing the lab down"
+	lab down || true
+	if [[ $rc -eq 0 ]]; then
+		step "demo finished in $(since)"
+	else
+		step "demo FAILED (exit $rc) after $(since)"
+	fi
+	exit "$rc"
+}
+trap finish EXIT
+
+[[ $(id -u) -eq 0 ]] || { echo "the demo needs root: sudo make demo" >&2; exit 1; }
+lab down >/dev/null 2>&1 || true
+
+step "bringing the lab up: vpc, aws (two AWS endpoints, real charon), inet, nat (Elastic IP), cgw, onprem"
+lab up
+
+step "the download AWS would give for this connection, as cgw reads it"
+"$BIN/cgw" import "$DIR/generic.txt"
+
+step "the lab's cgw.yaml"
+cat "$DIR/cgw.yaml"
+
+step "starting cgw run in the gateway's namespace (log: $DIR/cgw.log)"
+# ip netns exec execs cgw, so $! is cgw itself and gets our SIGTERM.
+ip netns exec "$NAME-cgw" "$BIN/cgw" run --config "$DIR/cgw.yaml" >"$DIR/cgw.log" 2>&1 &
+cgw_pid=$!
+
+step "waiting for both tunnels"
+for _ in $(seq 1 100); do
+	if up=$("$BIN/cgw" status --socket "$DIR/cgw.sock" --json 2>/dev/null | grep -c '"up": true'); [[ $up -eq 2 ]]; then
+		break
+	fi
+	kill -0 "$cgw_pid" 2>/dev/null || { echo "cgw exited" >&2; exit 1; }
+	sleep 0.1
+done
+[[ ${up:-0} -eq 2 ]] || { echo "both tunnels were not up within 10 s" >&2; exit 1; }
+echo "both tunnels up after $(since)" >&2
+
+step "ping from the on-premises host (172.31.16.103) to the VPC host (10.10.100.110)"
+lab exec onprem -- ping -n -c 5 -i 0.2 -W 1 10.10.100.110
+
+step "cgw status"
+"$BIN/cgw" status --socket "$DIR/cgw.sock"
+
+if "$BIN/cgw" diagnose --help >/dev/null 2>&1; then
+	step "cgw diagnose 10.10.100.110 (from the gateway's inside address, with a capture on the VPC host)"
+	lab exec cgw -- "$BIN/cgw" diagnose --config "$DIR/cgw.yaml" --status-socket "$DIR/cgw.sock" \
+		--source 172.31.16.1 --receiver-cmd "ip netns exec $NAME-vpc $BIN/cgw capture --json" 10.10.100.110
+else
+	step "cgw diagnose: not built yet"
+fi
