@@ -49,8 +49,9 @@ type Tunnel struct {
 	ESPProposals []string
 
 	// IKERekey and ChildRekey are the rekey_time values, IKELife and
-	// ChildLife the hard lifetimes (AWS's), RandTime the jitter charon
-	// subtracts from rekey times (rand_time).
+	// ChildLife the hard lifetimes (AWS's; over_time and life_time), and
+	// IKERand and ChildRand the jitter charon subtracts from the rekey
+	// times (rand_time).
 	IKERekey, IKELife     time.Duration
 	ChildRekey, ChildLife time.Duration
 	IKERand, ChildRand    time.Duration
@@ -80,10 +81,17 @@ type Params struct {
 // are offered exactly; with awsconf.ProfileMinimum (the download shows only
 // AWS's sample profile while AWS's default tunnel options allow far more)
 // one proposal per encryption, strongest first, with every integrity and
-// a strong DH list, plus everything the file names. Versions: Params, else
-// the file's, else any ([1 2]; charon initiates IKEv2). Lifetimes: AWS's
-// (28800 s and 3600 s when absent); cgw rekeys before AWS does (see
-// rekeyTimes). DPD: the file's interval, else 10 s.
+// a strong DH list, plus everything the file names. IKEv1 only (Versions
+// [1]) gets one proposal per combination instead, as strongSwan reads
+// only the first algorithm of each kind in an IKEv1 proposal.
+//
+// Versions: Params, else the file's, else any ([1 2]; charon then
+// initiates IKEv2). Lifetimes: AWS's (28800 s and 3600 s when absent) are
+// the hard limits, and cgw rekeys before AWS would (see rekeyTimes). DPD:
+// the file's interval, else 10 s; IKEv1's dpd_timeout is the file's
+// timeout, else interval × retries (3 when absent).
+//
+// Errors name the tunnel and the field; they never hold the key.
 func TunnelFromAWS(name string, t awsconf.Tunnel, profile awsconf.Profile, p Params) (Tunnel, error) {
 	wrap := func(err error) (Tunnel, error) {
 		return Tunnel{}, fmt.Errorf("tunnel %d (%s): %w", t.Number, name, err)
