@@ -31,6 +31,7 @@ type Capture struct {
 	closeErr  error
 
 	mu      sync.Mutex
+	closed  bool
 	frames  []Frame
 	packets []Packet
 	dropped int
@@ -172,6 +173,17 @@ func (c *Capture) Dropped() int {
 	return c.dropped
 }
 
+// Err returns the error that stopped the capture, or nil while it runs or
+// after Close or the context stopped it.
+func (c *Capture) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.readErr == nil {
+		return nil
+	}
+	return fmt.Errorf("capture on %q: %w", c.iface, c.readErr)
+}
+
 // LinkType is the link type of the captured frames.
 func (c *Capture) LinkType() layers.LinkType { return c.link }
 
@@ -180,6 +192,9 @@ func (c *Capture) LinkType() layers.LinkType { return c.link }
 // once and returns the socket's close error, if any.
 func (c *Capture) Close() error {
 	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
 		if err := c.h.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
 			c.closeErr = fmt.Errorf("close capture on %q: %w", c.iface, err)
 		}

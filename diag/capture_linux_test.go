@@ -10,19 +10,6 @@ import (
 	"github.com/gopacket/gopacket/layers"
 )
 
-// waitFor polls until cond holds or the deadline passes.
-func waitFor(t testing.TB, d time.Duration, cond func() bool) bool {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return cond()
-}
-
 func echoes(ps []Packet) (req, rep map[uint16]Packet) {
 	req, rep = map[uint16]Packet{}, map[uint16]Packet{}
 	for _, p := range ps {

@@ -35,5 +35,8 @@ func (c *Capture) Dropped() int { return 0 }
 // LinkType returns LinkTypeNull.
 func (c *Capture) LinkType() layers.LinkType { return layers.LinkTypeNull }
 
+// Err returns nil.
+func (c *Capture) Err() error { return nil }
+
 // Close does nothing.
 func (c *Capture) Close() error { return nil }

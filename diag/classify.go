@@ -301,9 +301,13 @@ func (a *analysis) decide(r *Report) {
 	case !left:
 		r.Case, r.Subcase = 1, Sub1b
 		r.Verdict = fmt.Sprintf("no request to %s enters the tunnel and none leaves in clear: %s", t, a.why1b())
-	case len(a.rep[PointTunnel]) > 0:
+	case len(a.rep[PointTunnel]) > 0 || len(a.rep[PointInside]) > 0:
 		r.Case, r.Subcase = 3, SubSenderDrop
-		r.Verdict = fmt.Sprintf("%s answers and the replies come back through the tunnel, but they are dropped on the gateway before reaching %s", t, src)
+		where := "through the tunnel"
+		if len(a.rep[PointTunnel]) == 0 {
+			where = "to the inside interface"
+		}
+		r.Verdict = fmt.Sprintf("%s answers and the replies come back %s, but they are dropped on the sender's side before reaching the prober at %s (firewall, rp_filter)", t, where, src)
 	case a.o.HaveReceiver && len(a.req[PointReceiver]) == 0:
 		r.Case, r.Subcase = 2, SubNotReceived
 		r.Verdict = fmt.Sprintf("the requests leave through the tunnel but %s never sees them", t)

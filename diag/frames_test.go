@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/gopacket/gopacket"
@@ -88,3 +89,16 @@ func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 // cmpAddr lets cmp compare netip.Addr values.
 var cmpAddr = cmpopts.EquateComparable(netip.Addr{})
+
+// waitFor polls until cond holds or the deadline passes.
+func waitFor(t testing.TB, d time.Duration, cond func() bool) bool {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return cond()
+}
