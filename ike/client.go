@@ -291,13 +291,33 @@ func (c *Client) Terminate(ctx context.Context, name string) error {
 	_ = in.Set("timeout", strconv.FormatInt(terminateWait.Milliseconds(), 10))
 	_, err := c.call(ctx, "terminate", name, in)
 	var e *Error
-	if errors.As(err, &e) && e.Reason == ReasonNotFound {
-		return nil
+	if errors.As(err, &e) {
+		// "no matching SAs" is done already; "not all matching SAs could
+		// be terminated" also comes when one was already being deleted
+		// (the old SA right after a rekey): done if none is left alive.
+		if e.Reason == ReasonNotFound || c.noneAlive(ctx, name) {
+			err = nil
+		}
 	}
 	if err == nil {
 		c.logger.Info("terminated tunnel", "conn", name)
 	}
 	return err
+}
+
+// noneAlive reports whether charon holds no IKE_SA of name that is not
+// already on its way out.
+func (c *Client) noneAlive(ctx context.Context, name string) bool {
+	sas, err := c.SAs(ctx)
+	if err != nil {
+		return false
+	}
+	for _, sa := range sas {
+		if sa.Name == name && sa.State != "DELETING" && sa.State != "DESTROYING" {
+			return false
+		}
+	}
+	return true
 }
 
 // Conns returns the names of the connections charon holds (get-conns,

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cgw-project/cgw/gateway/awsconf"
 	"github.com/google/go-cmp/cmp"
+	"github.com/strongswan/govici/vici"
 )
 
 var (
@@ -191,8 +192,29 @@ func TestClientInitiate(t *testing.T) {
 		t.Errorf("UseIn = %v, want nil before any packet", *child.UseIn)
 	}
 
+	// Rekeys are charon's doing; a VICI rekey command stands in for time.
+	rekey := func(kind string) {
+		m := vici.NewMessage()
+		_ = m.Set(kind, tun.Name)
+		if _, err := cl.call(ctx, "rekey", tun.Name, m); err != nil {
+			t.Fatalf("rekey %s: %v", kind, err)
+		}
+	}
+	rekey("child")
+	ev := waitEvent(t, events, EventChildRekey, false)
+	if ev.SA.Name != tun.Name || len(ev.SA.Children) != 1 || ev.SA.Children[0].State != "INSTALLED" ||
+		ev.SA.Children[0].SPIIn == child.SPIIn {
+		t.Errorf("child-rekey event = %+v, want the new INSTALLED child", ev.SA)
+	}
+	rekey("ike")
+	ev = waitEvent(t, events, EventIKERekey, false)
+	if ev.SA.Name != tun.Name || ev.SA.State != "ESTABLISHED" || ev.SA.UniqueID == sa.UniqueID {
+		t.Errorf("ike-rekey event = %+v, want the new ESTABLISHED IKE_SA", ev.SA)
+	}
+
 	if err := cl.Terminate(ctx, tun.Name); err != nil {
-		t.Fatalf("Terminate: %v", err)
+		sas, _ := cl.SAs(ctx)
+		t.Fatalf("Terminate: %v\n%+v", err, sas)
 	}
 	waitEvent(t, events, EventChildUpDown, false)
 	if err := cl.Terminate(ctx, tun.Name); err != nil {

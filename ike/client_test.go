@@ -116,8 +116,11 @@ func TestTerminateAndUnknownCommands(t *testing.T) {
 	c, _ := dialFake(t, func(cmd string, req []kv) ([]fakeEvent, []kv) {
 		switch cmd {
 		case "terminate":
-			if get(req, "ike") == "cgw-gone" {
+			switch get(req, "ike") {
+			case "cgw-gone":
 				return nil, []kv{{"success", "no"}, {"errmsg", "no matching SAs to terminate found"}}
+			case "cgw-rekeyed", "cgw-stuck":
+				return nil, []kv{{"success", "no"}, {"errmsg", "not all matching SAs could be terminated"}}
 			}
 			if get(req, "force") != "yes" || get(req, "timeout") != "3000" {
 				return nil, []kv{{"success", "no"}, {"errmsg", "bad request"}}
@@ -125,6 +128,11 @@ func TestTerminateAndUnknownCommands(t *testing.T) {
 			return nil, []kv{{"success", "yes"}}
 		case "get-conns":
 			return nil, []kv{{"conns", []string{"cgw-tunnel1", "other"}}}
+		case "list-sas":
+			return []fakeEvent{
+				{"list-sa", []kv{{"cgw-rekeyed", []kv{{"state", "DELETING"}}}}},
+				{"list-sa", []kv{{"cgw-stuck", []kv{{"state", "ESTABLISHED"}}}}},
+			}, []kv{}
 		}
 		return nil, nil
 	})
@@ -134,6 +142,12 @@ func TestTerminateAndUnknownCommands(t *testing.T) {
 	}
 	if err := c.Terminate(ctx, "cgw-gone"); err != nil {
 		t.Errorf("Terminate of no SA = %v, want nil", err)
+	}
+	if err := c.Terminate(ctx, "cgw-rekeyed"); err != nil {
+		t.Errorf("Terminate leaving only a DELETING SA = %v, want nil", err)
+	}
+	if err := c.Terminate(ctx, "cgw-stuck"); err == nil {
+		t.Error("Terminate leaving an ESTABLISHED SA: no error")
 	}
 	conns, err := c.Conns(ctx)
 	if err != nil || !cmp.Equal(conns, []string{"cgw-tunnel1", "other"}) {
