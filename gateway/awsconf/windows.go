@@ -93,7 +93,7 @@ func parseWindows(name string, data []byte) (*Connection, error) {
 			continue
 		}
 		if strings.HasPrefix(strings.ToLower(t), "netsh advfirewall consec add rule") {
-			end, err := readNetsh(name, lines, i, cur, get, warn)
+			end, err := readNetsh(name, lines, i, cur, get)
 			if err != nil {
 				return nil, err
 			}
@@ -107,7 +107,7 @@ func parseWindows(name string, data []byte) (*Connection, error) {
 		key := strings.ToLower(strings.ReplaceAll(m[1], " ", ""))
 		if label, ok := winBlockLabels[key]; ok {
 			if !inBlock {
-				return nil, errorf(name, ln, 0, label, "appears before any \"vgw-… Tunnel1\" header")
+				return nil, errorf(name, ln, 0, label, "is outside a \"vgw-… TunnelN\" block")
 			}
 			tu := tunnels[cur]
 			if prev, dup := tu.block[key]; dup {
@@ -141,7 +141,7 @@ func parseWindows(name string, data []byte) (*Connection, error) {
 // readNetsh reads the netsh rule starting at lines[start] and its
 // continuation lines (each ending in " ^"). It returns the index of the
 // rule's last line (in .line) and the rule's tunnel (in .tunnel).
-func readNetsh(name string, lines []string, start, cur int, get func(n, line int) *winTunnel, warn func(string, ...any)) (winValue, error) {
+func readNetsh(name string, lines []string, start, cur int, get func(n, line int) *winTunnel) (winValue, error) {
 	args := map[string]winValue{}
 	i := start
 	for ; i < len(lines); i++ {

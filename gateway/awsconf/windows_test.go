@@ -160,7 +160,7 @@ func TestWindowsRefused(t *testing.T) {
 		},
 		{
 			name: "label outside a block", edit: func(s string) string { return "Preshared key: Tunnel1Key.example_0001\n" + s },
-			at: "Preshared key: Tunnel1Key", field: "Preshared key", msg: "before any",
+			at: "Preshared key: Tunnel1Key", field: "Preshared key", msg: "is outside a",
 		},
 	})
 }
