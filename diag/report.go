@@ -111,7 +111,7 @@ func (a *analysis) evidence(r Report) []string {
 				lost = append(lost, fmt.Sprint(s.Seq))
 			}
 		}
-		l := fmt.Sprintf("prober   sent %d echo requests to %s (id %d), %d answered", a.sent, t, id, a.replied)
+		l := fmt.Sprintf("prober   sent %d echo %s to %s (id %d), %d answered", a.sent, plural(a.sent, "request", "requests"), t, id, a.replied)
 		if len(lost) > 0 {
 			l += ", no reply for seq " + strings.Join(lost, ",")
 		}
@@ -218,4 +218,11 @@ func (a *analysis) factLines() []string {
 		ev = append(ev, fmt.Sprintf("%-8s %s", "firewall", d))
 	}
 	return ev
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
