@@ -54,6 +54,7 @@ func runGateway(t *testing.T, l *lab.Lab) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
+	gateway.SetNetns(g, "/run/netns/"+l.Namespace(lab.CGW))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
@@ -315,5 +316,57 @@ func editDownload(t *testing.T, l *lab.Lab, edit func(s string, keys []string) s
 	}
 	if err := os.WriteFile(l.GenericFile(), []byte(edit(string(b), keys)), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRunOwnsRoutesAndRemovesThem: cgw routes the VPC network via the
+// tunnel device in its own table, keeps the local network in main, clamps
+// MSS, and removes all of it when it stops.
+func TestRunOwnsRoutesAndRemovesThem(t *testing.T) {
+	l := labtest.Up(t, lab.Options{})
+	r := runGateway(t, l)
+	waitStatus(t, r.g, 20*time.Second, "both tunnels up", bothUp)
+	ip := func(args ...string) string {
+		out, err := l.Command(context.Background(), lab.CGW, "ip", args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("ip %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	nft := func() string {
+		out, _ := l.Command(context.Background(), lab.CGW, "nft", "list", "table", "inet", "cgw").CombinedOutput()
+		return string(out)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(ip("route", "show", "table", "198"), "10.10.100.0/24 dev ipsec0") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no route to the VPC via ipsec0 in table 198:\n%s", ip("route", "show", "table", "all"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := ip("route", "show", "table", "198"); !strings.Contains(got, "src 172.31.16.1") || !strings.Contains(got, "proto 198") {
+		t.Errorf("table 198 route lacks the inside source or cgw's protocol:\n%s", got)
+	}
+	rules := ip("rule", "show")
+	for _, want := range []string{"210:", "to 172.31.16.0/20 lookup main", "215:", "lookup 198"} {
+		if !strings.Contains(rules, want) {
+			t.Errorf("ip rule lacks %q:\n%s", want, rules)
+		}
+	}
+	if got := nft(); !strings.Contains(got, "maxseg size set") {
+		t.Errorf("no MSS clamp in nft table inet cgw:\n%s", got)
+	}
+	if out, ok := labtest.Ping(t, l, 3); !ok {
+		t.Fatalf("no ping with cgw's routes:\n%s", out)
+	}
+	r.stop()
+	if got := ip("route", "show", "table", "all", "proto", "198"); strings.TrimSpace(got) != "" {
+		t.Errorf("routes left after stop:\n%s", got)
+	}
+	if got := ip("rule", "show"); strings.Contains(got, "lookup 198") || strings.Contains(got, "210:") {
+		t.Errorf("rules left after stop:\n%s", got)
+	}
+	if out, _ := l.Command(context.Background(), lab.CGW, "nft", "list", "tables").CombinedOutput(); strings.Contains(string(out), "table inet cgw") {
+		t.Errorf("nft table left after stop:\n%s", out)
 	}
 }

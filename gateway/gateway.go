@@ -42,6 +42,12 @@ type Gateway struct {
 	readyOnce sync.Once
 	reloads   chan reload // Reload to the loop
 	notify    *notifier
+	netnsPath string // namespace to work in; "" = the current one (tests set it)
+
+	// Owned by the loop.
+	routing      *routing
+	active       int    // tunnel carrying traffic, 0 = none
+	activeReason string // why that one
 
 	mu     sync.Mutex // protects status
 	status Status
@@ -58,6 +64,9 @@ type tunnel struct {
 	lastErr    string
 	upSince    time.Time
 	sa         *ike.IKESA // last seen IKE SA with this name, or nil
+
+	inside           netip.Prefix // customer inside address/30 from the file
+	fileMTU, fileMSS int          // MTU and MSS the file recommends, 0 if none
 }
 
 // New imports the AWS file named by cfg and prepares both tunnels. It does
@@ -107,7 +116,7 @@ func buildTunnels(cfg *Config, conn *awsconf.Connection, dp Dataplane) ([]*tunne
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, &tunnel{number: t.Number, spec: spec})
+		out = append(out, &tunnel{number: t.Number, spec: spec, inside: t.CustomerInside, fileMTU: t.MTU, fileMSS: t.TCPMSS})
 	}
 	return out, nil
 }
@@ -166,6 +175,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 		}()
 		defer stop()
 	}
+	rt, err := g.openRouting()
+	if err != nil {
+		return err
+	}
+	g.routing = rt
 	defer g.shutdown()
 
 	backoff := backoffMin
@@ -318,6 +332,12 @@ func (g *Gateway) reconcile(ctx context.Context, c *ike.Client, results chan ini
 			results <- initResult{t, g.initiate(ctx, socket, name)}
 		}(t, g.cfg.VICISocket, t.spec.Name)
 	}
+	g.chooseActive()
+	if g.routing != nil {
+		if err := g.routing.apply(ctx, g.desiredRoutes(g.active, g.routing.source), now); err != nil {
+			g.log.Warn("routes", "err", err)
+		}
+	}
 	g.mu.Lock()
 	g.status = g.snapshotLocked(now)
 	up := 0
@@ -384,6 +404,16 @@ func saUp(sa *ike.IKESA, child string) bool {
 // session and a bounded time.
 func (g *Gateway) shutdown() {
 	g.notify.stopping()
+	defer func() {
+		if g.routing != nil {
+			if err := g.routing.m.Close(); err != nil {
+				g.log.Warn("removing routes", "err", err)
+			} else {
+				g.log.Info("routes, rules and the MSS clamp removed")
+			}
+			g.routing = nil
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	c, err := ike.Dial(ctx, g.cfg.VICISocket, g.log.With("component", "ike"))

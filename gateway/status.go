@@ -78,7 +78,6 @@ func (g *Gateway) snapshotLocked(now time.Time) Status {
 	if s.CharonWarning != "" {
 		s.Warnings = append(s.Warnings, s.CharonWarning)
 	}
-	var newest time.Duration = -1
 	for _, t := range g.tunnels {
 		ts := TunnelStatus{
 			Number:      t.number,
@@ -108,14 +107,6 @@ func (g *Gateway) snapshotLocked(now time.Time) Status {
 			ts.Up = saUp(sa, t.spec.Name)
 			if ts.Up {
 				ts.UptimeS = int64(sa.Established / time.Second)
-				// With libipsec both CHILD SAs share one reqid and the
-				// most recently installed one carries traffic.
-				for _, c := range sa.Children {
-					if c.Name == t.spec.Name && c.State == "INSTALLED" && (newest < 0 || c.InstallTime < newest) {
-						newest = c.InstallTime
-						s.ActiveTunnel = t.number
-					}
-				}
 			}
 		}
 		if !t.loaded && t.lastErr != "" {
@@ -123,14 +114,7 @@ func (g *Gateway) snapshotLocked(now time.Time) Status {
 		}
 		s.Tunnels = append(s.Tunnels, ts)
 	}
-	switch {
-	case s.ActiveTunnel == 0:
-		s.ActiveReason = "no tunnel is up"
-	case g.dataplane == DataplaneLibIPsec:
-		s.ActiveReason = "newest CHILD SA: libipsec sends on the most recently installed SA"
-	default:
-		s.ActiveReason = "preferred route"
-	}
+	s.ActiveTunnel, s.ActiveReason = g.active, g.activeReason
 	return s
 }
 
