@@ -25,6 +25,7 @@ func echoes(ps []Packet) (req, rep map[uint16]Packet) {
 
 func TestCaptureVeth(t *testing.T) {
 	requireRoot(t)
+	checkGoroutines(t)
 	vp := newVethPair(t)
 	ctx := context.Background()
 	c, err := OpenCapture(ctx, vp.IfA, CaptureOptions{Netns: vp.NSA, Point: PointOutside})
@@ -94,6 +95,7 @@ func TestCaptureVeth(t *testing.T) {
 // cancelled context must both wake it promptly.
 func TestCaptureCloseUnblocks(t *testing.T) {
 	requireRoot(t)
+	checkGoroutines(t)
 	vp := newVethPair(t)
 	for _, how := range []string{"close", "cancel"} {
 		t.Run(how, func(t *testing.T) {
@@ -140,6 +142,7 @@ func TestOpenCaptureErrors(t *testing.T) {
 
 func TestCaptureTUN(t *testing.T) {
 	requireRoot(t)
+	checkGoroutines(t)
 	vp := newVethPair(t)
 	const tunName = "dgtun0"
 	var tun *os.File
@@ -197,6 +200,7 @@ func TestCaptureTUN(t *testing.T) {
 // for the race detector.
 func TestCaptureRace(t *testing.T) {
 	requireRoot(t)
+	checkGoroutines(t)
 	vp := newVethPair(t)
 	ping := exec.Command("ip", "netns", "exec", vp.NSA, "ping", "-i", "0.01", "-w", "2", "192.0.2.2")
 	if err := ping.Start(); err != nil {

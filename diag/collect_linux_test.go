@@ -14,6 +14,7 @@ import (
 // `cgw capture --json`, and fake SA samples stand in for charon.
 func TestCollect(t *testing.T) {
 	requireRoot(t)
+	checkGoroutines(t)
 	tests := []struct {
 		name    string
 		nft     string // rule in the given namespace's filter table, "" for none

@@ -8,6 +8,7 @@ import (
 
 func TestProbe(t *testing.T) {
 	requireRoot(t)
+	checkGoroutines(t)
 	vp := newVethPair(t)
 	tests := []struct {
 		name    string
@@ -59,6 +60,7 @@ func TestProbe(t *testing.T) {
 // Probe and capture together give Classify a Case 0 observation.
 func TestProbeCaptureClassify(t *testing.T) {
 	requireRoot(t)
+	checkGoroutines(t)
 	vp := newVethPair(t)
 	ctx := context.Background()
 	send, err := OpenCapture(ctx, vp.IfA, CaptureOptions{Netns: vp.NSA, Point: PointInside})

@@ -8,6 +8,7 @@ import (
 )
 
 func TestReceiver(t *testing.T) {
+	checkGoroutines(t)
 	line := `{"time":"2026-11-27T09:00:00Z","kind":"echo_request","src":"172.31.16.1","dst":"10.10.100.110","id":9,"seq":1,"len":84,"summary":"IP 172.31.16.1 > 10.10.100.110: ICMP echo request, id 9, seq 1, length 64"}`
 	tests := []struct {
 		name    string
