@@ -19,6 +19,7 @@ func newRootCmd() *cobra.Command {
 		newRunCmd(),
 		newRenderCmd(),
 		newStatusCmd(),
+		newCleanupCmd(),
 		newVersionCmd(),
 	)
 	return root

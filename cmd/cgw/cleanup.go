@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cgw-project/cgw/gateway"
+	"github.com/cgw-project/cgw/ike"
+	"github.com/cgw-project/cgw/routes"
+)
+
+func newCleanupCmd() *cobra.Command {
+	var configFile string
+	cmd := &cobra.Command{
+		Use:   "cleanup",
+		Short: "Remove everything cgw added, after a crash (systemd ExecStopPost)",
+		Long: "cleanup removes what a cgw that did not stop cleanly left behind: its routes (protocol 198),\n" +
+			"rules, XFRM interfaces and the nftables table inet cgw, and its connections and keys in charon\n" +
+			"(names starting with cgw-). Nothing else is touched. It is safe to run at any time cgw is not running.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			socket := gateway.DefaultVICISocket
+			if configFile != "" {
+				cfg, err := gateway.LoadConfig(configFile, cmd.Flags(), os.Environ())
+				if err != nil {
+					return err
+				}
+				socket = cfg.VICISocket
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 20*time.Second)
+			defer cancel()
+			var problems []string
+			if err := routes.Cleanup(ctx, routes.Options{}); err != nil {
+				problems = append(problems, "routes: "+err.Error())
+			} else {
+				fmt.Fprintln(cmd.ErrOrStderr(), "routes, rules, XFRM interfaces and the nft table removed")
+			}
+			n, err := cleanupCharon(ctx, socket)
+			switch {
+			case err != nil:
+				problems = append(problems, fmt.Sprintf("charon (%s): %v", socket, err))
+			default:
+				fmt.Fprintf(cmd.ErrOrStderr(), "%d cgw connection(s) removed from charon\n", n)
+			}
+			if len(problems) > 0 {
+				return fmt.Errorf("cleanup incomplete: %s", strings.Join(problems, "; "))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&configFile, "config", "c", "", "configuration file (for vici_socket)")
+	gateway.AddFlags(cmd.Flags())
+	return cmd
+}
+
+// cleanupCharon terminates and unloads every connection named cgw-*. A
+// charon that is not running has nothing of cgw's: that is not an error.
+func cleanupCharon(ctx context.Context, socket string) (int, error) {
+	if _, err := os.Stat(socket); os.IsNotExist(err) {
+		return 0, nil
+	}
+	c, err := ike.Dial(ctx, socket, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	conns, err := c.Conns(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, name := range conns {
+		if !strings.HasPrefix(name, ike.NamePrefix) {
+			continue
+		}
+		_ = c.Terminate(ctx, name)
+		if err := c.Unload(ctx, name); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
