@@ -66,6 +66,9 @@ func (a *analysis) checks(r Report) []string {
 		add("Check the receiver's route back to %s (`ip route get %s` on the receiver): the reply may leave by another interface.", srcAddr, srcAddr)
 		add("AWS notes that some AMIs do not answer pings from tunnel inside addresses: send from an inside address of the on-premises network.")
 	case r.Subcase == SubReturnPath:
+		if a.noRoute {
+			add("On %s, `ip route get %s` must find a route: its default route toward the VPC router, or a route for %s.", t, srcAddr, src)
+		}
 		add("Check the VPC route table of %s's subnet: it needs a route for %s to the virtual private gateway (vgw-…), or route propagation from the VGW enabled.", t, src)
 		add("If the VPC reaches the VPN through a transit gateway, its route table must send %s to the VPN attachment.", src)
 		add("Check the network ACL of %s's subnet: outbound ICMP to %s must be allowed (NACLs are stateless).", t, src)

@@ -46,6 +46,8 @@ type analysis struct {
 	saIn     uint64
 	counters bool
 	anyUp    bool
+	notes    []Packet // Note lines from the receiver
+	noRoute  bool     // the receiver said it has no route back to the source
 }
 
 func analyse(o Observation) *analysis {
@@ -118,6 +120,13 @@ func analyse(o Observation) *analysis {
 				}
 			case a.isReply(p):
 				a.rep[pt] = append(a.rep[pt], p)
+			case p.Kind == Note && pt == PointReceiver:
+				if !a.source.IsValid() || p.Dst == a.source {
+					a.notes = append(a.notes, p)
+					if strings.HasPrefix(p.Summary, noRouteBack) {
+						a.noRoute = true
+					}
+				}
 			case p.Kind == ICMPOther && pt != PointReceiver:
 				a.icmpErr = append(a.icmpErr, p)
 			case pt == PointOutside && (p.Kind == ESPInUDP || p.Kind == ESP):
@@ -311,6 +320,9 @@ func (a *analysis) decide(r *Report) {
 	case a.o.HaveReceiver && len(a.req[PointReceiver]) == 0:
 		r.Case, r.Subcase = 2, SubNotReceived
 		r.Verdict = fmt.Sprintf("the requests leave through the tunnel but %s never sees them", t)
+	case a.o.HaveReceiver && len(a.rep[PointReceiver]) == 0 && a.noRoute:
+		r.Case, r.Subcase = 3, SubReturnPath
+		r.Verdict = fmt.Sprintf("%s receives the requests but has no route back to %s, so its replies never leave it", t, src)
 	case a.o.HaveReceiver && len(a.rep[PointReceiver]) == 0:
 		r.Case, r.Subcase = 2, SubUnanswered
 		r.Verdict = fmt.Sprintf("the requests reach %s but it does not answer them", t)

@@ -215,6 +215,28 @@ func TestClassify(t *testing.T) {
 			check: "host firewall",
 		},
 		{
+			name: "case 3: the receiver has no route back",
+			s: newScenario(t, gwInside, 3, false).requests(PointTunnel, 1, 2, 3).esp(gwOut, aws1, 3).
+				requests(PointReceiver, 1, 2, 3).with(func(o *Observation) {
+				o.Points[PointReceiver] = append(o.Points[PointReceiver], Packet{Kind: Note, Point: PointReceiver,
+					Src: addr(vpcHost), Dst: addr(gwInside), Summary: "no route back to 172.31.16.1: network is unreachable"})
+			}),
+			want:     result{3, SubReturnPath},
+			verdict:  "has no route back to 172.31.16.1",
+			evidence: []string{"receiver no route back to 172.31.16.1: network is unreachable"},
+			check:    "`ip route get 172.31.16.1` must find a route",
+		},
+		{
+			name: "case 2: unanswered although the route back exists",
+			s: newScenario(t, gwInside, 3, false).requests(PointTunnel, 1, 2, 3).esp(gwOut, aws1, 3).
+				requests(PointReceiver, 1, 2, 3).with(func(o *Observation) {
+				o.Points[PointReceiver] = append(o.Points[PointReceiver], Packet{Kind: Note, Point: PointReceiver,
+					Src: addr(vpcHost), Dst: addr(gwInside), Summary: "route back to 172.31.16.1: via 10.10.100.1 dev eth0"})
+			}),
+			want:     result{2, SubUnanswered},
+			evidence: []string{"receiver route back to 172.31.16.1: via 10.10.100.1 dev eth0"},
+		},
+		{
 			name: "case 3: the VPC has no route back",
 			s: newScenario(t, gwInside, 3, false).requests(PointTunnel, 1, 2, 3).esp(gwOut, aws1, 3).
 				requests(PointReceiver, 1, 2, 3).replies(PointReceiver, 1, 2, 3).counters(0, 3, 0),

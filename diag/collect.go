@@ -168,7 +168,11 @@ func mergeSAs(before, after []SASample) []TunnelState {
 
 // StreamJSON is the body of `cgw capture --json`: it captures on iface and
 // writes each packet to w as one JSON line until ctx is done or the capture
-// fails. Once the socket is open it writes "listening on IFACE" to notes
+// fails. After the first echo request from each source it adds a line of
+// Kind Note saying whether this host has a route back to that source
+// ("route back to SRC: via GW dev DEV" or "no route back to SRC: ERROR");
+// Classify uses it to tell an unanswered request from a missing return
+// route. Once the socket is open it writes "listening on IFACE" to notes
 // (standard error), which Receiver waits for. It returns nil when ctx ends
 // the capture.
 func StreamJSON(ctx context.Context, w io.Writer, notes io.Writer, iface string, opts CaptureOptions) error {
@@ -185,9 +189,21 @@ func StreamJSON(ctx context.Context, w io.Writer, notes io.Writer, iface string,
 	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
+	noted := map[netip.Addr]bool{}
 	for p := range c.Packets() {
 		if err := enc.Encode(p); err != nil {
 			return fmt.Errorf("capture on %q: write: %w", iface, err)
+		}
+		// The first request from a new source: say whether this host
+		// can route a reply back (the lab's "no return route" and a host
+		// without a default route show no reply at all).
+		if p.Kind == EchoRequest && p.Src.IsValid() && !noted[p.Src] {
+			noted[p.Src] = true
+			n := Packet{Time: p.Time, Point: p.Point, Iface: p.Iface, Kind: Note, Src: p.Dst, Dst: p.Src,
+				Summary: routeBack(p.Src, opts.Netns)}
+			if err := enc.Encode(n); err != nil {
+				return fmt.Errorf("capture on %q: write: %w", iface, err)
+			}
 		}
 	}
 	if ctx.Err() != nil {

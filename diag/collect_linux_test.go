@@ -19,12 +19,14 @@ func TestCollect(t *testing.T) {
 		name    string
 		nft     string // rule in the given namespace's filter table, "" for none
 		nftInA  bool
+		setup   []string // an `ip` command run after the namespaces exist; NSB stands for B's name
 		wantSub string
 		want    int
 	}{
-		{"healthy", "", false, SubHealthy, 0},
-		{"receiver drops its replies", "add rule inet dgtest out icmp type echo-reply drop", false, SubUnanswered, 2},
-		{"sender drops the replies", "add rule inet dgtest in icmp type echo-reply drop", true, SubSenderDrop, 3},
+		{"healthy", "", false, nil, SubHealthy, 0},
+		{"receiver drops its replies", "add rule inet dgtest out icmp type echo-reply drop", false, nil, SubUnanswered, 2},
+		{"sender drops the replies", "add rule inet dgtest in icmp type echo-reply drop", true, nil, SubSenderDrop, 3},
+		{"receiver has no route back", "", false, []string{"ip", "-n", "NSB", "route", "del", "192.0.2.0/30"}, SubReturnPath, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -37,6 +39,15 @@ func TestCollect(t *testing.T) {
 				run(t, "ip", "netns", "exec", ns, "nft", "add table inet dgtest; "+
 					"add chain inet dgtest out { type filter hook output priority 0; }; "+
 					"add chain inet dgtest in { type filter hook input priority 0; }; "+tt.nft)
+			}
+			if tt.setup != nil {
+				cmd := append([]string(nil), tt.setup...)
+				for i, a := range cmd {
+					if a == "NSB" {
+						cmd[i] = vp.NSB
+					}
+				}
+				run(t, cmd...)
 			}
 			var calls atomic.Int32
 			sas := func(context.Context) ([]SASample, error) {

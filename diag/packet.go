@@ -23,6 +23,7 @@ const (
 	IKE                      // IKE on UDP 500, or on 4500 after the non-ESP marker
 	NATKeepalive             // the one-byte 0xff NAT-T keepalive on UDP 4500
 	ICMPOther                // ICMP other than echo (unreachable, time exceeded, ...)
+	Note                     // not a packet: a fact the capturing host adds (see StreamJSON)
 )
 
 var kindNames = [...]string{
@@ -34,6 +35,7 @@ var kindNames = [...]string{
 	IKE:          "ike",
 	NATKeepalive: "nat_keepalive",
 	ICMPOther:    "icmp_other",
+	Note:         "note",
 }
 
 // String returns the kind's stable name as used in JSON ("echo_request", ...).

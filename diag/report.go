@@ -128,6 +128,11 @@ func (a *analysis) evidence(r Report) []string {
 			continue
 		}
 		ev = append(ev, quote(pt, pkts)...)
+		if pt == PointReceiver {
+			for _, n := range a.notes {
+				ev = append(ev, fmt.Sprintf("%-8s %s", pt, n.Summary))
+			}
+		}
 		if pt == PointOutside {
 			ev = append(ev, a.outsideEvidence()...)
 		}
