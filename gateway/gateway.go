@@ -46,6 +46,8 @@ type Gateway struct {
 
 	// Owned by the loop.
 	routing      *routing
+	prober       *prober // nil without monitors
+	fo           failover
 	active       int    // tunnel carrying traffic, 0 = none
 	activeReason string // why that one
 
@@ -180,6 +182,21 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return err
 	}
 	g.routing = rt
+	if len(g.cfg.Monitors) > 0 {
+		p, err := newProber(g.netnsPath, rt.source, g.cfg.Monitors)
+		if err != nil {
+			g.log.Warn("no monitor probes; failover relies on charon noticing a dead tunnel", "err", err)
+		} else {
+			g.prober = p
+			pctx, stop := context.WithCancel(ctx)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.run(pctx)
+			}()
+			defer stop()
+		}
+	}
 	defer g.shutdown()
 
 	backoff := backoffMin
@@ -253,11 +270,18 @@ func (g *Gateway) session(ctx context.Context, c *ike.Client, wg *sync.WaitGroup
 	}
 	ticker := time.NewTicker(reconcileEvery)
 	defer ticker.Stop()
+	var lost <-chan struct{}
+	if g.prober != nil {
+		lost = g.prober.lost
+	}
+	rekey := func(name string) error { return c.Rekey(ctx, name) }
 	for {
 		if err := g.reconcile(ctx, c, results, wg); err != nil {
 			return err
 		}
 		select {
+		case <-lost:
+			g.onLoss(ctx, rekey, wg, time.Now())
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
@@ -332,7 +356,7 @@ func (g *Gateway) reconcile(ctx context.Context, c *ike.Client, results chan ini
 			results <- initResult{t, g.initiate(ctx, socket, name)}
 		}(t, g.cfg.VICISocket, t.spec.Name)
 	}
-	g.chooseActive()
+	g.chooseActive(ctx, func(name string) error { return c.Rekey(ctx, name) }, now)
 	if g.routing != nil {
 		if err := g.routing.apply(ctx, g.desiredRoutes(g.active, g.routing.source), now); err != nil {
 			g.log.Warn("routes", "err", err)
@@ -354,12 +378,17 @@ func (g *Gateway) reconcile(ctx context.Context, c *ike.Client, results chan ini
 // initiate initiates one tunnel on a session of its own, so that a slow
 // IKE exchange never holds up the loop's list-sas.
 func (g *Gateway) initiate(ctx context.Context, socket, name string) error {
-	c, err := ike.Dial(ctx, socket, g.log.With("component", "ike"))
+	c, err := g.dial(ctx, socket)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	return c.Initiate(ctx, name, initiateTimeout)
+}
+
+// dial opens a VICI session of its own.
+func (g *Gateway) dial(ctx context.Context, socket string) (*ike.Client, error) {
+	return ike.Dial(ctx, socket, g.log.With("component", "ike"))
 }
 
 // initiated records the outcome of an initiate.

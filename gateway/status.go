@@ -15,14 +15,29 @@ type Status struct {
 	Tunnels         []TunnelStatus `json:"tunnels"`
 	// ActiveTunnel is the number of the tunnel that carries traffic to
 	// the VPC, 0 when none does; ActiveReason says why that one.
-	ActiveTunnel     int       `json:"active_tunnel"`
-	ActiveReason     string    `json:"active_reason"`
-	CharonReconnects int       `json:"charon_reconnects"`
-	Warnings         []string  `json:"warnings"`
-	Time             time.Time `json:"time"`
+	ActiveTunnel     int    `json:"active_tunnel"`
+	ActiveReason     string `json:"active_reason"`
+	CharonReconnects int    `json:"charon_reconnects"`
+	// Failovers counts the times cgw moved traffic off a lost tunnel.
+	Failovers int `json:"failovers"`
+	// Probe is the monitor probes' view, nil without monitors.
+	Probe    *ProbeStatus `json:"probe"`
+	Warnings []string     `json:"warnings"`
+	Time     time.Time    `json:"time"`
 
 	// CharonWarning is set while charon cannot be reached.
 	CharonWarning string `json:"-"`
+}
+
+// ProbeStatus is the view of the probes to the monitors, which cross the
+// tunnel that carries traffic.
+type ProbeStatus struct {
+	Monitors      []string `json:"monitors"`
+	Lost          bool     `json:"lost"`
+	LastReplyAgoS float64  `json:"last_reply_ago_s"`
+	RTTMs         float64  `json:"rtt_ms"`
+	Sent          uint64   `json:"sent"`
+	Replies       uint64   `json:"replies"`
 }
 
 // TunnelStatus is one tunnel in Status.
@@ -115,6 +130,24 @@ func (g *Gateway) snapshotLocked(now time.Time) Status {
 		s.Tunnels = append(s.Tunnels, ts)
 	}
 	s.ActiveTunnel, s.ActiveReason = g.active, g.activeReason
+	s.Failovers = g.fo.count
+	if g.fo.warning != "" {
+		s.Warnings = append(s.Warnings, g.fo.warning)
+	}
+	if s.Ready && s.ActiveTunnel == 0 {
+		s.Warnings = append(s.Warnings, "no tunnel carries traffic: the VPC networks are unreachable (cgw routes them to unreachable rather than out of the outside interface in clear)")
+	}
+	if g.prober != nil {
+		h := g.prober.view(now)
+		ps := &ProbeStatus{Lost: h.Lost, RTTMs: float64(h.RTT.Microseconds()) / 1000, Sent: h.Sent, Replies: h.Replies, LastReplyAgoS: -1}
+		if !h.LastReply.IsZero() {
+			ps.LastReplyAgoS = now.Sub(h.LastReply).Seconds()
+		}
+		for _, m := range g.cfg.Monitors {
+			ps.Monitors = append(ps.Monitors, m.String())
+		}
+		s.Probe = ps
+	}
 	return s
 }
 

@@ -424,3 +424,21 @@ func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFun
 	}
 	return context.WithTimeout(ctx, callTimeout)
 }
+
+// Rekey rekeys the CHILD SA of tunnel name (VICI rekey, like swanctl
+// --rekey --child name): a new SA pair replaces the current one. With the
+// libipsec data plane, whose CHILD SAs of equal selectors share one reqid,
+// the newest SA carries the traffic, so cgw rekeys a tunnel to make it the
+// one in use. It returns when charon has queued the rekey.
+func (c *Client) Rekey(ctx context.Context, name string) error {
+	if err := checkName(name); err != nil {
+		return fmt.Errorf("vici rekey %s: %w", name, err)
+	}
+	in := vici.NewMessage()
+	_ = in.Set("child", name)
+	if _, err := c.call(ctx, "rekey", name, in); err != nil {
+		return err
+	}
+	c.logger.Debug("rekey queued", "conn", name)
+	return nil
+}

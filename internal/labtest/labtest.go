@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -93,4 +94,105 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// A Pinger pings the VPC host from the on-premises host continuously, for
+// measuring gaps in replies during a failover.
+type Pinger struct {
+	cmd  *exec.Cmd
+	out  *lockedBuffer
+	done chan struct{}
+}
+
+// StartPinger starts `ping -D -i interval` from onprem to the VPC host.
+func StartPinger(t testing.TB, l *lab.Lab, interval time.Duration) *Pinger {
+	t.Helper()
+	p := &Pinger{out: &lockedBuffer{}, done: make(chan struct{})}
+	p.cmd = l.Command(context.Background(), lab.OnPrem, "ping", "-n", "-D", "-i", strconv.FormatFloat(interval.Seconds(), 'f', 2, 64), "-W", "1", lab.VPCHost)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("ping: %v", err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() { p.Stop() })
+	return p
+}
+
+// Stop ends the ping.
+func (p *Pinger) Stop() {
+	if p.cmd.Process != nil {
+		_ = p.cmd.Process.Signal(os.Interrupt)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(3 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// Replies returns the times of the echo replies so far.
+func (p *Pinger) Replies() []time.Time {
+	var out []time.Time
+	for _, line := range strings.Split(p.out.String(), "\n") {
+		if !strings.Contains(line, "bytes from") || !strings.HasPrefix(line, "[") {
+			continue
+		}
+		end := strings.IndexByte(line, ']')
+		if end < 0 {
+			continue
+		}
+		f, err := strconv.ParseFloat(line[1:end], 64)
+		if err != nil {
+			continue
+		}
+		sec := int64(f)
+		out = append(out, time.Unix(sec, int64((f-float64(sec))*1e9)))
+	}
+	return out
+}
+
+// LongestGap returns the longest time between consecutive replies after
+// from, and when it started. Replies after from only count.
+func (p *Pinger) LongestGap(from time.Time) (gap time.Duration, at time.Time) {
+	rs := p.Replies()
+	prev := time.Time{}
+	for _, r := range rs {
+		if r.Before(from) {
+			prev = r
+			continue
+		}
+		if !prev.IsZero() && r.Sub(prev) > gap {
+			gap, at = r.Sub(prev), prev
+		}
+		prev = r
+	}
+	return gap, at
+}
+
+// LastReply returns the time of the newest reply, or zero.
+func (p *Pinger) LastReply() time.Time {
+	rs := p.Replies()
+	if len(rs) == 0 {
+		return time.Time{}
+	}
+	return rs[len(rs)-1]
+}
+
+// lockedBuffer is a strings.Builder safe for a process's concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

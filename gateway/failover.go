@@ -1,0 +1,196 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Failover timing.
+const (
+	// holdTime: a recovered preferred tunnel must stay up this long before
+	// traffic moves back to it, so a flapping endpoint does not drag
+	// traffic back and forth.
+	holdTime = 30 * time.Second
+	// rekeyEvery bounds how often cgw rekeys a tunnel to keep it newest.
+	rekeyEvery = 2 * time.Second
+	// flapWindow: a loss on the tunnel cgw failed over to, this soon
+	// after, means the monitors are unreachable through both tunnels.
+	flapWindow = 10 * time.Second
+)
+
+// failover is the loop's state for choosing the tunnel that carries
+// traffic.
+type failover struct {
+	preferred int // the tunnel traffic returns to (the lowest-numbered)
+	want      int // the tunnel cgw wants to carry traffic, 0 = none chosen
+	lastRekey time.Time
+	lastMove  time.Time
+	lastFrom  int
+	count     int    // failovers so far
+	warning   string // monitors unreachable through both tunnels, …
+}
+
+// upTunnel reports whether tunnel n is up.
+func (g *Gateway) upTunnel(n int) *tunnel {
+	for _, t := range g.tunnels {
+		if t.number == n && t.sa != nil && saUp(t.sa, t.spec.Name) {
+			return t
+		}
+	}
+	return nil
+}
+
+// chooseActive decides which tunnel carries traffic (g.active) and why.
+//
+// cgw wants one tunnel (fo.want): the preferred one (tunnel 1) while it is
+// up, another up tunnel after a failover, and the preferred one again once
+// it has been up for holdTime.
+//
+// kernel: routes actuate the choice, so active = want.
+//
+// libipsec: both CHILD SAs share one reqid and charon sends on the most
+// recently installed one, so the active tunnel is observed — the up tunnel
+// whose CHILD SA is newest — and cgw makes its choice the newest by
+// rekeying it (at most every rekeyEvery), for example after the other
+// tunnel came back and, being newer, took the traffic.
+func (g *Gateway) chooseActive(ctx context.Context, rekey func(name string) error, now time.Time) {
+	fo := &g.fo
+	if fo.preferred == 0 && len(g.tunnels) > 0 {
+		fo.preferred = g.tunnels[0].number
+	}
+	switch {
+	case fo.want == 0 || g.upTunnel(fo.want) == nil:
+		fo.want = 0
+		if g.upTunnel(fo.preferred) != nil {
+			fo.want = fo.preferred
+		} else {
+			for _, t := range g.tunnels {
+				if g.upTunnel(t.number) != nil {
+					fo.want = t.number
+					break
+				}
+			}
+		}
+	case fo.want != fo.preferred:
+		if p := g.upTunnel(fo.preferred); p != nil && !p.upSince.IsZero() && now.Sub(p.upSince) >= holdTime && now.Sub(fo.lastMove) >= holdTime {
+			g.log.Info("moving traffic back to the preferred tunnel", "from_tunnel", fo.want, "to_tunnel", fo.preferred,
+				"why", fmt.Sprintf("it has been up for %v", now.Sub(p.upSince).Round(time.Second)))
+			fo.want, fo.lastMove = fo.preferred, now
+		}
+	}
+
+	prev := g.active
+	g.active, g.activeReason = 0, "no tunnel is up"
+	if g.dataplane == DataplaneKernel {
+		if fo.want != 0 {
+			g.active, g.activeReason = fo.want, g.reason(fo.want)+"; routes point at its XFRM interface"
+		}
+	} else {
+		newest := time.Duration(-1)
+		for _, t := range g.tunnels {
+			if g.upTunnel(t.number) == nil {
+				continue
+			}
+			for _, c := range t.sa.Children {
+				if c.Name == t.spec.Name && c.State == "INSTALLED" && (newest < 0 || c.InstallTime < newest) {
+					newest, g.active = c.InstallTime, t.number
+				}
+			}
+		}
+		if g.active != 0 && fo.want != 0 && g.active != fo.want && now.Sub(fo.lastRekey) >= rekeyEvery {
+			w := g.upTunnel(fo.want)
+			g.log.Info("rekeying to keep the chosen tunnel in use", "tunnel", fo.want, "newer_tunnel", g.active)
+			fo.lastRekey = now
+			if err := rekey(w.spec.Name); err != nil {
+				g.log.Warn("rekey failed", "tunnel", fo.want, "err", err)
+			}
+		}
+		if g.active != 0 {
+			g.activeReason = "newest CHILD SA (libipsec sends on the newest)"
+			if g.active == fo.want {
+				g.activeReason = g.reason(fo.want) + "; its CHILD SA is the newest, which libipsec sends on"
+			}
+		}
+	}
+	if g.active != prev {
+		g.log.Info("traffic moves", "from_tunnel", prev, "to_tunnel", g.active, "why", g.activeReason)
+	}
+}
+
+// reason says why tunnel n is wanted.
+func (g *Gateway) reason(n int) string {
+	switch {
+	case n == g.fo.preferred:
+		return "preferred tunnel"
+	case g.fo.count > 0 && g.fo.lastFrom != 0:
+		return fmt.Sprintf("failed over from tunnel %d", g.fo.lastFrom)
+	default:
+		return "the preferred tunnel is down"
+	}
+}
+
+// onLoss runs when the probes to the monitors went unanswered for
+// lossAfter: the path through the active tunnel is lost. cgw moves traffic
+// to another up tunnel (kernel: routes; libipsec: rekey it so it is the
+// newest) and terminates the silent one, which the loop then initiates
+// again with backoff; traffic moves back only after holdTime.
+func (g *Gateway) onLoss(ctx context.Context, rekey func(name string) error, wg *sync.WaitGroup, now time.Time) {
+	fo := &g.fo
+	from := g.active
+	if from == 0 {
+		return
+	}
+	h := g.prober.view(now)
+	if !h.Lost {
+		return
+	}
+	var to *tunnel
+	for _, t := range g.tunnels {
+		if t.number != from && g.upTunnel(t.number) != nil {
+			to = t
+			break
+		}
+	}
+	why := fmt.Sprintf("monitors %v unanswered for %v", g.cfg.Monitors, h.SilentFor.Round(10*time.Millisecond))
+	if to == nil {
+		fo.warning = fmt.Sprintf("tunnel %d: %s and no other tunnel is up", from, why)
+		g.log.Warn("path lost and no other tunnel is up", "tunnel", from, "why", why)
+		return
+	}
+	if fo.lastFrom == to.number && now.Sub(fo.lastMove) < flapWindow {
+		fo.warning = "the monitors do not answer through either tunnel: look at the VPC side (security group, network ACL, route table), not the tunnels"
+		g.log.Warn("monitors unanswered through both tunnels; not failing over again", "why", why)
+		g.prober.reset(now)
+		return
+	}
+	fo.warning = ""
+	g.log.Warn("failover", "from_tunnel", from, "to_tunnel", to.number, "why", why)
+	fo.want, fo.lastMove, fo.lastFrom = to.number, now, from
+	fo.count++
+	if g.dataplane != DataplaneKernel {
+		fo.lastRekey = now
+		if err := rekey(to.spec.Name); err != nil {
+			g.log.Warn("rekey of the surviving tunnel failed", "tunnel", to.number, "err", err)
+		}
+	}
+	g.prober.reset(now)
+	// Take the silent tunnel down so it is initiated afresh (its peer
+	// may have lost its SAs); the reconcile loop does that with backoff.
+	for _, t := range g.tunnels {
+		if t.number == from {
+			t.next = now.Add(backoffMin)
+			wg.Add(1)
+			go func(socket, name string) {
+				defer wg.Done()
+				c, err := g.dial(ctx, socket)
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				_ = c.Terminate(ctx, name)
+			}(g.cfg.VICISocket, t.spec.Name)
+		}
+	}
+}

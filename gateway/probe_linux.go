@@ -1,0 +1,228 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netns"
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+)
+
+// Probe timing: an echo request to every monitor each probeEvery; the path
+// counts as lost when nothing came back for lossAfter.
+const (
+	probeEvery = 200 * time.Millisecond
+	lossAfter  = 650 * time.Millisecond
+)
+
+// prober pings the monitors (addresses in the VPC) from the gateway's
+// inside address. The probes follow the routes, so they cross whichever
+// tunnel carries traffic: they judge the active path end to end.
+//
+// It is safe for concurrent use.
+type prober struct {
+	conn     *icmp.PacketConn
+	id       int
+	monitors []netip.Addr
+	lost     chan struct{} // a signal to the loop when the path is lost
+
+	mu                   sync.Mutex
+	seq                  int
+	sent                 map[int]time.Time // seq -> send time, for RTT
+	lastReply            time.Time         // any monitor
+	since                time.Time         // start, or the last reset (failover)
+	sentSince            int               // requests sent since the last reply or reset
+	rtt                  time.Duration     // last RTT
+	sentTotal, recvTotal uint64
+	signalled            bool
+}
+
+// newProber opens a raw ICMP socket in the namespace at nsPath ("" = the
+// current one), bound to source.
+func newProber(nsPath string, source netip.Addr, monitors []netip.Addr) (*prober, error) {
+	conn, err := listenICMP(nsPath, source)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	return &prober{
+		conn:     conn,
+		id:       os.Getpid() & 0xffff,
+		monitors: monitors,
+		lost:     make(chan struct{}, 1),
+		sent:     map[int]time.Time{},
+		since:    now,
+	}, nil
+}
+
+func listenICMP(nsPath string, source netip.Addr) (*icmp.PacketConn, error) {
+	addr := "0.0.0.0"
+	if source.IsValid() {
+		addr = source.String()
+	}
+	if nsPath == "" {
+		return icmp.ListenPacket("ip4:icmp", addr)
+	}
+	// The socket keeps the namespace it was created in.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return nil, err
+	}
+	defer orig.Close()
+	ns, err := netns.GetFromPath(nsPath)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	if err := netns.Set(ns); err != nil {
+		return nil, err
+	}
+	defer netns.Set(orig)
+	return icmp.ListenPacket("ip4:icmp", addr)
+}
+
+// run sends and receives until ctx ends, then closes the socket.
+func (p *prober) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		p.receive()
+	}()
+	t := time.NewTicker(probeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			p.conn.Close()
+			wg.Wait()
+			return
+		case now := <-t.C:
+			p.send(now)
+		}
+	}
+}
+
+func (p *prober) send(now time.Time) {
+	p.mu.Lock()
+	p.seq = (p.seq + 1) & 0xffff
+	seq := p.seq
+	p.sent[seq] = now
+	for s, at := range p.sent {
+		if now.Sub(at) > 5*time.Second {
+			delete(p.sent, s)
+		}
+	}
+	p.sentSince++
+	p.sentTotal += uint64(len(p.monitors))
+	lost := p.sentSince >= 3 && now.Sub(p.lastSeenLocked()) > lossAfter
+	signal := lost && !p.signalled
+	if signal {
+		p.signalled = true
+	}
+	p.mu.Unlock()
+	if signal {
+		select {
+		case p.lost <- struct{}{}:
+		default:
+		}
+	}
+	msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: p.id, Seq: seq, Data: []byte("cgw-probe")}}
+	b, err := msg.Marshal(nil)
+	if err != nil {
+		return
+	}
+	for _, m := range p.monitors {
+		_, _ = p.conn.WriteTo(b, &net.IPAddr{IP: m.AsSlice()})
+	}
+}
+
+func (p *prober) lastSeenLocked() time.Time {
+	if p.lastReply.After(p.since) {
+		return p.lastReply
+	}
+	return p.since
+}
+
+func (p *prober) receive() {
+	buf := make([]byte, 1500)
+	for {
+		n, from, err := p.conn.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		m, err := icmp.ParseMessage(1, buf[:n])
+		if err != nil || m.Type != ipv4.ICMPTypeEchoReply {
+			continue
+		}
+		e, ok := m.Body.(*icmp.Echo)
+		if !ok || e.ID != p.id {
+			continue
+		}
+		ip, _ := netip.ParseAddr(from.String())
+		now := time.Now()
+		p.mu.Lock()
+		if !containsAddr(p.monitors, ip) {
+			p.mu.Unlock()
+			continue
+		}
+		if at, ok := p.sent[e.Seq]; ok {
+			p.rtt = now.Sub(at)
+		}
+		p.lastReply, p.sentSince, p.signalled = now, 0, false
+		p.recvTotal++
+		p.mu.Unlock()
+	}
+}
+
+// reset restarts the loss clock, after a failover, so the new path gets
+// lossAfter of its own.
+func (p *prober) reset(now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.since, p.sentSince, p.signalled = now, 0, false
+}
+
+// healthView is what the loop and status read.
+type healthView struct {
+	LastReply     time.Time
+	Lost          bool
+	SilentFor     time.Duration
+	RTT           time.Duration
+	Sent, Replies uint64
+}
+
+func (p *prober) view(now time.Time) healthView {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	silent := now.Sub(p.lastSeenLocked())
+	return healthView{
+		LastReply: p.lastReply,
+		Lost:      p.sentSince >= 3 && silent > lossAfter,
+		SilentFor: silent,
+		RTT:       p.rtt,
+		Sent:      p.sentTotal,
+		Replies:   p.recvTotal,
+	}
+}
+
+func containsAddr(as []netip.Addr, a netip.Addr) bool {
+	for _, x := range as {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,28 @@
+//go:build !linux
+
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+)
+
+// prober needs raw ICMP sockets in a network namespace: Linux only.
+type prober struct{ lost chan struct{} }
+
+type healthView struct {
+	LastReply     time.Time
+	Lost          bool
+	SilentFor     time.Duration
+	RTT           time.Duration
+	Sent, Replies uint64
+}
+
+func newProber(string, netip.Addr, []netip.Addr) (*prober, error) {
+	return nil, errors.New("monitor probes are not supported on this platform")
+}
+func (p *prober) run(context.Context)       {}
+func (p *prober) reset(time.Time)           {}
+func (p *prober) view(time.Time) healthView { return healthView{} }
