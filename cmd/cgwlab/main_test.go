@@ -39,6 +39,23 @@ files       /g /x /c
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("status (-want +got):\n%s", diff)
 	}
+
+	st.Dataplane, st.AWSRoute = lab.DataplaneKernel, "172.31.16.0/20 dev xfrm1"
+	b.Reset()
+	if err := printStatus(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	want = `lab         cgwlab (IKEv2, kernel data plane)  /run/cgwlab/cgwlab
+namespaces  cgwlab-vpc cgwlab-aws (missing)
+charon aws  pid 10 running                                               /a.vici
+tunnel 1    203.0.113.10 inside aws 169.254.10.1/30 cgw 169.254.10.2/30  1 IKE_SA, 1 CHILD_SA from 198.51.100.50
+aws route   172.31.16.0/20 dev xfrm1
+faults      block-natt
+files       /g /x /c
+`
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("kernel-mode status (-want +got):\n%s", diff)
+	}
 }
 
 // cgwlab runs the command tree with args, returning stdout and stderr.

@@ -41,7 +41,11 @@ func newStatusCmd(f *labFlags) *cobra.Command {
 
 func printStatus(w io.Writer, st lab.Status) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "lab\t%s (IKEv%d)\t%s\n", st.Name, st.IKEVersion, st.Dir)
+	dp := ""
+	if st.Dataplane == lab.DataplaneKernel {
+		dp = ", kernel data plane"
+	}
+	fmt.Fprintf(tw, "lab\t%s (IKEv%d%s)\t%s\n", st.Name, st.IKEVersion, dp, st.Dir)
 	var ns []string
 	for _, n := range st.Namespaces {
 		s := n.Namespace
@@ -67,6 +71,9 @@ func printStatus(w io.Writer, st lab.Status) error {
 			sas = "unknown: " + t.Error
 		}
 		fmt.Fprintf(tw, "tunnel %d\t%s inside aws %s cgw %s\t%s\n", t.Number, t.AWSOutside, t.AWSInside, t.CustomerInside, sas)
+	}
+	if st.AWSRoute != "" {
+		fmt.Fprintf(tw, "aws route\t%s\n", st.AWSRoute)
 	}
 	faults := "none"
 	if len(st.Faults) > 0 {

@@ -137,8 +137,10 @@ func newTunnels(n int) ([]tunnel, error) {
 
 // awsConn builds the load-conn message of one AWS tunnel: responder only,
 // DPD with action clear, no MOBIKE, 0.0.0.0/0 selectors, remote identity
-// the Elastic IP, AWS's default lifetimes.
-func awsConn(st *state, t tunnel) *vici.Message {
+// the Elastic IP, AWS's default lifetimes. In kernel mode the CHILD_SA
+// also gets if_id_in/out = the tunnel number (its XFRM interface) and
+// updown, the command that re-points the route to the customer network.
+func awsConn(st *state, t tunnel, updown string) *vici.Message {
 	local := vici.NewMessage()
 	_ = local.Set("auth", "psk")
 	_ = local.Set("id", t.AWSOutside)
@@ -153,6 +155,11 @@ func awsConn(st *state, t tunnel) *vici.Message {
 	_ = child.Set("dpd_action", "clear")
 	_ = child.Set("start_action", "none")
 	_ = child.Set("rekey_time", "3600s")
+	if st.kernel() {
+		_ = child.Set("if_id_in", strconv.Itoa(t.Number))
+		_ = child.Set("if_id_out", strconv.Itoa(t.Number))
+		_ = child.Set("updown", updown)
+	}
 	children := vici.NewMessage()
 	_ = children.Set(t.name(), child)
 
@@ -190,11 +197,17 @@ func (l *Lab) loadAWS(ctx context.Context) error {
 		return fmt.Errorf("loading the AWS side: %w", err)
 	}
 	defer s.Close()
+	var updown string
+	if l.st.kernel() {
+		if updown, err = awsUpdownCommand(); err != nil {
+			return err
+		}
+	}
 	for _, t := range l.st.Tunnels {
 		if _, err := s.Call(ctx, "load-shared", sharedKey("aws-"+t.name(), t.PSK, t.AWSOutside, ElasticIP)); err != nil {
 			return fmt.Errorf("loading the AWS side: load-shared %s: %w", t.name(), err)
 		}
-		if _, err := s.Call(ctx, "load-conn", awsConn(&l.st, t)); err != nil {
+		if _, err := s.Call(ctx, "load-conn", awsConn(&l.st, t, updown)); err != nil {
 			return fmt.Errorf("loading the AWS side: load-conn %s: %w", t.name(), err)
 		}
 	}

@@ -24,21 +24,39 @@ const pluginDir = "/usr/lib/ipsec/plugins"
 // debianPackages is what to install when strongSwan pieces are missing.
 const debianPackages = "strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins"
 
+// pluginsLibIPsec is the libipsec-mode plugin list: kernel-libipsec must
+// come before kernel-netlink so that it is the IPsec backend (this kernel
+// has no ESP); kernel-netlink is still needed for addresses, routes and
+// the routing rule.
+const pluginsLibIPsec = "random nonce openssl pem pkcs1 x509 pubkey kdf kernel-libipsec kernel-netlink socket-default vici"
+
+// pluginsKernel is the kernel-mode plugin list: kernel-netlink is the
+// IPsec backend; updown runs the AWS side's route script.
+const pluginsKernel = "random nonce openssl pem pkcs1 x509 pubkey kdf kernel-netlink socket-default vici updown"
+
 // strongswanConf renders the strongswan.conf of one lab charon. Paths are
-// as charon sees them: /run is the host's <dir>/<host>.
-func strongswanConf(h Host, installRoutes bool) string {
+// as charon sees them: /run is the host's <dir>/<host>. In kernel mode
+// neither charon installs routes: the AWS side's updown script routes the
+// customer network through a live tunnel's XFRM interface, and on the cgw
+// side routes belong to cgw (or to PlainInitiate).
+func strongswanConf(h Host, installRoutes bool, dataplane string) string {
 	ir := "no"
-	if installRoutes {
+	if installRoutes && dataplane != DataplaneKernel {
 		ir = "yes"
 	}
-	return fmt.Sprintf(`# written by cgwlab for the %s charon; /run here is <lab dir>/%s on the host
-charon {
-	# explicit plugin list: kernel-libipsec must come before kernel-netlink
+	load, why := pluginsLibIPsec, `# explicit plugin list: kernel-libipsec must come before kernel-netlink
 	# so that it is the IPsec backend (this kernel has no ESP); kernel-netlink
-	# is still needed for addresses, routes and the routing rule.
+	# is still needed for addresses, routes and the routing rule.`
+	if dataplane == DataplaneKernel {
+		load, why = pluginsKernel, `# kernel data plane: kernel-netlink is the IPsec backend (ESP and XFRM
+	# interfaces in the kernel); updown runs the AWS side's route script.`
+	}
+	return fmt.Sprintf(`# written by cgwlab for the %[1]s charon (%[5]s data plane); /run here is <lab dir>/%[1]s on the host
+charon {
+	%[3]s
 	load_modular = no
-	load = random nonce openssl pem pkcs1 x509 pubkey kdf kernel-libipsec kernel-netlink socket-default vici
-	install_routes = %s
+	load = %[4]s
+	install_routes = %[2]s
 	retransmit_tries = 3
 	retransmit_timeout = 1.0
 	plugins {
@@ -62,17 +80,21 @@ charon {
 	syslog {
 	}
 }
-`, h, h, ir)
+`, h, ir, why, load, dataplane)
 }
 
 // checkStrongswan reports missing strongSwan pieces, naming the packages.
-func checkStrongswan() error {
+func checkStrongswan(dataplane string) error {
 	need := []string{
 		CharonPath,
-		filepath.Join(pluginDir, "libstrongswan-kernel-libipsec.so"),
 		filepath.Join(pluginDir, "libstrongswan-kernel-netlink.so"),
 		filepath.Join(pluginDir, "libstrongswan-vici.so"),
 		filepath.Join(pluginDir, "libstrongswan-openssl.so"),
+	}
+	if dataplane == DataplaneKernel {
+		need = append(need, filepath.Join(pluginDir, "libstrongswan-updown.so"))
+	} else {
+		need = append(need, filepath.Join(pluginDir, "libstrongswan-kernel-libipsec.so"))
 	}
 	var missing []string
 	for _, p := range need {
@@ -84,7 +106,11 @@ func checkStrongswan() error {
 		return fmt.Errorf("strongSwan is missing %s; install the Debian packages %s",
 			strings.Join(missing, ", "), debianPackages)
 	}
-	for _, tool := range []string{"ip", "nft", "sysctl"} {
+	tools := []string{"ip", "nft", "sysctl"}
+	if dataplane == DataplaneKernel {
+		tools = append(tools, "bash") // the AWS side's updown script
+	}
+	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not found in PATH; install iproute2, nftables and procps", tool)
 		}

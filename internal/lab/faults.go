@@ -134,6 +134,11 @@ func (l *Lab) restartCharon(ctx context.Context, h Host) error {
 		l.st.Plain = false
 	}
 	if h == AWS {
+		if l.st.kernel() {
+			if err := l.resetAWSRoute(ctx); err != nil {
+				return err
+			}
+		}
 		if err := l.loadAWS(ctx); err != nil {
 			return err
 		}

@@ -223,19 +223,20 @@ func inside(s string) xmlInside {
 	return xmlInside{IP: p.Addr().String(), Mask: "255.255.255.252", CIDR: p.Bits()}
 }
 
-// renderConfig writes the cgw.yaml for running cgw in the lab's cgw host.
-func renderConfig(dir string) string {
+// renderConfig writes the cgw.yaml for running cgw in the lab's cgw host,
+// with the lab's data plane (libipsec or kernel).
+func renderConfig(dir, dataplane string) string {
 	return fmt.Sprintf(`# cgw configuration for the lab in %[1]s; run cgw in the lab's cgw namespace.
 aws_config: %[1]s/generic.txt
 local_networks: [%[2]s]
 remote_networks: [%[3]s]
 vici_socket: %[1]s/cgw/charon.vici
-dataplane: libipsec
+dataplane: %[5]s
 monitors: [%[4]s]
 interfaces:
   inside: lan0
   outside: wan0
 status_socket: %[1]s/cgw.sock
 log_level: info
-`, dir, OnPremNetwork, VPCNetwork, VPCHost)
+`, dir, OnPremNetwork, VPCNetwork, VPCHost, dataplane)
 }

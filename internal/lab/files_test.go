@@ -81,8 +81,12 @@ interfaces:
 status_socket: /x/cgw.sock
 log_level: info
 `
-	if diff := cmp.Diff(want, renderConfig("/x")); diff != "" {
+	if diff := cmp.Diff(want, renderConfig("/x", DataplaneLibIPsec)); diff != "" {
 		t.Errorf("cgw.yaml (-want +got):\n%s", diff)
+	}
+	kernel := strings.Replace(want, "dataplane: libipsec", "dataplane: kernel", 1)
+	if diff := cmp.Diff(kernel, renderConfig("/x", DataplaneKernel)); diff != "" {
+		t.Errorf("kernel-mode cgw.yaml (-want +got):\n%s", diff)
 	}
 }
 

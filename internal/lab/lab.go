@@ -68,8 +68,36 @@ type Options struct {
 	// route whatever this says (observed), so with the lab's data plane
 	// the setting only matters to code that reads strongswan.conf.
 	CGWInstallRoutes *bool
+	// Dataplane is DataplaneLibIPsec (default, "") or DataplaneKernel.
+	// Kernel mode needs a kernel with ESP and XFRM interfaces (a Debian
+	// kernel does; this project's build machine does not, see
+	// internal/vmtest): both charons use kernel-netlink as the IPsec
+	// backend, the AWS side is route-based like real AWS (one XFRM
+	// interface per tunnel) and the cgw-side charon has install_routes = no.
+	Dataplane string
 	// Logf receives progress lines; nil discards them.
 	Logf func(format string, args ...any)
+}
+
+// The data planes Options.Dataplane accepts.
+const (
+	// DataplaneLibIPsec: charon's userspace ESP (kernel-libipsec, TUN
+	// device ipsec0) on both sides, policy-based; for kernels without ESP.
+	DataplaneLibIPsec = "libipsec"
+	// DataplaneKernel: the kernel's ESP with XFRM interfaces, if_id = the
+	// tunnel number on the AWS side's CHILD_SAs.
+	DataplaneKernel = "kernel"
+)
+
+// checkDataplane normalises and checks Options.Dataplane.
+func checkDataplane(d string) (string, error) {
+	switch d {
+	case "", DataplaneLibIPsec:
+		return DataplaneLibIPsec, nil
+	case DataplaneKernel:
+		return DataplaneKernel, nil
+	}
+	return "", fmt.Errorf("dataplane %q: want %q or %q", d, DataplaneLibIPsec, DataplaneKernel)
 }
 
 // A Lab is a running lab. Its methods are safe for concurrent use.
@@ -121,6 +149,13 @@ func namespace(name string, h Host) string { return name + "-" + string(h) }
 // namespace (`ip netns exec <ns> name args…`).
 func (l *Lab) Command(ctx context.Context, h Host, name string, args ...string) *exec.Cmd {
 	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", l.Namespace(h), name}, args...)...)
+}
+
+// Dataplane returns DataplaneLibIPsec or DataplaneKernel.
+func (l *Lab) Dataplane() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.st.dataplane()
 }
 
 // Dir returns the lab's state directory.

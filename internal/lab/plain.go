@@ -24,8 +24,9 @@ func (l *Lab) plainProposals() (ike, esp []string) {
 
 // plainConn builds the plain initiator's load-conn message for t: what cgw
 // would load (IKE identity the Elastic IP, 172.31.16.0/20 ===
-// 10.10.100.0/24), with no start action and DPD action clear so nothing
-// happens behind a test's back.
+// 10.10.100.0/24; in kernel mode 0.0.0.0/0 both ways with if_id_in/out =
+// the tunnel number, as cgw's kernel mode does), with no start action and
+// DPD action clear so nothing happens behind a test's back.
 func (l *Lab) plainConn(t tunnel) *vici.Message {
 	ike, esp := l.plainProposals()
 	local := vici.NewMessage()
@@ -35,8 +36,15 @@ func (l *Lab) plainConn(t tunnel) *vici.Message {
 	_ = remote.Set("auth", "psk")
 	_ = remote.Set("id", t.AWSOutside)
 	child := vici.NewMessage()
-	_ = child.Set("local_ts", []string{OnPremNetwork})
-	_ = child.Set("remote_ts", []string{VPCNetwork})
+	if l.st.kernel() {
+		_ = child.Set("local_ts", []string{"0.0.0.0/0"})
+		_ = child.Set("remote_ts", []string{"0.0.0.0/0"})
+		_ = child.Set("if_id_in", fmt.Sprint(t.Number))
+		_ = child.Set("if_id_out", fmt.Sprint(t.Number))
+	} else {
+		_ = child.Set("local_ts", []string{OnPremNetwork})
+		_ = child.Set("remote_ts", []string{VPCNetwork})
+	}
 	_ = child.Set("esp_proposals", esp)
 	_ = child.Set("dpd_action", "clear")
 	_ = child.Set("start_action", "none")
@@ -61,7 +69,9 @@ func (l *Lab) plainConn(t tunnel) *vici.Message {
 // would load into the cgw-side charon (keys via load-shared, one connection
 // per tunnel named tunnel1/tunnel2) and initiates every tunnel, returning
 // once each CHILD_SA is installed or the first fails. It stands in for cgw
-// in tests, the demo's pre-cgw check and benchmarks.
+// in tests, the demo's pre-cgw check and benchmarks. In kernel mode it also
+// creates XFRM interfaces plain-xfrm1/2 (if_id 1/2) in the cgw namespace
+// and routes the VPC through plain-xfrm1; PlainReset removes them.
 func (l *Lab) PlainInitiate(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -83,6 +93,14 @@ func (l *Lab) plainInitiate(ctx context.Context, keys []string) error {
 	l.st.Plain = true
 	if err := l.save(); err != nil {
 		return err
+	}
+	if l.st.kernel() {
+		if err := l.removePlainLinks(ctx); err != nil { // a second PlainInitiate
+			return err
+		}
+		if err := l.plainLinks(ctx); err != nil {
+			return err
+		}
 	}
 	for i, t := range l.st.Tunnels {
 		if _, err := s.Call(ctx, "load-shared", sharedKey("plain-"+t.name(), keys[i], ElasticIP, t.AWSOutside)); err != nil {
@@ -134,6 +152,11 @@ func (l *Lab) PlainReset(ctx context.Context) error {
 		_ = k.Set("id", "plain-"+t.name())
 		if _, err := s.Call(ctx, "unload-shared", k); err != nil {
 			errs = append(errs, fmt.Errorf("unload-shared %s: %w", t.name(), err))
+		}
+	}
+	if l.st.kernel() {
+		if err := l.removePlainLinks(ctx); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	l.st.Plain = false

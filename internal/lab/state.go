@@ -21,6 +21,7 @@ type state struct {
 	Proposals         []string     `json:"proposals"`
 	ESPProposals      []string     `json:"esp_proposals"`
 	CGWInstallRoutes  bool         `json:"cgw_install_routes"`
+	Dataplane         string       `json:"dataplane,omitempty"` // "" (older state files) is libipsec
 	VPNConnectionID   string       `json:"vpn_connection_id"`
 	VPNGatewayID      string       `json:"vpn_gateway_id"`
 	CustomerGatewayID string       `json:"customer_gateway_id"`
@@ -29,6 +30,18 @@ type state struct {
 	Faults            []string     `json:"faults"`
 	Plain             bool         `json:"plain_initiator_loaded"`
 }
+
+// dataplane returns the lab's data plane; state files written before
+// kernel mode existed have none and are libipsec.
+func (st *state) dataplane() string {
+	if st.Dataplane == "" {
+		return DataplaneLibIPsec
+	}
+	return st.Dataplane
+}
+
+// kernel reports whether the lab runs the kernel data plane.
+func (st *state) kernel() bool { return st.dataplane() == DataplaneKernel }
 
 // tunnel is one simulated AWS tunnel.
 type tunnel struct {

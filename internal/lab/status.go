@@ -13,9 +13,14 @@ import (
 
 // Status is what `cgwlab status` shows. It never holds a pre-shared key.
 type Status struct {
-	Name       string            `json:"name"`
-	Dir        string            `json:"dir"`
-	IKEVersion int               `json:"ike_version"`
+	Name       string `json:"name"`
+	Dir        string `json:"dir"`
+	IKEVersion int    `json:"ike_version"`
+	Dataplane  string `json:"dataplane"` // libipsec or kernel
+	// AWSRoute is, in kernel mode, the AWS side's route to the customer
+	// network as `ip route` shows it ("172.31.16.0/20 dev xfrm1" or
+	// "blackhole 172.31.16.0/20"), "" in libipsec mode.
+	AWSRoute   string            `json:"aws_route,omitempty"`
 	Namespaces []NamespaceStatus `json:"namespaces"`
 	Charons    []CharonStatus    `json:"charons"`
 	Tunnels    []TunnelStatus    `json:"tunnels"`
@@ -72,7 +77,8 @@ func (l *Lab) Status(ctx context.Context) (Status, error) {
 	st.Faults = slices.Clone(l.st.Faults)
 	st.PIDs = maps.Clone(l.st.PIDs)
 	l.mu.Unlock()
-	s := Status{Name: l.name, Dir: l.dir, IKEVersion: st.IKEVersion, Faults: st.Faults, PlainInitiator: st.Plain,
+	s := Status{Name: l.name, Dir: l.dir, IKEVersion: st.IKEVersion, Dataplane: st.dataplane(),
+		Faults: st.Faults, PlainInitiator: st.Plain,
 		Files: Files{Generic: l.GenericFile(), XML: l.XMLFile(), Config: l.ConfigFile()}}
 	if s.Faults == nil {
 		s.Faults = []string{}
@@ -85,6 +91,9 @@ func (l *Lab) Status(ctx context.Context) (Status, error) {
 		pid := st.PIDs[h]
 		s.Charons = append(s.Charons, CharonStatus{Host: h, PID: pid, Alive: isCharon(pid),
 			VICI: l.VICISocket(h), Log: l.CharonLog(h)})
+	}
+	if st.kernel() {
+		s.AWSRoute = l.awsRoute(ctx)
 	}
 	sas, err := listSAs(ctx, l.VICISocket(AWS))
 	for _, t := range st.Tunnels {

@@ -22,7 +22,11 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("the lab must run as root (it creates network namespaces and runs charon)")
 	}
-	if err := checkStrongswan(); err != nil {
+	dp, err := checkDataplane(o.Dataplane)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkStrongswan(dp); err != nil {
 		return nil, err
 	}
 	name, dir, err := resolve(o.Name, o.Dir)
@@ -30,7 +34,7 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 		return nil, err
 	}
 	st := state{Name: name, Dir: dir, IKEVersion: 2, Proposals: o.Proposals, ESPProposals: o.ESPProposals,
-		CGWInstallRoutes: true, PIDs: map[Host]int{}, Created: time.Now().UTC()}
+		CGWInstallRoutes: true, Dataplane: dp, PIDs: map[Host]int{}, Created: time.Now().UTC()}
 	if o.IKEv1 {
 		st.IKEVersion = 1
 	}
@@ -109,13 +113,21 @@ func (l *Lab) up(ctx context.Context) error {
 		if h == CGW {
 			ir = l.st.CGWInstallRoutes
 		}
-		if err := writeFileAtomic(filepath.Join(d, "strongswan.conf"), []byte(strongswanConf(h, ir)), 0o600); err != nil {
+		if err := writeFileAtomic(filepath.Join(d, "strongswan.conf"), []byte(strongswanConf(h, ir, l.st.dataplane())), 0o600); err != nil {
 			return err
 		}
 	}
-	l.log("creating namespaces %s-{%s,%s,%s,%s,%s,%s}", l.name, VPC, AWS, Inet, NAT, CGW, OnPrem)
+	l.log("creating namespaces %s-{%s,%s,%s,%s,%s,%s} (%s data plane)", l.name, VPC, AWS, Inet, NAT, CGW, OnPrem, l.st.dataplane())
 	if err := buildTopology(ctx, l.name); err != nil {
 		return err
+	}
+	if l.st.kernel() {
+		if err := l.writeAWSUpdown(); err != nil {
+			return err
+		}
+		if err := l.awsLinks(ctx); err != nil {
+			return err
+		}
 	}
 	l.log("starting charon in %s and %s", l.Namespace(AWS), l.Namespace(CGW))
 	if err := l.startCharons(ctx, AWS, CGW); err != nil {
@@ -168,7 +180,7 @@ func (l *Lab) writeFiles() error {
 	}{
 		{l.GenericFile(), renderGeneric(&l.st)},
 		{l.XMLFile(), x},
-		{l.ConfigFile(), renderConfig(l.dir)},
+		{l.ConfigFile(), renderConfig(l.dir, l.st.dataplane())},
 	} {
 		if err := writeFileAtomic(f.path, []byte(f.data), 0o600); err != nil {
 			return err
