@@ -65,6 +65,7 @@ func (a *analysis) checks(r Report) []string {
 		add("Check the receiver's host firewall: Windows Firewall blocks echo requests by default; on Linux check `nft list ruleset`/`iptables -S` and `net.ipv4.icmp_echo_ignore_all`.")
 		add("Check the receiver's route back to %s (`ip route get %s` on the receiver): the reply may leave by another interface.", srcAddr, srcAddr)
 		add("AWS notes that some AMIs do not answer pings from tunnel inside addresses: send from an inside address of the on-premises network.")
+		add("A request the receiver's capture saw has passed the security group and network ACL inbound; whatever drops it is on the host (its firewall, or the lab's drop-icmp-vpc fault).")
 	case r.Subcase == SubReturnPath:
 		if a.noRoute {
 			add("On %s, `ip route get %s` must find a route: its default route toward the VPC router, or a route for %s.", t, srcAddr, src)

@@ -41,8 +41,13 @@ func (r Report) Title() string {
 	if r.Case >= 0 && r.Case < len(caseTitles) {
 		title = caseTitles[r.Case]
 	}
-	if r.Subcase == Sub2or3 {
+	switch r.Subcase {
+	case Sub2or3:
 		title = "requests leave through the tunnel, no reply comes back"
+	case SubUnanswered:
+		title = "the request arrives but is not answered"
+	case SubSenderDrop:
+		title = "the reply comes back but never reaches the sender"
 	}
 	if r.Subcase != "" {
 		return fmt.Sprintf("Case %d (%s): %s", r.Case, r.Subcase, title)
