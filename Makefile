@@ -8,10 +8,11 @@ export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 # Debian packages the tests and the lab need at run time.
 DEBS := strongswan-charon strongswan-swanctl libcharon-extra-plugins \
-	libstrongswan-standard-plugins nftables tcpdump iputils-ping iproute2
+	libstrongswan-standard-plugins nftables tcpdump iputils-ping iproute2 \
+	systemd frr qemu-system-x86 busybox-static kmod cpio
 BIN := bin
 
-.PHONY: all build deps test check demo fuzz clean
+.PHONY: all build deps test check demo bench fuzz clean
 
 all: build
 
@@ -41,6 +42,12 @@ test: deps check
 
 demo: deps build
 	./scripts/demo.sh
+
+# bench prints cgw's figures beside plain strongSwan's on fresh labs (root):
+# startup to first ping (cgw run vs swanctl --load-all/--initiate) and the
+# failover gap (cgw vs DPD). Read the custom metrics, not ns/op.
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./gateway/ | grep -E '^(Benchmark|ok|FAIL)'
 
 # fuzz runs every parser fuzzer for FUZZTIME each.
 FUZZTIME ?= 30s

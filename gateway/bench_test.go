@@ -1,0 +1,251 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cgw-project/cgw/gateway"
+	"github.com/cgw-project/cgw/ike"
+	"github.com/cgw-project/cgw/internal/lab"
+	"github.com/cgw-project/cgw/internal/labtest"
+)
+
+// The benchmarks run cgw and plain strongSwan (swanctl with the equivalent
+// configuration `cgw render --show-secrets` prints) on fresh labs, one
+// iteration each, and report seconds as custom metrics, side by side:
+//
+//	sudo make bench
+//
+// They are figures, not pass/fail: goals are in the README.
+
+// plainSwanctl loads the configuration cgw would load, rendered as
+// swanctl.conf, with `swanctl --load-all` and initiates both tunnels with
+// `swanctl --initiate`, as an operator running strongSwan by hand would.
+func plainSwanctl(b *testing.B, l *lab.Lab) {
+	b.Helper()
+	cfg, err := gateway.LoadConfig(l.ConfigFile(), nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	g, err := gateway.New(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	conf := filepath.Join(b.TempDir(), "swanctl.conf")
+	if err := os.WriteFile(conf, []byte(ike.Render(g.Tunnels(), true)), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	uri := "unix://" + l.VICISocket(lab.CGW)
+	ctx := context.Background()
+	if out, err := l.Command(ctx, lab.CGW, "swanctl", "--load-all", "--file", conf, "--uri", uri).CombinedOutput(); err != nil {
+		b.Fatalf("swanctl --load-all: %v\n%s", err, out)
+	}
+	errs := make(chan error, 2)
+	for _, n := range []string{"cgw-tunnel1", "cgw-tunnel2"} {
+		go func(n string) {
+			out, err := l.Command(ctx, lab.CGW, "swanctl", "--initiate", "--child", n, "--timeout", "10", "--uri", uri).CombinedOutput()
+			if err != nil {
+				err = fmt.Errorf("swanctl --initiate %s: %v\n%s", n, err, out)
+			}
+			errs <- err
+		}(n)
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// firstReply waits for the pinger's first reply after t0.
+func firstReply(b *testing.B, p *labtest.Pinger, t0 time.Time) time.Duration {
+	b.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, r := range p.Replies() {
+			if r.After(t0) {
+				return r.Sub(t0)
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.Fatal("no reply within 30 s")
+	return 0
+}
+
+// BenchmarkStartupToFirstPing: from start (cgw run exec'd; or swanctl
+// --load-all) to the first echo reply from the VPC host, with the
+// on-premises host pinging every 50 ms from before the start.
+func BenchmarkStartupToFirstPing(b *testing.B) {
+	labtest.NeedRoot(b)
+	bin := filepath.Join(b.TempDir(), "cgw")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/cgw").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	b.Run("cgw", func(b *testing.B) {
+		for range b.N {
+			b.StopTimer()
+			l := labtest.Up(b, lab.Options{})
+			p := labtest.StartPinger(b, l, 50*time.Millisecond)
+			b.StartTimer()
+			t0 := time.Now()
+			cmd := exec.Command("ip", "netns", "exec", l.Namespace(lab.CGW), bin, "run", "--config", l.ConfigFile())
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			d := firstReply(b, p, t0)
+			b.StopTimer()
+			// Lost pings once cgw reports ready: none of the requests
+			// sent after both tunnels were up may go unanswered.
+			ready := waitReady(b, l.StatusSocket())
+			time.Sleep(time.Second)
+			lost := lostAfter(p, ready)
+			_ = cmd.Process.Signal(os.Interrupt)
+			_ = cmd.Wait()
+			p.Stop()
+			b.ReportMetric(d.Seconds(), "s-to-first-reply")
+			b.ReportMetric(float64(lost), "lost-after-ready")
+		}
+	})
+	b.Run("swanctl", func(b *testing.B) {
+		for range b.N {
+			b.StopTimer()
+			l := labtest.Up(b, lab.Options{})
+			p := labtest.StartPinger(b, l, 50*time.Millisecond)
+			b.StartTimer()
+			t0 := time.Now()
+			plainSwanctl(b, l)
+			d := firstReply(b, p, t0)
+			b.StopTimer()
+			p.Stop()
+			b.ReportMetric(d.Seconds(), "s-to-first-reply")
+		}
+	})
+}
+
+func waitReady(b *testing.B, socket string) time.Time {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		s, err := gateway.QueryStatus(ctx, socket)
+		cancel()
+		if err == nil && len(s.Tunnels) == 2 && s.Tunnels[0].Up && s.Tunnels[1].Up {
+			return time.Now()
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.Fatal("cgw not ready within 20 s")
+	return time.Time{}
+}
+
+// lostAfter counts 50 ms intervals after t without a reply.
+func lostAfter(p *labtest.Pinger, t time.Time) int {
+	gap, _ := p.LongestGap(t)
+	if gap <= 100*time.Millisecond {
+		return 0
+	}
+	return int(gap/(50*time.Millisecond)) - 1
+}
+
+// BenchmarkFailoverGap: the longest gap in replies to a 100 ms ping when
+// the AWS endpoint of the tunnel carrying traffic goes silent: cgw (monitor
+// probes, rekey of the survivor) against plain strongSwan whose only
+// detector is DPD (10 s delay, 3 retransmits of 1 s as the lab's charon is
+// configured). The lab's AWS side sends on its newest CHILD SA, so the
+// figures hold for endpoint loss and for the customer-to-AWS direction; a
+// real AWS endpoint picks its own egress tunnel (see README).
+func BenchmarkFailoverGap(b *testing.B) {
+	labtest.NeedRoot(b)
+	measure := func(b *testing.B, l *lab.Lab, activeTunnel func() int) time.Duration {
+		p := labtest.StartPinger(b, l, 100*time.Millisecond)
+		time.Sleep(2 * time.Second)
+		fault := lab.FaultSilenceTunnel1
+		if activeTunnel() == 2 {
+			fault = lab.FaultSilenceTunnel2
+		}
+		if err := l.Fault(context.Background(), fault, true); err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now() // the drop rule is in place
+		// Wait for replies to come back after a gap, or 60 s.
+		deadline := t0.Add(60 * time.Second)
+		time.Sleep(time.Second)
+		for time.Now().Before(deadline) {
+			if gap, _ := p.LongestGap(t0.Add(-time.Second)); gap > 300*time.Millisecond && time.Since(p.LastReply()) < 200*time.Millisecond {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(time.Second)
+		gap, _ := p.LongestGap(t0.Add(-time.Second))
+		p.Stop()
+		return gap
+	}
+	b.Run("cgw", func(b *testing.B) {
+		for range b.N {
+			b.StopTimer()
+			l := labtest.Up(b, lab.Options{})
+			cfg, err := gateway.LoadConfig(l.ConfigFile(), nil, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			g, err := gateway.New(cfg, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			gateway.SetNetns(g, "/run/netns/"+l.Namespace(lab.CGW))
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- g.Run(ctx) }()
+			for s := g.Status(); !(s.ActiveTunnel != 0 && len(s.Tunnels) == 2 && s.Tunnels[0].Up && s.Tunnels[1].Up); s = g.Status() {
+				time.Sleep(50 * time.Millisecond)
+			}
+			gap := measure(b, l, func() int { return g.Status().ActiveTunnel })
+			cancel()
+			<-done
+			b.ReportMetric(gap.Seconds(), "s-gap")
+		}
+	})
+	b.Run("dpd", func(b *testing.B) {
+		for range b.N {
+			b.StopTimer()
+			l := labtest.Up(b, lab.Options{})
+			plainSwanctl(b, l)
+			gap := measure(b, l, func() int { return newestTunnel(b, l) })
+			b.ReportMetric(gap.Seconds(), "s-gap")
+		}
+	})
+}
+
+// newestTunnel reads which plain tunnel carries traffic on the cgw side:
+// the one whose CHILD SA was installed last.
+func newestTunnel(b *testing.B, l *lab.Lab) int {
+	c, err := ike.Dial(context.Background(), l.VICISocket(lab.CGW), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	sas, err := c.SAs(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	best, n := time.Duration(-1), 1
+	for _, sa := range sas {
+		for _, ch := range sa.Children {
+			if ch.State == "INSTALLED" && (best < 0 || ch.InstallTime < best) {
+				best = ch.InstallTime
+				n = 1
+				if strings.HasSuffix(sa.Name, "2") {
+					n = 2
+				}
+			}
+		}
+	}
+	return n
+}
