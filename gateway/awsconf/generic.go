@@ -452,8 +452,10 @@ func (st *genericState) bgpOf(t *Tunnel) *BGP {
 func cutUnit(v string) string {
 	v = strings.TrimSpace(v)
 	for _, u := range []string{"seconds", "second", "bytes", "byte", "sec", "s"} {
-		if r, ok := strings.CutSuffix(strings.ToLower(v), u); ok {
-			return strings.TrimSpace(v[:len(r)])
+		// Compare the tail case-insensitively on the original bytes:
+		// lowering the whole string can change its length (invalid UTF-8).
+		if n := len(v) - len(u); n >= 0 && strings.EqualFold(v[n:], u) {
+			return strings.TrimSpace(v[:n])
 		}
 	}
 	return v
