@@ -87,9 +87,9 @@ var (
 	}
 )
 
-// ReadCaptureFile reads a pcap file (tcpdump -w) or a pcapng file
-// (Wireshark, or WritePcapng's mixed link types) and decodes every IP packet
-// in it. Ethernet, raw IP, Linux cooked (tcpdump -i any) and loopback links
+// ReadCaptureFile reads a pcap file (tcpdump -w), a pcapng file
+// (Wireshark, or WritePcapng's mixed link types) or the JSON lines of
+// `cgw capture --json`, and decodes every IP packet in it. Ethernet, raw IP, Linux cooked (tcpdump -i any) and loopback links
 // are understood; frames that are not IP are skipped. A pcapng interface
 // named like WritePcapng's "POINT (IFACE)" gives packets that Point and
 // Iface; otherwise Iface is the interface name, if the file has one.
@@ -101,6 +101,13 @@ func ReadCaptureFile(r io.Reader) ([]Packet, error) {
 	}
 	if bytes.Equal(head, magicPcapng) {
 		return readPcapng(br)
+	}
+	if head[0] == '{' {
+		ps, err := ReadPacketJSONLines(br)
+		if err != nil {
+			return ps, fmt.Errorf("read capture file: %w", err)
+		}
+		return ps, nil
 	}
 	for _, m := range magicsPcap {
 		if bytes.Equal(head, m) {

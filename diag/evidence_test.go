@@ -101,6 +101,20 @@ func TestReadCaptureFilePcap(t *testing.T) {
 	}
 }
 
+func TestReadCaptureFileJSONLines(t *testing.T) {
+	in := `{"time":"2026-11-27T09:00:00Z","point":"receiver","kind":"echo_request","src":"172.31.16.103","dst":"10.10.100.110","id":9,"seq":1,"len":84,"summary":"x"}` + "\n"
+	got, err := ReadCaptureFile(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Kind != EchoRequest || got[0].Seq != 1 {
+		t.Errorf("got %+v", got)
+	}
+	if _, err := ReadCaptureFile(strings.NewReader(in + "{bad\n")); err == nil || !strings.Contains(err.Error(), "read capture file: line 2:") {
+		t.Errorf("error = %v, want one naming line 2", err)
+	}
+}
+
 func TestReadCaptureFileErrors(t *testing.T) {
 	for _, tc := range []struct{ name, in, want string }{
 		{"empty", "", "read capture file: header"},
