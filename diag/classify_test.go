@@ -336,6 +336,13 @@ func TestReportJSON(t *testing.T) {
 	if m["case"].(float64) != 1 || m["subcase"] != "1b" {
 		t.Errorf("case/subcase = %v/%v, want 1/1b", m["case"], m["subcase"])
 	}
+	var buf bytes.Buffer
+	if err := r.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(buf.Bytes(), []byte(`\u003e`)) || !bytes.Contains(buf.Bytes(), []byte(`"case": 1,`)) {
+		t.Errorf("WriteJSON:\n%s", buf.Bytes())
+	}
 	// Empty lists are [], never null.
 	b, _ = json.Marshal(Classify(Observation{Target: addr(vpcHost)}))
 	if bytes.Contains(b, []byte("null")) {

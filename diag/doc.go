@@ -13,6 +13,15 @@
 // pcapng, one interface per capture point, and capture files taken elsewhere
 // (tcpdump -w, Wireshark) are read back and classified offline.
 //
-// The live parts (OpenCapture, Probe) are Linux-only; decoding, file reading
-// and classification are pure and work anywhere.
+// A live diagnosis (`cgw diagnose TARGET`) is: Collect (captures on the
+// inside, outside and tunnel devices, the receiver's `cgw capture --json`
+// through StartReceiver, SA samples, Probe), then the caller adds the
+// gateway's facts to the Observation (route lookup, remote_networks,
+// forwarding, firewall), Classify, and Report.WriteText or WriteJSON;
+// WritePcapng keeps the frames as evidence. `cgw capture --json` is
+// StreamJSON. An offline diagnosis is ReadCaptureFile for each file, then
+// ClassifyCaptures.
+//
+// The live parts (OpenCapture, Probe, Collect, StreamJSON) are Linux-only;
+// decoding, file reading and classification are pure and work anywhere.
 package diag

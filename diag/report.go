@@ -1,6 +1,7 @@
 package diag
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/netip"
@@ -80,6 +81,16 @@ func (r Report) WriteText(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// WriteJSON writes the report as indented JSON followed by a newline,
+// without HTML escaping (evidence lines keep their ">" as tcpdump prints
+// it; json.Marshal would write \u003e).
+func (r Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
 }
 
 // maxLinesPerPoint bounds the packet lines quoted per capture point.
