@@ -61,6 +61,9 @@ func (s *Speaker) snapshot(ctx context.Context, srv *server.BgpServer) (State, e
 		st.Peers = append(st.Peers, ps)
 	}
 
+	// GoBGP's own Accepted count ignores the global import policy, so
+	// Accepted counts the neighbour's paths in the global table instead.
+	accepted := map[netip.Addr]int{}
 	paths := map[netip.Prefix][]candidate{}
 	err = srv.ListPath(ctx, &api.ListPathRequest{TableType: api.TableType_GLOBAL, Family: ipv4Unicast},
 		func(d *api.Destination) {
@@ -80,6 +83,7 @@ func (s *Speaker) snapshot(ctx context.Context, srv *server.BgpServer) (State, e
 				if !ok {
 					continue
 				}
+				accepted[addr]++
 				c := candidate{Tunnel: peer.Tunnel}
 				c.MED, c.ASPathLen = pathAttrs(p.GetPattrs())
 				paths[pfx] = append(paths[pfx], c)
@@ -87,6 +91,9 @@ func (s *Speaker) snapshot(ctx context.Context, srv *server.BgpServer) (State, e
 		})
 	if err != nil {
 		return st, fmt.Errorf("listing paths: %w", err)
+	}
+	for i := range st.Peers {
+		st.Peers[i].Accepted = accepted[st.Peers[i].Neighbor]
 	}
 	s.mu.Lock()
 	preferred := s.preferred

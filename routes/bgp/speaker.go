@@ -208,7 +208,13 @@ func (s *Speaker) setup(ctx context.Context, srv *server.BgpServer) error {
 	assign := []*api.PolicyAssignment{{Name: "global", Direction: api.PolicyDirection_EXPORT,
 		Policies: []*api.Policy{{Name: exportPolicy}}, DefaultAction: api.RouteAction_REJECT}}
 	if len(s.cfg.Filter) > 0 {
+		// The global import policy sees the speaker's own announcements
+		// too: they always pass.
 		policies = append(policies, &api.Policy{Name: importPolicy, Statements: []*api.Statement{{
+			Name:       importPolicy + "-local",
+			Conditions: &api.Conditions{RouteType: local},
+			Actions:    &api.Actions{RouteAction: api.RouteAction_ACCEPT},
+		}, {
 			Name:       importPolicy + "-filter",
 			Conditions: &api.Conditions{PrefixSet: &api.MatchSet{Type: api.MatchSet_ANY, Name: filterSet}},
 			Actions:    &api.Actions{RouteAction: api.RouteAction_ACCEPT}}}})

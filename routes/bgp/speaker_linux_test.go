@@ -1,0 +1,372 @@
+package bgp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cgw-project/cgw/internal/lab"
+)
+
+// needRoot skips a test that needs root, or fails it under CI=true.
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the BGP interop tests need root (network namespaces, FRR); CI must run them as root")
+		}
+		t.Skip("the BGP interop tests need root (network namespaces, FRR)")
+	}
+	if _, err := os.Stat(lab.BGPDPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("FRR is not installed (%v); CI must install the Debian package frr", err)
+		}
+		t.Skipf("FRR is not installed (%v): apt-get install frr", err)
+	}
+}
+
+const (
+	awsASN = 64512
+	cgwASN = 65000
+)
+
+var (
+	vpcPrefix    = netip.MustParsePrefix("10.10.100.0/24")
+	onPremPrefix = netip.MustParsePrefix("172.31.16.0/20")
+)
+
+// awsPeer is FRR playing AWS's side of two tunnels: bgpd in its own
+// namespace, joined to the root namespace (where the speaker runs) by one
+// veth pair per tunnel carrying that tunnel's inside /30. The addresses
+// are random link-local /30s that exist only on those veths.
+type awsPeer struct {
+	bgpd   *lab.BGPD
+	peers  []BGPDPeerPair
+	ns     string
+	config string
+}
+
+// BGPDPeerPair is one tunnel's inside addresses.
+type BGPDPeerPair struct {
+	Tunnel   int
+	AWS, CGW netip.Addr
+}
+
+func run(t *testing.T, name string, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(name, args...).CombinedOutput(); err != nil {
+		t.Fatalf("%s %s: %v: %s", name, strings.Join(args, " "), err, out)
+	}
+}
+
+// newAWSPeer builds the namespace and links and starts FRR, all removed
+// at cleanup.
+func newAWSPeer(t *testing.T, meds map[int]uint32) *awsPeer {
+	t.Helper()
+	needRoot(t)
+	b := make([]byte, 3)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	id := hex.EncodeToString(b[:2])
+	a := &awsPeer{ns: "cgwbgp" + id + "-aws"}
+	// 169.254.100.0–169.254.199.255, /29-aligned: two /30s.
+	third := 100 + int(b[2])%100
+	fourth := int(b[0]&0x1f) * 8
+	t.Cleanup(func() {
+		if a.bgpd != nil {
+			a.bgpd.Stop()
+		}
+		_ = exec.Command("ip", "netns", "del", a.ns).Run()
+		for i := 1; i <= 2; i++ {
+			_ = exec.Command("ip", "link", "del", fmt.Sprintf("cgwbgp%s%d", id, i)).Run()
+		}
+	})
+	run(t, "ip", "netns", "add", a.ns)
+	run(t, "ip", "-n", a.ns, "link", "set", "lo", "up")
+	for i := 1; i <= 2; i++ {
+		base := netip.AddrFrom4([4]byte{169, 254, byte(third), byte(fourth + 4*(i-1))})
+		p := BGPDPeerPair{Tunnel: i, AWS: base.Next(), CGW: base.Next().Next()}
+		a.peers = append(a.peers, p)
+		root := fmt.Sprintf("cgwbgp%s%d", id, i)
+		peer := fmt.Sprintf("t%d", i)
+		run(t, "ip", "link", "add", root, "type", "veth", "peer", "name", peer, "netns", a.ns)
+		_ = os.WriteFile("/proc/sys/net/ipv6/conf/"+root+"/disable_ipv6", []byte("1"), 0o644)
+		run(t, "ip", "addr", "add", p.CGW.String()+"/30", "dev", root)
+		run(t, "ip", "link", "set", root, "up")
+		run(t, "ip", "-n", a.ns, "addr", "add", p.AWS.String()+"/30", "dev", peer)
+		run(t, "ip", "-n", a.ns, "link", "set", peer, "up")
+	}
+	a.config = lab.AWSBGPDConfig(awsASN, a.bgpdPeers(), []netip.Prefix{vpcPrefix}, meds)
+	a.start(t)
+	return a
+}
+
+func (a *awsPeer) bgpdPeers() []lab.BGPDPeer {
+	var ps []lab.BGPDPeer
+	for _, p := range a.peers {
+		ps = append(ps, lab.BGPDPeer{Tunnel: p.Tunnel, Local: p.AWS, Neighbor: p.CGW, ASN: cgwASN})
+	}
+	return ps
+}
+
+func (a *awsPeer) start(t *testing.T) {
+	t.Helper()
+	d, err := lab.StartBGPD(ctxFor(t, 15*time.Second), a.ns, filepath.Join(t.TempDir(), "aws"), a.config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.bgpd = d
+}
+
+// config returns the speaker's configuration for the two tunnels.
+func (a *awsPeer) speakerConfig(t *testing.T) Config {
+	c := Config{LocalASN: cgwASN, Announce: []netip.Prefix{onPremPrefix},
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	for _, p := range a.peers {
+		c.Peers = append(c.Peers, Peer{Tunnel: p.Tunnel, Local: p.CGW, Neighbor: p.AWS, PeerASN: awsASN, HoldTime: 30 * time.Second})
+	}
+	return c
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func ctxFor(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// runSpeaker starts s and stops it at cleanup, checking Run's result.
+func runSpeaker(t *testing.T, s *Speaker) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("Run did not return 15 s after its context ended")
+		}
+	})
+}
+
+// waitState reads Updates until ok accepts a State or d passes.
+func waitState(t *testing.T, s *Speaker, d time.Duration, what string, ok func(State) bool) State {
+	t.Helper()
+	deadline := time.After(d)
+	var last State
+	for {
+		select {
+		case st, open := <-s.Updates():
+			if !open {
+				t.Fatalf("waiting for %s: Updates closed", what)
+			}
+			last = st
+			if ok(st) {
+				return st
+			}
+		case <-deadline:
+			t.Fatalf("waiting for %s: not within %v; last state %+v", what, d, last)
+		}
+	}
+}
+
+func bothEstablished(st State) bool {
+	return len(st.Peers) == 2 && st.Peers[0].Established() && st.Peers[1].Established()
+}
+
+// waitFRR polls FRR's table until ok accepts it.
+func (a *awsPeer) waitFRR(t *testing.T, d time.Duration, what string, ok func(lab.BGPTable) bool) lab.BGPTable {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		tab, err := a.bgpd.Table(ctxFor(t, 5*time.Second))
+		if err == nil && ok(tab) {
+			return tab
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("FRR: waiting for %s: not within %v; last table %+v (err %v)", what, d, tab, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// asPaths returns FRR's AS paths of prefix by the neighbour they came from.
+func asPaths(tab lab.BGPTable, prefix string) map[string]string {
+	m := map[string]string{}
+	for _, p := range tab.PathsTo(prefix) {
+		m[p.From] = p.ASPath
+	}
+	return m
+}
+
+func TestSpeakerAgainstFRR(t *testing.T) {
+	a := newAWSPeer(t, nil)
+	s, err := New(a.speakerConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	runSpeaker(t, s)
+	ctx := ctxFor(t, 3*time.Minute)
+	c1, c2 := a.peers[0].CGW.String(), a.peers[1].CGW.String()
+
+	st := waitState(t, s, 30*time.Second, "both sessions and the VPC prefix over both tunnels", func(st State) bool {
+		return bothEstablished(st) && len(st.Routes) == 1 && len(st.Routes[0].Tunnels) == 2
+	})
+	t.Logf("established and learned in %v: %+v", time.Since(start).Round(time.Millisecond), st)
+	if r := st.Routes[0]; r.Prefix != vpcPrefix || r.Best != 1 || r.ASPathLen != 1 {
+		t.Errorf("route %+v, want %v best via tunnel 1 with AS path length 1", r, vpcPrefix)
+	}
+	for _, p := range st.Peers {
+		if p.Received != 1 || p.Accepted != 1 || p.Advertised != 1 {
+			t.Errorf("peer %+v: want 1 received, accepted and advertised", p)
+		}
+	}
+
+	t.Run("AWS sees the non-preferred tunnel prepended", func(t *testing.T) {
+		a.waitFRR(t, 10*time.Second, "our prefix, prepended on tunnel 2", func(tab lab.BGPTable) bool {
+			m := asPaths(tab, onPremPrefix.String())
+			return m[c1] == "65000" && m[c2] == "65000 65000 65000"
+		})
+		// Nothing learned from AWS goes back to AWS.
+		tab := a.waitFRR(t, time.Second, "table", func(lab.BGPTable) bool { return true })
+		for _, p := range tab.PathsTo(vpcPrefix.String()) {
+			if p.From != "" {
+				t.Errorf("AWS learned its own prefix back: %+v", p)
+			}
+		}
+	})
+
+	t.Run("announce and withdraw on the AWS side", func(t *testing.T) {
+		extra := netip.MustParsePrefix("10.10.200.0/24")
+		t0 := time.Now()
+		if err := a.bgpd.Announce(ctx, awsASN, extra); err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, s, 10*time.Second, "the announced prefix", func(st State) bool {
+			return st.Best(extra) == 1 && len(st.Routes) == 2 && len(st.Routes[1].Tunnels) == 2
+		})
+		t.Logf("announced prefix learned in %v", time.Since(t0).Round(time.Millisecond))
+		t0 = time.Now()
+		if err := a.bgpd.Withdraw(ctx, awsASN, extra); err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, s, 10*time.Second, "the withdrawal", func(st State) bool {
+			return st.Best(extra) == 0 && len(st.Routes) == 1
+		})
+		t.Logf("withdrawn prefix gone in %v", time.Since(t0).Round(time.Millisecond))
+	})
+
+	t.Run("SetPreferred moves the prepend and Best", func(t *testing.T) {
+		if err := s.SetPreferred(2); err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, s, 10*time.Second, "best via tunnel 2", func(st State) bool { return st.Best(vpcPrefix) == 2 })
+		a.waitFRR(t, 10*time.Second, "our prefix, prepended on tunnel 1", func(tab lab.BGPTable) bool {
+			m := asPaths(tab, onPremPrefix.String())
+			return m[c1] == "65000 65000 65000" && m[c2] == "65000"
+		})
+		if err := s.SetPreferred(1); err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, s, 10*time.Second, "best via tunnel 1 again", func(st State) bool { return st.Best(vpcPrefix) == 1 })
+		a.waitFRR(t, 10*time.Second, "our prefix, prepended on tunnel 2 again", func(tab lab.BGPTable) bool {
+			m := asPaths(tab, onPremPrefix.String())
+			return m[c1] == "65000" && m[c2] == "65000 65000 65000"
+		})
+	})
+
+	t.Run("a lower MED on the other tunnel moves Best", func(t *testing.T) {
+		// Tunnel 2 first: until tunnel 1 has a MED, its missing MED (0)
+		// is the lower one.
+		if err := a.bgpd.SetMED(ctx, 2, a.peers[1].CGW, 100); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.bgpd.SetMED(ctx, 1, a.peers[0].CGW, 200); err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, s, 15*time.Second, "best via tunnel 2 by MED", func(st State) bool {
+			return st.Best(vpcPrefix) == 2 && st.Routes[0].MED == 100
+		})
+		// Equal MEDs: the preferred tunnel again.
+		if err := a.bgpd.SetMED(ctx, 1, a.peers[0].CGW, 100); err != nil {
+			t.Fatal(err)
+		}
+		waitState(t, s, 15*time.Second, "best via tunnel 1 at equal MED", func(st State) bool { return st.Best(vpcPrefix) == 1 })
+		for i, p := range a.peers {
+			if err := a.bgpd.SetMED(ctx, i+1, p.CGW, -1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitState(t, s, 15*time.Second, "MED gone", func(st State) bool {
+			return len(st.Routes) == 1 && st.Routes[0].MED == 0 && st.Routes[0].Best == 1
+		})
+	})
+
+	t.Run("bgpd restart", func(t *testing.T) {
+		a.bgpd.Stop()
+		waitState(t, s, 15*time.Second, "sessions down", func(st State) bool {
+			return !st.Peers[0].Established() && !st.Peers[1].Established() && len(st.Routes) == 0
+		})
+		t0 := time.Now()
+		a.start(t)
+		st := waitState(t, s, 30*time.Second, "sessions back", func(st State) bool {
+			return bothEstablished(st) && len(st.Routes) == 1 && len(st.Routes[0].Tunnels) == 2
+		})
+		t.Logf("recovered %v after bgpd restarted: %+v", time.Since(t0).Round(time.Millisecond), st.Peers)
+	})
+}
+
+func TestSpeakerFilterAndLimit(t *testing.T) {
+	a := newAWSPeer(t, map[int]uint32{1: 100, 2: 50})
+	c := a.speakerConfig(t)
+	c.Filter = []netip.Prefix{netip.MustParsePrefix("10.10.0.0/16")}
+	c.Preferred = 1
+	c.MaxPrefixes = 2 // one announcement is 50%: no warning; two are 100%
+	c.Announce = append(c.Announce, netip.MustParsePrefix("172.31.32.0/20"))
+	s, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSpeaker(t, s)
+	ctx := ctxFor(t, time.Minute)
+	if err := a.bgpd.Announce(ctx, awsASN, netip.MustParsePrefix("192.0.2.0/24")); err != nil {
+		t.Fatal(err)
+	}
+	st := waitState(t, s, 30*time.Second, "sessions, the VPC prefix and the outsider received", func(st State) bool {
+		return bothEstablished(st) && st.Peers[0].Received == 2 && st.Peers[1].Received == 2 &&
+			len(st.Routes) == 1 && len(st.Routes[0].Tunnels) == 2
+	})
+	for _, p := range st.Peers {
+		if p.Accepted != 1 || p.Advertised != 2 {
+			t.Errorf("peer %+v: want 1 accepted (192.0.2.0/24 filtered) and 2 advertised", p)
+		}
+	}
+	if r := st.Routes[0]; r.Prefix != vpcPrefix || r.Best != 2 || r.MED != 50 {
+		t.Errorf("route %+v: want %v via tunnel 2 (MED 50 beats 100 on the preferred tunnel)", r, vpcPrefix)
+	}
+	if len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "90%") {
+		t.Errorf("warnings %q, want one about the announcement limit", st.Warnings)
+	}
+}
