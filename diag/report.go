@@ -140,7 +140,11 @@ func (a *analysis) evidence(r Report) []string {
 		pkts := append(append([]Packet(nil), a.req[pt]...), a.rep[pt]...)
 		sort.SliceStable(pkts, func(i, j int) bool { return pkts[i].Time.Before(pkts[j].Time) })
 		if len(pkts) == 0 && pt != PointOutside {
-			ev = append(ev, fmt.Sprintf("%-8s no echo request or reply for %s seen", pt, t))
+			// The gateway's own probes never cross its inside
+			// interface: saying so would only distract.
+			if pt != PointInside || a.o.SenderBehind {
+				ev = append(ev, fmt.Sprintf("%-8s no echo request or reply for %s seen", pt, t))
+			}
 			continue
 		}
 		ev = append(ev, quote(pt, pkts)...)
