@@ -58,9 +58,15 @@ func TestLabCases(t *testing.T) {
 		}
 		o := col.Observation
 		o.SenderBehind, o.GatewayFacts, o.InRemote = true, true, target == lab.VPCHost
-		o.RouteDev, o.TunnelDev = "ipsec0", "ipsec0"
+		o.TunnelDev = "ipsec0"
+		// `ip route get TARGET from ONPREM iif lan0` on the gateway.
+		o.RouteDev, err = RouteDevice(addr(target), addr(lab.OnPremHost), "lan0", cgw)
+		want := "ipsec0"
 		if !o.InRemote {
-			o.RouteDev = "wan0"
+			want = "wan0"
+		}
+		if err != nil || o.RouteDev != want {
+			t.Errorf("RouteDevice = %q, %v; want %s", o.RouteDev, err, want)
 		}
 		o.Tunnels = []TunnelState{{Name: "tunnel1", AWSOutside: addr(lab.Tunnel1Outside), Up: true}}
 		r := Classify(o)

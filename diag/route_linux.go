@@ -50,3 +50,36 @@ func linkName(netns string, index int) (string, error) {
 	})
 	return name, err
 }
+
+// RouteDevice answers `ip route get DST [from SRC] [iif IIF]` in netns (""
+// for the current one) with the device the kernel would send DST out of,
+// policy rules included (charon's table 220). For traffic the gateway
+// forwards from a host behind it, give that host's address as src and the
+// inside interface as iif. It fills Observation.RouteDev; an error (no
+// route, network unreachable) means RouteDev "".
+func RouteDevice(dst, src netip.Addr, iif, netns string) (string, error) {
+	opts := &netlink.RouteGetOptions{Iif: iif}
+	if src.IsValid() {
+		opts.SrcAddr = net.IP(src.AsSlice())
+	}
+	var dev string
+	err := inNetns(netns, func() error {
+		routes, err := netlink.RouteGetWithOptions(net.IP(dst.AsSlice()), opts)
+		if err != nil {
+			return err
+		}
+		if len(routes) == 0 {
+			return fmt.Errorf("no route")
+		}
+		l, err := netlink.LinkByIndex(routes[0].LinkIndex)
+		if err != nil {
+			return fmt.Errorf("link %d: %w", routes[0].LinkIndex, err)
+		}
+		dev = l.Attrs().Name
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("route get %s: %w", dst, err)
+	}
+	return dev, nil
+}

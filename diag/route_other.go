@@ -10,3 +10,8 @@ const noRouteBack = "no route back to "
 func routeBack(dst netip.Addr, netns string) string {
 	return "route back to " + dst.String() + ": unknown"
 }
+
+// RouteDevice is not supported off Linux.
+func RouteDevice(dst, src netip.Addr, iif, netns string) (string, error) {
+	return "", errNotSupported
+}
