@@ -6,6 +6,7 @@
 package diag
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"strings"
@@ -71,6 +72,24 @@ func TestLabCases(t *testing.T) {
 		o.Tunnels = []TunnelState{{Name: "tunnel1", AWSOutside: addr(lab.Tunnel1Outside), Up: true}}
 		r := Classify(o)
 		t.Logf("\n%s", textOf(t, r))
+
+		// The evidence file classifies offline to the same case.
+		var buf bytes.Buffer
+		if err := WritePcapng(&buf, col.Recorded); err != nil {
+			t.Fatalf("WritePcapng: %v", err)
+		}
+		sender, err := ReadCaptureFile(&buf)
+		if err != nil {
+			t.Fatalf("ReadCaptureFile: %v", err)
+		}
+		var recvPkts []Packet
+		if o.HaveReceiver {
+			recvPkts = append([]Packet{}, o.Points[PointReceiver]...)
+		}
+		off := ClassifyCaptures(sender, recvPkts, addr(target))
+		if off.Case != r.Case || off.Subcase != r.Subcase {
+			t.Errorf("offline from the evidence file: case %d %q, live %d %q\n%s", off.Case, off.Subcase, r.Case, r.Subcase, textOf(t, off))
+		}
 		return r
 	}
 	tests := []struct {
