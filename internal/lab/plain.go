@@ -50,6 +50,7 @@ func (l *Lab) plainConn(t tunnel) *vici.Message {
 	_ = child.Set("start_action", "none")
 	children := vici.NewMessage()
 	_ = children.Set(t.name(), child)
+	l.plainBGPChild(children, t, esp)
 	c := vici.NewMessage()
 	_ = c.Set("version", fmt.Sprint(l.st.IKEVersion))
 	_ = c.Set("local_addrs", []string{CGWOutside})
@@ -69,7 +70,8 @@ func (l *Lab) plainConn(t tunnel) *vici.Message {
 // would load into the cgw-side charon (keys via load-shared, one connection
 // per tunnel named tunnel1/tunnel2) and initiates every tunnel, returning
 // once each CHILD_SA is installed or the first fails. It stands in for cgw
-// in tests, the demo's pre-cgw check and benchmarks. In kernel mode it also
+// in tests, the demo's pre-cgw check and benchmarks. With BGP it also
+// adds and initiates bgp1/bgp2 (see plainBGPChild). In kernel mode it also
 // creates XFRM interfaces plain-xfrm1/2 (if_id 1/2) in the cgw namespace
 // and routes the VPC through plain-xfrm1; PlainReset removes them.
 func (l *Lab) PlainInitiate(ctx context.Context) error {
@@ -102,6 +104,9 @@ func (l *Lab) plainInitiate(ctx context.Context, keys []string) error {
 			return err
 		}
 	}
+	if err := l.plainBGPAddrs(ctx, true); err != nil {
+		return err
+	}
 	for i, t := range l.st.Tunnels {
 		if _, err := s.Call(ctx, "load-shared", sharedKey("plain-"+t.name(), keys[i], ElasticIP, t.AWSOutside)); err != nil {
 			return fmt.Errorf("plain initiator: load-shared %s: %w", t.name(), err)
@@ -119,6 +124,9 @@ func (l *Lab) plainInitiate(ctx context.Context, keys []string) error {
 			return fmt.Errorf("plain initiator: initiate %s: %w", t.name(), err)
 		}
 		l.log("plain initiator: %s up", t.name())
+		if err := l.initiatePlainBGP(ctx, s, t); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -158,6 +166,9 @@ func (l *Lab) PlainReset(ctx context.Context) error {
 		if err := l.removePlainLinks(ctx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if err := l.plainBGPAddrs(ctx, false); err != nil {
+		errs = append(errs, err)
 	}
 	l.st.Plain = false
 	if err := l.save(); err != nil {

@@ -70,7 +70,11 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 	}
 
 	l := &Lab{name: name, dir: dir, logf: o.Logf, st: st, procs: map[Host]*charonProc{}}
-	if err := l.up(ctx); err != nil {
+	err = l.up(ctx)
+	if err == nil && o.BGP {
+		err = l.upBGP(ctx)
+	}
+	if err != nil {
 		if derr := Down(name, dir); derr != nil {
 			err = fmt.Errorf("%w (and tearing down: %v)", err, derr)
 		}
@@ -190,7 +194,7 @@ func (l *Lab) writeFiles() error {
 }
 
 // Down removes everything of lab name (dir "" = default): its charons and
-// any charon, tcpdump or ping left in its namespaces (found through
+// any charon, bgpd, tcpdump or ping left in its namespaces (found through
 // /proc/PID/ns/net, or a mount of the lab directory over /run), the six
 // namespaces <name>-<host> and the state directory. It works from what it
 // finds, not only from the state file, so it cleans up after a crash;

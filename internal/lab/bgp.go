@@ -1,0 +1,381 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/strongswan/govici/vici"
+)
+
+// The lab's BGP numbers: AWS's default Amazon-side ASN, AWS's default
+// customer gateway ASN and AWS's hold time.
+const (
+	AWSASN      = 64512
+	CustomerASN = 65000
+	BGPHoldTime = 30 // seconds
+)
+
+// bgpConfig is what a lab up with BGP records in <dir>/aws/bgp.json.
+type bgpConfig struct {
+	AWSASN      uint32 `json:"aws_asn"`
+	CustomerASN uint32 `json:"customer_asn"`
+	HoldTimeS   int    `json:"hold_time_s"`
+	// Networks are what the AWS side announces: the VPC CIDR and
+	// whatever BGPAnnounce added.
+	Networks []string `json:"networks"`
+	// MEDs set with BGPSetMED, by tunnel.
+	MEDs map[int]uint32 `json:"meds,omitempty"`
+}
+
+func (l *Lab) bgpDir() string      { return filepath.Join(l.dir, string(AWS), "frr") }
+func (l *Lab) bgpFile() string     { return filepath.Join(l.dir, string(AWS), "bgp.json") }
+func (l *Lab) bgpdLogFile() string { return filepath.Join(l.bgpDir(), "bgpd.log") }
+
+// BGP reports whether the lab was brought up with Options.BGP.
+func (l *Lab) BGP() bool {
+	_, err := os.Stat(l.bgpFile())
+	return err == nil
+}
+
+// readBGP reads the BGP record, failing clearly for a lab without BGP.
+func (l *Lab) readBGP() (bgpConfig, error) {
+	var c bgpConfig
+	b, err := os.ReadFile(l.bgpFile())
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, fmt.Errorf("lab %q was not brought up with BGP (cgwlab up --bgp)", l.name)
+	}
+	if err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("reading %s: %w", l.bgpFile(), err)
+	}
+	return c, nil
+}
+
+func (l *Lab) writeBGP(c bgpConfig) error {
+	b, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding the BGP record: %w", err)
+	}
+	return writeFileAtomic(l.bgpFile(), append(b, '\n'), 0o600)
+}
+
+// tunnelInside returns tunnel t's AWS and customer inside addresses.
+func tunnelInside(t tunnel) (aws, customer netip.Addr) {
+	return netip.MustParsePrefix(t.AWSInside).Addr(), netip.MustParsePrefix(t.CustomerInside).Addr()
+}
+
+// bgpdPeers are the AWS side's neighbours.
+func (l *Lab) bgpdPeers(c bgpConfig) []BGPDPeer {
+	var ps []BGPDPeer
+	for _, t := range l.st.Tunnels {
+		a, cu := tunnelInside(t)
+		ps = append(ps, BGPDPeer{Tunnel: t.Number, Local: a, Neighbor: cu, ASN: c.CustomerASN})
+	}
+	return ps
+}
+
+func (l *Lab) bgpdConfig(c bgpConfig) string {
+	var nets []netip.Prefix
+	for _, n := range c.Networks {
+		nets = append(nets, netip.MustParsePrefix(n))
+	}
+	return AWSBGPDConfig(c.AWSASN, l.bgpdPeers(c), nets, c.MEDs)
+}
+
+// upBGP adds the AWS side's BGP to a lab that is otherwise up: the AWS
+// inside addresses as /32s on lo, "unreachable" guard routes to the
+// customer inside addresses (until a CHILD_SA for the inside /32 pair
+// installs its table-220 route, BGP would otherwise leave in clear by the
+// default route), FRR bgpd peering with the customer inside addresses,
+// and the download files in their BGP form.
+//
+// The AWS side needs no CHILD_SA of its own for BGP: its 0.0.0.0/0
+// selectors accept the initiator's inside /32 pair as a separate CHILD_SA
+// (with its own reqid), as AWS does.
+func (l *Lab) upBGP(ctx context.Context) error {
+	if err := checkFRR(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.st.kernel() {
+		return errors.New("bgp: the lab's BGP needs the libipsec data plane")
+	}
+	c := bgpConfig{AWSASN: AWSASN, CustomerASN: CustomerASN, HoldTimeS: BGPHoldTime, Networks: []string{VPCNetwork}}
+	var lines []string
+	for _, t := range l.st.Tunnels {
+		a, cu := tunnelInside(t)
+		lines = append(lines, "addr add "+a.String()+"/32 dev lo", "route add unreachable "+cu.String()+"/32")
+	}
+	if err := ipBatch(ctx, l.Namespace(AWS), lines...); err != nil {
+		return fmt.Errorf("adding the AWS inside addresses: %w", err)
+	}
+	if err := l.writeBGP(c); err != nil {
+		return err
+	}
+	l.log("starting bgpd (AS %d) in %s", c.AWSASN, l.Namespace(AWS))
+	if _, err := StartBGPD(ctx, l.Namespace(AWS), l.bgpDir(), l.bgpdConfig(c)); err != nil {
+		return err
+	}
+	return l.writeBGPFiles(c)
+}
+
+// writeBGPFiles rewrites the download files in their BGP form; l.mu is
+// held.
+func (l *Lab) writeBGPFiles(c bgpConfig) error {
+	x, err := renderXMLBGP(&l.st, c)
+	if err != nil {
+		return err
+	}
+	g, err := renderGenericBGP(&l.st, c)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(l.GenericFile(), []byte(g), 0o600); err != nil {
+		return err
+	}
+	return writeFileAtomic(l.XMLFile(), []byte(x), 0o600)
+}
+
+// bgpd returns the AWS side's running bgpd.
+func (l *Lab) bgpd() (*BGPD, error) {
+	return AttachBGPD(l.Namespace(AWS), l.bgpDir())
+}
+
+// BGPAnnounce makes the AWS side announce prefix too (vtysh `network
+// prefix`), as if the VPC gained a CIDR; it is remembered across
+// BGPRestart.
+func (l *Lab) BGPAnnounce(ctx context.Context, prefix netip.Prefix) error {
+	return l.bgpNetwork(ctx, prefix, true)
+}
+
+// BGPWithdraw stops the AWS side announcing prefix (vtysh `no network
+// prefix`).
+func (l *Lab) BGPWithdraw(ctx context.Context, prefix netip.Prefix) error {
+	return l.bgpNetwork(ctx, prefix, false)
+}
+
+func (l *Lab) bgpNetwork(ctx context.Context, prefix netip.Prefix, on bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c, err := l.readBGP()
+	if err != nil {
+		return err
+	}
+	b, err := l.bgpd()
+	if err != nil {
+		return err
+	}
+	what := "withdraw"
+	if on {
+		what = "announce"
+		err = b.Announce(ctx, c.AWSASN, prefix)
+	} else {
+		err = b.Withdraw(ctx, c.AWSASN, prefix)
+	}
+	if err != nil {
+		return fmt.Errorf("bgp %s %v: %w", what, prefix, err)
+	}
+	c.Networks = slices.DeleteFunc(c.Networks, func(s string) bool { return s == prefix.String() })
+	if on {
+		c.Networks = append(c.Networks, prefix.String())
+	}
+	l.log("AWS side: bgp %s %v", what, prefix)
+	return l.writeBGP(c)
+}
+
+// BGPSetMED makes the AWS side send MED med on tunnel's session (med < 0:
+// none), as AWS lowers the MED on the other tunnel while it replaces one
+// tunnel's endpoint.
+func (l *Lab) BGPSetMED(ctx context.Context, tunnel int, med int64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c, err := l.readBGP()
+	if err != nil {
+		return err
+	}
+	var peer *BGPDPeer
+	for _, p := range l.bgpdPeers(c) {
+		if p.Tunnel == tunnel {
+			peer = &p
+		}
+	}
+	if peer == nil {
+		return fmt.Errorf("bgp med: the lab has no tunnel %d", tunnel)
+	}
+	b, err := l.bgpd()
+	if err != nil {
+		return err
+	}
+	if err := b.SetMED(ctx, tunnel, peer.Neighbor, med); err != nil {
+		return fmt.Errorf("bgp med on tunnel %d: %w", tunnel, err)
+	}
+	c.MEDs = maps.Clone(c.MEDs)
+	if c.MEDs == nil {
+		c.MEDs = map[int]uint32{}
+	}
+	if med < 0 {
+		delete(c.MEDs, tunnel)
+		l.log("AWS side: no MED on tunnel %d", tunnel)
+	} else {
+		c.MEDs[tunnel] = uint32(med)
+		l.log("AWS side: MED %d on tunnel %d", med, tunnel)
+	}
+	return l.writeBGP(c)
+}
+
+// BGPRestart stops the AWS side's bgpd (checking /proc/PID/exe) and starts
+// a new one with what it announced and the MEDs set, as after an AWS-side
+// software update. The sessions drop and come back.
+func (l *Lab) BGPRestart(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c, err := l.readBGP()
+	if err != nil {
+		return err
+	}
+	if b, err := l.bgpd(); err == nil {
+		b.Stop()
+	}
+	l.log("restarting bgpd in %s", l.Namespace(AWS))
+	if _, err := StartBGPD(ctx, l.Namespace(AWS), l.bgpDir(), l.bgpdConfig(c)); err != nil {
+		return fmt.Errorf("restarting bgpd: %w", err)
+	}
+	return nil
+}
+
+// BGPStatus is the AWS side's BGP as `cgwlab bgp status` shows it.
+type BGPStatus struct {
+	ASN       uint32         `json:"asn"`
+	PID       int            `json:"pid"`
+	Log       string         `json:"log"`
+	Announced []string       `json:"announced"`
+	MEDs      map[int]uint32 `json:"meds,omitempty"`
+	BGPTable
+}
+
+// BGPStatus asks the AWS side's bgpd for its sessions and table
+// (`show bgp summary json`, `show bgp ipv4 unicast json`).
+func (l *Lab) BGPStatus(ctx context.Context) (BGPStatus, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c, err := l.readBGP()
+	if err != nil {
+		return BGPStatus{}, err
+	}
+	b, err := l.bgpd()
+	if err != nil {
+		return BGPStatus{}, err
+	}
+	t, err := b.Table(ctx)
+	if err != nil {
+		return BGPStatus{}, err
+	}
+	if t.Neighbors == nil {
+		t.Neighbors = []BGPNeighbor{}
+	}
+	if t.Paths == nil {
+		t.Paths = []BGPPath{}
+	}
+	return BGPStatus{ASN: c.AWSASN, PID: b.PID, Log: b.LogFile(), Announced: c.Networks, MEDs: c.MEDs, BGPTable: t}, nil
+}
+
+// bgpChildName is the name of tunnel t's CHILD_SA for the inside /32 pair.
+func bgpChildName(t tunnel) string { return fmt.Sprintf("bgp%d", t.Number) }
+
+// String renders the status for people.
+func (s BGPStatus) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "AWS side bgpd: AS %d, pid %d, log %s\n", s.ASN, s.PID, s.Log)
+	fmt.Fprintf(&b, "announcing: %s\n", strings.Join(s.Announced, " "))
+	for _, t := range slices.Sorted(maps.Keys(s.MEDs)) {
+		fmt.Fprintf(&b, "MED on tunnel %d: %d\n", t, s.MEDs[t])
+	}
+	fmt.Fprintf(&b, "%-18s %-7s %-7s %-12s %8s %4s %4s\n", "neighbor", "tunnel", "AS", "state", "up", "rcvd", "sent")
+	for _, n := range s.Neighbors {
+		fmt.Fprintf(&b, "%-18s %-7d %-7d %-12s %7ds %4d %4d\n", n.Neighbor, n.Tunnel, n.ASN, n.State, n.UptimeMS/1000, n.Received, n.Sent)
+	}
+	fmt.Fprintf(&b, "%-18s %-18s %-6s %-4s %s\n", "prefix", "from", "med", "best", "as path")
+	for _, p := range s.Paths {
+		from := p.From
+		if from == "" {
+			from = "(local)"
+		}
+		best := ""
+		if p.Best {
+			best = "*"
+		}
+		fmt.Fprintf(&b, "%-18s %-18s %-6d %-4s %s\n", p.Prefix, from, p.MED, best, p.ASPath)
+	}
+	return b.String()
+}
+
+// plainBGPChild adds tunnel t's BGP CHILD_SA to the plain initiator's
+// children when the lab has BGP: bgp<N>, customer inside /32 === AWS
+// inside /32, in the same IKE_SA as the data child. Its selectors differ
+// from the data child's, so it gets its own reqid and SA: each tunnel's
+// session stays in its own tunnel (notes/bgp-over-libipsec.md).
+func (l *Lab) plainBGPChild(children *vici.Message, t tunnel, esp []string) {
+	if !l.BGP() {
+		return
+	}
+	a, c := tunnelInside(t)
+	child := vici.NewMessage()
+	_ = child.Set("local_ts", []string{c.String() + "/32"})
+	_ = child.Set("remote_ts", []string{a.String() + "/32"})
+	_ = child.Set("esp_proposals", esp)
+	_ = child.Set("dpd_action", "clear")
+	_ = child.Set("start_action", "none")
+	_ = children.Set(bgpChildName(t), child)
+}
+
+// initiatePlainBGP brings up tunnel t's BGP CHILD_SA when the lab has BGP.
+func (l *Lab) initiatePlainBGP(ctx context.Context, s *vici.Session, t tunnel) error {
+	if !l.BGP() {
+		return nil
+	}
+	m := vici.NewMessage()
+	_ = m.Set("child", bgpChildName(t))
+	_ = m.Set("ike", t.name())
+	_ = m.Set("timeout", "10000")
+	if _, err := s.Call(ctx, "initiate", m); err != nil {
+		return fmt.Errorf("plain initiator: initiate %s: %w", bgpChildName(t), err)
+	}
+	l.log("plain initiator: %s up", bgpChildName(t))
+	return nil
+}
+
+// plainBGPAddrs adds (on) or removes the customer inside addresses as /32s
+// on lo in the cgw namespace, with "unreachable" guard routes to the AWS
+// inside addresses, when the lab has BGP: what the product does before
+// its speaker dials. Removing what is not there is fine.
+func (l *Lab) plainBGPAddrs(ctx context.Context, on bool) error {
+	if !l.BGP() {
+		return nil
+	}
+	for _, t := range l.st.Tunnels {
+		a, c := tunnelInside(t)
+		if !on {
+			// One by one: each may be gone already.
+			_ = ipBatch(ctx, l.Namespace(CGW), "addr del "+c.String()+"/32 dev lo")
+			_ = ipBatch(ctx, l.Namespace(CGW), "route del unreachable "+a.String()+"/32")
+			continue
+		}
+		if err := ipBatch(ctx, l.Namespace(CGW), "addr replace "+c.String()+"/32 dev lo",
+			"route replace unreachable "+a.String()+"/32"); err != nil {
+			return fmt.Errorf("plain initiator: inside addresses: %w", err)
+		}
+	}
+	return nil
+}
