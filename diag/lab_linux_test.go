@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,9 @@ func TestLabCases(t *testing.T) {
 		if target == lab.VPCHost {
 			receiver = []string{"ip", "netns", "exec", l.Namespace(lab.VPC), "env", streamEnv + "=eth0", os.Args[0]}
 		}
+		// An engineer's own capture on the gateway, for the offline check.
+		dump := filepath.Join(t.TempDir(), "gateway-any.pcap")
+		stopDump := tcpdumpW(t, cgw, "any", dump, "icmp or udp port 4500 or udp port 500")
 		col, err := Collect(ctx, CollectOptions{
 			Probe: ProbeOptions{Target: addr(target), Source: addr(lab.OnPremHost), Netns: l.Namespace(lab.OnPrem),
 				Count: 3, Interval: 200 * time.Millisecond, Timeout: 1500 * time.Millisecond},
@@ -89,6 +93,14 @@ func TestLabCases(t *testing.T) {
 		off := ClassifyCaptures(sender, recvPkts, addr(target))
 		if off.Case != r.Case || off.Subcase != r.Subcase {
 			t.Errorf("offline from the evidence file: case %d %q, live %d %q\n%s", off.Case, off.Subcase, r.Case, r.Subcase, textOf(t, off))
+		}
+		// And so does tcpdump -i any on the gateway (Linux cooked
+		// headers, lan0, ipsec0 and wan0 mixed in one file).
+		stopDump()
+		any := readFile(t, dump)
+		off = ClassifyCaptures(any, recvPkts, addr(target))
+		if off.Case != r.Case || off.Subcase != r.Subcase {
+			t.Errorf("offline from tcpdump -i any: case %d %q, live %d %q\n%s", off.Case, off.Subcase, r.Case, r.Subcase, textOf(t, off))
 		}
 		return r
 	}

@@ -17,8 +17,9 @@ import (
 //   - echo requests and replies for target were inner packets ("tunnel")
 //     when ESP flowed while they did; otherwise, when the file shows the
 //     outside link at all (IKE, ESP or keepalives at other times), they went
-//     out in clear ("outside"); when the file shows no outside traffic, the
-//     capture was on the LAN side ("inside");
+//     out in clear ("outside"), as they did when the file shows the gateway
+//     forwarding them without any ESP; otherwise the capture was on the LAN
+//     side ("inside");
 //   - a packet the gateway forwarded shows up twice with TTLs one apart:
 //     the copy before forwarding is "inside".
 //
@@ -102,16 +103,6 @@ func placeEchoes(points map[string][]Packet, echoes []Packet, target netip.Addr)
 			break
 		}
 	}
-	// Where the packets went past the gateway: into the tunnel when ESP
-	// flowed meanwhile, out in clear when the file shows the outside link
-	// otherwise, nowhere we can see when it does not.
-	past := PointInside
-	switch {
-	case espDuring:
-		past = PointTunnel
-	case len(outside) > 0:
-		past = PointOutside
-	}
 	// A packet the gateway forwarded is seen twice (tcpdump -i any) with
 	// TTLs one apart: the request's first copy (higher TTL) and the
 	// reply's last copy (lower TTL) are the inside ones.
@@ -130,6 +121,23 @@ func placeEchoes(points map[string][]Packet, echoes []Packet, target netip.Addr)
 		if p.TTL > maxTTL[k] {
 			maxTTL[k] = p.TTL
 		}
+	}
+	forwarded := false
+	for k := range minTTL {
+		if minTTL[k] != maxTTL[k] {
+			forwarded = true
+		}
+	}
+	// Where the packets went past the gateway: into the tunnel when ESP
+	// flowed meanwhile; out in clear when the file shows the outside link
+	// otherwise, or shows the gateway forwarding them with no ESP; nowhere
+	// we can see when neither.
+	past := PointInside
+	switch {
+	case espDuring:
+		past = PointTunnel
+	case len(outside) > 0 || forwarded:
+		past = PointOutside
 	}
 	for _, p := range echoes {
 		k := key{p.Src, p.Dst, p.Kind, p.ID, p.Seq}

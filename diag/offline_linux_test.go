@@ -14,12 +14,16 @@ import (
 
 // tcpdumpW runs `tcpdump -w FILE` in a namespace until stop is called, like
 // an engineer capturing on a box cgw does not run on.
-func tcpdumpW(t *testing.T, ns, iface, file string) (stop func()) {
+func tcpdumpW(t *testing.T, ns, iface, file string, filter ...string) (stop func()) {
 	t.Helper()
 	if _, err := exec.LookPath("tcpdump"); err != nil {
 		t.Fatalf("tcpdump not installed: %v", err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", ns, "tcpdump", "-n", "-U", "--immediate-mode", "-i", iface, "-w", file, "icmp")
+	if len(filter) == 0 {
+		filter = []string{"icmp"}
+	}
+	args := append([]string{"netns", "exec", ns, "tcpdump", "-n", "-U", "--immediate-mode", "-i", iface, "-w", file}, filter...)
+	cmd := exec.Command("ip", args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

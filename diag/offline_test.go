@@ -80,6 +80,7 @@ func TestClassifyCaptures(t *testing.T) {
 		return m
 	}
 	lanOnly := (&mixed{t: t}).req(200, 64, onprem, 1).req(400, 64, onprem, 2)
+	fwdClear := (&mixed{t: t}).req(200, 64, onprem, 1).req(201, 63, onprem, 1).req(400, 64, onprem, 2).req(401, 63, onprem, 2)
 
 	tests := []struct {
 		name     string
@@ -97,6 +98,7 @@ func TestClassifyCaptures(t *testing.T) {
 		{"requests leave, receiver answers", requestsOut().pkts, receiverAll.pkts, result{3, SubReturnPath, 3, 0}, "receiver 09:00:00.202000 IP 10.10.100.110 > 172.31.16.103: ICMP echo reply"},
 		{"requests leave, receiver silent", requestsOut().pkts, receiverReqOnly.pkts, result{2, SubUnanswered, 3, 0}, ""},
 		{"plain ICMP on the outside link", clear().pkts, nil, result{1, Sub1a, 3, 0}, "outside  09:00:05.201000 IP 172.31.16.103 > 10.10.100.110: ICMP echo request, id 21469, seq 1, length 64"},
+		{"forwarded in clear, no outside traffic in the file", fwdClear.pkts, nil, result{1, Sub1a, 2, 0}, "outside  09:00:00.201000 IP 172.31.16.103 > 10.10.100.110: ICMP echo request"},
 		{"LAN-side capture only", lanOnly.pkts, []Packet{}, result{1, Sub1b, 2, 0}, "inside   09:00:00.200000"},
 		{"empty sender file", []Packet{}, nil, result{1, Sub1b, 0, 0}, ""},
 	}
