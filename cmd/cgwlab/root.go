@@ -45,6 +45,7 @@ func newRootCmd() *cobra.Command {
 		newExecCmd(f),
 		newInitiateCmd(f),
 		newDownCmd(f),
+		newBGPCmd(f),
 	)
 	return root
 }

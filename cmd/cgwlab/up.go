@@ -32,6 +32,9 @@ func newUpCmd(f *labFlags) *cobra.Command {
 			fmt.Fprintf(out, "aws-vici\t%s\n", l.VICISocket(lab.AWS))
 			fmt.Fprintf(out, "cgw-vici\t%s\n", l.VICISocket(lab.CGW))
 			fmt.Fprintf(stderr, "cgwlab: run cgw with: ip netns exec %s cgw run --config %s\n", l.Namespace(lab.CGW), l.ConfigFile())
+			if o.BGP {
+				fmt.Fprintf(stderr, "cgwlab: the AWS side speaks BGP (AS %d, neighbours the customer inside addresses); see `cgwlab bgp status`\n", lab.AWSASN)
+			}
 			return nil
 		},
 	}
@@ -39,6 +42,7 @@ func newUpCmd(f *labFlags) *cobra.Command {
 	cmd.Flags().StringSliceVar(&o.Proposals, "proposals", nil, "AWS-side IKE proposals, strongSwan syntax (default: AWS's whole allowed set)")
 	cmd.Flags().StringSliceVar(&o.ESPProposals, "esp-proposals", nil, "AWS-side ESP proposals, strongSwan syntax (default: AWS's whole allowed set)")
 	cmd.Flags().IntVar(&o.Tunnels, "tunnels", 2, "number of tunnels, 1 or 2")
+	cmd.Flags().BoolVar(&o.BGP, "bgp", false, "dynamic routing: FRR bgpd as the AWS side (AS 64512) and the download files in BGP form")
 	cmd.Flags().StringVar(&o.Dataplane, "dataplane", lab.DataplaneLibIPsec,
 		"libipsec (charon's userspace ESP) or kernel (kernel ESP, XFRM interfaces; needs a kernel with both)")
 	return cmd
