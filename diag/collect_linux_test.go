@@ -26,7 +26,7 @@ func TestCollect(t *testing.T) {
 		{"healthy", "", false, nil, SubHealthy, 0},
 		{"receiver drops its replies", "add rule inet dgtest out icmp type echo-reply drop", false, nil, SubUnanswered, 2},
 		{"sender drops the replies", "add rule inet dgtest in icmp type echo-reply drop", true, nil, SubSenderDrop, 3},
-		{"receiver has no route back", "", false, []string{"ip", "-n", "NSB", "route", "del", "192.0.2.0/30"}, SubReturnPath, 3},
+		{"receiver has no route back", "", false, []string{"ip", "-n", "NSB", "route", "del", "192.0.2.0/29"}, SubReturnPath, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,7 +29,7 @@ func requireRoot(t testing.TB) {
 var nsCounter atomic.Int32
 
 // vethPair is two fresh network namespaces joined by a veth pair:
-// A has IfA 192.0.2.1/30, B has IfB 192.0.2.2/30.
+// A has IfA 192.0.2.1/29, B has IfB 192.0.2.2/29.
 type vethPair struct {
 	NSA, NSB string
 	IfA, IfB string
@@ -60,8 +60,8 @@ func newVethPair(t testing.TB) vethPair {
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", p.NSB).Run() })
 	run(t, "ip", "link", "add", p.IfA, "netns", p.NSA, "type", "veth", "peer", "name", p.IfB, "netns", p.NSB)
 	for _, c := range [][]string{
-		{"ip", "-n", p.NSA, "addr", "add", "192.0.2.1/30", "dev", p.IfA},
-		{"ip", "-n", p.NSB, "addr", "add", "192.0.2.2/30", "dev", p.IfB},
+		{"ip", "-n", p.NSA, "addr", "add", "192.0.2.1/29", "dev", p.IfA},
+		{"ip", "-n", p.NSB, "addr", "add", "192.0.2.2/29", "dev", p.IfB},
 		{"ip", "-n", p.NSA, "link", "set", p.IfA, "up"},
 		{"ip", "-n", p.NSB, "link", "set", p.IfB, "up"},
 		{"ip", "-n", p.NSA, "link", "set", "lo", "up"},
