@@ -42,7 +42,7 @@ type running struct {
 
 // runGateway starts a Gateway on the lab's cgw.yaml (optionally editing the
 // download file first) and stops it when the test ends.
-func runGateway(t *testing.T, l *lab.Lab) *running {
+func runGateway(t *testing.T, l *lab.Lab, opts ...func(*gateway.Gateway)) *running {
 	t.Helper()
 	cfg, err := gateway.LoadConfig(l.ConfigFile(), nil, nil)
 	if err != nil {
@@ -55,6 +55,9 @@ func runGateway(t *testing.T, l *lab.Lab) *running {
 		t.Fatal(err)
 	}
 	gateway.SetNetns(g, "/run/netns/"+l.Namespace(lab.CGW))
+	for _, o := range opts {
+		o(g)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()

@@ -28,8 +28,9 @@ type failover struct {
 	lastRekey time.Time
 	lastMove  time.Time
 	lastFrom  int
-	count     int    // failovers so far
-	warning   string // monitors unreachable through both tunnels, …
+	count     int           // failovers so far
+	warning   string        // monitors unreachable through both tunnels, …
+	hold      time.Duration // holdTime; tests shorten it
 }
 
 // upTunnel reports whether tunnel n is up.
@@ -74,7 +75,14 @@ func (g *Gateway) chooseActive(ctx context.Context, rekey func(name string) erro
 			}
 		}
 	case fo.want != fo.preferred:
-		if p := g.upTunnel(fo.preferred); p != nil && !p.upSince.IsZero() && now.Sub(p.upSince) >= holdTime && now.Sub(fo.lastMove) >= holdTime {
+		p := g.upTunnel(fo.preferred)
+		switch {
+		case p == nil:
+		case fo.lastFrom != fo.preferred:
+			// The preferred tunnel did not fail; it only came up later
+			// (start, charon restart): take it at once.
+			fo.want = fo.preferred
+		case !p.upSince.IsZero() && now.Sub(p.upSince) >= fo.holdTime() && now.Sub(fo.lastMove) >= fo.holdTime():
 			g.log.Info("moving traffic back to the preferred tunnel", "from_tunnel", fo.want, "to_tunnel", fo.preferred,
 				"why", fmt.Sprintf("it has been up for %v", now.Sub(p.upSince).Round(time.Second)))
 			fo.want, fo.lastMove = fo.preferred, now
@@ -88,14 +96,16 @@ func (g *Gateway) chooseActive(ctx context.Context, rekey func(name string) erro
 			g.active, g.activeReason = fo.want, g.reason(fo.want)+"; routes point at its XFRM interface"
 		}
 	} else {
-		newest := time.Duration(-1)
+		// The newest CHILD SA is the one charon created last: the highest
+		// unique id (install times are whole seconds and tie).
+		var newest uint32
 		for _, t := range g.tunnels {
 			if g.upTunnel(t.number) == nil {
 				continue
 			}
 			for _, c := range t.sa.Children {
-				if c.Name == t.spec.Name && c.State == "INSTALLED" && (newest < 0 || c.InstallTime < newest) {
-					newest, g.active = c.InstallTime, t.number
+				if c.Name == t.spec.Name && c.State == "INSTALLED" && c.UniqueID >= newest {
+					newest, g.active = c.UniqueID, t.number
 				}
 			}
 		}
@@ -193,4 +203,11 @@ func (g *Gateway) onLoss(ctx context.Context, rekey func(name string) error, wg 
 			}(g.cfg.VICISocket, t.spec.Name)
 		}
 	}
+}
+
+func (fo *failover) holdTime() time.Duration {
+	if fo.hold > 0 {
+		return fo.hold
+	}
+	return holdTime
 }

@@ -25,7 +25,7 @@ func activeIs(n int) func(gateway.Status) bool {
 // real AWS the return direction follows AWS's own choice (see README).
 func TestFailover(t *testing.T) {
 	l := labtest.Up(t, lab.Options{})
-	r := runGateway(t, l)
+	r := runGateway(t, l, func(g *gateway.Gateway) { gateway.SetHoldTime(g, 6*time.Second) })
 	waitStatus(t, r.g, 20*time.Second, "both tunnels up", bothUp)
 	s := waitStatus(t, r.g, 10*time.Second, "tunnel 1 (preferred) active", activeIs(1))
 	t.Logf("active: tunnel %d (%s)", s.ActiveTunnel, s.ActiveReason)
@@ -72,6 +72,17 @@ func TestFailover(t *testing.T) {
 	}
 	if !strings.Contains(r.logs.String(), "failover") {
 		t.Error("the failover was not logged")
+	}
+	// After the hold time, traffic moves back to the preferred tunnel,
+	// without a gap.
+	back := time.Now()
+	waitStatus(t, r.g, 20*time.Second, "traffic back on tunnel 1 after the hold time", activeIs(1))
+	time.Sleep(time.Second)
+	if gap, _ := p.LongestGap(back); gap > 500*time.Millisecond {
+		t.Errorf("moving back cost a %v gap in replies", gap)
+	}
+	if !strings.Contains(r.logs.String(), "moving traffic back to the preferred tunnel") {
+		t.Error("the move back was not logged")
 	}
 }
 

@@ -124,6 +124,7 @@ func (p *prober) send(now time.Time) {
 	}
 	p.sentSince++
 	p.sentTotal += uint64(len(p.monitors))
+	monitors := p.monitors
 	lost := p.sentSince >= 3 && now.Sub(p.lastSeenLocked()) > lossAfter
 	signal := lost && !p.signalled
 	if signal {
@@ -141,7 +142,7 @@ func (p *prober) send(now time.Time) {
 	if err != nil {
 		return
 	}
-	for _, m := range p.monitors {
+	for _, m := range monitors {
 		_, _ = p.conn.WriteTo(b, &net.IPAddr{IP: m.AsSlice()})
 	}
 }
@@ -185,6 +186,14 @@ func (p *prober) receive() {
 		p.recvTotal++
 		p.mu.Unlock()
 	}
+}
+
+// setMonitors replaces the addresses probed (a reload).
+func (p *prober) setMonitors(ms []netip.Addr, now time.Time) {
+	p.mu.Lock()
+	p.monitors = ms
+	p.mu.Unlock()
+	p.reset(now)
 }
 
 // reset restarts the loss clock, after a failover, so the new path gets

@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"errors"
+	"slices"
+	"time"
 
 	"github.com/cgw-project/cgw/gateway/awsconf"
 	"github.com/cgw-project/cgw/ike"
@@ -108,8 +110,19 @@ func (g *Gateway) applyReload(ctx context.Context, c *ike.Client, r reload) erro
 		}
 		g.log.Info("tunnel removed by reload", "tunnel", gone.number)
 	}
+	if !slices.Equal(old.Monitors, r.cfg.Monitors) {
+		if g.prober != nil {
+			g.prober.setMonitors(r.cfg.Monitors, time.Now())
+			g.log.Info("monitors changed", "monitors", r.cfg.Monitors)
+		} else if len(r.cfg.Monitors) > 0 {
+			g.log.Warn("monitors added by reload take effect on restart (no prober was running)")
+		}
+	}
 	g.tunnels, g.cfg, g.conn = next, r.cfg, r.conn
 	g.log.Info("configuration reloaded", "tunnels", len(next))
+	g.mu.Lock()
+	g.status = g.snapshotLocked(time.Now())
+	g.mu.Unlock()
 	return errors.Join(errs...)
 }
 
