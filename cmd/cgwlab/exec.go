@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os/exec"
 	"slices"
 
 	"github.com/spf13/cobra"
@@ -28,7 +30,21 @@ func newExecCmd(f *labFlags) *cobra.Command {
 			}
 			c := l.Command(cmd.Context(), h, args[1], args[2:]...)
 			c.Stdin, c.Stdout, c.Stderr = cmd.InOrStdin(), cmd.OutOrStdout(), cmd.ErrOrStderr()
-			return c.Run()
+			if err := c.Run(); err != nil {
+				var ee *exec.ExitError
+				if errors.As(err, &ee) && ee.ExitCode() > 0 {
+					return exitStatus(ee.ExitCode())
+				}
+				return err
+			}
+			return nil
 		},
 	}
 }
+
+// exitStatus is the exit status of the command `cgwlab exec` ran, which
+// main passes on silently. Only exec returns it: an exec.ExitError inside
+// another command's error (an `ip` the lab ran) is an error to print.
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"syscall"
 )
@@ -19,9 +18,9 @@ func main() {
 	stop()
 	if err != nil {
 		// `cgwlab exec` passes the command's own exit status on.
-		var ee *exec.ExitError
-		if errors.As(err, &ee) && ee.ExitCode() > 0 {
-			os.Exit(ee.ExitCode())
+		var es exitStatus
+		if errors.As(err, &es) {
+			os.Exit(int(es))
 		}
 		fmt.Fprintln(os.Stderr, "cgwlab:", err)
 		os.Exit(1)

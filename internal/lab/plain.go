@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/strongswan/govici/vici"
 )
@@ -120,7 +121,12 @@ func (l *Lab) plainInitiate(ctx context.Context, keys []string) error {
 		_ = m.Set("child", t.name())
 		_ = m.Set("ike", t.name())
 		_ = m.Set("timeout", "10000")
-		if _, err := s.Call(ctx, "initiate", m); err != nil {
+		// A deadline on the call: without one govici gives up reading
+		// after 5 s, which a slow machine (a VM under TCG) can exceed.
+		ictx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		_, err := s.Call(ictx, "initiate", m)
+		cancel()
+		if err != nil {
 			return fmt.Errorf("plain initiator: initiate %s: %w", t.name(), err)
 		}
 		l.log("plain initiator: %s up", t.name())

@@ -1,0 +1,302 @@
+#!/bin/bash
+# lab.sh: cgw's kernel data plane checked end to end, inside the vmtest VM.
+#
+# Phase 1 (plain): the lab in kernel mode with its plain initiator standing
+# in for cgw: both CHILD_SAs INSTALLED, ESP-in-UDP 4500 through the NAT,
+# if_id on every state, ping onprem -> vpc, then the AWS side's own
+# failover (silence tunnel 1; the plain stand-in moves its route at once, so
+# the time until pings resume is the AWS side's DPD).
+# Phase 2 (cgw): the same with `cgw run` in the cgw namespace, failover by
+# cgw's route preference, and a clean SIGTERM shutdown.
+#
+# Output: ttyS0 gets "@@ <seconds since start> ..." progress, "TIMING k=v"
+# lines and exactly one "RESULT PASS" or "RESULT FAIL <why>"; ttyS1 gets the
+# dumps (charon logs, cgw log, ip xfrm state/policy, routes, nft).
+set -u
+export PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/busybox
+export HOME=/root LC_ALL=C
+
+LAB=cgwlab
+DIR=/run/cgwlab/$LAB
+NS_CGW=$LAB-cgw
+NS_AWS=$LAB-aws
+NS_ONPREM=$LAB-onprem
+VPC=10.10.100.110
+VPCNET=10.10.100.0/24
+DETAIL=/dev/ttyS1
+SOCK=$DIR/cgw.sock
+START=$EPOCHREALTIME
+CGW_PID=
+PING_PID=
+# Limits, in seconds.
+CGW_UP_MAX=40      # cgw run -> both tunnels up
+ROUTE_MOVE_MAX=10  # silence -> cgw's route on the other XFRM interface
+RESUME_MAX=45      # silence -> pings answered again (the AWS side's DPD)
+
+# elapsed T0: seconds since T0 (an $EPOCHREALTIME value), two decimals.
+elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }'; }
+mark() { echo "@@ $(elapsed "$START") $*"; }
+timing() { echo "TIMING $1=$2"; }
+
+dump() {
+	{
+		echo "===== dump at $(elapsed "$START") s: $1"
+		for ns in $NS_CGW $NS_AWS; do
+			for c in "xfrm state" "xfrm policy" "-d link show type xfrm" "route show table all" "-d rule show"; do
+				echo "--- ip -n $ns $c"
+				ip -n "$ns" $c 2>&1 | grep -v ' local \|^local \|^broadcast '
+			done
+			echo "--- nft list ruleset ($ns)"
+			ip netns exec "$ns" nft list ruleset 2>&1
+		done
+		echo "--- cgw status"
+		cgw status --socket "$SOCK" --json 2>&1
+		echo "--- cgwlab status"
+		cgwlab status 2>&1
+		echo "--- cgw log"
+		cat /tmp/cgw.log 2>&1
+		echo "--- cgwlab log"
+		cat /tmp/cgwlab.log 2>&1
+		for f in /tmp/ping-*.log; do
+			[ -e "$f" ] && { echo "--- $f (tail)"; tail -60 "$f"; }
+		done
+		for h in aws cgw; do
+			echo "--- $h charon log"
+			cat "$DIR/$h/charon.log" 2>&1
+			cat "$DIR/$h/charon.out" 2>&1
+		done
+		echo "--- dmesg (tail)"
+		dmesg 2>&1 | tail -40
+		echo "===== end of dump: $1"
+	} >"$DETAIL" 2>&1
+}
+
+finish() {
+	[ -n "$PING_PID" ] && kill "$PING_PID" 2>/dev/null
+	[ -n "$CGW_PID" ] && kill -TERM "$CGW_PID" 2>/dev/null && sleep 2
+	cgwlab down >>/tmp/cgwlab.log 2>&1
+}
+
+fail() {
+	mark "FAIL: $*"
+	dump "failure: $*"
+	echo "RESULT FAIL $*"
+	finish
+	exit 1
+}
+
+# run LABEL CMD...: run CMD, fail with its output when it fails.
+run() {
+	local label=$1 out rc
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	printf '%s\n' "+ $* (status $rc)" "$out" >>/tmp/cgwlab.log
+	[ "$rc" -eq 0 ] || fail "$label: $(echo "$out" | tail -3 | tr '\n' ' ')"
+}
+
+# ifid_of NS DEV: the if_id (decimal) of XFRM interface DEV in NS.
+ifid_of() {
+	local x
+	x=$(ip -n "$1" -d link show dev "$2" 2>/dev/null | grep -o 'if_id 0x[0-9a-f]*' | head -1)
+	[ -n "$x" ] && echo $((${x#if_id }))
+}
+
+# route_dev NS [TABLE]: the device of the first route to the VPC.
+route_dev() {
+	local t=()
+	[ -n "${2:-}" ] && t=(table "$2")
+	ip -n "$1" route show "${t[@]}" "$VPCNET" 2>/dev/null | head -1 | grep -o 'dev [^ ]*' | cut -d' ' -f2
+}
+
+# check_states LABEL: both tunnels' CHILD_SAs as XFRM states in the cgw
+# namespace: ESP in UDP 4500 from the NAT'd outside address, if_id 1 and 2
+# on every state; on the AWS side the same SAs come from the Elastic IP.
+check_states() {
+	local label=$1 st aws n enc ifid
+	st=$(ip -n "$NS_CGW" xfrm state)
+	aws=$(ip -n "$NS_AWS" xfrm state)
+	n=$(grep -c '^src ' <<<"$st")
+	enc=$(grep -c 'encap type espinudp sport 4500 dport 4500' <<<"$st")
+	ifid=$(grep -c 'if_id 0x[12]$' <<<"$st")
+	mark "$label: $n XFRM states in $NS_CGW, $enc ESP-in-UDP 4500, $ifid with if_id 1 or 2"
+	[ "$n" -ge 4 ] || fail "$label: want >= 4 XFRM states (2 CHILD_SAs x in/out) in $NS_CGW, got $n"
+	[ "$enc" -eq "$n" ] || fail "$label: $enc of $n XFRM states in $NS_CGW are ESP-in-UDP 4500 (want all)"
+	[ "$ifid" -eq "$n" ] || fail "$label: $ifid of $n XFRM states in $NS_CGW carry if_id 1 or 2 (want all)"
+	grep -q 'if_id 0x1$' <<<"$st" || fail "$label: no XFRM state with if_id 1 in $NS_CGW"
+	grep -q 'if_id 0x2$' <<<"$st" || fail "$label: no XFRM state with if_id 2 in $NS_CGW"
+	grep -q '^src 192.168.0.10 dst 203.0.113.10' <<<"$st" || fail "$label: no tunnel-1 state from 192.168.0.10 (behind the NAT)"
+	grep -q '^src 192.168.0.10 dst 203.0.113.20' <<<"$st" || fail "$label: no tunnel-2 state from 192.168.0.10 (behind the NAT)"
+	grep -q '^src 198.51.100.50 dst 203.0.113.10' <<<"$aws" || fail "$label: the AWS side has no tunnel-1 state from the Elastic IP"
+	grep -q '^src 198.51.100.50 dst 203.0.113.20' <<<"$aws" || fail "$label: the AWS side has no tunnel-2 state from the Elastic IP"
+}
+
+# ping_ok LABEL: onprem -> vpc through the tunnel.
+ping_ok() {
+	local out
+	out=$(ip netns exec "$NS_ONPREM" ping -n -q -c 3 -i 0.2 -W 2 "$VPC" 2>&1) ||
+		fail "$1: ping $VPC from onprem: $(echo "$out" | grep 'packets transmitted')"
+	mark "$1: ping onprem -> vpc: $(echo "$out" | grep 'packets transmitted')"
+}
+
+# resumed T0: seconds from T0 to the first reply after the outage that
+# silencing caused, from `ping -D -O` output in /tmp/ping.log: the first
+# "no answer yet for icmp_seq=L" stamped after T0, then the first reply with
+# a higher seq. Prints "0" when nothing was lost in the 3 s after T0, and
+# nothing while the outage lasts.
+resumed() {
+	awk -v t0="$1" -v now="$EPOCHREALTIME" '
+		{ ts = $1; gsub(/[][]/, "", ts); ts += 0 }
+		/no answer yet/ && lost == "" && ts > t0 { match($0, /icmp_seq=[0-9]+/); lost = substr($0, RSTART + 9, RLENGTH - 9) + 0; next }
+		/bytes from/ {
+			match($0, /icmp_seq=[0-9]+/); seq = substr($0, RSTART + 9, RLENGTH - 9) + 0
+			if (lost != "" && seq > lost) { printf "%.2f", ts - t0; exit }
+			if (ts > t0) last = ts
+		}
+		END { if (lost == "" && now - t0 > 3 && last > t0 + 2.5) printf "0" }
+	' /tmp/ping.log
+}
+
+# failover LABEL N ROUTE_NS ROUTE_TABLE MOVE_CMD: silence tunnel N, run
+# MOVE_CMD (may be empty), then wait for the route in ROUTE_NS to leave
+# tunnel N's interface and for pings to be answered again. Times count from
+# the moment the fault is in place. Sets ROUTE_S and RESUME_S.
+failover() {
+	local label=$1 n=$2 rns=$3 rtable=$4 move=$5 t0 dev id
+	ROUTE_S= RESUME_S=
+	: >/tmp/ping.log
+	ip netns exec "$NS_ONPREM" ping -n -D -O -i 0.2 "$VPC" >/tmp/ping.log 2>&1 &
+	PING_PID=$!
+	sleep 1
+	run "$label: fault silence-tunnel$n" cgwlab fault "silence-tunnel$n" on
+	t0=$EPOCHREALTIME
+	[ -n "$move" ] && run "$label: moving the route" $move
+	mark "$label: tunnel $n silenced"
+	while :; do
+		if [ -z "$ROUTE_S" ]; then
+			dev=$(route_dev "$rns" "$rtable")
+			id=$(ifid_of "$rns" "$dev")
+			if [ -n "$dev" ] && [ -n "$id" ] && [ "$id" != "$n" ]; then
+				ROUTE_S=$(elapsed "$t0")
+				mark "$label: route to $VPCNET now via $dev (if_id $id) after $ROUTE_S s"
+			fi
+		fi
+		if [ -z "$RESUME_S" ]; then
+			RESUME_S=$(resumed "$t0")
+			[ -n "$RESUME_S" ] &&
+				mark "$label: pings answered again $RESUME_S s after the silence (AWS route: $(ip -n "$NS_AWS" route show 172.31.16.0/20))"
+		fi
+		[ -n "$ROUTE_S" ] && [ -n "$RESUME_S" ] && break
+		if [ -z "$ROUTE_S" ] && [ "$(elapsed "$t0" | cut -d. -f1)" -ge "$ROUTE_MAX" ]; then
+			fail "$label: after silencing tunnel $n the route to $VPCNET stayed on $(route_dev "$rns" "$rtable") for ${ROUTE_MAX} s"
+		fi
+		if [ "$(elapsed "$t0" | cut -d. -f1)" -ge "$RESUME_MAX" ]; then
+			fail "$label: after silencing tunnel $n no ping was answered for ${RESUME_MAX} s (route moved after ${ROUTE_S:-never} s; AWS route: $(ip -n "$NS_AWS" route show 172.31.16.0/20))"
+		fi
+		sleep 0.1
+	done
+	kill "$PING_PID" 2>/dev/null
+	wait "$PING_PID" 2>/dev/null
+	PING_PID=
+	cp /tmp/ping.log "/tmp/ping-$label.log"
+	run "$label: fault silence-tunnel$n off" cgwlab fault "silence-tunnel$n" off
+}
+
+mark "guest up: kernel $(uname -r), $(nproc) CPU(s)"
+for m in esp4 xfrm_user xfrm_interface veth nf_tables nft_chain_nat nf_nat nf_conntrack aesni_intel gcm authenc seqiv ctr ghash_generic; do
+	modprobe "$m" 2>/dev/null || mark "note: modprobe $m failed (built in or absent)"
+done
+mark "modules loaded"
+
+# ---------------------------------------------------------------- the lab
+t=$EPOCHREALTIME
+run "cgwlab up --dataplane kernel" cgwlab up --dataplane kernel
+timing lab_up_s "$(elapsed "$t")"
+grep -q '^dataplane: kernel$' "$DIR/cgw.yaml" || fail "the lab's cgw.yaml does not say dataplane: kernel"
+ip -n "$NS_AWS" route show 172.31.16.0/20 | grep -q '^blackhole 172.31.16.0/20' ||
+	fail "AWS side's route before any tunnel: $(ip -n "$NS_AWS" route show 172.31.16.0/20), want the blackhole"
+mark "lab up in kernel mode"
+
+# ---------------------------------------------------- phase 1: plain swanctl
+t=$EPOCHREALTIME
+run "plain: cgwlab initiate" cgwlab initiate
+timing plain_up_s "$(elapsed "$t")"
+n=$(swanctl --list-sas --uri "unix://$DIR/cgw/charon.vici" 2>/dev/null | grep -c 'INSTALLED, TUNNEL-in-UDP')
+[ "$n" -eq 2 ] || fail "plain: swanctl shows $n CHILD_SAs INSTALLED, TUNNEL-in-UDP, want 2"
+check_states plain
+[ "$(ifid_of "$NS_AWS" xfrm1)" = 1 ] && [ "$(ifid_of "$NS_AWS" xfrm2)" = 2 ] || fail "plain: AWS side's XFRM interfaces lack if_id 1/2"
+aws_route=$(ip -n "$NS_AWS" route show 172.31.16.0/20)
+grep -q '^172.31.16.0/20 dev xfrm1' <<<"$aws_route" ||
+	fail "plain: AWS side's route with both tunnels up is '$aws_route', want dev xfrm1 (the lowest-numbered tunnel)"
+ping_ok plain
+ROUTE_MAX=$ROUTE_MOVE_MAX
+failover plain 1 "$NS_CGW" "" "ip -n $NS_CGW route replace $VPCNET dev plain-xfrm2"
+timing plain_failover_route_s "$ROUTE_S"
+timing plain_failover_resume_s "$RESUME_S"
+run "plain: cgwlab initiate --reset" cgwlab initiate --reset
+[ -z "$(ip -n "$NS_CGW" -d link show type xfrm)" ] || fail "plain: XFRM interfaces left after reset"
+mark "plain: PASS"
+echo "PLAIN PASS"
+
+# ----------------------------------------------------------- phase 2: cgw
+t=$EPOCHREALTIME
+ip netns exec "$NS_CGW" cgw run --config "$DIR/cgw.yaml" >/tmp/cgw.log 2>&1 &
+CGW_PID=$!
+while :; do
+	s=$(cgw status --socket "$SOCK" --json 2>/dev/null)
+	up=$(grep -c '"up": true' <<<"$s")
+	[ "$up" -eq 2 ] && break
+	kill -0 "$CGW_PID" 2>/dev/null || { CGW_PID=; fail "cgw: cgw run exited: $(tail -3 /tmp/cgw.log | tr '\n' ' ')"; }
+	[ "$(elapsed "$t" | cut -d. -f1)" -ge "$CGW_UP_MAX" ] &&
+		fail "cgw: $up of 2 tunnels up after ${CGW_UP_MAX} s: $(grep -o '"last_error": "[^"]*"' <<<"$s" | tr '\n' ' ')"
+	sleep 0.25
+done
+timing cgw_tunnels_up_s "$(elapsed "$t")"
+mark "cgw: both tunnels up"
+grep -q '"dataplane": "kernel"' <<<"$s" || fail "cgw: status does not say dataplane kernel"
+check_states cgw
+declare -A dev_of
+for l in $(ip -n "$NS_CGW" -o link show type xfrm | awk -F': ' '{ print $2 }' | cut -d@ -f1); do
+	dev_of[$(ifid_of "$NS_CGW" "$l")]=$l
+done
+[ -n "${dev_of[1]:-}" ] && [ -n "${dev_of[2]:-}" ] ||
+	fail "cgw: want XFRM interfaces with if_id 1 and 2 in $NS_CGW, have: $(ip -n "$NS_CGW" -o link show type xfrm | awk -F': ' '{ printf "%s ", $2 }')"
+mark "cgw: XFRM interfaces ${dev_of[1]} (if_id 1) and ${dev_of[2]} (if_id 2)"
+dev=$(route_dev "$NS_CGW" 198)
+active=$(ifid_of "$NS_CGW" "$dev")
+[ -n "$active" ] || fail "cgw: no route to $VPCNET via a cgw XFRM interface in table 198: $(ip -n "$NS_CGW" route show table 198)"
+status_active=$(sed -n 's/.*"active_tunnel": \([0-9]*\).*/\1/p' <<<"$s")
+mark "cgw: route to $VPCNET via $dev (tunnel $active); status says active tunnel $status_active"
+ping_ok cgw
+ROUTE_MAX=$ROUTE_MOVE_MAX
+failover cgw "$active" "$NS_CGW" 198 ""
+timing cgw_failover_route_s "$ROUTE_S"
+timing cgw_failover_resume_s "$RESUME_S"
+
+# ------------------------------------------------------- clean shutdown
+t=$EPOCHREALTIME
+kill -TERM "$CGW_PID"
+for _ in $(seq 1 150); do
+	kill -0 "$CGW_PID" 2>/dev/null || break
+	sleep 0.1
+done
+kill -0 "$CGW_PID" 2>/dev/null && fail "cgw: still running 15 s after SIGTERM"
+wait "$CGW_PID"
+rc=$?
+CGW_PID=
+timing cgw_stop_s "$(elapsed "$t")"
+[ "$rc" -eq 0 ] || fail "cgw: exited with status $rc after SIGTERM: $(tail -3 /tmp/cgw.log | tr '\n' ' ')"
+left=$(ip -n "$NS_CGW" -o link show type xfrm | awk -F': ' '{ printf "%s ", $2 }')
+[ -z "$left" ] || fail "cgw: XFRM interfaces left after SIGTERM: $left"
+left=$(ip -n "$NS_CGW" route show table all proto 198 | tr '\n' ';')
+[ -z "$left" ] || fail "cgw: routes with proto 198 left after SIGTERM: $left"
+left=$(ip -n "$NS_CGW" -d rule show | grep -w 'proto 198' | tr '\n' ';')
+[ -z "$left" ] || fail "cgw: rules with proto 198 left after SIGTERM: $left"
+ip netns exec "$NS_CGW" nft list table inet cgw >/dev/null 2>&1 && fail "cgw: nft table inet cgw left after SIGTERM"
+n=$(ip -n "$NS_CGW" xfrm state | grep -c '^src ')
+mark "cgw: clean after SIGTERM (no XFRM interface, proto-198 route or rule, nft table; $n XFRM states left)"
+
+dump "end of a passing run"
+cgwlab down >>/tmp/cgwlab.log 2>&1 || fail "cgwlab down: $(tail -3 /tmp/cgwlab.log | tr '\n' ' ')"
+timing total_guest_s "$(elapsed "$START")"
+echo "RESULT PASS"

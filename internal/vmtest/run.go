@@ -1,0 +1,278 @@
+package vmtest
+
+import (
+	"bufio"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+//go:embed guest/init
+var guestInit []byte
+
+//go:embed guest/lab.sh
+var guestLab []byte
+
+// Options configure Run. The zero value is usable.
+type Options struct {
+	// CacheDir holds the kernel and the base initramfs between runs;
+	// default DefaultCacheDir().
+	CacheDir string
+	// WorkDir receives the overlay, the binaries and the serial logs;
+	// default a new directory under os.TempDir().
+	WorkDir string
+	// ModuleDir is the cgw module's root (where go.mod is), for building
+	// cgw and cgwlab; default: `go env GOMOD`'s directory.
+	ModuleDir string
+	// GuestScript, when set, is a file that replaces guest/lab.sh (for
+	// debugging the guest; the test takes it from $CGW_VMTEST_SCRIPT).
+	GuestScript string
+	// Timeout bounds the VM; default 240 s.
+	Timeout time.Duration
+	// Logf receives progress and the guest's "@@", "TIMING" and "RESULT"
+	// lines as they arrive; nil discards them.
+	Logf func(format string, args ...any)
+}
+
+// A Step is one timed host-side step of Run.
+type Step struct {
+	Name     string
+	Duration time.Duration
+}
+
+// Result is what one VM run showed.
+type Result struct {
+	// Pass is true when the guest printed "RESULT PASS".
+	Pass bool
+	// Failure is the text after "RESULT FAIL", or why no RESULT came.
+	Failure string
+	// PlainPass is true when the plain-initiator phase passed (the lab
+	// itself works in kernel mode), whatever cgw did afterwards.
+	PlainPass bool
+	// Timings are the guest's "TIMING name=value" lines in order, as
+	// "name=value".
+	Timings []string
+	// Steps are the host-side steps with their wall time.
+	Steps []Step
+	// Kernel is the kernel that was booted; Accel "kvm" or "tcg".
+	Kernel Kernel
+	Accel  string
+	// Console and Detail are the paths of the first serial port's log
+	// (progress, RESULT) and the second's (dumps).
+	Console, Detail string
+}
+
+// Run builds everything and boots the VM once. It returns an error when
+// the harness cannot run (tools missing, download or build failures, qemu
+// dying before a RESULT line); a guest that reports "RESULT FAIL" is a
+// Result with Pass false and a nil error.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	logf := o.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if err := checkTools(); err != nil {
+		return nil, err
+	}
+	if o.CacheDir == "" {
+		o.CacheDir = DefaultCacheDir()
+	}
+	if err := os.MkdirAll(o.CacheDir, 0o755); err != nil {
+		return nil, fmt.Errorf("cache directory: %w", err)
+	}
+	if o.WorkDir == "" {
+		d, err := os.MkdirTemp("", "cgw-vmtest-")
+		if err != nil {
+			return nil, err
+		}
+		o.WorkDir = d
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 240 * time.Second
+	}
+	res := &Result{Console: filepath.Join(o.WorkDir, "console.log"), Detail: filepath.Join(o.WorkDir, "detail.log")}
+	step := func(name string, f func() error) error {
+		t := time.Now()
+		err := f()
+		res.Steps = append(res.Steps, Step{name, time.Since(t)})
+		logf("host: %s: %s", name, time.Since(t).Round(10*time.Millisecond))
+		return err
+	}
+
+	var k Kernel
+	if err := step("kernel", func() (err error) { k, err = FetchKernel(ctx, o.CacheDir, logf); return err }); err != nil {
+		return nil, err
+	}
+	res.Kernel = k
+	var base string
+	if err := step("base initramfs", func() (err error) { base, err = BuildBase(ctx, k, o.CacheDir, logf); return err }); err != nil {
+		return nil, err
+	}
+	var overlay string
+	if err := step("build cgw, cgwlab and the overlay", func() (err error) {
+		overlay, err = buildOverlay(ctx, o.ModuleDir, o.WorkDir, o.GuestScript)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	initrd := filepath.Join(o.WorkDir, "initrd.cpio")
+	if err := concat(initrd, base, overlay); err != nil {
+		return nil, err
+	}
+	err := step("qemu", func() error { return boot(ctx, o, k, initrd, res, logf) })
+	return res, err
+}
+
+// buildOverlay builds cgw and cgwlab (static, CGO_ENABLED=0) and writes
+// the second archive: /init, /lab/lab.sh and the two binaries.
+func buildOverlay(ctx context.Context, moduleDir, work, script string) (string, error) {
+	lab := guestLab
+	if script != "" {
+		b, err := os.ReadFile(script)
+		if err != nil {
+			return "", fmt.Errorf("guest script: %w", err)
+		}
+		lab = b
+	}
+	if moduleDir == "" {
+		out, err := exec.CommandContext(ctx, "go", "env", "GOMOD").Output()
+		gomod := strings.TrimSpace(string(out))
+		if err != nil || gomod == "" || gomod == os.DevNull {
+			return "", fmt.Errorf("finding the cgw module (go env GOMOD): %v", err)
+		}
+		moduleDir = filepath.Dir(gomod)
+	}
+	bin := filepath.Join(work, "bin")
+	for _, c := range []string{"cgw", "cgwlab"} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(bin, c), "./cmd/"+c)
+		cmd.Dir = moduleDir
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build ./cmd/%s: %w: %s", c, err, strings.TrimSpace(string(out)))
+		}
+	}
+	im := image{
+		"/init":                 {kind: 'b', perm: 0o755, data: guestInit},
+		"/lab":                  {kind: 'd', perm: 0o755},
+		"/lab/lab.sh":           {kind: 'b', perm: 0o755, data: lab},
+		"/usr/local/bin/cgw":    {kind: 'f', src: filepath.Join(bin, "cgw"), perm: 0o755},
+		"/usr/local/bin/cgwlab": {kind: 'f', src: filepath.Join(bin, "cgwlab"), perm: 0o755},
+	}
+	out := filepath.Join(work, "overlay.cpio")
+	if err := im.writeFile(out); err != nil {
+		return "", fmt.Errorf("writing the overlay: %w", err)
+	}
+	return out, nil
+}
+
+// concat writes the archives one after the other: the kernel unpacks
+// them in order, later files replacing earlier ones.
+func concat(dst string, srcs ...string) error {
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	for _, s := range srcs {
+		in, err := os.Open(s)
+		if err != nil {
+			out.Close()
+			return err
+		}
+		_, err = io.Copy(out, in)
+		in.Close()
+		if err != nil {
+			out.Close()
+			return err
+		}
+	}
+	return out.Close()
+}
+
+// qemuArgs returns qemu's command line.
+func qemuArgs(k Kernel, initrd, detail string, kvm bool) []string {
+	accel := []string{"-accel", "tcg,thread=multi", "-cpu", "max"}
+	if kvm {
+		accel = []string{"-accel", "kvm", "-cpu", "host"}
+	}
+	return append(append([]string{"-machine", "q35"}, accel...),
+		"-smp", "2", "-m", "1024",
+		"-display", "none", "-monitor", "none", "-no-reboot", "-nic", "none",
+		"-serial", "stdio", "-serial", "file:"+detail,
+		"-kernel", k.Vmlinuz, "-initrd", initrd,
+		"-append", "console=ttyS0 panic=-1 quiet loglevel=4")
+}
+
+// boot runs qemu, following the console.
+func boot(ctx context.Context, o Options, k Kernel, initrd string, res *Result, logf func(string, ...any)) error {
+	kvm := kvmUsable()
+	res.Accel = "tcg"
+	if kvm {
+		res.Accel = "kvm"
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	logf("host: booting %s with qemu (%s)", k.Package, res.Accel)
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", qemuArgs(k, initrd, res.Detail, kvm)...)
+	console, err := os.Create(res.Console)
+	if err != nil {
+		return err
+	}
+	defer console.Close()
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting qemu: %w", err)
+	}
+	waitErr := make(chan error, 1)
+	go func() {
+		err := cmd.Wait()
+		pw.Close()
+		waitErr <- err
+	}()
+	sc := bufio.NewScanner(io.TeeReader(pr, console))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	gotResult := false
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		for _, m := range []string{"@@ ", "TIMING ", "RESULT ", "PLAIN PASS"} {
+			i := strings.Index(line, m)
+			if i < 0 {
+				continue
+			}
+			s := line[i:]
+			logf("guest: %s", s)
+			switch {
+			case strings.HasPrefix(s, "TIMING "):
+				res.Timings = append(res.Timings, strings.TrimPrefix(s, "TIMING "))
+			case s == "RESULT PASS":
+				res.Pass, gotResult = true, true
+			case strings.HasPrefix(s, "RESULT FAIL"):
+				res.Failure, gotResult = strings.TrimSpace(strings.TrimPrefix(s, "RESULT FAIL")), true
+			case s == "PLAIN PASS":
+				res.PlainPass = true
+			}
+			break
+		}
+	}
+	_, _ = io.Copy(io.Discard, pr)
+	err = <-waitErr
+	if gotResult {
+		return nil
+	}
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		res.Failure = fmt.Sprintf("no RESULT line within %s (qemu killed)", o.Timeout)
+	case err != nil:
+		res.Failure = fmt.Sprintf("qemu failed before a RESULT line: %v", err)
+	default:
+		res.Failure = "the guest powered off without a RESULT line"
+	}
+	return errors.New(res.Failure)
+}
