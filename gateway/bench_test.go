@@ -249,3 +249,85 @@ func newestTunnel(b *testing.B, l *lab.Lab) int {
 	}
 	return n
 }
+
+// BenchmarkFootprint: RSS and CPU of `cgw run` over a minute of steady
+// state with both tunnels up and the monitor probes running (5 a second).
+// Goal: under 30 MB RSS and under 1 % of a core. FOOTPRINT_SECONDS
+// shortens the minute.
+func BenchmarkFootprint(b *testing.B) {
+	labtest.NeedRoot(b)
+	bin := filepath.Join(b.TempDir(), "cgw")
+	if out, err := exec.Command("go", "build", "-trimpath", "-o", bin, "../cmd/cgw").CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	window := 60 * time.Second
+	if s := os.Getenv("FOOTPRINT_SECONDS"); s != "" {
+		if d, err := time.ParseDuration(s + "s"); err == nil {
+			window = d
+		}
+	}
+	for range b.N {
+		b.StopTimer()
+		l := labtest.Up(b, lab.Options{})
+		cmd := exec.Command("ip", "netns", "exec", l.Namespace(lab.CGW), bin, "run", "--config", l.ConfigFile())
+		logs := &strings.Builder{}
+		cmd.Stderr = logs
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			if b.Failed() {
+				b.Logf("cgw log:\n%s", logs.String())
+			}
+		})
+		waitReady(b, l.StatusSocket())
+		time.Sleep(2 * time.Second) // settle
+		pid := cmd.Process.Pid
+		cpu0, t0 := cpuTicks(b, pid), time.Now()
+		time.Sleep(window)
+		cpu1, t1 := cpuTicks(b, pid), time.Now()
+		rss, hwm := rssKB(b, pid)
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+		const hz = 100 // USER_HZ
+		pct := float64(cpu1-cpu0) / hz / t1.Sub(t0).Seconds() * 100
+		b.ReportMetric(float64(rss)/1024, "MB-rss")
+		b.ReportMetric(float64(hwm)/1024, "MB-rss-peak")
+		b.ReportMetric(pct, "%-cpu")
+	}
+}
+
+// cpuTicks returns utime+stime of pid in clock ticks.
+func cpuTicks(b *testing.B, pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the ")" of comm: state is field 3; utime 14, stime 15.
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	var u, s int64
+	fmt.Sscan(f[11], &u)
+	fmt.Sscan(f[12], &s)
+	return u + s
+}
+
+// rssKB returns VmRSS and VmHWM of pid in KiB.
+func rssKB(b *testing.B, pid int) (rss, hwm int64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		var v int64
+		if k, rest, ok := strings.Cut(line, ":"); ok {
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &v)
+			switch k {
+			case "VmRSS":
+				rss = v
+			case "VmHWM":
+				hwm = v
+			}
+		}
+	}
+	return rss, hwm
+}
