@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/strongswan/govici/vici"
 )
@@ -349,7 +350,10 @@ func (l *Lab) initiatePlainBGP(ctx context.Context, s *vici.Session, t tunnel) e
 	_ = m.Set("child", bgpChildName(t))
 	_ = m.Set("ike", t.name())
 	_ = m.Set("timeout", "10000")
-	if _, err := s.Call(ctx, "initiate", m); err != nil {
+	// With a deadline: without one govici stops reading after 5 s.
+	ictx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if _, err := s.Call(ictx, "initiate", m); err != nil {
 		return fmt.Errorf("plain initiator: initiate %s: %w", bgpChildName(t), err)
 	}
 	l.log("plain initiator: %s up", bgpChildName(t))

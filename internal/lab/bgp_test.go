@@ -168,6 +168,48 @@ func (p *speakerProc) wait(t *testing.T, d time.Duration, what string, ok func(b
 	}
 }
 
+// captureWAN runs tcpdump with filter on the cgw's outside link and
+// returns a function that stops it and returns what it printed.
+func captureWAN(t *testing.T, l *Lab, filter string) func() string {
+	t.Helper()
+	cmd := l.Command(context.Background(), CGW, "tcpdump", "-i", "wan0", "-n", "-l", "-U", filter)
+	var out strings.Builder
+	cmd.Stdout = &out
+	errPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(errPipe)
+		for sc.Scan() {
+			if strings.Contains(sc.Text(), "listening on") {
+				close(ready)
+			}
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("tcpdump did not start")
+	}
+	stopped := false
+	stop := func() string {
+		if !stopped {
+			stopped = true
+			time.Sleep(200 * time.Millisecond)
+			_ = cmd.Process.Signal(os.Interrupt)
+			_ = cmd.Wait()
+		}
+		return strings.TrimSpace(out.String())
+	}
+	t.Cleanup(func() { stop() })
+	return stop
+}
+
 func bothUp(st bgp.State) bool {
 	return len(st.Peers) == 2 && st.Peers[0].Established() && st.Peers[1].Established()
 }
@@ -252,6 +294,12 @@ func TestBGP(t *testing.T) {
 		}
 	})
 
+	// The speaker starts before the tunnels, as it may in cgw: until the
+	// bgp children exist its connects must fail, not leave in clear.
+	leak := captureWAN(t, l, "tcp port 179")
+	p := speakerInNamespace(t, l)
+	time.Sleep(2 * time.Second) // a connect attempt or two with nothing up
+	t0 := time.Now()
 	if err := l.PlainInitiate(testCtx(t, 30*time.Second)); err != nil {
 		t.Fatal(err)
 	}
@@ -260,11 +308,14 @@ func TestBGP(t *testing.T) {
 			t.Errorf("AWS side of tunnel %d: %+v, want 2 CHILD_SAs (data and bgp)", tun.Number, ts)
 		}
 	}
-	p := speakerInNamespace(t, l)
 	st := p.wait(t, 60*time.Second, "both sessions and the VPC CIDR over both tunnels", func(st bgp.State) bool {
 		return bothUp(st) && st.Best(netip.MustParsePrefix(VPCNetwork)) == 1 && len(st.Routes[0].Tunnels) == 2
 	})
-	t.Logf("up --bgp to both sessions and routes: %v; %+v", time.Since(start).Round(time.Millisecond), st)
+	t.Logf("up --bgp: %v; first initiate to both sessions and routes: %v; %+v",
+		time.Since(start).Round(time.Millisecond), time.Since(t0).Round(time.Millisecond), st)
+	if pkts := leak(); pkts != "" {
+		t.Errorf("BGP in clear on the cgw's outside link:\n%s", pkts)
+	}
 
 	t.Run("AWS sees the customer network, prepended on tunnel 2", func(t *testing.T) {
 		deadline := time.Now().Add(15 * time.Second)

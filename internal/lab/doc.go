@@ -28,5 +28,16 @@
 // cgwlab command run twice at once) must not change faults of the same lab
 // concurrently: the state file is read, changed and written without a lock.
 //
+// With Options.BGP (`cgwlab up --bgp`) the AWS side also speaks BGP like a
+// virtual private gateway: FRR bgpd in the aws namespace (AS 64512, hold
+// 30 s, no zebra) peers with the customer inside addresses over each tunnel
+// and announces the VPC CIDR; the AWS inside addresses are /32s on lo with
+// "unreachable" guard routes to the customer's, so BGP never leaves in
+// clear; the download files are in their BGP form (customer ASN 65000). The
+// AWS side's 0.0.0.0/0 selectors accept the customer's separate CHILD_SA
+// for the inside /32 pair; PlainInitiate adds and initiates those (bgp1,
+// bgp2). BGPAnnounce, BGPWithdraw, BGPSetMED, BGPRestart and BGPStatus are
+// its knobs. See bgp.go and notes/bgp-over-libipsec.md.
+//
 // Everything here needs root and Linux; Up errors clearly otherwise.
 package lab
