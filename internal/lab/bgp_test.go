@@ -337,6 +337,24 @@ func TestBGP(t *testing.T) {
 		}
 	})
 
+	t.Run("each bgp child has its own reqid", func(t *testing.T) {
+		// The data children share reqid 1; a bgp child sharing it could
+		// carry the other tunnel's session.
+		out, err := exec.CommandContext(ctx, "swanctl", "--list-sas", "--uri", "unix://"+l.VICISocket(AWS)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("swanctl --list-sas: %v %s", err, out)
+		}
+		reqids := map[string]int{}
+		for _, f := range strings.Split(string(out), ", ") {
+			if strings.HasPrefix(f, "reqid ") {
+				reqids[f]++
+			}
+		}
+		if len(reqids) != 3 || reqids["reqid 1"] != 2 {
+			t.Errorf("AWS side reqids %v, want reqid 1 twice (data) and two others once (bgp):\n%s", reqids, out)
+		}
+	})
+
 	t.Run("BGP stays inside the tunnels", func(t *testing.T) {
 		// The guard routes would turn a leak into "unreachable"; the
 		// sessions being up means the bgp children carry them. Check the
