@@ -3,7 +3,6 @@ package vmtest
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -156,4 +155,3 @@ func DefaultCacheDir() string {
 	return "/var/cache/cgw-vmtest"
 }
 
-var errNoModule = errors.New("module not found")
