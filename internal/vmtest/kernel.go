@@ -154,4 +154,3 @@ func DefaultCacheDir() string {
 	}
 	return "/var/cache/cgw-vmtest"
 }
-
