@@ -19,6 +19,15 @@
 // writes the connection's download files (Generic text and native XML) and a
 // cgw.yaml into the state directory, so cgw imports them as a user would.
 //
+// Options.Dataplane = DataplaneKernel runs the kernel's ESP instead (it
+// needs a kernel with ESP and XFRM interfaces; internal/vmtest runs it in a
+// VM): the AWS side is then route-based like AWS, with one XFRM interface
+// per tunnel (xfrm1/xfrm2, if_id = tunnel number) and an updown script
+// that routes the customer network through the lowest-numbered tunnel with
+// an installed SA, moving only when the AWS side's DPD clears a dead one
+// (see kernel.go). The cgw-side charon has install_routes = no and cgw.yaml
+// says dataplane: kernel.
+//
 // Each charon sees a private /run (its host directory in the state
 // directory is bind-mounted over /run inside `ip netns exec`), so the
 // compiled-in /run/charon.pid does not clash; its VICI socket, log and pid
