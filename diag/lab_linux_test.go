@@ -1,7 +1,6 @@
-//go:build linux && lab
+//go:build linux
 
-// Run with: go test -tags lab ./diag (needs root, brings a lab up). The tag
-// keeps diag's own tests independent of internal/lab while that changes.
+// Needs root and brings a lab up; `go test -short` skips it.
 
 package diag
 

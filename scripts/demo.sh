@@ -73,8 +73,14 @@ step "cgw status"
 
 if "$BIN/cgw" diagnose --help >/dev/null 2>&1; then
 	step "cgw diagnose 10.10.100.110 (from the gateway's inside address, with a capture on the VPC host)"
-	lab exec cgw -- "$BIN/cgw" diagnose --config "$DIR/cgw.yaml" --status-socket "$DIR/cgw.sock" \
-		--source 172.31.16.1 --receiver-cmd "ip netns exec $NAME-vpc $BIN/cgw capture --json" 10.10.100.110
+	ip netns exec "$NAME-cgw" "$BIN/cgw" diagnose --config "$DIR/cgw.yaml" \
+		--receiver-cmd "ip netns exec $NAME-vpc $BIN/cgw capture --json --iface eth0" --pcap-out "$DIR/evidence.pcapng" 10.10.100.110
+
+	step "the same with the VPC host's return route removed (cgwlab fault no-return-route)"
+	lab fault no-return-route on
+	ip netns exec "$NAME-cgw" "$BIN/cgw" diagnose --config "$DIR/cgw.yaml" \
+		--receiver-cmd "ip netns exec $NAME-vpc $BIN/cgw capture --json --iface eth0" 10.10.100.110 || true
+	lab fault no-return-route off
 else
 	step "cgw diagnose: not built yet"
 fi

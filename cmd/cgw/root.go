@@ -20,6 +20,8 @@ func newRootCmd() *cobra.Command {
 		newRenderCmd(),
 		newStatusCmd(),
 		newCleanupCmd(),
+		newDiagnoseCmd(),
+		newCaptureCmd(),
 		newVersionCmd(),
 	)
 	return root

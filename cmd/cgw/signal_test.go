@@ -1,0 +1,8 @@
+package main
+
+import (
+	"os"
+	"syscall"
+)
+
+func interruptSignal() os.Signal { return syscall.SIGINT }

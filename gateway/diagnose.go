@@ -1,0 +1,236 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/cgw-project/cgw/diag"
+	"github.com/cgw-project/cgw/ike"
+)
+
+// DiagnoseOptions configure Diagnose.
+type DiagnoseOptions struct {
+	Target netip.Addr
+	// Source is the address to ping from; invalid means the gateway's
+	// inside address (in local_networks). An address that is not the
+	// gateway's is a host behind it (the appendix case); SourceNetns then
+	// names the namespace to send from (the lab's onprem host).
+	Source      netip.Addr
+	SourceNetns string
+	Count       int
+	Interval    time.Duration
+	// ReceiverCmd runs on the receiver for the probe's duration and
+	// prints `cgw capture --json` lines (run through sh -c).
+	ReceiverCmd string
+	// Progress, if set, gets one-line progress notes.
+	Progress func(format string, args ...any)
+}
+
+// Diagnose pings TARGET while capturing on the gateway's inside, outside
+// and tunnel interfaces (and on the receiver when ReceiverCmd is set),
+// reads charon's SAs before and after, the route lookup, forwarding,
+// rp_filter and firewall drops, and names the case. It runs in the
+// current network namespace (the gateway's). The returned captures are for
+// an evidence file.
+func Diagnose(ctx context.Context, cfg *Config, o DiagnoseOptions) (diag.Report, []diag.Recorded, []string, error) {
+	start := time.Now()
+	progress := o.Progress
+	if progress == nil {
+		progress = func(string, ...any) {}
+	}
+	h, err := netlink.NewHandle()
+	if err != nil {
+		return diag.Report{}, nil, nil, err
+	}
+	defer h.Close()
+
+	inside, insideAddr := insideLink(h, cfg)
+	source := o.Source
+	behind := false
+	if !source.IsValid() {
+		source = insideAddr
+	} else if !isLocalAddr(h, source) {
+		behind = true
+		if o.SourceNetns == "" {
+			return diag.Report{}, nil, nil, fmt.Errorf("--source %s is not an address of this gateway: to diagnose from a host behind it, ping from that host while `cgw capture` runs here, or give the namespace to send from", source)
+		}
+	}
+	outside := cfg.Interfaces.Outside
+	if outside == "" {
+		outside = defaultRouteDev(h)
+	}
+	tunnelDev := "ipsec0"
+	if st, err := QueryStatus(ctx, cfg.StatusSocket); err == nil && st.Dataplane == DataplaneKernel && st.ActiveTunnel > 0 {
+		tunnelDev = xfrmName(st.ActiveTunnel)
+	}
+	var points []diag.CapturePoint
+	for _, p := range []struct{ point, iface string }{{diag.PointInside, inside}, {diag.PointOutside, outside}, {diag.PointTunnel, tunnelDev}} {
+		if p.iface != "" {
+			points = append(points, diag.CapturePoint{Point: p.point, Iface: p.iface})
+		}
+	}
+	var receiver []string
+	if o.ReceiverCmd != "" {
+		// exec: the shell becomes the command, so the interrupt that
+		// ends the capture reaches it (and nothing is left running).
+		receiver = []string{"sh", "-c", "exec " + o.ReceiverCmd}
+	}
+	progress("capturing on %s while pinging %s from %s%s", describePoints(points), o.Target, source, map[bool]string{true: " (receiver capture running)", false: ""}[len(receiver) > 0])
+
+	col, err := diag.Collect(ctx, diag.CollectOptions{
+		Probe: diag.ProbeOptions{Target: o.Target, Source: source, Netns: o.SourceNetns,
+			Count: o.Count, Interval: o.Interval, Timeout: 1500 * time.Millisecond},
+		Captures:    points,
+		ReceiverCmd: receiver,
+		SAs:         func(ctx context.Context) ([]diag.SASample, error) { return sampleSAs(ctx, cfg.VICISocket) },
+	})
+	if err != nil {
+		return diag.Report{}, nil, nil, err
+	}
+	obs := col.Observation
+	obs.GatewayFacts = true
+	obs.SenderBehind = behind
+	obs.InRemote = slices.ContainsFunc(cfg.RemoteNetworks, func(p netip.Prefix) bool { return p.Contains(o.Target) })
+	obs.TunnelDev = tunnelDev
+	iif := ""
+	if behind {
+		iif = inside
+	}
+	obs.RouteDev, _ = diag.RouteDevice(o.Target, source, iif, "")
+	if f, err := readSysctl("net/ipv4/ip_forward"); err == nil {
+		on := f == "1"
+		obs.Forwarding = &on
+	}
+	if v, err := readSysctl("net/ipv4/conf/" + tunnelDev + "/rp_filter"); err == nil && v == "1" {
+		obs.RPFilterStrict = true
+	}
+	obs.FirewallDrops = firewallDrops(ctx)
+	r := diag.Classify(obs)
+	r.DurationMS = time.Since(start).Milliseconds()
+	return r, col.Recorded, col.Notes, nil
+}
+
+// sampleSAs reads cgw's tunnels from charon for the SA counters.
+func sampleSAs(ctx context.Context, socket string) ([]diag.SASample, error) {
+	c, err := ike.Dial(ctx, socket, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	sas, err := c.SAs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []diag.SASample
+	for _, sa := range sas {
+		if !strings.HasPrefix(sa.Name, ike.NamePrefix) {
+			continue
+		}
+		s := diag.SASample{Name: sa.Name, Up: saUp(&sa, sa.Name)}
+		s.AWSOutside, _ = netip.ParseAddr(sa.RemoteHost)
+		for _, ch := range sa.Children {
+			if ch.Name == sa.Name {
+				s.PacketsIn += ch.PacketsIn
+				s.PacketsOut += ch.PacketsOut
+			}
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// insideLink finds the inside interface and the gateway's address in
+// local_networks.
+func insideLink(h *netlink.Handle, cfg *Config) (string, netip.Addr) {
+	addrs, err := h.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return cfg.Interfaces.Inside, netip.Addr{}
+	}
+	for _, a := range addrs {
+		ip, ok := netip.AddrFromSlice(a.IP.To4())
+		if !ok || !slices.ContainsFunc(cfg.LocalNetworks, func(p netip.Prefix) bool { return p.Contains(ip) }) {
+			continue
+		}
+		name := cfg.Interfaces.Inside
+		if l, err := h.LinkByIndex(a.LinkIndex); err == nil && name == "" {
+			name = l.Attrs().Name
+		}
+		return name, ip
+	}
+	return cfg.Interfaces.Inside, netip.Addr{}
+}
+
+func isLocalAddr(h *netlink.Handle, a netip.Addr) bool {
+	addrs, err := h.AddrList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return false
+	}
+	for _, x := range addrs {
+		if ip, ok := netip.AddrFromSlice(x.IP.To4()); ok && ip == a {
+			return true
+		}
+	}
+	return false
+}
+
+func defaultRouteDev(h *netlink.Handle) string {
+	routes, err := h.RouteList(nil, netlink.FAMILY_V4)
+	if err != nil {
+		return ""
+	}
+	for _, r := range routes {
+		if r.Dst == nil || r.Dst.String() == "0.0.0.0/0" {
+			if l, err := h.LinkByIndex(r.LinkIndex); err == nil {
+				return l.Attrs().Name
+			}
+		}
+	}
+	return ""
+}
+
+func describePoints(ps []diag.CapturePoint) string {
+	var s []string
+	for _, p := range ps {
+		s = append(s, p.Point+" "+p.Iface)
+	}
+	return strings.Join(s, ", ")
+}
+
+func readSysctl(path string) (string, error) {
+	b, err := os.ReadFile(filepath.Join("/proc/sys", path))
+	return strings.TrimSpace(string(b)), err
+}
+
+// firewallDrops lists nftables rules that drop or reject ICMP, ESP or UDP
+// 500/4500, outside cgw's own table.
+func firewallDrops(ctx context.Context) []string {
+	out, err := exec.CommandContext(ctx, "nft", "list", "ruleset").Output()
+	if err != nil {
+		return nil
+	}
+	var drops []string
+	table := ""
+	for _, line := range strings.Split(string(out), "\n") {
+		t := strings.TrimSpace(line)
+		if strings.HasPrefix(t, "table ") {
+			table = strings.TrimSuffix(t, " {")
+			continue
+		}
+		if table == "table inet cgw" || !(strings.Contains(t, "drop") || strings.Contains(t, "reject")) {
+			continue
+		}
+		if strings.Contains(t, "icmp") || strings.Contains(t, "esp") || strings.Contains(t, "4500") || strings.Contains(t, " 500") || strings.HasPrefix(t, "policy drop") || t == "drop" {
+			drops = append(drops, table+": "+t)
+		}
+	}
+	return drops
+}
