@@ -224,7 +224,19 @@ func (c *Client) Unload(ctx context.Context, name string) error {
 // After a timeout charon keeps trying in the background until its
 // retransmits run out; Terminate stops it.
 func (c *Client) Initiate(ctx context.Context, name string, timeout time.Duration) error {
-	if err := checkName(name); err != nil {
+	return c.InitiateChild(ctx, name, name, timeout)
+}
+
+// InitiateChild is Initiate for child child of connection conn (a
+// tunnel's inside child, Tunnel.Inside), like swanctl --initiate --ike
+// conn --child child: charon adds it to conn's IKE_SA when one is up, or
+// brings the IKE_SA up with it.
+func (c *Client) InitiateChild(ctx context.Context, conn, child string, timeout time.Duration) error {
+	name := child
+	if err := checkName(conn); err != nil {
+		return fmt.Errorf("vici initiate %s: %w", name, err)
+	}
+	if err := checkName(child); err != nil {
 		return fmt.Errorf("vici initiate %s: %w", name, err)
 	}
 	if timeout <= 0 {
@@ -232,7 +244,7 @@ func (c *Client) Initiate(ctx context.Context, name string, timeout time.Duratio
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout+2*time.Second)
 	defer cancel()
-	in := initiateMessage(name, timeout)
+	in := initiateMessage(conn, child, timeout)
 
 	start := time.Now()
 	_, logs, err := c.command(ctx, "initiate", name, in, "control-log")
@@ -255,7 +267,7 @@ func (c *Client) Initiate(ctx context.Context, name string, timeout time.Duratio
 		return err
 	}
 	c.mu.Lock()
-	lc := c.loaded[name]
+	lc := c.loaded[conn]
 	c.mu.Unlock()
 	e.Log, e.Remote, e.Offered = lines, lc.remote, lc.offered
 	e.Reason = classify(e.Message, lines)
@@ -266,10 +278,10 @@ func (c *Client) Initiate(ctx context.Context, name string, timeout time.Duratio
 	return e
 }
 
-func initiateMessage(name string, timeout time.Duration) *vici.Message {
+func initiateMessage(conn, child string, timeout time.Duration) *vici.Message {
 	in := vici.NewMessage()
-	_ = in.Set("child", name)
-	_ = in.Set("ike", name)
+	_ = in.Set("child", child)
+	_ = in.Set("ike", conn)
 	_ = in.Set("timeout", strconv.FormatInt(timeout.Milliseconds(), 10))
 	_ = in.Set("loglevel", "1")
 	return in

@@ -74,9 +74,22 @@ func (t Tunnel) connSection() *section {
 	remote.set("id", t.RemoteID)
 	c.set("remote", remote)
 
+	children := &section{}
+	children.set(t.Name, t.childSection(t.LocalTS, t.RemoteTS))
+	if in := t.Inside; in != nil {
+		children.set(in.Name, t.childSection([]netip.Prefix{in.Local}, []netip.Prefix{in.Remote}))
+	}
+	c.set("children", children)
+	return c
+}
+
+// childSection describes one child of t's connection with the given
+// traffic selectors; every child of t has the same proposals, lifetimes
+// and actions.
+func (t Tunnel) childSection(localTS, remoteTS []netip.Prefix) *section {
 	child := &section{}
-	child.set("local_ts", prefixes(t.LocalTS))
-	child.set("remote_ts", prefixes(t.RemoteTS))
+	child.set("local_ts", prefixes(localTS))
+	child.set("remote_ts", prefixes(remoteTS))
 	child.set("esp_proposals", t.ESPProposals)
 	child.set("rekey_time", seconds(t.ChildRekey))
 	child.set("life_time", seconds(max(t.ChildLife, t.ChildRekey)))
@@ -88,10 +101,7 @@ func (t Tunnel) connSection() *section {
 		child.set("if_id_in", fmt.Sprint(t.IfID))
 		child.set("if_id_out", fmt.Sprint(t.IfID))
 	}
-	children := &section{}
-	children.set(t.Name, child)
-	c.set("children", children)
-	return c
+	return child
 }
 
 // loadConnMessage is the VICI load-conn request for t.

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cgw-project/cgw/gateway/awsconf"
 	"github.com/google/go-cmp/cmp"
@@ -32,7 +33,11 @@ func renderTunnels(t *testing.T) []Tunnel {
 		LocalTS:   []netip.Prefix{netip.MustParsePrefix("172.31.16.0/20")},
 		RemoteTS:  []netip.Prefix{netip.MustParsePrefix("10.10.100.0/24")},
 	}
-	a, err := TunnelFromAWS("cgw-tunnel1", t1, awsconf.ProfileMinimum, p)
+	// Tunnel 1 with BGP: its inside child is rendered too.
+	t1.CustomerInside, t1.AWSInside = netip.MustParsePrefix("169.254.10.2/30"), netip.MustParsePrefix("169.254.10.1/30")
+	p1 := p
+	p1.BGP = true
+	a, err := TunnelFromAWS("cgw-tunnel1", t1, awsconf.ProfileMinimum, p1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,6 +150,53 @@ func TestMessages(t *testing.T) {
 	wantShared := map[string]any{"id": "ike-cgw-tunnel2", "type": "IKE", "data": "second.key_2", "owners": []string{"198.51.100.50", "203.0.113.20"}}
 	if diff := cmp.Diff(wantShared, gotShared); diff != "" {
 		t.Errorf("load-shared (-want +got):\n%s", diff)
+	}
+}
+
+// TestInsideChild checks that the inside child is a second child of the
+// same connection with the inside /32s as selectors and the data child's
+// proposals and actions, and that initiating it names both.
+func TestInsideChild(t *testing.T) {
+	tun := renderTunnels(t)[0]
+	m, err := tun.loadConnMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, _ := m.Get("cgw-tunnel1").(*vici.Message)
+	children, _ := conn.Get("children").(*vici.Message)
+	if children == nil {
+		t.Fatalf("load-conn has no children:\n%s", m)
+	}
+	if diff := cmp.Diff([]string{"cgw-tunnel1", "cgw-tunnel1-bgp"}, children.Keys()); diff != "" {
+		t.Errorf("children (-want +got):\n%s", diff)
+	}
+	data, _ := children.Get("cgw-tunnel1").(*vici.Message)
+	in, _ := children.Get("cgw-tunnel1-bgp").(*vici.Message)
+	if data == nil || in == nil {
+		t.Fatalf("load-conn lacks a child:\n%s", m)
+	}
+	for _, k := range data.Keys() {
+		want := data.Get(k)
+		switch k {
+		case "local_ts":
+			want = []string{"169.254.10.2/32"}
+		case "remote_ts":
+			want = []string{"169.254.10.1/32"}
+		}
+		if diff := cmp.Diff(want, in.Get(k)); diff != "" {
+			t.Errorf("inside child %s (-want +got):\n%s", k, diff)
+		}
+	}
+	im := initiateMessage("cgw-tunnel1", "cgw-tunnel1-bgp", 5*time.Second)
+	got := map[string]any{"ike": im.Get("ike"), "child": im.Get("child"), "timeout": im.Get("timeout")}
+	want := map[string]any{"ike": "cgw-tunnel1", "child": "cgw-tunnel1-bgp", "timeout": "5000"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("initiate (-want +got):\n%s", diff)
+	}
+	bad := tun
+	bad.Inside = &InsideChild{Name: tun.Name}
+	if err := bad.validate(); err == nil {
+		t.Error("validate accepts an inside child named like the data child")
 	}
 }
 

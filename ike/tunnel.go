@@ -63,7 +63,25 @@ type Tunnel struct {
 
 	LocalTS, RemoteTS []netip.Prefix // nil means 0.0.0.0/0
 	IfID              uint32         // kernel data plane: if_id_in/if_id_out; 0 with libipsec
+
+	// Inside, when set, is a second child of the same connection for the
+	// tunnel's BGP session (dynamic routing with the libipsec data plane).
+	Inside *InsideChild
 }
+
+// An InsideChild is the CHILD_SA that carries one tunnel's BGP session:
+// customer inside /32 === AWS inside /32, in the same IKE_SA as the data
+// child and with the same proposals, lifetimes and actions. Its selectors
+// differ from the data child's, so charon gives it a reqid of its own and
+// the session of tunnel N stays in tunnel N's SA
+// (notes/bgp-over-libipsec.md).
+type InsideChild struct {
+	Name          string       // child name, "cgw-tunnel1-bgp"
+	Local, Remote netip.Prefix // customer and AWS inside addresses as /32s
+}
+
+// InsideSuffix ends the name of a tunnel's inside (BGP) child.
+const InsideSuffix = "-bgp"
 
 // Params are the gateway's settings that the AWS file does not hold.
 type Params struct {
@@ -73,6 +91,9 @@ type Params struct {
 	LocalTS   []netip.Prefix
 	RemoteTS  []netip.Prefix
 	IfID      uint32
+	// BGP adds the inside child (Tunnel.Inside) for the tunnel's BGP
+	// session; the file must hold the inside addresses.
+	BGP bool
 }
 
 // TunnelFromAWS builds the Tunnel cgw loads for one AWS tunnel.
@@ -139,6 +160,14 @@ func TunnelFromAWS(name string, t awsconf.Tunnel, profile awsconf.Profile, p Par
 		}
 	}
 
+	if p.BGP {
+		in, err := insideChild(name, t)
+		if err != nil {
+			return wrap(err)
+		}
+		out.Inside = in
+	}
+
 	if err := out.setProposals(t, profile); err != nil {
 		return wrap(err)
 	}
@@ -167,6 +196,33 @@ func TunnelFromAWS(name string, t awsconf.Tunnel, profile awsconf.Profile, p Par
 		out.DPDTimeout = time.Duration(t.DPD.TimeoutS) * time.Second
 	}
 	return out, nil
+}
+
+// insideChild is tunnel t's BGP child: customer inside /32 === AWS inside
+// /32 (the BGP neighbour address when the file names one).
+func insideChild(name string, t awsconf.Tunnel) (*InsideChild, error) {
+	if !t.CustomerInside.IsValid() || !t.CustomerInside.Addr().Is4() {
+		return nil, errors.New("customer_inside: missing, and BGP needs it")
+	}
+	remote := netip.Addr{}
+	if t.BGP != nil {
+		remote = t.BGP.Neighbor
+	}
+	if !remote.IsValid() && t.AWSInside.IsValid() {
+		remote = t.AWSInside.Addr()
+	}
+	if !remote.IsValid() || !remote.Is4() {
+		return nil, errors.New("aws_inside: missing, and BGP needs it")
+	}
+	local := t.CustomerInside.Addr()
+	if local == remote {
+		return nil, fmt.Errorf("customer_inside and aws_inside are both %v", local)
+	}
+	return &InsideChild{
+		Name:   name + InsideSuffix,
+		Local:  netip.PrefixFrom(local, 32),
+		Remote: netip.PrefixFrom(remote, 32),
+	}, nil
 }
 
 // setProposals maps the file's algorithm sets to strongSwan proposals for
@@ -244,6 +300,17 @@ func (t Tunnel) validate() error {
 		return errors.New("psk: missing")
 	case len(t.IKEProposals) == 0 || len(t.ESPProposals) == 0:
 		return errors.New("proposals: missing")
+	}
+	if in := t.Inside; in != nil {
+		if err := checkName(in.Name); err != nil {
+			return fmt.Errorf("inside child: %w", err)
+		}
+		switch {
+		case in.Name == t.Name:
+			return fmt.Errorf("inside child: name %q is the data child's", in.Name)
+		case !in.Local.IsValid() || !in.Remote.IsValid():
+			return errors.New("inside child: local and remote inside prefixes: missing")
+		}
 	}
 	return nil
 }

@@ -201,6 +201,39 @@ func TestTunnelFromAWS(t *testing.T) {
 			}),
 		},
 		{
+			name: "BGP adds the inside child from the inside addresses",
+			edit: func(t *awsconf.Tunnel) {
+				t.CustomerInside, t.AWSInside = netip.MustParsePrefix("169.254.10.2/30"), netip.MustParsePrefix("169.254.10.1/30")
+			},
+			profile: awsconf.ProfileMinimum,
+			params:  Params{BGP: true},
+			want: with(func(t *Tunnel) {
+				t.Inside = &InsideChild{Name: "cgw-tunnel1-bgp",
+					Local: netip.MustParsePrefix("169.254.10.2/32"), Remote: netip.MustParsePrefix("169.254.10.1/32")}
+			}),
+		},
+		{
+			name: "BGP's neighbour address wins over aws_inside",
+			edit: func(t *awsconf.Tunnel) {
+				t.CustomerInside, t.AWSInside = netip.MustParsePrefix("169.254.10.2/30"), netip.MustParsePrefix("169.254.10.1/30")
+				t.BGP = &awsconf.BGP{Neighbor: netip.MustParseAddr("169.254.10.5")}
+			},
+			profile: awsconf.ProfileMinimum,
+			params:  Params{BGP: true},
+			want: with(func(t *Tunnel) {
+				t.Inside = &InsideChild{Name: "cgw-tunnel1-bgp",
+					Local: netip.MustParsePrefix("169.254.10.2/32"), Remote: netip.MustParsePrefix("169.254.10.5/32")}
+			}),
+		},
+		{
+			name: "inside addresses without BGP add no child",
+			edit: func(t *awsconf.Tunnel) {
+				t.CustomerInside, t.AWSInside = netip.MustParsePrefix("169.254.10.2/30"), netip.MustParsePrefix("169.254.10.1/30")
+			},
+			profile: awsconf.ProfileMinimum,
+			want:    base,
+		},
+		{
 			name: "absent lifetimes and DPD get AWS's defaults",
 			edit: func(t *awsconf.Tunnel) {
 				t.IKE.LifetimeS, t.IPsec.LifetimeS, t.DPD = 0, 0, nil
@@ -245,6 +278,12 @@ func TestTunnelFromAWSErrors(t *testing.T) {
 		{name: "unknown encryption", edit: func(t *awsconf.Tunnel) { t.IKE.Encryption = []string{"3DES"} }, want: `ike: encryption "3DES"`},
 		{name: "unknown integrity", edit: func(t *awsconf.Tunnel) { t.IPsec.Integrity = []string{"MD5"} }, want: `ipsec: integrity "MD5"`},
 		{name: "unknown group", edit: func(t *awsconf.Tunnel) { t.IPsec.PFSGroups = []int{1} }, want: "ipsec: dh group 1"},
+		{name: "BGP without customer inside", p: Params{BGP: true}, edit: func(t *awsconf.Tunnel) {
+			t.AWSInside = netip.MustParsePrefix("169.254.10.1/30")
+		}, want: "customer_inside: missing"},
+		{name: "BGP without AWS inside", p: Params{BGP: true}, edit: func(t *awsconf.Tunnel) {
+			t.CustomerInside = netip.MustParsePrefix("169.254.10.2/30")
+		}, want: "aws_inside: missing"},
 		{name: "IKEv1 with only GCM", edit: func(t *awsconf.Tunnel) {
 			t.IKE.Versions, t.IKE.Encryption = []int{1}, []string{"AES256-GCM-16"}
 		}, want: "ike: encryption AES256-GCM-16: IKEv1 cannot use AES-GCM", profile: awsconf.ProfileTunnelOptions},
