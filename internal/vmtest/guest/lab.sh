@@ -254,6 +254,8 @@ done
 timing cgw_tunnels_up_s "$(elapsed "$t")"
 mark "cgw: both tunnels up"
 grep -q '"dataplane": "kernel"' <<<"$s" || fail "cgw: status does not say dataplane kernel"
+[ "$(grep -c '"child_state": "INSTALLED"' <<<"$s")" -eq 2 ] || fail "cgw: status does not show 2 CHILD_SAs INSTALLED"
+[ "$(grep -c '"nat_t": true' <<<"$s")" -eq 2 ] || fail "cgw: status does not show NAT-T (ESP in UDP 4500) on both tunnels"
 check_states cgw
 declare -A dev_of
 for l in $(ip -n "$NS_CGW" -o link show type xfrm | awk -F': ' '{ print $2 }' | cut -d@ -f1); do
