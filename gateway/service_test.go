@@ -2,7 +2,10 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -182,5 +185,48 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 			t.Fatalf("%d goroutines after Run returned, %d before:\n%s", runtime.NumGoroutine(), base, buf[:n])
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestMetrics scrapes /metrics and finds the lab's tunnels as cgw status
+// shows them.
+func TestMetrics(t *testing.T) {
+	l := labtest.Up(t, lab.Options{})
+	const addr = "127.0.0.1:19810"
+	cfg, err := gateway.LoadConfig(l.ConfigFile(), nil, []string{"CGW_METRICS_LISTEN=" + addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gateway.SetNetns(g, "/run/netns/"+l.Namespace(lab.CGW))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	s := waitStatus(t, g, 20*time.Second, "both tunnels up with an active one", func(s gateway.Status) bool { return bothUp(s) && s.ActiveTunnel != 0 })
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	text := string(body)
+	for _, want := range []string{
+		`cgw_tunnel_up{aws_endpoint="203.0.113.10",tunnel="1"} 1`,
+		`cgw_tunnel_up{aws_endpoint="203.0.113.20",tunnel="2"} 1`,
+		fmt.Sprintf(`cgw_tunnel_active{aws_endpoint="%s",tunnel="%d"} 1`, s.Tunnels[s.ActiveTunnel-1].AWSEndpoint, s.ActiveTunnel),
+		"cgw_ready 1",
+		"cgw_charon_reconnects_total 0",
+		"cgw_tunnel_sa_packets_out",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", text)
 	}
 }

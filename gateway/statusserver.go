@@ -47,7 +47,12 @@ func (g *Gateway) serveStatus(ctx context.Context, l net.Listener) {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(g.Status())
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	g.serveHTTP(ctx, l, mux, "status socket")
+}
+
+// serveHTTP serves h on l until ctx ends, then shuts the server down.
+func (g *Gateway) serveHTTP(ctx context.Context, l net.Listener, h http.Handler, what string) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -55,7 +60,7 @@ func (g *Gateway) serveStatus(ctx context.Context, l net.Listener) {
 		_ = srv.Shutdown(sctx)
 	}()
 	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		g.log.Warn("status socket stopped", "err", err)
+		g.log.Warn(what+" stopped", "err", err)
 	}
 }
 
