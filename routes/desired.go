@@ -23,6 +23,8 @@ type plan struct {
 	Rules []ruleSpec
 	// Devices are the tunnel devices: MSS clamp and rp_filter apply to them.
 	Devices []string
+	// Addrs are the addresses cgw puts on lo with AddrLabel.
+	Addrs []netip.Prefix
 	// NFT is table inet cgw exactly as "nft list table inet cgw" prints it;
 	// "" means no table.
 	NFT string
@@ -36,11 +38,20 @@ type linkSpec struct {
 	Addr netip.Prefix // zero: no address
 }
 
-// routeSpec is one route in Table.
+// routeSpec is one of cgw's routes.
 type routeSpec struct {
-	Dst netip.Prefix
-	Dev string     // "" means an unreachable route
-	Src netip.Addr // zero: no preferred source
+	Dst   netip.Prefix
+	Dev   string     // "" means an unreachable route
+	Src   netip.Addr // zero: no preferred source
+	Table int        // 0 means Table
+}
+
+// table returns the routing table of r.
+func (r routeSpec) table() int {
+	if r.Table == 0 {
+		return Table
+	}
+	return r.Table
 }
 
 // ruleSpec is one policy rule.
@@ -52,12 +63,17 @@ type ruleSpec struct {
 }
 
 func (r routeSpec) String() string {
+	var s string
 	if r.Dev == "" {
-		return "unreachable " + r.Dst.String()
+		s = "unreachable " + r.Dst.String()
+	} else {
+		s = r.Dst.String() + " dev " + r.Dev
+		if r.Src.IsValid() {
+			s += " src " + r.Src.String()
+		}
 	}
-	s := r.Dst.String() + " dev " + r.Dev
-	if r.Src.IsValid() {
-		s += " src " + r.Src.String()
+	if r.table() != Table {
+		s += " table " + strconv.Itoa(r.table())
 	}
 	return s
 }
@@ -87,6 +103,16 @@ func validate(st State) error {
 	for i, p := range st.Local {
 		if !p.IsValid() {
 			return fmt.Errorf("state: local network %d: invalid prefix", i)
+		}
+	}
+	for i, p := range st.InsideAddrs {
+		if !p.IsValid() || !p.Addr().Is4() || p.Addr().IsUnspecified() {
+			return fmt.Errorf("state: inside address %d (%v): want an IPv4 address with its prefix length", i, p)
+		}
+	}
+	for i, p := range st.Guard {
+		if !p.IsValid() {
+			return fmt.Errorf("state: guard %d: invalid prefix", i)
 		}
 	}
 	if st.MSS < 0 || st.MSS > 65535 || (st.MSS > 0 && st.MSS < 88) {
@@ -240,6 +266,16 @@ func planFor(st State, down map[string]bool) (plan, error) {
 		p.Routes = append(p.Routes, r)
 		families[dst.Addr().Is6()] = true
 	}
+
+	for _, dst := range normalize(st.Guard) {
+		p.Routes = append(p.Routes, routeSpec{Dst: dst, Table: tableMain})
+	}
+	for _, a := range st.InsideAddrs {
+		if !slices.Contains(p.Addrs, a) {
+			p.Addrs = append(p.Addrs, a)
+		}
+	}
+	slices.SortFunc(p.Addrs, comparePrefix)
 
 	for _, dst := range normalize(st.Local) {
 		p.Rules = append(p.Rules, ruleSpec{Priority: RulePriorityLocal, Dst: dst, Table: tableMain, V6: dst.Addr().Is6()})

@@ -19,6 +19,7 @@ type planStrings struct {
 	Links   []string
 	Routes  []string
 	Rules   []string
+	Addrs   []string
 	Devices []string
 }
 
@@ -39,6 +40,9 @@ func stringsOf(p plan) planStrings {
 	}
 	for _, r := range p.Rules {
 		s.Rules = append(s.Rules, r.String())
+	}
+	for _, a := range p.Addrs {
+		s.Addrs = append(s.Addrs, a.String())
 	}
 	s.Devices = p.Devices
 	return s
@@ -153,6 +157,30 @@ func TestPlanFor(t *testing.T) {
 			},
 		},
 		{
+			name: "libipsec BGP: inside addresses kept as given, guards in main, deduplicated",
+			st: State{Mode: ModeLibipsec, Remote: []netip.Prefix{pfx("10.10.100.0/24")}, Source: addr("172.31.16.1"),
+				Tunnels: libipsecTunnels(true, true), Active: "tunnel1",
+				InsideAddrs: []netip.Prefix{pfx("169.254.20.2/32"), pfx("169.254.10.2/32"), pfx("169.254.20.2/32")},
+				Guard:       []netip.Prefix{pfx("169.254.20.1/32"), pfx("169.254.10.1/32"), pfx("169.254.10.1/32")}},
+			want: planStrings{
+				Routes: []string{"10.10.100.0/24 dev ipsec0 src 172.31.16.1",
+					"unreachable 169.254.10.1/32 table 254", "unreachable 169.254.20.1/32 table 254"},
+				Rules:   []string{"-4 215: to all lookup 198"},
+				Addrs:   []string{"169.254.10.2/32", "169.254.20.2/32"},
+				Devices: []string{"ipsec0"},
+			},
+		},
+		{
+			name: "libipsec BGP with no tunnel up: guards stay, nothing learned",
+			st: State{Mode: ModeLibipsec, Tunnels: libipsecTunnels(false, false),
+				InsideAddrs: []netip.Prefix{pfx("169.254.10.2/32")}, Guard: []netip.Prefix{pfx("169.254.10.1/32")}},
+			want: planStrings{
+				Routes:  []string{"unreachable 169.254.10.1/32 table 254"},
+				Addrs:   []string{"169.254.10.2/32"},
+				Devices: []string{"ipsec0"},
+			},
+		},
+		{
 			name: "libipsec nothing",
 			st:   State{Mode: ModeLibipsec},
 			want: planStrings{Devices: []string{"ipsec0"}},
@@ -263,6 +291,9 @@ func TestValidate(t *testing.T) {
 		{"valid libipsec", func(s *State) { *s = State{Mode: ModeLibipsec, Tunnels: libipsecTunnels(true, true)} }, ""},
 		{"mode empty", func(s *State) { s.Mode = "" }, `mode ""`},
 		{"mode unknown", func(s *State) { s.Mode = "vti" }, `mode "vti"`},
+		{"inside address IPv6", func(s *State) { s.InsideAddrs = []netip.Prefix{pfx("2001:db8::1/128")} }, "inside address 0"},
+		{"inside address invalid", func(s *State) { s.InsideAddrs = []netip.Prefix{{}} }, "inside address 0"},
+		{"guard invalid", func(s *State) { s.Guard = []netip.Prefix{{}} }, "guard 0: invalid prefix"},
 		{"active unknown", func(s *State) { s.Active = "tunnel3" }, `active tunnel "tunnel3": no such tunnel`},
 		{"tunnel without name", func(s *State) { s.Tunnels[1].Name = "" }, "tunnel 1: empty name"},
 		{"duplicate tunnel", func(s *State) { s.Tunnels[1].Name = "tunnel1" }, `tunnel "tunnel1": name used twice`},

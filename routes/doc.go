@@ -50,11 +50,14 @@
 //	ip route replace unreachable 10.10.100.0/24 table 198 proto 198 metric 100                 # no tunnel up
 //	ip link add cgw-t1 mtu 1436 type xfrm if_id 1 && ip link set cgw-t1 alias cgw             # kernel mode
 //	ip addr replace 169.254.10.2/30 dev cgw-t1 && sysctl net.ipv6.conf.cgw-t1.disable_ipv6=1 && ip link set cgw-t1 up
+//	ip addr replace 169.254.10.2/32 dev lo label lo:cgw                                        # BGP: State.InsideAddrs
+//	ip route replace unreachable 169.254.10.1/32 table main proto 198 metric 100              # BGP: State.Guard
 //	sysctl net.ipv4.ip_forward=1 net.ipv4.conf.ipsec0.rp_filter=2
 //	nft -f - <<< 'table inet cgw; delete table inet cgw; table inet cgw { … }'
 //
 // and the removal side is "ip route del … proto 198", "ip rule del …
-// protocol 198", "ip link del cgw-t1" and "nft delete table inet cgw".
+// protocol 198", "ip addr del … dev lo label lo:cgw", "ip link del cgw-t1"
+// and "nft delete table inet cgw".
 //
 // # Data planes
 //

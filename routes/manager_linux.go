@@ -101,6 +101,9 @@ func (m *Manager) Set(ctx context.Context, st State) error {
 	if err := m.applySysctls(p); err != nil {
 		errs = append(errs, fmt.Errorf("routes: %w", err))
 	}
+	if err := m.syncAddrsAdd(p.Addrs); err != nil {
+		errs = append(errs, err)
+	}
 	wantRules, err := m.syncRulesAdd(p)
 	if err != nil {
 		errs = append(errs, err)
@@ -124,10 +127,13 @@ func (m *Manager) Set(ctx context.Context, st State) error {
 	if err := m.deleteLinksExcept(p.Links); err != nil {
 		errs = append(errs, err)
 	}
+	if err := deleteAddrsExcept(m.h, p.Addrs); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
-// Close removes every route, rule, XFRM interface and nft table cgw owns in
+// Close removes every route, rule, inside address, XFRM interface and nft table cgw owns in
 // the manager's namespace (also those left by an earlier crashed run),
 // writes back the sysctls cgw changed, and releases the netlink handle.
 // Calling Close again does nothing and returns nil.
@@ -146,12 +152,14 @@ func (m *Manager) Close() error {
 }
 
 // Cleanup removes everything cgw marks as its own in opts.Netns: routes
-// with protocol [Protocol], rules with protocol [Protocol], XFRM interfaces
+// with protocol [Protocol] (in any table), rules with protocol [Protocol],
+// addresses on lo labelled [AddrLabel], XFRM interfaces
 // with alias [LinkAlias] and the nft table inet cgw. It is for `cgw cleanup`
 // after a crash, when no Manager is left to Close. It leaves sysctls alone:
 // their previous values died with the Manager.
 //
-// Equivalent to: ip route flush table 198 proto 198; ip rule del protocol 198 (each);
+// Equivalent to: ip route flush table all proto 198; ip rule del protocol 198 (each);
+// ip addr del <each address labelled lo:cgw> dev lo;
 // ip link del <cgw xfrm interfaces>; nft delete table inet cgw.
 func Cleanup(ctx context.Context, opts Options) error {
 	ns, h, err := openNetns(opts)
@@ -183,6 +191,9 @@ func removeAll(ctx context.Context, h *netlink.Handle, ns netns.NsHandle, log *s
 		if err := h.RuleDel(&r); err != nil && !errors.Is(err, unix.ENOENT) {
 			errs = append(errs, fmt.Errorf("routes: delete rule %s: %w", r, err))
 		}
+	}
+	if err := deleteAddrsExcept(h, nil); err != nil {
+		errs = append(errs, err)
 	}
 	links, err := ownedLinks(h)
 	if err != nil {
@@ -408,6 +419,74 @@ func (m *Manager) syncAddr(link netlink.Link, want netip.Prefix) error {
 	return nil
 }
 
+// ownedAddrs returns the addresses on lo labelled AddrLabel.
+func ownedAddrs(h *netlink.Handle) (netlink.Link, []netlink.Addr, error) {
+	lo, err := h.LinkByName("lo")
+	if err != nil {
+		return nil, nil, fmt.Errorf("routes: find lo: %w", err)
+	}
+	var all []netlink.Addr
+	for range retries {
+		all, err = h.AddrList(lo, netlink.FAMILY_V4)
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			break
+		}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("routes: list addresses of lo: %w", err)
+	}
+	var out []netlink.Addr
+	for _, a := range all {
+		if a.Label == AddrLabel {
+			out = append(out, a)
+		}
+	}
+	return lo, out, nil
+}
+
+// syncAddrsAdd puts the wanted inside addresses on lo.
+//
+// Equivalent to: ip addr replace ADDR dev lo label lo:cgw
+func (m *Manager) syncAddrsAdd(want []netip.Prefix) error {
+	if len(want) == 0 {
+		return nil
+	}
+	lo, have, err := ownedAddrs(m.h)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range want {
+		if slices.ContainsFunc(have, func(a netlink.Addr) bool { q, ok := netipPrefix(a.IPNet); return ok && q == p }) {
+			continue
+		}
+		if err := m.h.AddrReplace(lo, &netlink.Addr{IPNet: prefixIPNet(p), Label: AddrLabel}); err != nil {
+			errs = append(errs, fmt.Errorf("routes: add inside address %s to lo: %w", p, err))
+			continue
+		}
+		m.log.Info("inside address added", "addr", p, "dev", "lo")
+	}
+	return errors.Join(errs...)
+}
+
+// deleteAddrsExcept deletes cgw's addresses on lo that keep lacks.
+func deleteAddrsExcept(h *netlink.Handle, keep []netip.Prefix) error {
+	lo, have, err := ownedAddrs(h)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, a := range have {
+		if p, ok := netipPrefix(a.IPNet); ok && slices.Contains(keep, p) {
+			continue
+		}
+		if err := h.AddrDel(lo, &a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+			errs = append(errs, fmt.Errorf("routes: delete inside address %s from lo: %w", a.IPNet, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // deleteLinksExcept deletes cgw-marked XFRM interfaces that keep is
 // missing.
 func (m *Manager) deleteLinksExcept(keep []linkSpec) error {
@@ -506,7 +585,7 @@ func (m *Manager) deleteRoutesExcept(want map[routeKey]bool) error {
 func (m *Manager) netlinkRoute(s routeSpec) (*netlink.Route, error) {
 	r := &netlink.Route{
 		Dst:      prefixIPNet(s.Dst),
-		Table:    Table,
+		Table:    s.table(),
 		Priority: Metric,
 		Protocol: Protocol,
 		Family:   family(s.Dst.Addr()),

@@ -213,6 +213,7 @@ var wantForeign = []string{
 type kernelState struct {
 	Routes []string
 	Rules  []string
+	Addrs  []string // on lo with cgw's label
 	NFT    string
 }
 
@@ -249,6 +250,14 @@ func (tn *testNetns) dump(t *testing.T) kernelState {
 		ks.Rules = append(ks.Rules, ruleSpecOf(r).String())
 	}
 	slices.Sort(ks.Rules)
+	_, addrs, err := ownedAddrs(tn.h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		ks.Addrs = append(ks.Addrs, a.IPNet.String()+" "+a.Label)
+	}
+	slices.Sort(ks.Addrs)
 	ks.NFT, err = listNFT(context.Background(), tn.ns)
 	if err != nil {
 		t.Fatal(err)
@@ -361,7 +370,36 @@ var libipsecSteps = []struct {
 		st:   State{Mode: ModeLibipsec, Tunnels: libipsecTunnels(true, true), Active: "tunnel1", MSS: 1360},
 		want: kernelState{NFT: nftFixed(1360)},
 	},
+	{
+		name: "BGP: learned remote, inside addresses on lo, guards to the neighbours in main",
+		st: State{Mode: ModeLibipsec, Remote: []netip.Prefix{pfx("10.10.100.0/24")}, Local: []netip.Prefix{pfx("172.31.16.0/20")},
+			Source: addr("172.31.16.1"), Tunnels: libipsecTunnels(true, true), Active: "tunnel1", MSS: 1360,
+			InsideAddrs: []netip.Prefix{pfx("169.254.10.2/32"), pfx("169.254.20.2/32")},
+			Guard:       []netip.Prefix{pfx("169.254.20.1/32"), pfx("169.254.10.1/32")}},
+		want: kernelState{
+			Routes: []string{"table 198 metric 100 10.10.100.0/24 dev ipsec0 src 172.31.16.1",
+				"table 254 metric 100 unreachable 169.254.10.1/32", "table 254 metric 100 unreachable 169.254.20.1/32"},
+			Rules: []string{"-4 210: to 172.31.16.0/20 lookup 254", "-4 215: to all lookup 198"},
+			Addrs: []string{"169.254.10.2/32 lo:cgw", "169.254.20.2/32 lo:cgw"},
+			NFT:   nftFixed(1360),
+		},
+	},
+	{
+		name: "BGP: one session's inside address gone, nothing learned yet",
+		st: State{Mode: ModeLibipsec, Local: []netip.Prefix{pfx("172.31.16.0/20")},
+			Source: addr("172.31.16.1"), Tunnels: libipsecTunnels(false, true), Active: "tunnel2", MSS: 1360,
+			InsideAddrs: []netip.Prefix{pfx("169.254.20.2/32")}, Guard: []netip.Prefix{pfx("169.254.20.1/32")}},
+		want: kernelState{
+			Routes: []string{"table 254 metric 100 unreachable 169.254.20.1/32"},
+			Rules:  []string{"-4 210: to 172.31.16.0/20 lookup 254"},
+			Addrs:  []string{"169.254.20.2/32 lo:cgw"},
+			NFT:    nftFixed(1360),
+		},
+	},
 }
+
+// bgpStep is the libipsecSteps entry with inside addresses and guards.
+const bgpStep = 6
 
 // routeEvents counts route changes in tn's namespace while f runs.
 func routeEvents(t *testing.T, tn *testNetns, f func()) int {
@@ -506,10 +544,12 @@ func TestIntegrationCleanupAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := m.Set(ctx, libipsecSteps[4].st); err != nil {
+	// With inside addresses and guards: Cleanup finds them by label and
+	// protocol too.
+	if err := m.Set(ctx, libipsecSteps[bgpStep].st); err != nil {
 		t.Fatalf("Set: %v", err)
 	}
-	if diff := cmp.Diff(libipsecSteps[4].want, tn.dump(t)); diff != "" {
+	if diff := cmp.Diff(libipsecSteps[bgpStep].want, tn.dump(t)); diff != "" {
 		t.Fatalf("before the crash (-want +got):\n%s", diff)
 	}
 	// The crash: the process dies, its sockets close, nothing is removed.

@@ -32,6 +32,11 @@ const (
 	// RulePriorityTable is the priority of the rule "lookup 198".
 	RulePriorityTable = 215
 
+	// AddrLabel is the label cgw gives the inside addresses it puts on lo
+	// ("ip addr add 169.254.10.2/32 dev lo label lo:cgw"), so that it
+	// finds and removes exactly those.
+	AddrLabel = "lo:cgw"
+
 	// LinkAlias is the interface alias cgw sets on the XFRM interfaces it
 	// creates ("ip link set X alias cgw").
 	LinkAlias = "cgw"
@@ -103,6 +108,15 @@ type State struct {
 	// MSS is the TCP MSS the clamp sets; 0 clamps to the route's MTU
 	// ("rt mtu"). In libipsec mode it is capped at LibipsecMaxMSS.
 	MSS int
+	// InsideAddrs are IPv4 addresses (normally the customer inside /32s
+	// of BGP sessions) put on lo with label AddrLabel.
+	InsideAddrs []netip.Prefix
+	// Guard are destinations (normally the AWS inside /32s, the BGP
+	// neighbours) that get an unreachable route in the main table, so
+	// that traffic to them never leaves in clear by the default route
+	// before the CHILD_SA for them installs its route in table 220, which
+	// charon's rule consults first.
+	Guard []netip.Prefix
 }
 
 // Options configure a [Manager] and [Cleanup].
