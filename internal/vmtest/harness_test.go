@@ -223,3 +223,25 @@ func TestNewestCached(t *testing.T) {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
+
+func TestMissingToolsNamesPackages(t *testing.T) {
+	saved := hostTools
+	t.Cleanup(func() { hostTools = saved })
+	hostTools = []tool{
+		{name: "no-such-qemu-for-cgw", pkg: "qemu-system-x86"},
+		{name: "busybox plugin", pkg: "busybox-static", path: filepath.Join(t.TempDir(), "absent")},
+		{name: "no-such-go-for-cgw", pkg: "Go 1.26 (https://go.dev/dl/)"},
+	}
+	missing, pkgs := MissingTools()
+	if diff := cmp.Diff([]string{"qemu-system-x86", "busybox-static"}, pkgs); diff != "" {
+		t.Errorf("packages (-want +got):\n%s", diff)
+	}
+	if len(missing) != 3 {
+		t.Errorf("missing = %q, want 3 entries", missing)
+	}
+	err := checkTools()
+	if err == nil || !strings.Contains(err.Error(), "apt-get install --no-install-recommends qemu-system-x86 busybox-static") ||
+		!strings.Contains(err.Error(), "scripts/vm-deps.sh") {
+		t.Errorf("checkTools = %v, want the install command and the script named", err)
+	}
+}
