@@ -17,6 +17,7 @@ type collector struct {
 	g *Gateway
 
 	up, ready, active, bytesIn, bytesOut, pktsIn, pktsOut, uptime, reconnects *prometheus.Desc
+	failovers, probeLost, probeRTT, probeSent, probeReplies                   *prometheus.Desc
 }
 
 func newCollector(g *Gateway) *collector {
@@ -25,21 +26,27 @@ func newCollector(g *Gateway) *collector {
 		return prometheus.NewDesc("cgw_"+name, help, labels, nil)
 	}
 	return &collector{
-		g:          g,
-		up:         d("tunnel_up", "1 when the tunnel's IKE SA is established and its CHILD SA installed (like CloudWatch TunnelState), else 0.", tl),
-		active:     d("tunnel_active", "1 for the tunnel that carries traffic to the VPC.", tl),
-		bytesIn:    d("tunnel_sa_bytes_in", "Bytes received on the tunnel's current CHILD SA (resets on rekey).", tl),
-		bytesOut:   d("tunnel_sa_bytes_out", "Bytes sent on the tunnel's current CHILD SA (resets on rekey).", tl),
-		pktsIn:     d("tunnel_sa_packets_in", "Packets received on the tunnel's current CHILD SA (resets on rekey).", tl),
-		pktsOut:    d("tunnel_sa_packets_out", "Packets sent on the tunnel's current CHILD SA (resets on rekey).", tl),
-		uptime:     d("tunnel_uptime_seconds", "Seconds since the tunnel's IKE SA was established.", tl),
-		ready:      d("ready", "1 once every tunnel is loaded into charon.", nil),
-		reconnects: d("charon_reconnects_total", "Times cgw lost charon's VICI socket and reconnected.", nil),
+		g:            g,
+		up:           d("tunnel_up", "1 when the tunnel's IKE SA is established and its CHILD SA installed (like CloudWatch TunnelState), else 0.", tl),
+		active:       d("tunnel_active", "1 for the tunnel that carries traffic to the VPC.", tl),
+		bytesIn:      d("tunnel_sa_bytes_in", "Bytes received on the tunnel's current CHILD SA (resets on rekey).", tl),
+		bytesOut:     d("tunnel_sa_bytes_out", "Bytes sent on the tunnel's current CHILD SA (resets on rekey).", tl),
+		pktsIn:       d("tunnel_sa_packets_in", "Packets received on the tunnel's current CHILD SA (resets on rekey).", tl),
+		pktsOut:      d("tunnel_sa_packets_out", "Packets sent on the tunnel's current CHILD SA (resets on rekey).", tl),
+		uptime:       d("tunnel_uptime_seconds", "Seconds since the tunnel's IKE SA was established.", tl),
+		ready:        d("ready", "1 once every tunnel is loaded into charon.", nil),
+		reconnects:   d("charon_reconnects_total", "Times cgw lost charon's VICI socket and reconnected.", nil),
+		failovers:    d("failovers_total", "Times cgw moved traffic off a tunnel whose path was lost.", nil),
+		probeLost:    d("probe_lost", "1 while the probes to the monitors go unanswered.", nil),
+		probeRTT:     d("probe_rtt_seconds", "Round-trip time of the last answered probe to a monitor.", nil),
+		probeSent:    d("probe_sent_total", "Echo requests sent to the monitors.", nil),
+		probeReplies: d("probe_replies_total", "Echo replies received from the monitors.", nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.active, c.bytesIn, c.bytesOut, c.pktsIn, c.pktsOut, c.uptime, c.ready, c.reconnects} {
+	for _, d := range []*prometheus.Desc{c.up, c.active, c.bytesIn, c.bytesOut, c.pktsIn, c.pktsOut, c.uptime, c.ready, c.reconnects,
+		c.failovers, c.probeLost, c.probeRTT, c.probeSent, c.probeReplies} {
 		ch <- d
 	}
 }
@@ -64,6 +71,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, b(s.Ready))
 	ch <- prometheus.MustNewConstMetric(c.reconnects, prometheus.CounterValue, float64(s.CharonReconnects))
+	ch <- prometheus.MustNewConstMetric(c.failovers, prometheus.CounterValue, float64(s.Failovers))
+	if p := s.Probe; p != nil {
+		ch <- prometheus.MustNewConstMetric(c.probeLost, prometheus.GaugeValue, b(p.Lost))
+		ch <- prometheus.MustNewConstMetric(c.probeRTT, prometheus.GaugeValue, p.RTTMs/1000)
+		ch <- prometheus.MustNewConstMetric(c.probeSent, prometheus.CounterValue, float64(p.Sent))
+		ch <- prometheus.MustNewConstMetric(c.probeReplies, prometheus.CounterValue, float64(p.Replies))
+	}
 }
 
 // serveMetrics serves /metrics on addr until ctx ends.

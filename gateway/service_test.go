@@ -221,6 +221,9 @@ func TestMetrics(t *testing.T) {
 		"cgw_ready 1",
 		"cgw_charon_reconnects_total 0",
 		"cgw_tunnel_sa_packets_out",
+		"cgw_failovers_total 0",
+		"cgw_probe_lost",
+		"cgw_probe_replies_total",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %q", want)

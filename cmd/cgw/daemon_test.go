@@ -225,3 +225,36 @@ func TestDaemonReload(t *testing.T) {
 	raw, _ := json.Marshal(s)
 	t.Logf("status after reload: %s", raw)
 }
+
+// TestDaemonSecondSignalExitsAtOnce: the first SIGTERM starts a clean stop
+// (slow here: the AWS endpoints are silent, so the deletes go unanswered);
+// a second one ends the process at once.
+func TestDaemonSecondSignalExitsAtOnce(t *testing.T) {
+	labtest.NeedRoot(t)
+	bin := buildCGW(t)
+	l := labtest.Up(t, lab.Options{})
+	d := startDaemon(t, l, bin)
+	waitBothUp(t, l, 20*time.Second)
+	for _, f := range []string{lab.FaultSilenceTunnel1, lab.FaultSilenceTunnel2} {
+		if err := l.Fault(context.Background(), f, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case err := <-d.done:
+		d.done <- err
+		t.Fatalf("cgw stopped within 300 ms of the first signal (%v): the silent endpoints should have made the clean stop slow", err)
+	default:
+	}
+	second := time.Now()
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-d.done:
+		d.done <- err
+		t.Logf("exited %v after the second signal (%v)", time.Since(second).Round(time.Millisecond), err)
+	case <-time.After(time.Second):
+		t.Fatal("cgw still running 1 s after a second SIGTERM")
+	}
+}
