@@ -47,7 +47,7 @@ demo: deps build
 # startup to first ping (cgw run vs swanctl --load-all/--initiate) and the
 # failover gap (cgw vs DPD). Read the custom metrics, not ns/op.
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./gateway/ | grep -E '^(Benchmark|ok|FAIL)'
+	$(GO) test -run '^$$' -bench . -benchtime 1x ./gateway/ ./cmd/cgw/ | grep -E '^(Benchmark|ok|FAIL)'
 
 # fuzz runs every parser fuzzer for FUZZTIME each.
 FUZZTIME ?= 30s
