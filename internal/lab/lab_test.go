@@ -241,8 +241,19 @@ func TestPlainInitiatorPings(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, tun := range l.st.Tunnels {
-				if ts := tunnelStatus(t, l, tun.Number); ts.IKESAs != 1 || ts.ChildSAs != 1 || ts.RemoteHost != ElasticIP {
-					t.Errorf("AWS side of tunnel %d: %+v, want 1 IKE_SA and 1 CHILD_SA from %s", tun.Number, ts, ElasticIP)
+				// The responder installs its CHILD_SA a moment after the
+				// initiator (IKEv1 Quick Mode's third message): poll.
+				deadline := time.Now().Add(3 * time.Second)
+				for {
+					ts := tunnelStatus(t, l, tun.Number)
+					if ts.IKESAs == 1 && ts.ChildSAs == 1 && ts.RemoteHost == ElasticIP {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Errorf("AWS side of tunnel %d: %+v, want 1 IKE_SA and 1 CHILD_SA from %s", tun.Number, ts, ElasticIP)
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
 				}
 			}
 			if !ping(t, l, OnPrem, VPCHost, 3) {
