@@ -46,7 +46,8 @@ type Gateway struct {
 
 	// Owned by the loop.
 	routing      *routing
-	prober       *prober // nil without monitors
+	prober       *prober  // nil without monitors
+	bgp          *bgpLink // nil with static routing
 	fo           failover
 	active       int    // tunnel carrying traffic, 0 = none
 	activeReason string // why that one
@@ -66,6 +67,11 @@ type tunnel struct {
 	lastErr    string
 	upSince    time.Time
 	sa         *ike.IKESA // last seen IKE SA with this name, or nil
+
+	// The inside (BGP) child, spec.Inside: initiated like the data child.
+	insideInitiating bool
+	insideNext       time.Time
+	insideBackoff    time.Duration
 
 	inside           netip.Prefix // customer inside address/30 from the file
 	fileMTU, fileMSS int          // MTU and MSS the file recommends, 0 if none
@@ -95,6 +101,9 @@ func New(cfg *Config, logger *slog.Logger) (*Gateway, error) {
 	if g.tunnels, err = buildTunnels(cfg, conn, dp); err != nil {
 		return nil, err
 	}
+	if g.bgp, err = newBGPLink(cfg, conn, dp, logger); err != nil {
+		return nil, err
+	}
 	g.status = g.snapshotLocked(time.Now())
 	return g, nil
 }
@@ -107,6 +116,7 @@ func buildTunnels(cfg *Config, conn *awsconf.Connection, dp Dataplane) ([]*tunne
 			Identity: cfg.Identity,
 			LocalTS:  cfg.LocalNetworks,
 			RemoteTS: cfg.RemoteNetworks,
+			BGP:      conn.Routing == awsconf.RoutingBGP && dp != DataplaneKernel,
 		}
 		if dp == DataplaneKernel {
 			// Route-based: AWS's default any-to-any selectors, steered by
@@ -197,6 +207,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			defer stop()
 		}
 	}
+	g.startBGP(ctx, &wg)
 	defer g.shutdown()
 
 	backoff := backoffMin
@@ -231,8 +242,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 
 // initResult is the outcome of one initiate, sent back to the loop.
 type initResult struct {
-	t   *tunnel
-	err error
+	t      *tunnel
+	inside bool // the tunnel's inside (BGP) child
+	err    error
 }
 
 // session runs the reconcile loop on one VICI session until ctx ends or
@@ -262,11 +274,11 @@ func (g *Gateway) session(ctx context.Context, c *ike.Client, wg *sync.WaitGroup
 		g.log.Debug("no charon events; polling only", "err", err)
 		events = nil
 	}
-	// One slot per tunnel: each has at most one initiate in flight, so a
-	// result never blocks even after this session has ended.
-	results := make(chan initResult, len(g.tunnels))
+	// Two slots per tunnel: each has at most one initiate of each child in
+	// flight, so a result never blocks even after this session has ended.
+	results := make(chan initResult, 2*len(g.tunnels))
 	for _, t := range g.tunnels {
-		t.initiating = false
+		t.initiating, t.insideInitiating = false, false
 	}
 	ticker := time.NewTicker(reconcileEvery)
 	defer ticker.Stop()
@@ -291,6 +303,8 @@ func (g *Gateway) session(ctx context.Context, c *ike.Client, wg *sync.WaitGroup
 			}
 		case r := <-results:
 			g.initiated(r)
+		case st, ok := <-g.bgpUpdates():
+			g.onBGPState(st, ok)
 		case r := <-g.reloads:
 			err := g.applyReload(ctx, c, r)
 			if errors.Is(err, ike.ErrClosed) {
@@ -345,6 +359,7 @@ func (g *Gateway) reconcile(ctx context.Context, c *ike.Client, results chan ini
 			t.upSince = time.Time{}
 			g.log.Warn("tunnel down; initiating again", "tunnel", t.number, "aws", t.spec.RemoteAddr)
 		}
+		g.reconcileInside(ctx, t, results, wg, now)
 		connecting := best != nil && !up && best.State == "CONNECTING"
 		if !t.loaded || up || connecting || t.initiating || now.Before(t.next) {
 			continue
@@ -353,10 +368,11 @@ func (g *Gateway) reconcile(ctx context.Context, c *ike.Client, results chan ini
 		wg.Add(1)
 		go func(t *tunnel, socket, name string) {
 			defer wg.Done()
-			results <- initResult{t, g.initiate(ctx, socket, name)}
+			results <- initResult{t: t, err: g.initiate(ctx, socket, name)}
 		}(t, g.cfg.VICISocket, t.spec.Name)
 	}
 	g.chooseActive(ctx, func(name string) error { return c.Rekey(ctx, name) }, now)
+	g.preferBGP()
 	if g.routing != nil {
 		if err := g.routing.apply(ctx, g.desiredRoutes(g.active, g.routing.source), now); err != nil {
 			g.log.Warn("routes", "err", err)
@@ -393,6 +409,10 @@ func (g *Gateway) dial(ctx context.Context, socket string) (*ike.Client, error) 
 
 // initiated records the outcome of an initiate.
 func (g *Gateway) initiated(r initResult) {
+	if r.inside {
+		g.insideInitiated(r)
+		return
+	}
 	t := r.t
 	t.initiating = false
 	if r.err == nil {
@@ -433,6 +453,7 @@ func saUp(sa *ike.IKESA, child string) bool {
 // session and a bounded time.
 func (g *Gateway) shutdown() {
 	g.notify.stopping()
+	g.stopBGP()
 	defer func() {
 		if g.routing != nil {
 			if err := g.routing.m.Close(); err != nil {

@@ -90,7 +90,7 @@ func (g *Gateway) insideAddress(ns netns.NsHandle) netip.Addr {
 }
 
 // desiredRoutes is the routes state for the loop's view: the remote
-// networks via the active tunnel.
+// networks (with BGP, the learned prefixes) via the active tunnel.
 func (g *Gateway) desiredRoutes(active int, source netip.Addr) routes.State {
 	st := routes.State{
 		Mode:   routes.ModeLibipsec,
@@ -115,6 +115,7 @@ func (g *Gateway) desiredRoutes(active int, source netip.Addr) routes.State {
 			_, st.MSS = t.mtuMSS()
 		}
 	}
+	g.bgpRoutes(&st)
 	return st
 }
 

@@ -21,9 +21,11 @@ type Status struct {
 	// Failovers counts the times cgw moved traffic off a lost tunnel.
 	Failovers int `json:"failovers"`
 	// Probe is the monitor probes' view, nil without monitors.
-	Probe    *ProbeStatus `json:"probe"`
-	Warnings []string     `json:"warnings"`
-	Time     time.Time    `json:"time"`
+	Probe *ProbeStatus `json:"probe"`
+	// BGPRoutes are the prefixes learned over BGP (routing bgp only).
+	BGPRoutes []BGPRoute `json:"bgp_routes,omitempty"`
+	Warnings  []string   `json:"warnings"`
+	Time      time.Time  `json:"time"`
 
 	// CharonWarning is set while charon cannot be reached.
 	CharonWarning string `json:"-"`
@@ -62,6 +64,8 @@ type TunnelStatus struct {
 	PacketsIn  uint64 `json:"packets_in"`
 	PacketsOut uint64 `json:"packets_out"`
 	LastError  string `json:"last_error,omitempty"`
+	// BGP is the tunnel's BGP session (routing bgp only).
+	BGP *TunnelBGP `json:"bgp,omitempty"`
 }
 
 // Status returns the last reconcile's view. Safe for concurrent use.
@@ -71,6 +75,7 @@ func (g *Gateway) Status() Status {
 	s := g.status
 	s.Tunnels = slices.Clone(s.Tunnels)
 	s.Warnings = slices.Clone(s.Warnings)
+	s.BGPRoutes = slices.Clone(s.BGPRoutes)
 	return s
 }
 
@@ -134,6 +139,7 @@ func (g *Gateway) snapshotLocked(now time.Time) Status {
 	if g.fo.warning != "" {
 		s.Warnings = append(s.Warnings, g.fo.warning)
 	}
+	g.addBGPStatus(&s)
 	if s.Ready && s.ActiveTunnel == 0 {
 		s.Warnings = append(s.Warnings, "no tunnel carries traffic: the VPC networks are unreachable (cgw routes them to unreachable rather than out of the outside interface in clear)")
 	}

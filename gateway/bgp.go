@@ -1,0 +1,291 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cgw-project/cgw/gateway/awsconf"
+	"github.com/cgw-project/cgw/ike"
+	"github.com/cgw-project/cgw/routes"
+	"github.com/cgw-project/cgw/routes/bgp"
+)
+
+// bgpStopWait bounds how long shutdown waits for the speaker to send its
+// Cease notifications before it takes the tunnels down.
+const bgpStopWait = 5 * time.Second
+
+// bgpLink is the gateway's side of the embedded BGP speaker of a
+// connection with dynamic routing. The speaker runs in Run's WaitGroup;
+// everything else here is owned by the reconcile loop.
+//
+// Each tunnel's session runs between its inside addresses, carried by the
+// tunnel's inside child (ike.Tunnel.Inside). cgw puts the customer inside
+// addresses on lo and guards the AWS inside addresses with unreachable
+// routes in the main table (routes.State.InsideAddrs and Guard) before the
+// speaker starts, so BGP never leaves in clear. Learned prefixes (within
+// remote_networks, the speaker's filter) become the routes' remote
+// networks, routed via the active tunnel; the tunnel cgw wants to carry
+// traffic is the speaker's preferred one, so AWS sees the other tunnel's
+// announcements prepended and sends the return traffic down the same
+// tunnel.
+type bgpLink struct {
+	sp      *bgp.Speaker
+	updates <-chan bgp.State // nil once closed
+	filter  []netip.Prefix
+	inside  []netip.Prefix // customer inside /32s, on lo
+	guard   []netip.Prefix // AWS inside /32s, unreachable in main
+
+	state     bgp.State
+	have      bool // state holds a State from the speaker
+	preferred int  // last tunnel handed to SetPreferred
+
+	stop func()        // ends the speaker's Run
+	done chan struct{} // closed when the speaker's Run has returned
+}
+
+// newBGPLink builds the speaker for a connection with BGP routing, or
+// returns nil for static routing.
+func newBGPLink(cfg *Config, conn *awsconf.Connection, dp Dataplane, log *slog.Logger) (*bgpLink, error) {
+	if conn.Routing != awsconf.RoutingBGP {
+		return nil, nil
+	}
+	if dp == DataplaneKernel {
+		return nil, errors.New("routing bgp: the kernel data plane does not carry BGP yet; use dataplane: libipsec")
+	}
+	if len(cfg.RemoteNetworks) == 0 {
+		return nil, errors.New("remote_networks: missing: with the libipsec data plane the traffic selectors are local_networks === remote_networks, " +
+			"so only prefixes inside remote_networks can cross the tunnels; list the VPC networks (they also filter what BGP learns)")
+	}
+	peers, err := bgp.PeersFrom(conn)
+	if err != nil {
+		return nil, fmt.Errorf("routing bgp: %w", err)
+	}
+	var filter []netip.Prefix
+	for _, p := range cfg.RemoteNetworks {
+		if p.Addr().Is4() {
+			filter = append(filter, p.Masked())
+		}
+	}
+	var announce []netip.Prefix
+	for _, p := range cfg.LocalNetworks {
+		if p.Addr().Is4() {
+			announce = append(announce, p.Masked())
+		}
+	}
+	sp, err := bgp.New(bgp.Config{Peers: peers, Announce: announce, Filter: filter, Logger: log.With("component", "bgp")})
+	if err != nil {
+		return nil, fmt.Errorf("routing bgp: %w", err)
+	}
+	b := &bgpLink{sp: sp, updates: sp.Updates(), filter: filter, preferred: sp.Preferred(), done: make(chan struct{})}
+	for _, p := range peers {
+		b.inside = append(b.inside, netip.PrefixFrom(p.Local, 32))
+		b.guard = append(b.guard, netip.PrefixFrom(p.Neighbor, 32))
+	}
+	return b, nil
+}
+
+// startBGP puts the inside addresses and guards in place and then starts
+// the speaker in wg. It runs before the first reconcile.
+func (g *Gateway) startBGP(ctx context.Context, wg *sync.WaitGroup) {
+	b := g.bgp
+	if b == nil {
+		return
+	}
+	if g.routing != nil {
+		// The speaker dials at once: the guards must be there first.
+		if err := g.routing.apply(ctx, g.desiredRoutes(0, g.routing.source), time.Now()); err != nil {
+			g.log.Warn("routes before starting BGP", "err", err)
+		}
+	}
+	bctx, stop := context.WithCancel(ctx)
+	b.stop = stop
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(b.done)
+		if err := b.sp.Run(bctx); err != nil {
+			g.log.Error("bgp speaker failed", "err", err)
+		}
+	}()
+}
+
+// stopBGP ends the speaker and waits a bounded time for it, so its Cease
+// notifications go through the tunnels before they are taken down.
+func (g *Gateway) stopBGP() {
+	b := g.bgp
+	if b == nil || b.stop == nil {
+		return
+	}
+	b.stop()
+	select {
+	case <-b.done:
+	case <-time.After(bgpStopWait):
+		g.log.Warn("bgp speaker did not stop in time")
+	}
+}
+
+// bgpUpdates is the loop's channel of speaker States; nil without BGP.
+func (g *Gateway) bgpUpdates() <-chan bgp.State {
+	if g.bgp == nil {
+		return nil
+	}
+	return g.bgp.updates
+}
+
+// onBGPState takes a State from the speaker (ok false: Updates closed).
+func (g *Gateway) onBGPState(st bgp.State, ok bool) {
+	b := g.bgp
+	if !ok {
+		b.updates = nil
+		return
+	}
+	b.state, b.have = st, true
+}
+
+// preferBGP makes the tunnel cgw wants to carry traffic the speaker's
+// preferred one, so AWS sends the return traffic down it too.
+func (g *Gateway) preferBGP() {
+	b := g.bgp
+	if b == nil || g.fo.want == 0 || g.fo.want == b.preferred {
+		return
+	}
+	if err := b.sp.SetPreferred(g.fo.want); err != nil {
+		g.log.Warn("moving the BGP prepend", "tunnel", g.fo.want, "err", err)
+		return
+	}
+	b.preferred = g.fo.want
+}
+
+// learned returns the learned prefixes within the filter.
+func (b *bgpLink) learned() []netip.Prefix {
+	var out []netip.Prefix
+	for _, r := range b.state.Routes {
+		if slices.ContainsFunc(b.filter, func(f netip.Prefix) bool { return f.Bits() <= r.Prefix.Bits() && f.Contains(r.Prefix.Addr()) }) {
+			out = append(out, r.Prefix)
+		}
+	}
+	return out
+}
+
+// bgpRoutes sets st's remote networks to what BGP learned and adds the
+// inside addresses and guards.
+func (g *Gateway) bgpRoutes(st *routes.State) {
+	b := g.bgp
+	if b == nil {
+		return
+	}
+	st.Remote = b.learned()
+	st.InsideAddrs = slices.Clone(b.inside)
+	st.Guard = slices.Clone(b.guard)
+}
+
+// reconcileInside initiates tunnel t's inside child when its data child is
+// up and the inside child is missing (charon dropped it, or the tunnel has
+// just come up).
+func (g *Gateway) reconcileInside(ctx context.Context, t *tunnel, results chan initResult, wg *sync.WaitGroup, now time.Time) {
+	in := t.spec.Inside
+	if in == nil || !t.loaded || t.insideInitiating || now.Before(t.insideNext) || t.sa == nil || !saUp(t.sa, t.spec.Name) {
+		return
+	}
+	if slices.ContainsFunc(t.sa.Children, func(c ike.ChildSA) bool { return c.Name == in.Name }) {
+		return
+	}
+	t.insideInitiating = true
+	wg.Add(1)
+	go func(t *tunnel, socket, conn, child string) {
+		defer wg.Done()
+		c, err := g.dial(ctx, socket)
+		if err == nil {
+			err = c.InitiateChild(ctx, conn, child, initiateTimeout)
+			c.Close()
+		}
+		results <- initResult{t: t, inside: true, err: err}
+	}(t, g.cfg.VICISocket, t.spec.Name, in.Name)
+}
+
+// insideInitiated records the outcome of initiating an inside child.
+func (g *Gateway) insideInitiated(r initResult) {
+	t := r.t
+	t.insideInitiating = false
+	if r.err == nil {
+		t.insideBackoff = 0
+		g.log.Info("bgp child up", "tunnel", t.number, "child", t.spec.Inside.Name)
+		return
+	}
+	t.insideBackoff = min(max(t.insideBackoff*2, backoffMin), backoffMax)
+	delay := t.insideBackoff + time.Duration(rand.Int64N(int64(t.insideBackoff/4)+1))
+	t.insideNext = time.Now().Add(delay)
+	g.log.Warn("initiating the bgp child failed", "tunnel", t.number, "why", ike.Explain(r.err, t.label()), "retry_in", delay.Round(100*time.Millisecond))
+}
+
+// TunnelBGP is one tunnel's BGP session in Status.
+type TunnelBGP struct {
+	// State is the BGP FSM state: idle, connect, active, opensent,
+	// openconfirm or established.
+	State   string `json:"state"`
+	UptimeS int64  `json:"uptime_s"`
+	// Received counts the prefixes AWS announced, Accepted those within
+	// remote_networks, Advertised those cgw announced to AWS.
+	Received   int `json:"received"`
+	Accepted   int `json:"accepted"`
+	Advertised int `json:"advertised"`
+	// Child is the state of the tunnel's inside CHILD SA that carries the
+	// session (INSTALLED, … or DOWN).
+	Child string `json:"child"`
+}
+
+// BGPRoute is one prefix learned over BGP in Status.
+type BGPRoute struct {
+	Prefix string `json:"prefix"`
+	// Tunnels are the tunnels it is learned over; Best the one whose path
+	// won (shortest AS path, lowest MED, preferred tunnel).
+	Tunnels []int `json:"tunnels"`
+	Best    int   `json:"best"`
+	// Installed reports whether it is within remote_networks and so
+	// routed into the tunnels.
+	Installed bool `json:"installed"`
+}
+
+// addBGPStatus adds the sessions, learned routes and warnings to s.
+func (g *Gateway) addBGPStatus(s *Status) {
+	b := g.bgp
+	if b == nil {
+		return
+	}
+	s.BGPRoutes = []BGPRoute{}
+	learned := b.learned()
+	for _, r := range b.state.Routes {
+		s.BGPRoutes = append(s.BGPRoutes, BGPRoute{Prefix: r.Prefix.String(), Tunnels: slices.Clone(r.Tunnels), Best: r.Best,
+			Installed: slices.Contains(learned, r.Prefix)})
+	}
+	for i := range s.Tunnels {
+		ts := &s.Tunnels[i]
+		tb := &TunnelBGP{State: "idle", Child: "DOWN"}
+		for _, p := range b.state.Peers {
+			if p.Tunnel == ts.Number {
+				tb.State, tb.UptimeS = p.State, int64(p.Uptime/time.Second)
+				tb.Received, tb.Accepted, tb.Advertised = p.Received, p.Accepted, p.Advertised
+			}
+		}
+		for _, t := range g.tunnels {
+			if t.number != ts.Number || t.spec.Inside == nil || t.sa == nil {
+				continue
+			}
+			for _, c := range t.sa.Children {
+				if c.Name == t.spec.Inside.Name && (tb.Child == "DOWN" || c.State == "INSTALLED") {
+					tb.Child = c.State
+				}
+			}
+		}
+		ts.BGP = tb
+	}
+	// The speaker warns at 90% of AWS's limit of 100 announced prefixes.
+	s.Warnings = append(s.Warnings, b.state.Warnings...)
+}
