@@ -31,6 +31,9 @@ type failover struct {
 	count     int           // failovers so far
 	warning   string        // monitors unreachable through both tunnels, …
 	hold      time.Duration // holdTime; tests shorten it
+
+	lastOut map[int]uint64 // CHILD SA packets out per tunnel at the last look
+	lastUp  map[int]bool   // which tunnels were up at the last look
 }
 
 // upTunnel reports whether tunnel n is up.
@@ -96,22 +99,21 @@ func (g *Gateway) chooseActive(ctx context.Context, rekey func(name string) erro
 			g.active, g.activeReason = fo.want, g.reason(fo.want)+"; routes point at its XFRM interface"
 		}
 	} else {
-		// The newest CHILD SA is the one charon created last: the highest
-		// unique id (install times are whole seconds and tie).
-		var newest uint32
+		g.active = g.observeActive(prev)
+		// A tunnel that just came up has the newest CHILD SA and takes the
+		// traffic; so does one whose counters show it carries it.
+		// Either way cgw rekeys the tunnel it wants, to make that newest.
+		newlyUp := false
 		for _, t := range g.tunnels {
-			if g.upTunnel(t.number) == nil {
-				continue
+			up := g.upTunnel(t.number) != nil
+			if up && !fo.lastUp[t.number] && t.number != fo.want {
+				newlyUp = true
 			}
-			for _, c := range t.sa.Children {
-				if c.Name == t.spec.Name && c.State == "INSTALLED" && c.UniqueID >= newest {
-					newest, g.active = c.UniqueID, t.number
-				}
-			}
+			fo.lastUp[t.number] = up
 		}
-		if g.active != 0 && fo.want != 0 && g.active != fo.want && now.Sub(fo.lastRekey) >= rekeyEvery {
+		if fo.want != 0 && (newlyUp || g.active != 0 && g.active != fo.want) && now.Sub(fo.lastRekey) >= rekeyEvery {
 			w := g.upTunnel(fo.want)
-			g.log.Info("rekeying to keep the chosen tunnel in use", "tunnel", fo.want, "newer_tunnel", g.active)
+			g.log.Info("rekeying to keep the chosen tunnel in use", "tunnel", fo.want, "other_tunnel_newer", newlyUp, "carrying", g.active)
 			fo.lastRekey = now
 			if err := rekey(w.spec.Name); err != nil {
 				g.log.Warn("rekey failed", "tunnel", fo.want, "err", err)
@@ -203,6 +205,55 @@ func (g *Gateway) onLoss(ctx context.Context, rekey func(name string) error, wg 
 			}(g.cfg.VICISocket, t.spec.Name)
 		}
 	}
+}
+
+// observeActive tells which tunnel carries traffic with libipsec: the one
+// whose CHILD SA's packets out rose since the last look (the monitor
+// probes keep traffic flowing). With no such evidence it keeps prev while
+// prev is up, else takes the up tunnel whose CHILD SA charon created last
+// (highest unique id) — a guess: libipsec sends on the SA installed last,
+// and creation order is not always installation order.
+func (g *Gateway) observeActive(prev int) int {
+	fo := &g.fo
+	if fo.lastOut == nil {
+		fo.lastOut, fo.lastUp = map[int]uint64{}, map[int]bool{}
+	}
+	moved, n := 0, 0
+	for _, t := range g.tunnels {
+		if g.upTunnel(t.number) == nil {
+			delete(fo.lastOut, t.number)
+			continue
+		}
+		var out uint64
+		for _, c := range t.sa.Children {
+			if c.Name == t.spec.Name && c.State == "INSTALLED" {
+				out += c.PacketsOut
+			}
+		}
+		if last, ok := fo.lastOut[t.number]; ok && out > last {
+			moved, n = t.number, n+1
+		}
+		fo.lastOut[t.number] = out
+	}
+	if n == 1 {
+		return moved
+	}
+	if prev != 0 && g.upTunnel(prev) != nil {
+		return prev
+	}
+	var newest uint32
+	active := 0
+	for _, t := range g.tunnels {
+		if g.upTunnel(t.number) == nil {
+			continue
+		}
+		for _, c := range t.sa.Children {
+			if c.Name == t.spec.Name && c.State == "INSTALLED" && c.UniqueID >= newest {
+				newest, active = c.UniqueID, t.number
+			}
+		}
+	}
+	return active
 }
 
 func (fo *failover) holdTime() time.Duration {
