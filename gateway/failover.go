@@ -18,6 +18,10 @@ const (
 	// flapWindow: a loss on the tunnel cgw failed over to, this soon
 	// after, means the monitors are unreachable through both tunnels.
 	flapWindow = 10 * time.Second
+	// passiveAfter: packets out rising while packets in stay flat this
+	// long on the active tunnel means its path is lost (no monitors
+	// needed, but traffic is).
+	passiveAfter = 2 * time.Second
 )
 
 // failover is the loop's state for choosing the tunnel that carries
@@ -34,6 +38,11 @@ type failover struct {
 
 	lastOut map[int]uint64 // CHILD SA packets out per tunnel at the last look
 	lastUp  map[int]bool   // which tunnels were up at the last look
+
+	// Passive watch of the active tunnel's counters (see passiveLoss).
+	pasTunnel     int
+	pasIn, pasOut uint64
+	pasSince      time.Time
 }
 
 // upTunnel reports whether tunnel n is up.
@@ -128,6 +137,80 @@ func (g *Gateway) chooseActive(ctx context.Context, rekey func(name string) erro
 	}
 	if g.active != prev {
 		g.log.Info("traffic moves", "from_tunnel", prev, "to_tunnel", g.active, "why", g.activeReason)
+	}
+	if why, lost := g.passiveLoss(now); lost {
+		g.moveOff(why, rekey, now)
+	}
+}
+
+// passiveLoss watches the active tunnel's CHILD SA counters: packets out
+// rising while packets in stay flat for passiveAfter (the signature of
+// "request leaves, reply never returns", as Cisco's encaps/decaps
+// counters show it) means the path through it is lost.
+func (g *Gateway) passiveLoss(now time.Time) (string, bool) {
+	fo := &g.fo
+	t := g.upTunnel(g.active)
+	if t == nil {
+		fo.pasTunnel = 0
+		return "", false
+	}
+	var in, out uint64
+	for _, c := range t.sa.Children {
+		if c.Name == t.spec.Name && c.State == "INSTALLED" {
+			in += c.PacketsIn
+			out += c.PacketsOut
+		}
+	}
+	if fo.pasTunnel != t.number || in != fo.pasIn || out < fo.pasOut {
+		fo.pasTunnel, fo.pasIn, fo.pasOut, fo.pasSince = t.number, in, out, time.Time{}
+		return "", false
+	}
+	if out > fo.pasOut {
+		if fo.pasSince.IsZero() {
+			fo.pasSince = now
+		}
+		fo.pasOut = out
+	}
+	if !fo.pasSince.IsZero() && now.Sub(fo.pasSince) >= passiveAfter {
+		fo.pasTunnel = 0
+		return fmt.Sprintf("tunnel %d sends (SA packets out %d) but receives nothing (packets in flat at %d) for %v", t.number, out, in, now.Sub(fo.pasSince).Round(100*time.Millisecond)), true
+	}
+	return "", false
+}
+
+// moveOff moves traffic off the active tunnel after a passive loss: to
+// another up tunnel (kernel: routes; libipsec: rekey it). The lost tunnel
+// is left to charon's DPD, which clears it if it is really dead.
+func (g *Gateway) moveOff(why string, rekey func(name string) error, now time.Time) {
+	fo := &g.fo
+	from := g.active
+	var to *tunnel
+	for _, t := range g.tunnels {
+		if t.number != from && g.upTunnel(t.number) != nil {
+			to = t
+			break
+		}
+	}
+	if to == nil {
+		fo.warning = fmt.Sprintf("%s, and no other tunnel is up", why)
+		g.log.Warn("path lost and no other tunnel is up", "tunnel", from, "why", why)
+		return
+	}
+	if fo.lastFrom == to.number && now.Sub(fo.lastMove) < flapWindow {
+		fo.warning = "replies come back through neither tunnel: look at the VPC side (security group, network ACL, route table), not the tunnels"
+		return
+	}
+	g.log.Warn("failover", "from_tunnel", from, "to_tunnel", to.number, "why", why)
+	fo.want, fo.lastMove, fo.lastFrom, fo.warning = to.number, now, from, ""
+	fo.count++
+	if g.dataplane != DataplaneKernel {
+		fo.lastRekey = now
+		if err := rekey(to.spec.Name); err != nil {
+			g.log.Warn("rekey of the surviving tunnel failed", "tunnel", to.number, "err", err)
+		}
+	}
+	if g.prober != nil {
+		g.prober.reset(now)
 	}
 }
 

@@ -147,3 +147,47 @@ func TestBlockNATT(t *testing.T) {
 		}
 	}
 }
+
+// TestFailoverPassive: with no monitors configured, the active tunnel's
+// counters (packets out rising, packets in flat while the on-premises host
+// pings) are enough to move traffic to the other tunnel within seconds.
+func TestFailoverPassive(t *testing.T) {
+	l := labtest.Up(t, lab.Options{})
+	cfg, err := gateway.LoadConfig(l.ConfigFile(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Monitors = nil
+	g, err := gateway.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gateway.SetNetns(g, "/run/netns/"+l.Namespace(lab.CGW))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitStatus(t, g, 20*time.Second, "both tunnels up", bothUp)
+	p := labtest.StartPinger(t, l, 100*time.Millisecond)
+	s := waitStatus(t, g, 10*time.Second, "an active tunnel seen carrying the pings", func(s gateway.Status) bool { return s.ActiveTunnel != 0 })
+	time.Sleep(time.Second)
+	s = g.Status()
+	fault := lab.FaultSilenceTunnel1
+	if s.ActiveTunnel == 2 {
+		fault = lab.FaultSilenceTunnel2
+	}
+	if err := l.Fault(context.Background(), fault, true); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	waitStatus(t, g, 10*time.Second, "a failover on the counters alone", func(s gateway.Status) bool { return s.Failovers > 0 })
+	time.Sleep(2 * time.Second)
+	gap, _ := p.LongestGap(t0.Add(-time.Second))
+	t.Logf("longest gap without monitors: %v", gap)
+	if since := time.Since(p.LastReply()); since > time.Second {
+		t.Fatalf("replies did not resume: last %v ago", since)
+	}
+	if gap > 6*time.Second {
+		t.Errorf("gap %v: the passive failover took too long", gap)
+	}
+}
