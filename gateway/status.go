@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -164,16 +165,5 @@ func proposalString(parts ...string) string {
 			out = append(out, p)
 		}
 	}
-	return joinSlash(out)
-}
-
-func joinSlash(s []string) string {
-	r := ""
-	for i, p := range s {
-		if i > 0 {
-			r += "/"
-		}
-		r += p
-	}
-	return r
+	return strings.Join(out, "/")
 }
