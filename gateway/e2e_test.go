@@ -373,3 +373,21 @@ func TestRunOwnsRoutesAndRemovesThem(t *testing.T) {
 		t.Errorf("nft table left after stop:\n%s", out)
 	}
 }
+
+// TestRoutingDriftWarned: something outside cgw switching forwarding off is
+// reported in status and repaired on the next routes sync.
+func TestRoutingDriftWarned(t *testing.T) {
+	l := labtest.Up(t, lab.Options{})
+	r := runGateway(t, l)
+	waitStatus(t, r.g, 20*time.Second, "both tunnels up", bothUp)
+	if out, err := l.Command(context.Background(), lab.CGW, "sysctl", "-w", "net.ipv4.ip_forward=0").CombinedOutput(); err != nil {
+		t.Fatalf("sysctl: %v\n%s", err, out)
+	}
+	waitStatus(t, r.g, 15*time.Second, "a forwarding warning", func(s gateway.Status) bool {
+		return strings.Contains(strings.Join(s.Warnings, "\n"), "forwarding")
+	})
+	out, err := l.Command(context.Background(), lab.CGW, "sysctl", "-n", "net.ipv4.ip_forward").Output()
+	if err != nil || strings.TrimSpace(string(out)) != "1" {
+		t.Errorf("forwarding not repaired: %q %v", out, err)
+	}
+}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"reflect"
 	"slices"
@@ -22,10 +23,12 @@ const resyncRoutes = 10 * time.Second
 
 // routing owns the routes.Manager for the loop.
 type routing struct {
-	m       *routes.Manager
-	last    routes.State
-	applied time.Time
-	source  netip.Addr
+	m        *routes.Manager
+	last     routes.State
+	applied  time.Time
+	source   netip.Addr
+	warnings []string // what routes.Manager.Check found at the last apply
+	log      *slog.Logger
 }
 
 // xfrmName is the XFRM interface of tunnel n in the kernel data plane.
@@ -42,7 +45,7 @@ func (g *Gateway) openRouting() (*routing, error) {
 	if err != nil {
 		return nil, fmt.Errorf("routes: %w", err)
 	}
-	r := &routing{m: m}
+	r := &routing{m: m, log: g.log}
 	r.source = g.insideAddress(ns)
 	if r.source.IsValid() {
 		g.log.Info("routes use the gateway's inside address as source", "source", r.source)
@@ -124,6 +127,22 @@ func (r *routing) apply(ctx context.Context, st routes.State, now time.Time) err
 	if reflect.DeepEqual(st, r.last) && now.Sub(r.applied) < resyncRoutes {
 		return nil
 	}
+	// Before repairing, look for something outside cgw fighting its
+	// settings (forwarding switched off, a strict rp_filter, a more
+	// specific foreign route, a rule that takes the traffic first): it
+	// shows in status until the next look and, once, in the log.
+	var ws []string
+	if !r.applied.IsZero() {
+		for _, w := range r.m.Check(ctx) {
+			ws = append(ws, w.String())
+		}
+	}
+	for _, w := range ws {
+		if !slices.Contains(r.warnings, w) {
+			r.log.Warn("something outside cgw fights its routing; repairing", "warning", w)
+		}
+	}
+	r.warnings = ws
 	if err := r.m.Set(ctx, st); err != nil {
 		return err
 	}

@@ -140,6 +140,9 @@ func (g *Gateway) snapshotLocked(now time.Time) Status {
 	if g.fo.warning != "" {
 		s.Warnings = append(s.Warnings, g.fo.warning)
 	}
+	if g.routing != nil {
+		s.Warnings = append(s.Warnings, g.routing.warnings...)
+	}
 	g.addBGPStatus(&s)
 	if s.Ready && s.ActiveTunnel == 0 {
 		s.Warnings = append(s.Warnings, "no tunnel carries traffic: the VPC networks are unreachable (cgw routes them to unreachable rather than out of the outside interface in clear)")
