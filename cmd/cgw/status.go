@@ -78,6 +78,26 @@ func printStatus(w io.Writer, s gateway.Status) error {
 		return err
 	}
 	for _, t := range s.Tunnels {
+		if b := t.BGP; b != nil {
+			fmt.Fprintf(w, "tunnel %d bgp: %s, up %s, %d received, %d accepted, %d advertised\n", t.Number, b.State,
+				time.Duration(b.UptimeS)*time.Second, b.Received, b.Accepted, b.Advertised)
+		}
+	}
+	for _, r := range s.BGPRoutes {
+		installed := "not in remote_networks: not routed"
+		if r.Installed {
+			installed = "routed"
+		}
+		fmt.Fprintf(w, "learned %s via tunnels %v, best tunnel %d, %s\n", r.Prefix, r.Tunnels, r.Best, installed)
+	}
+	if p := s.Probe; p != nil {
+		state := "answered"
+		if p.Lost {
+			state = "LOST"
+		}
+		fmt.Fprintf(w, "probes to %s: %s, rtt %.1f ms, %d/%d replies, failovers %d\n", strings.Join(p.Monitors, ","), state, p.RTTMs, p.Replies, p.Sent, s.Failovers)
+	}
+	for _, t := range s.Tunnels {
 		if t.LastError != "" {
 			fmt.Fprintf(w, "tunnel %d: %s\n", t.Number, t.LastError)
 		}
