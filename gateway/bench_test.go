@@ -191,24 +191,13 @@ func BenchmarkFailoverGap(b *testing.B) {
 		for range b.N {
 			b.StopTimer()
 			l := labtest.Up(b, lab.Options{})
-			cfg, err := gateway.LoadConfig(l.ConfigFile(), nil, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			g, err := gateway.New(cfg, nil)
-			if err != nil {
-				b.Fatal(err)
-			}
-			gateway.SetNetns(g, "/run/netns/"+l.Namespace(lab.CGW))
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- g.Run(ctx) }()
+			r := runGateway(b, l)
+			g := r.g
 			for s := g.Status(); !(s.ActiveTunnel != 0 && len(s.Tunnels) == 2 && s.Tunnels[0].Up && s.Tunnels[1].Up); s = g.Status() {
 				time.Sleep(50 * time.Millisecond)
 			}
 			gap := measure(b, l, func() int { return g.Status().ActiveTunnel })
-			cancel()
-			<-done
+			r.stop()
 			b.ReportMetric(gap.Seconds(), "s-gap")
 		}
 	})

@@ -40,13 +40,28 @@ type running struct {
 	stop func() // cancels Run and waits for it
 }
 
-// runGateway starts a Gateway on the lab's cgw.yaml (optionally editing the
-// download file first) and stops it when the test ends.
-func runGateway(t *testing.T, l *lab.Lab, opts ...func(*gateway.Gateway)) *running {
+// gwOption adjusts a test Gateway: its configuration before New, or the
+// Gateway before Run.
+type gwOption struct {
+	cfg func(*gateway.Config)
+	gw  func(*gateway.Gateway)
+}
+
+func withConfig(f func(*gateway.Config)) gwOption   { return gwOption{cfg: f} }
+func withGateway(f func(*gateway.Gateway)) gwOption { return gwOption{gw: f} }
+
+// runGateway starts a Gateway on the lab's cgw.yaml, working in the lab's
+// cgw namespace, and stops it when the test ends.
+func runGateway(t testing.TB, l *lab.Lab, opts ...gwOption) *running {
 	t.Helper()
 	cfg, err := gateway.LoadConfig(l.ConfigFile(), nil, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, o := range opts {
+		if o.cfg != nil {
+			o.cfg(cfg)
+		}
 	}
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -56,7 +71,9 @@ func runGateway(t *testing.T, l *lab.Lab, opts ...func(*gateway.Gateway)) *runni
 	}
 	gateway.SetNetns(g, "/run/netns/"+l.Namespace(lab.CGW))
 	for _, o := range opts {
-		o(g)
+		if o.gw != nil {
+			o.gw(g)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -86,7 +103,7 @@ func runGateway(t *testing.T, l *lab.Lab, opts ...func(*gateway.Gateway)) *runni
 }
 
 // waitStatus polls the gateway's status until ok returns true.
-func waitStatus(t *testing.T, g *gateway.Gateway, within time.Duration, what string, ok func(gateway.Status) bool) gateway.Status {
+func waitStatus(t testing.TB, g *gateway.Gateway, within time.Duration, what string, ok func(gateway.Status) bool) gateway.Status {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {

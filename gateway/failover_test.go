@@ -25,7 +25,7 @@ func activeIs(n int) func(gateway.Status) bool {
 // real AWS the return direction follows AWS's own choice (see README).
 func TestFailover(t *testing.T) {
 	l := labtest.Up(t, lab.Options{})
-	r := runGateway(t, l, func(g *gateway.Gateway) { gateway.SetHoldTime(g, 6*time.Second) })
+	r := runGateway(t, l, withGateway(func(g *gateway.Gateway) { gateway.SetHoldTime(g, 6*time.Second) }))
 	waitStatus(t, r.g, 20*time.Second, "both tunnels up", bothUp)
 	s := waitStatus(t, r.g, 10*time.Second, "tunnel 1 (preferred) active", activeIs(1))
 	t.Logf("active: tunnel %d (%s)", s.ActiveTunnel, s.ActiveReason)
@@ -153,20 +153,8 @@ func TestBlockNATT(t *testing.T) {
 // pings) are enough to move traffic to the other tunnel within seconds.
 func TestFailoverPassive(t *testing.T) {
 	l := labtest.Up(t, lab.Options{})
-	cfg, err := gateway.LoadConfig(l.ConfigFile(), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Monitors = nil
-	g, err := gateway.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gateway.SetNetns(g, "/run/netns/"+l.Namespace(lab.CGW))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	r := runGateway(t, l, withConfig(func(c *gateway.Config) { c.Monitors = nil }))
+	g := r.g
 	waitStatus(t, g, 20*time.Second, "both tunnels up", bothUp)
 	p := labtest.StartPinger(t, l, 100*time.Millisecond)
 	s := waitStatus(t, g, 10*time.Second, "an active tunnel seen carrying the pings", func(s gateway.Status) bool { return s.ActiveTunnel != 0 })

@@ -193,19 +193,8 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	l := labtest.Up(t, lab.Options{})
 	const addr = "127.0.0.1:19810"
-	cfg, err := gateway.LoadConfig(l.ConfigFile(), nil, []string{"CGW_METRICS_LISTEN=" + addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := gateway.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gateway.SetNetns(g, "/run/netns/"+l.Namespace(lab.CGW))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	r := runGateway(t, l, withConfig(func(c *gateway.Config) { c.MetricsListen = addr }))
+	g := r.g
 	s := waitStatus(t, g, 20*time.Second, "both tunnels up with an active one", func(s gateway.Status) bool { return bothUp(s) && s.ActiveTunnel != 0 })
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
