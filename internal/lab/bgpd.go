@@ -178,13 +178,4 @@ func (b *BGPD) Stop() {
 }
 
 // isBGPD reports whether pid is a live (not zombie) bgpd.
-func isBGPD(pid int) bool {
-	if pid <= 0 {
-		return false
-	}
-	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
-	if err != nil || strings.TrimSuffix(exe, " (deleted)") != BGPDPath {
-		return false
-	}
-	return !isZombie(pid)
-}
+func isBGPD(pid int) bool { return isProcess(pid, BGPDPath) }

@@ -205,12 +205,16 @@ func dialVICI(ctx context.Context, socket string) (*vici.Session, error) {
 }
 
 // isCharon reports whether pid is a live (not zombie) charon.
-func isCharon(pid int) bool {
+func isCharon(pid int) bool { return isProcess(pid, CharonPath) }
+
+// isProcess reports whether pid is a live (not zombie) process running the
+// executable at path: what Down checks before signalling a recorded PID.
+func isProcess(pid int, path string) bool {
 	if pid <= 0 {
 		return false
 	}
 	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
-	if err != nil || strings.TrimSuffix(exe, " (deleted)") != CharonPath {
+	if err != nil || strings.TrimSuffix(exe, " (deleted)") != path {
 		return false
 	}
 	return !isZombie(pid)
