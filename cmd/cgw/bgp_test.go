@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -85,18 +84,7 @@ func TestDaemonBGP(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-d.done:
-		d.done <- err
-		if err != nil {
-			t.Errorf("cgw exited with %v after SIGTERM", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("cgw did not exit within 20 s of SIGTERM")
-	}
+	d.term(t, 20*time.Second)
 	left := cgwLeftovers(t, l)
 	out, _ := l.Command(context.Background(), lab.CGW, "ip", "-4", "addr", "show", "dev", "lo").CombinedOutput()
 	if strings.Contains(string(out), "169.254.") || strings.Contains(string(out), "lo:cgw") {

@@ -60,6 +60,26 @@ func startDaemon(t *testing.T, l *lab.Lab, bin string, env ...string) *daemon {
 	return d
 }
 
+// term sends SIGTERM and waits up to within for a clean exit (status 0);
+// it returns how long the stop took.
+func (d *daemon) term(t *testing.T, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-d.done:
+		d.done <- err
+		if err != nil {
+			t.Errorf("cgw exited with %v after SIGTERM", err)
+		}
+	case <-time.After(within):
+		t.Fatalf("cgw did not exit within %v of SIGTERM", within)
+	}
+	return time.Since(start)
+}
+
 func queryStatus(t *testing.T, l *lab.Lab) (gateway.Status, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -116,20 +136,7 @@ func TestDaemonStopsCleanly(t *testing.T) {
 	if out, ok := labtest.Ping(t, l, 2); !ok {
 		t.Fatalf("no ping:\n%s", out)
 	}
-	start := time.Now()
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-d.done:
-		d.done <- err
-		if err != nil {
-			t.Errorf("cgw exited with %v after SIGTERM", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("cgw did not exit within 15 s of SIGTERM")
-	}
-	t.Logf("stopped in %v", time.Since(start))
+	t.Logf("stopped in %v", d.term(t, 15*time.Second))
 	if left := cgwLeftovers(t, l); len(left) > 0 {
 		t.Errorf("left after SIGTERM:\n%s", strings.Join(left, "\n"))
 	}
