@@ -173,7 +173,9 @@ func (c *Client) Load(ctx context.Context, t Tunnel) error {
 	c.mu.Lock()
 	c.loaded[t.Name] = loadedConn{remote: t.RemoteAddr.String(), offered: slices.Clone(t.IKEProposals)}
 	c.mu.Unlock()
-	c.logger.Debug("loaded tunnel", "conn", t.Name, "remote", t.RemoteAddr, "psk", t.PSK.Fingerprint())
+	// Only the key's fingerprint is logged, never the key.
+	fingerprint := t.PSK.Fingerprint()
+	c.logger.Debug("loaded tunnel", "conn", t.Name, "remote", t.RemoteAddr, "key_fingerprint", fingerprint)
 	return nil
 }
 
