@@ -435,83 +435,73 @@ const (
 	p2DH  = "Phase2DHGroupNumbers"
 )
 
+// overlayList reads the TunnelOptions list key ([{"Value": …}, …]) with
+// parse into *dst, dropping repeats. An absent or empty list leaves *dst
+// alone and is recorded in defaulted; a present one sets *present.
+func overlayList[T comparable](to jv, key string, defaulted map[string]bool, present *bool, dst *[]T, parse func(jv) (T, error)) error {
+	items, err := to.key(key).list()
+	if err != nil {
+		return err
+	}
+	if len(items) == 0 {
+		defaulted[key] = true
+		return nil
+	}
+	*present = true
+	var out []T
+	for _, it := range items {
+		v, err := parse(it.key("Value"))
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	*dst = out
+	return nil
+}
+
 // overlayTunnel applies one TunnelOptions entry to t and reports whether it
 // carried any algorithm list. Lists it lacks are recorded in defaulted.
 func overlayTunnel(c *Connection, t *Tunnel, to jv, defaulted map[string]bool) (bool, error) {
 	lists := false
-	strList := func(key string, norm func(string) (string, bool), what string) ([]string, error) {
-		items, err := to.key(key).list()
-		if err != nil {
-			return nil, err
-		}
-		if len(items) == 0 {
-			defaulted[key] = true
-			return nil, nil
-		}
-		lists = true
-		var out []string
-		for _, it := range items {
-			vf := it.key("Value")
+	algs := func(norm func(string) (string, bool), what string) func(jv) (string, error) {
+		return func(vf jv) (string, error) {
 			s, err := vf.str()
 			if err != nil {
-				return nil, err
+				return "", err
 			}
 			n, ok := norm(s)
 			if !ok {
-				return nil, vf.fail("unknown or unsupported %s algorithm %q", what, s)
+				return "", vf.fail("unknown or unsupported %s algorithm %q", what, s)
 			}
-			if !slices.Contains(out, n) {
-				out = append(out, n)
-			}
+			return n, nil
 		}
-		return out, nil
 	}
-	intList := func(key string, set []int) ([]int, error) {
-		items, err := to.key(key).list()
-		if err != nil {
-			return nil, err
-		}
-		if len(items) == 0 {
-			defaulted[key] = true
-			return nil, nil
-		}
-		lists = true
-		var out []int
-		for _, it := range items {
-			vf := it.key("Value")
+	groups := func(set []int) func(jv) (int, error) {
+		return func(vf jv) (int, error) {
 			g, err := vf.integer(1 << 10)
-			if err != nil {
-				return nil, err
+			switch {
+			case err != nil:
+				return 0, err
+			case g == 0:
+				return 0, vf.fail("missing")
+			case !allowed(set, g):
+				return 0, vf.fail("DH group %d is not one AWS allows here %v", g, set)
 			}
-			if g == 0 {
-				return nil, vf.fail("missing")
-			}
-			if !allowed(set, g) {
-				return nil, vf.fail("DH group %d is not one AWS allows here %v", g, set)
-			}
-			if !slices.Contains(out, g) {
-				out = append(out, g)
-			}
+			return g, nil
 		}
-		return out, nil
 	}
 	var err error
 	set := func(dst *[]string, key string, norm func(string) (string, bool), what string) {
-		if err != nil {
-			return
-		}
-		var v []string
-		if v, err = strList(key, norm, what); err == nil && v != nil {
-			*dst = v
+		if err == nil {
+			err = overlayList(to, key, defaulted, &lists, dst, algs(norm, what))
 		}
 	}
 	setInt := func(dst *[]int, key string, allowedSet []int) {
-		if err != nil {
-			return
-		}
-		var v []int
-		if v, err = intList(key, allowedSet); err == nil && v != nil {
-			*dst = v
+		if err == nil {
+			err = overlayList(to, key, defaulted, &lists, dst, groups(allowedSet))
 		}
 	}
 	set(&t.IKE.Encryption, p1Enc, NormalizeEncryption, "phase 1 encryption")
