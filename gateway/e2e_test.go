@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strongswan/govici/vici"
+
 	"github.com/cgw-project/cgw/gateway"
 	"github.com/cgw-project/cgw/internal/lab"
 	"github.com/cgw-project/cgw/internal/labtest"
@@ -301,6 +303,24 @@ func TestRunSurvivesAWSRestart(t *testing.T) {
 // loaded and leaves other connections in charon alone.
 func TestRunStopUnloadsOnlyItsOwn(t *testing.T) {
 	l := labtest.Up(t, lab.Options{})
+	// Someone else's connection in the same charon (not initiated).
+	s, err := vici.NewSession(vici.WithSocketPath(l.VICISocket(lab.CGW)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	foreign, err := vici.MarshalMessage(map[string]any{"other-site": map[string]any{
+		"remote_addrs": []string{"192.0.2.99"},
+		"local":        map[string]any{"auth": "psk"},
+		"remote":       map[string]any{"auth": "psk"},
+		"children":     map[string]any{"other-site": map[string]any{"remote_ts": []string{"192.0.2.0/24"}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Call(context.Background(), "load-conn", foreign); err != nil {
+		t.Fatalf("load-conn other-site: %v", err)
+	}
 	r := runGateway(t, l)
 	waitStatus(t, r.g, 20*time.Second, "both tunnels up", bothUp)
 	r.stop()
@@ -310,6 +330,9 @@ func TestRunStopUnloadsOnlyItsOwn(t *testing.T) {
 	}
 	if strings.Contains(string(out), "cgw-tunnel") {
 		t.Errorf("cgw's connections are still loaded after stop:\n%s", out)
+	}
+	if !strings.Contains(string(out), "other-site") {
+		t.Errorf("cgw unloaded a connection it did not load:\n%s", out)
 	}
 	out, _ = l.Command(context.Background(), lab.CGW, "swanctl", "--list-sas", "--uri", "unix://"+l.VICISocket(lab.CGW)).CombinedOutput()
 	if strings.Contains(string(out), "cgw-tunnel") {
