@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -17,28 +16,10 @@ import (
 	"github.com/cgw-project/cgw/internal/labtest"
 )
 
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // running is a Gateway running in the test against a lab.
 type running struct {
 	g    *gateway.Gateway
-	logs *syncBuffer
+	logs *labtest.SyncBuffer
 	stop func() // cancels Run and waits for it
 }
 
@@ -65,7 +46,7 @@ func runGateway(t testing.TB, l *lab.Lab, opts ...gwOption) *running {
 			o.cfg(cfg)
 		}
 	}
-	logs := &syncBuffer{}
+	logs := &labtest.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	g, err := gateway.New(cfg, logger)
 	if err != nil {

@@ -60,6 +60,23 @@ func startDaemon(t *testing.T, l *lab.Lab, bin string, env ...string) *daemon {
 	return d
 }
 
+// waitLog waits up to within for text in the daemon's log and returns the
+// log.
+func (d *daemon) waitLog(t *testing.T, text string, within time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		b, _ := os.ReadFile(d.log)
+		if strings.Contains(string(b), text) {
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q in cgw's log within %v:\n%s", text, within, b)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // term sends SIGTERM and waits up to within for a clean exit (status 0);
 // it returns how long the stop took.
 func (d *daemon) term(t *testing.T, within time.Duration) time.Duration {
@@ -186,17 +203,7 @@ func TestDaemonReload(t *testing.T) {
 	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		b, _ := os.ReadFile(d.log)
-		if strings.Contains(string(b), "reload failed") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no 'reload failed' in the log after SIGHUP with a truncated file:\n%s", b)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	d.waitLog(t, "reload failed", 5*time.Second)
 	after := waitBothUp(t, l, 2*time.Second)
 	for i := range after.Tunnels {
 		if after.Tunnels[i].UptimeS < before.Tunnels[i].UptimeS {
@@ -214,19 +221,8 @@ func TestDaemonReload(t *testing.T) {
 	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(5 * time.Second)
-	for {
-		b, _ := os.ReadFile(d.log)
-		if strings.Contains(string(b), "configuration reloaded") {
-			if strings.Contains(string(b), "tunnel reloaded with a new configuration") {
-				t.Errorf("an unchanged tunnel was reloaded:\n%s", b)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no 'configuration reloaded' in the log:\n%s", b)
-		}
-		time.Sleep(100 * time.Millisecond)
+	if log := d.waitLog(t, "configuration reloaded", 5*time.Second); strings.Contains(log, "tunnel reloaded with a new configuration") {
+		t.Errorf("an unchanged tunnel was reloaded:\n%s", log)
 	}
 	s := waitBothUp(t, l, 2*time.Second)
 	raw, _ := json.Marshal(s)

@@ -28,9 +28,7 @@ func newStatusCmd(f *labFlags) *cobra.Command {
 				return err
 			}
 			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				return writeJSON(cmd.OutOrStdout(), st)
 			}
 			return printStatus(cmd.OutOrStdout(), st)
 		},
@@ -85,4 +83,11 @@ func printStatus(w io.Writer, st lab.Status) error {
 	}
 	fmt.Fprintf(tw, "files\t%s %s %s\n", st.Files.Generic, st.Files.XML, st.Files.Config)
 	return tw.Flush()
+}
+
+// writeJSON prints v as indented JSON, for the --json flags.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

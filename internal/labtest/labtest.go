@@ -100,14 +100,14 @@ func tail(s string, n int) string {
 // measuring gaps in replies during a failover.
 type Pinger struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *SyncBuffer
 	done chan struct{}
 }
 
 // StartPinger starts `ping -D -i interval` from onprem to the VPC host.
 func StartPinger(t testing.TB, l *lab.Lab, interval time.Duration) *Pinger {
 	t.Helper()
-	p := &Pinger{out: &lockedBuffer{}, done: make(chan struct{})}
+	p := &Pinger{out: &SyncBuffer{}, done: make(chan struct{})}
 	p.cmd = l.Command(context.Background(), lab.OnPrem, "ping", "-n", "-D", "-i", strconv.FormatFloat(interval.Seconds(), 'f', 2, 64), "-W", "1", lab.VPCHost)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -179,19 +179,20 @@ func (p *Pinger) LastReply() time.Time {
 	return rs[len(rs)-1]
 }
 
-// lockedBuffer is a strings.Builder safe for a process's concurrent writes.
-type lockedBuffer struct {
+// A SyncBuffer collects output (a process's, a logger's) and is safe for
+// concurrent writes and reads.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
