@@ -25,18 +25,31 @@ const bgpStopWait = 5 * time.Second
 // connection with dynamic routing. The speaker runs in Run's WaitGroup;
 // everything else here is owned by the reconcile loop.
 //
-// Each tunnel's session runs between its inside addresses, carried by the
-// tunnel's inside child (ike.Tunnel.Inside). cgw puts the customer inside
-// addresses on lo and guards the AWS inside addresses with unreachable
-// routes in the main table (routes.State.InsideAddrs and Guard) before the
-// speaker starts, so BGP never leaves in clear. Learned prefixes (within
-// remote_networks, the speaker's filter) become the routes' remote
-// networks, routed via the active tunnel; the tunnel cgw wants to carry
-// traffic is the speaker's preferred one, so AWS sees the other tunnel's
-// announcements prepended and sends the return traffic down the same
-// tunnel.
+// Each tunnel's session runs between its inside addresses and must cross
+// that tunnel, never the internet and never the other tunnel:
+//
+//   - Kernel data plane (EC2): the customer inside address with its /30 is
+//     on the tunnel's XFRM interface (routes.Tunnel.Inside), so the session
+//     to AWS's inside address leaves by that interface and its 0.0.0.0/0
+//     CHILD SA carries it, as on AWS's own route-based endpoints. Without an
+//     SA the interface drops the packets. No extra CHILD SA: AWS allows
+//     one SA pair per tunnel.
+//   - libipsec: the CHILD SA's selectors are local_networks ===
+//     remote_networks, so each tunnel carries the session in an inside
+//     child of its own (ike.Tunnel.Inside: customer inside /32 === AWS
+//     inside /32). cgw puts the customer inside addresses on lo and guards
+//     the AWS inside addresses with unreachable routes in the main table
+//     (routes.State.InsideAddrs and Guard) before the speaker starts, so
+//     BGP never leaves in clear.
+//
+// Learned prefixes (within remote_networks, the speaker's filter, when
+// given) become the routes' remote networks, routed via the active tunnel;
+// the tunnel cgw wants to carry traffic is the speaker's preferred one, so
+// AWS sees the other tunnel's announcements prepended and sends the return
+// traffic down the same tunnel.
 type bgpLink struct {
 	sp      *bgp.Speaker
+	peers   []bgp.Peer       // as configured: the file with cgw.yaml's bgp overrides
 	updates <-chan bgp.State // nil once closed
 	filter  []netip.Prefix
 	inside  []netip.Prefix // customer inside /32s, on lo
@@ -56,16 +69,25 @@ func newBGPLink(cfg *Config, conn *awsconf.Connection, dp Dataplane, log *slog.L
 	if conn.Routing != awsconf.RoutingBGP {
 		return nil, nil
 	}
-	if dp == DataplaneKernel {
-		return nil, errors.New("routing bgp: the kernel data plane does not carry BGP yet; use dataplane: libipsec")
-	}
-	if len(cfg.RemoteNetworks) == 0 {
+	if dp != DataplaneKernel && len(cfg.RemoteNetworks) == 0 {
 		return nil, errors.New("remote_networks: missing: with the libipsec data plane the traffic selectors are local_networks === remote_networks, " +
 			"so only prefixes inside remote_networks can cross the tunnels; list the VPC networks (they also filter what BGP learns)")
 	}
 	peers, err := bgp.PeersFrom(conn)
 	if err != nil {
 		return nil, fmt.Errorf("routing bgp: %w", err)
+	}
+	for i := range peers {
+		p := &peers[i]
+		if cfg.BGP.LocalASN != 0 {
+			p.LocalASN = cfg.BGP.LocalASN
+		}
+		if cfg.BGP.PeerASN != 0 {
+			p.PeerASN = cfg.BGP.PeerASN
+		}
+		if cfg.BGP.HoldTimeS != 0 {
+			p.HoldTime = time.Duration(cfg.BGP.HoldTimeS) * time.Second
+		}
 	}
 	var filter []netip.Prefix
 	for _, p := range cfg.RemoteNetworks {
@@ -83,12 +105,25 @@ func newBGPLink(cfg *Config, conn *awsconf.Connection, dp Dataplane, log *slog.L
 	if err != nil {
 		return nil, fmt.Errorf("routing bgp: %w", err)
 	}
-	b := &bgpLink{sp: sp, updates: sp.Updates(), filter: filter, preferred: sp.Preferred(), done: make(chan struct{})}
+	b := &bgpLink{sp: sp, peers: peers, updates: sp.Updates(), filter: filter, preferred: sp.Preferred(), done: make(chan struct{})}
+	if dp == DataplaneKernel {
+		return b, nil // the inside /30s go on the XFRM interfaces
+	}
 	for _, p := range peers {
 		b.inside = append(b.inside, netip.PrefixFrom(p.Local, 32))
 		b.guard = append(b.guard, netip.PrefixFrom(p.Neighbor, 32))
 	}
 	return b, nil
+}
+
+// BGPPeers returns the BGP sessions cgw runs, one per tunnel, as the AWS
+// file and the bgp overrides of cgw.yaml make them (the speaker fills in
+// defaults such as a 0 hold time), or nil with static routing.
+func (g *Gateway) BGPPeers() []bgp.Peer {
+	if g.bgp == nil {
+		return nil
+	}
+	return slices.Clone(g.bgp.peers)
 }
 
 // startBGP puts the inside addresses and guards in place and then starts
@@ -163,11 +198,12 @@ func (g *Gateway) preferBGP() {
 	b.preferred = g.fo.want
 }
 
-// learned returns the learned prefixes within the filter.
+// learned returns the learned prefixes within the filter (all of them
+// without one).
 func (b *bgpLink) learned() []netip.Prefix {
 	var out []netip.Prefix
 	for _, r := range b.state.Routes {
-		if slices.ContainsFunc(b.filter, func(f netip.Prefix) bool { return f.Bits() <= r.Prefix.Bits() && f.Contains(r.Prefix.Addr()) }) {
+		if len(b.filter) == 0 || slices.ContainsFunc(b.filter, func(f netip.Prefix) bool { return f.Bits() <= r.Prefix.Bits() && f.Contains(r.Prefix.Addr()) }) {
 			out = append(out, r.Prefix)
 		}
 	}
@@ -231,13 +267,16 @@ type TunnelBGP struct {
 	// openconfirm or established.
 	State   string `json:"state"`
 	UptimeS int64  `json:"uptime_s"`
+	// HoldTimeS is the hold time negotiated with AWS, 0 until established.
+	HoldTimeS int64 `json:"hold_time_s"`
 	// Received counts the prefixes AWS announced, Accepted those within
 	// remote_networks, Advertised those cgw announced to AWS.
 	Received   int `json:"received"`
 	Accepted   int `json:"accepted"`
 	Advertised int `json:"advertised"`
-	// Child is the state of the tunnel's inside CHILD SA that carries the
-	// session (INSTALLED, … or DOWN).
+	// Child is the state of the CHILD SA that carries the session
+	// (INSTALLED, … or DOWN): the tunnel's inside child with libipsec, its
+	// only child with the kernel data plane.
 	Child string `json:"child"`
 }
 
@@ -270,16 +309,20 @@ func (g *Gateway) addBGPStatus(s *Status) {
 		tb := &TunnelBGP{State: "idle", Child: "DOWN"}
 		for _, p := range b.state.Peers {
 			if p.Tunnel == ts.Number {
-				tb.State, tb.UptimeS = p.State, int64(p.Uptime/time.Second)
+				tb.State, tb.UptimeS, tb.HoldTimeS = p.State, int64(p.Uptime/time.Second), int64(p.HoldTime/time.Second)
 				tb.Received, tb.Accepted, tb.Advertised = p.Received, p.Accepted, p.Advertised
 			}
 		}
 		for _, t := range g.tunnels {
-			if t.number != ts.Number || t.spec.Inside == nil || t.sa == nil {
+			if t.number != ts.Number || t.sa == nil {
 				continue
 			}
+			carrier := t.spec.Name
+			if t.spec.Inside != nil {
+				carrier = t.spec.Inside.Name
+			}
 			for _, c := range t.sa.Children {
-				if c.Name == t.spec.Inside.Name && (tb.Child == "DOWN" || c.State == "INSTALLED") {
+				if c.Name == carrier && (tb.Child == "DOWN" || c.State == "INSTALLED") {
 					tb.Child = c.State
 				}
 			}

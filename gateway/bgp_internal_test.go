@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -38,8 +39,7 @@ func TestNewBGPLink(t *testing.T) {
 	}{
 		{name: "libipsec", edit: func(*Config, *awsconf.Connection, *Dataplane) {}},
 		{name: "static routing has no speaker", edit: func(_ *Config, c *awsconf.Connection, _ *Dataplane) { c.Routing = awsconf.RoutingStatic }},
-		{name: "kernel refuses", edit: func(_ *Config, _ *awsconf.Connection, d *Dataplane) { *d = DataplaneKernel }, want: "kernel data plane does not carry BGP"},
-		{name: "remote_networks required", edit: func(c *Config, _ *awsconf.Connection, _ *Dataplane) { c.RemoteNetworks = nil }, want: "remote_networks: missing"},
+		{name: "remote_networks required with libipsec", edit: func(c *Config, _ *awsconf.Connection, _ *Dataplane) { c.RemoteNetworks = nil }, want: "remote_networks: missing"},
 		{name: "tunnel without BGP", edit: func(_ *Config, c *awsconf.Connection, _ *Dataplane) { c.Tunnels[1].BGP = nil }, want: "tunnel 2 has no BGP settings"},
 	}
 	for _, tt := range tests {
@@ -136,5 +136,93 @@ func TestBGPRoutesAndStatus(t *testing.T) {
 	g.onBGPState(bgp.State{}, false)
 	if g.bgpUpdates() != nil {
 		t.Error("updates channel kept after it closed")
+	}
+}
+
+// TestNewBGPLinkKernel: on the kernel data plane the sessions ride each
+// tunnel's XFRM interface, which holds the inside /30, so there are no
+// addresses on lo, no guards, and remote_networks is an optional filter.
+func TestNewBGPLinkKernel(t *testing.T) {
+	pfx := netip.MustParsePrefix
+	for _, tt := range []struct {
+		name   string
+		remote []netip.Prefix
+	}{{"no remote_networks", nil}, {"remote_networks filter", []netip.Prefix{pfx("10.10.0.0/16")}}} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := &Config{LocalNetworks: []netip.Prefix{pfx("172.31.16.0/20")}, RemoteNetworks: tt.remote}
+			b, err := newBGPLink(cfg, bgpConn(), DataplaneKernel, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(b.inside) != 0 || len(b.guard) != 0 {
+				t.Errorf("kernel mode: inside %v guard %v, want none", b.inside, b.guard)
+			}
+			b.state = bgp.State{Routes: []bgp.Route{{Prefix: pfx("10.10.100.0/24"), Best: 1}, {Prefix: pfx("192.168.50.0/24"), Best: 1}}}
+			want := []netip.Prefix{pfx("10.10.100.0/24"), pfx("192.168.50.0/24")}
+			if tt.remote != nil {
+				want = want[:1]
+			}
+			if diff := cmp.Diff(want, b.learned(), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+				t.Errorf("learned (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestBGPKernelRoutesAndStatus: in kernel mode the inside /30 goes on the
+// XFRM interfaces and a session's carrier is the tunnel's only child.
+func TestBGPKernelRoutesAndStatus(t *testing.T) {
+	pfx := netip.MustParsePrefix
+	cfg := &Config{LocalNetworks: []netip.Prefix{pfx("172.31.16.0/20")}}
+	conn := bgpConn()
+	var tunnels []*tunnel
+	for _, at := range conn.Tunnels {
+		tunnels = append(tunnels, &tunnel{number: at.Number, inside: at.CustomerInside,
+			spec: ike.Tunnel{Name: tunnelName(at.Number), IfID: uint32(at.Number)}})
+	}
+	b, err := newBGPLink(cfg, conn, DataplaneKernel, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &Gateway{cfg: cfg, conn: conn, bgp: b, tunnels: tunnels, dataplane: DataplaneKernel, log: slog.New(slog.DiscardHandler), ready: make(chan struct{})}
+	for _, tun := range tunnels {
+		tun.sa = &ike.IKESA{Name: tun.spec.Name, State: "ESTABLISHED", Children: []ike.ChildSA{{Name: tun.spec.Name, State: "INSTALLED"}}}
+	}
+	g.onBGPState(bgp.State{
+		Peers:  []bgp.PeerState{{Tunnel: 1, State: "established", Received: 1, Accepted: 1, Advertised: 1}, {Tunnel: 2, State: "established"}},
+		Routes: []bgp.Route{{Prefix: pfx("10.10.100.0/24"), Tunnels: []int{1, 2}, Best: 1}},
+	}, true)
+	st := g.desiredRoutes(1, netip.Addr{})
+	var links []string
+	for _, rt := range st.Tunnels {
+		links = append(links, rt.IfName+" "+rt.Inside.String())
+	}
+	if diff := cmp.Diff([]string{"cgw-xfrm1 169.254.10.2/30", "cgw-xfrm2 169.254.20.2/30"}, links); diff != "" {
+		t.Errorf("XFRM interfaces (-want +got):\n%s", diff)
+	}
+	if len(st.InsideAddrs) != 0 || len(st.Guard) != 0 || len(st.Remote) != 1 || st.Mode != routes.ModeKernel {
+		t.Errorf("routes: %+v, want kernel mode, the learned prefix, nothing on lo, no guards", st)
+	}
+	s := g.snapshotLocked(g.status.Time)
+	for _, ts := range s.Tunnels {
+		if ts.BGP == nil || ts.BGP.Child != "INSTALLED" {
+			t.Errorf("tunnel %d: bgp %+v, want the carrier child INSTALLED", ts.Number, ts.BGP)
+		}
+	}
+}
+
+// TestBGPOverrides: cgw.yaml's bgp keys beat the AWS file.
+func TestBGPOverrides(t *testing.T) {
+	pfx := netip.MustParsePrefix
+	cfg := &Config{LocalNetworks: []netip.Prefix{pfx("172.31.16.0/20")}, RemoteNetworks: []netip.Prefix{pfx("10.10.0.0/16")},
+		BGP: BGPConfig{LocalASN: 65100, PeerASN: 64600, HoldTimeS: 9}}
+	b, err := newBGPLink(cfg, bgpConn(), DataplaneLibIPsec, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range b.peers {
+		if p.LocalASN != 65100 || p.PeerASN != 64600 || p.HoldTime != 9*time.Second {
+			t.Errorf("tunnel %d: ASNs %d/%d hold %v, want 65100/64600 9s", p.Tunnel, p.LocalASN, p.PeerASN, p.HoldTime)
+		}
 	}
 }

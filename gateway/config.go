@@ -62,6 +62,9 @@ type Config struct {
 	LogLevel string `mapstructure:"log_level"`
 	// LogFormat is text or json.
 	LogFormat string `mapstructure:"log_format"`
+	// BGP overrides what the AWS file says about the BGP sessions
+	// (routing bgp only).
+	BGP BGPConfig `mapstructure:"bgp"`
 
 	// file is the config file the Config was read from, if any.
 	file string
@@ -72,6 +75,21 @@ type Interfaces struct {
 	Inside  string `mapstructure:"inside"`
 	Outside string `mapstructure:"outside"`
 }
+
+// BGPConfig overrides the AWS file's BGP settings, for a connection whose
+// ASNs changed after the file was downloaded or a gateway that wants
+// another hold time. Zero means "as the file says".
+type BGPConfig struct {
+	// LocalASN is the customer gateway's ASN.
+	LocalASN uint32 `mapstructure:"local_asn"`
+	// PeerASN is AWS's (the virtual private or transit gateway's) ASN.
+	PeerASN uint32 `mapstructure:"peer_asn"`
+	// HoldTimeS is the hold time cgw proposes, in seconds (3 to 65535);
+	// keepalives go every third of it.
+	HoldTimeS int `mapstructure:"hold_time_s"`
+}
+
+func (b BGPConfig) set() bool { return b != BGPConfig{} }
 
 // Defaults of the keys that have one.
 const (
@@ -85,7 +103,7 @@ const (
 var keys = []string{
 	"aws_config", "aws_format", "local_networks", "remote_networks", "vici_socket", "dataplane",
 	"identity", "monitors", "interfaces.inside", "interfaces.outside", "status_socket",
-	"metrics_listen", "log_level", "log_format",
+	"metrics_listen", "log_level", "log_format", "bgp.local_asn", "bgp.peer_asn", "bgp.hold_time_s",
 }
 
 // Keys returns every configuration key.
@@ -119,6 +137,9 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.String(FlagName("metrics_listen"), "", "address for Prometheus /metrics, e.g. 127.0.0.1:9810 (default off)")
 	fs.String(FlagName("log_level"), "", "debug, info, warn or error (default info)")
 	fs.String(FlagName("log_format"), "", "text or json (default text)")
+	fs.Uint32(FlagName("bgp.local_asn"), 0, "BGP: the customer gateway's ASN (default: from the AWS file)")
+	fs.Uint32(FlagName("bgp.peer_asn"), 0, "BGP: AWS's ASN (default: from the AWS file)")
+	fs.Int(FlagName("bgp.hold_time_s"), 0, "BGP: hold time in seconds, 3 to 65535 (default: from the AWS file)")
 }
 
 // LoadConfig reads the configuration: defaults, then the YAML file at path
@@ -262,6 +283,18 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("monitors: %s is in none of remote_networks %v: probes would not cross the tunnels", m, c.RemoteNetworks)
 		}
 	}
+	for _, asn := range []struct {
+		key string
+		v   uint32
+	}{{"bgp.local_asn", c.BGP.LocalASN}, {"bgp.peer_asn", c.BGP.PeerASN}} {
+		// 23456 is AS_TRANS (RFC 6793), 4294967295 reserved (RFC 7300).
+		if asn.v == 23456 || asn.v == 4294967295 {
+			return fmt.Errorf("%s: %d is a reserved ASN", asn.key, asn.v)
+		}
+	}
+	if h := c.BGP.HoldTimeS; h != 0 && (h < 3 || h > 65535) {
+		return fmt.Errorf("bgp.hold_time_s: %d: want 3 to 65535 seconds (AWS uses 30)", h)
+	}
 	if c.VICISocket == "" {
 		return errors.New("vici_socket: empty")
 	}
@@ -302,6 +335,9 @@ func (c *Config) Check() (*awsconf.Connection, error) {
 	conn, err := c.Import()
 	if err != nil {
 		return nil, err
+	}
+	if conn.Routing != awsconf.RoutingBGP && c.BGP.set() {
+		return nil, fmt.Errorf("bgp: set, but %s describes a connection with %s routing", c.AWSConfig, conn.Routing)
 	}
 	if conn.Routing != awsconf.RoutingBGP && len(c.RemoteNetworks) == 0 {
 		return nil, errors.New("remote_networks: missing: the VPC's CIDR is in no AWS file; list the VPC networks to reach through the tunnels")

@@ -39,6 +39,9 @@ func (s *Speaker) snapshot(ctx context.Context, srv *server.BgpServer) (State, e
 		if up := p.GetTimers().GetState().GetUptime(); ps.Established() && up != nil && up.GetSeconds() > 0 {
 			ps.Uptime = time.Since(up.AsTime()).Truncate(time.Second)
 		}
+		if ps.Established() {
+			ps.HoldTime = time.Duration(p.GetTimers().GetState().GetNegotiatedHoldTime()) * time.Second
+		}
 		for _, a := range p.GetAfiSafis() {
 			if as := a.GetState(); as != nil && as.GetFamily().GetAfi() == api.Family_AFI_IP &&
 				as.GetFamily().GetSafi() == api.Family_SAFI_UNICAST {

@@ -242,6 +242,9 @@ func TestSpeakerAgainstFRR(t *testing.T) {
 		if p.Received != 1 || p.Accepted != 1 || p.Advertised != 1 {
 			t.Errorf("peer %+v: want 1 received, accepted and advertised", p)
 		}
+		if p.HoldTime != 30*time.Second {
+			t.Errorf("peer %v: negotiated hold time %v, want 30s", p.Neighbor, p.HoldTime)
+		}
 	}
 
 	t.Run("AWS sees the non-preferred tunnel prepended", func(t *testing.T) {

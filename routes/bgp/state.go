@@ -26,6 +26,9 @@ type PeerState struct {
 	// Uptime is how long the session has been established (0 when it is
 	// not).
 	Uptime time.Duration
+	// HoldTime is the hold time negotiated with the neighbour (the lower
+	// of both proposals; 0 when the session is not established).
+	HoldTime time.Duration
 	// Received counts the prefixes the neighbour announced, Accepted
 	// those that passed Config.Filter, Advertised those sent to it.
 	Received, Accepted, Advertised int
