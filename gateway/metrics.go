@@ -9,24 +9,29 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cgw-project/cgw/gateway/awsconf"
 )
 
 // collector exports Status as Prometheus metrics at scrape time, so the
 // metrics always agree with `cgw status`.
 type collector struct {
-	g *Gateway
+	status func() Status
 
 	up, ready, active, bytesIn, bytesOut, pktsIn, pktsOut, uptime, reconnects *prometheus.Desc
 	failovers, probeLost, probeRTT, probeSent, probeReplies                   *prometheus.Desc
+	// BGP (routing bgp only).
+	bgpEstablished, bgpUptime, bgpReceived, bgpAccepted, bgpAdvertised, bgpInstalled *prometheus.Desc
 }
 
-func newCollector(g *Gateway) *collector {
+// newCollector exports what status returns (the Gateway's Status).
+func newCollector(status func() Status) *collector {
 	tl := []string{"tunnel", "aws_endpoint"}
 	d := func(name, help string, labels []string) *prometheus.Desc {
 		return prometheus.NewDesc("cgw_"+name, help, labels, nil)
 	}
 	return &collector{
-		g:            g,
+		status:       status,
 		up:           d("tunnel_up", "1 when the tunnel's IKE SA is established and its CHILD SA installed (like CloudWatch TunnelState), else 0.", tl),
 		active:       d("tunnel_active", "1 for the tunnel that carries traffic to the VPC.", tl),
 		bytesIn:      d("tunnel_sa_bytes_in", "Bytes received on the tunnel's current CHILD SA (resets on rekey).", tl),
@@ -41,18 +46,26 @@ func newCollector(g *Gateway) *collector {
 		probeRTT:     d("probe_rtt_seconds", "Round-trip time of the last answered probe to a monitor.", nil),
 		probeSent:    d("probe_sent_total", "Echo requests sent to the monitors.", nil),
 		probeReplies: d("probe_replies_total", "Echo replies received from the monitors.", nil),
+
+		bgpEstablished: d("bgp_session_established", "1 when the tunnel's BGP session is established, else 0 (AWS shows a BGP tunnel DOWN without it, even with IPsec up).", tl),
+		bgpUptime:      d("bgp_session_uptime_seconds", "Seconds since the tunnel's BGP session was established, 0 when it is not.", tl),
+		bgpReceived:    d("bgp_prefixes_received", "Prefixes AWS announces over the tunnel's BGP session.", tl),
+		bgpAccepted:    d("bgp_prefixes_accepted", "Prefixes received over the tunnel's BGP session that lie within remote_networks.", tl),
+		bgpAdvertised:  d("bgp_prefixes_advertised", "Prefixes cgw announces to AWS over the tunnel's BGP session.", tl),
+		bgpInstalled:   d("bgp_routes_installed", "Prefixes learned over BGP that cgw routes into the tunnels.", nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.up, c.active, c.bytesIn, c.bytesOut, c.pktsIn, c.pktsOut, c.uptime, c.ready, c.reconnects,
-		c.failovers, c.probeLost, c.probeRTT, c.probeSent, c.probeReplies} {
+		c.failovers, c.probeLost, c.probeRTT, c.probeSent, c.probeReplies,
+		c.bgpEstablished, c.bgpUptime, c.bgpReceived, c.bgpAccepted, c.bgpAdvertised, c.bgpInstalled} {
 		ch <- d
 	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	s := c.g.Status()
+	s := c.status()
 	b := func(v bool) float64 {
 		if v {
 			return 1
@@ -68,6 +81,27 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.pktsIn, prometheus.GaugeValue, float64(t.PacketsIn), l...)
 		ch <- prometheus.MustNewConstMetric(c.pktsOut, prometheus.GaugeValue, float64(t.PacketsOut), l...)
 		ch <- prometheus.MustNewConstMetric(c.uptime, prometheus.GaugeValue, float64(t.UptimeS), l...)
+		if bg := t.BGP; bg != nil && s.Routing == string(awsconf.RoutingBGP) {
+			established := bg.State == "established"
+			up := 0.0
+			if established {
+				up = float64(bg.UptimeS)
+			}
+			ch <- prometheus.MustNewConstMetric(c.bgpEstablished, prometheus.GaugeValue, b(established), l...)
+			ch <- prometheus.MustNewConstMetric(c.bgpUptime, prometheus.GaugeValue, up, l...)
+			ch <- prometheus.MustNewConstMetric(c.bgpReceived, prometheus.GaugeValue, float64(bg.Received), l...)
+			ch <- prometheus.MustNewConstMetric(c.bgpAccepted, prometheus.GaugeValue, float64(bg.Accepted), l...)
+			ch <- prometheus.MustNewConstMetric(c.bgpAdvertised, prometheus.GaugeValue, float64(bg.Advertised), l...)
+		}
+	}
+	if s.Routing == string(awsconf.RoutingBGP) {
+		n := 0
+		for _, r := range s.BGPRoutes {
+			if r.Installed {
+				n++
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(c.bgpInstalled, prometheus.GaugeValue, float64(n))
 	}
 	ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, b(s.Ready))
 	ch <- prometheus.MustNewConstMetric(c.reconnects, prometheus.CounterValue, float64(s.CharonReconnects))
@@ -83,7 +117,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 // serveMetrics serves /metrics on addr until ctx ends.
 func (g *Gateway) serveMetrics(ctx context.Context, l net.Listener) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newCollector(g), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(newCollector(g.Status), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	g.serveHTTP(ctx, l, mux, "metrics listener")
