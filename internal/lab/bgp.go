@@ -94,33 +94,34 @@ func (l *Lab) bgpdConfig(c bgpConfig) string {
 	return AWSBGPDConfig(c.AWSASN, l.bgpdPeers(c), nets, c.MEDs)
 }
 
-// upBGP adds the AWS side's BGP to a lab that is otherwise up: the AWS
-// inside addresses as /32s on lo, "unreachable" guard routes to the
-// customer inside addresses (until a CHILD_SA for the inside /32 pair
-// installs its table-220 route, BGP would otherwise leave in clear by the
-// default route), FRR bgpd peering with the customer inside addresses,
-// and the download files in their BGP form.
+// upBGP adds the AWS side's BGP to a lab that is otherwise up: FRR bgpd
+// peering with the customer inside addresses, and the download files in
+// their BGP form.
 //
-// The AWS side needs no CHILD_SA of its own for BGP: its 0.0.0.0/0
-// selectors accept the initiator's inside /32 pair as a separate CHILD_SA
-// (with its own reqid), as AWS does.
+// With libipsec it first puts the AWS inside addresses as /32s on lo and
+// "unreachable" guard routes to the customer inside addresses in place
+// (until a CHILD_SA for the inside /32 pair installs its table-220 route,
+// BGP would otherwise leave in clear by the default route). The AWS side
+// needs no CHILD_SA of its own for BGP: its 0.0.0.0/0 selectors accept the
+// initiator's inside /32 pair as a separate CHILD_SA (with its own reqid),
+// as AWS does.
+//
+// In kernel mode the AWS inside addresses are already on xfrm1/xfrm2 with
+// their /30s (awsLinks), so each session leaves by its tunnel's XFRM
+// interface and rides that tunnel's 0.0.0.0/0 CHILD_SA; without an SA the
+// interface drops it, so no guard is needed. cgw.yaml then leaves out
+// remote_networks (renderConfig): cgw learns them.
 func (l *Lab) upBGP(ctx context.Context) error {
 	if err := checkFRR(); err != nil {
 		return err
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.st.kernel() {
-		return errors.New("bgp: the lab's BGP needs the libipsec data plane")
-	}
 	c := bgpConfig{AWSASN: AWSASN, CustomerASN: CustomerASN, HoldTimeS: BGPHoldTime, Networks: []string{VPCNetwork}}
-	var lines []string
-	for _, t := range l.st.Tunnels {
-		a, cu := tunnelInside(t)
-		lines = append(lines, "addr add "+a.String()+"/32 dev lo", "route add unreachable "+cu.String()+"/32")
-	}
-	if err := ipBatch(ctx, l.Namespace(AWS), lines...); err != nil {
-		return fmt.Errorf("adding the AWS inside addresses: %w", err)
+	if lines := awsBGPLines(&l.st); len(lines) > 0 {
+		if err := ipBatch(ctx, l.Namespace(AWS), lines...); err != nil {
+			return fmt.Errorf("adding the AWS inside addresses: %w", err)
+		}
 	}
 	if err := l.writeBGP(c); err != nil {
 		return err
@@ -132,8 +133,24 @@ func (l *Lab) upBGP(ctx context.Context) error {
 	return l.writeBGPFiles(c)
 }
 
-// writeBGPFiles rewrites the download files in their BGP form; l.mu is
-// held.
+// awsBGPLines are the `ip -batch` lines upBGP runs in the aws namespace:
+// with libipsec the AWS inside /32s on lo and unreachable guards to the
+// customer inside addresses; none in kernel mode (the /30s are on the XFRM
+// interfaces already).
+func awsBGPLines(st *state) []string {
+	if st.kernel() {
+		return nil
+	}
+	var lines []string
+	for _, t := range st.Tunnels {
+		a, cu := tunnelInside(t)
+		lines = append(lines, "addr add "+a.String()+"/32 dev lo", "route add unreachable "+cu.String()+"/32")
+	}
+	return lines
+}
+
+// writeBGPFiles rewrites the download files in their BGP form, and in
+// kernel mode cgw.yaml without remote_networks; l.mu is held.
 func (l *Lab) writeBGPFiles(c bgpConfig) error {
 	x, err := renderXMLBGP(&l.st, c)
 	if err != nil {
@@ -143,10 +160,18 @@ func (l *Lab) writeBGPFiles(c bgpConfig) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(l.GenericFile(), []byte(g), 0o600); err != nil {
-		return err
+	for _, f := range []struct {
+		path, data string
+	}{
+		{l.GenericFile(), g},
+		{l.XMLFile(), x},
+		{l.ConfigFile(), renderConfig(l.dir, l.st.dataplane(), true)},
+	} {
+		if err := writeFileAtomic(f.path, []byte(f.data), 0o600); err != nil {
+			return err
+		}
 	}
-	return writeFileAtomic(l.XMLFile(), []byte(x), 0o600)
+	return nil
 }
 
 // bgpd returns the AWS side's running bgpd.
@@ -323,12 +348,14 @@ func (s BGPStatus) String() string {
 }
 
 // plainBGPChild adds tunnel t's BGP CHILD_SA to the plain initiator's
-// children when the lab has BGP: bgp<N>, customer inside /32 === AWS
-// inside /32, in the same IKE_SA as the data child. Its selectors differ
-// from the data child's, so it gets its own reqid and SA: each tunnel's
-// session stays in its own tunnel (notes/bgp-over-libipsec.md).
+// children when the lab has BGP on libipsec: bgp<N>, customer inside /32
+// === AWS inside /32, in the same IKE_SA as the data child. Its selectors
+// differ from the data child's, so it gets its own reqid and SA: each
+// tunnel's session stays in its own tunnel (notes/bgp-over-libipsec.md).
+// In kernel mode the 0.0.0.0/0 child carries BGP through the XFRM
+// interface (plainLinks), so there is no extra child.
 func (l *Lab) plainBGPChild(children *vici.Message, t tunnel, esp []string) {
-	if !l.BGP() {
+	if !l.BGP() || l.st.kernel() {
 		return
 	}
 	a, c := tunnelInside(t)
@@ -341,9 +368,10 @@ func (l *Lab) plainBGPChild(children *vici.Message, t tunnel, esp []string) {
 	_ = children.Set(bgpChildName(t), child)
 }
 
-// initiatePlainBGP brings up tunnel t's BGP CHILD_SA when the lab has BGP.
+// initiatePlainBGP brings up tunnel t's BGP CHILD_SA when the lab has BGP
+// on libipsec (kernel mode has none).
 func (l *Lab) initiatePlainBGP(ctx context.Context, s *vici.Session, t tunnel) error {
-	if !l.BGP() {
+	if !l.BGP() || l.st.kernel() {
 		return nil
 	}
 	m := vici.NewMessage()
@@ -362,10 +390,11 @@ func (l *Lab) initiatePlainBGP(ctx context.Context, s *vici.Session, t tunnel) e
 
 // plainBGPAddrs adds (on) or removes the customer inside addresses as /32s
 // on lo in the cgw namespace, with "unreachable" guard routes to the AWS
-// inside addresses, when the lab has BGP: what the product does before
-// its speaker dials. Removing what is not there is fine.
+// inside addresses, when the lab has BGP on libipsec: what the product does
+// before its speaker dials. Removing what is not there is fine. In kernel
+// mode the customer inside /30s go on plain-xfrmN instead (plainLinks).
 func (l *Lab) plainBGPAddrs(ctx context.Context, on bool) error {
-	if !l.BGP() {
+	if !l.BGP() || l.st.kernel() {
 		return nil
 	}
 	for _, t := range l.st.Tunnels {

@@ -224,12 +224,19 @@ func inside(s string) xmlInside {
 }
 
 // renderConfig writes the cgw.yaml for running cgw in the lab's cgw host,
-// with the lab's data plane (libipsec or kernel).
-func renderConfig(dir, dataplane string) string {
+// with the lab's data plane (libipsec or kernel). With BGP on the kernel
+// data plane it leaves out remote_networks: cgw learns the VPC's prefixes
+// from the AWS side, and a remote_networks list would only filter them
+// (the libipsec data plane needs it for its traffic selectors).
+func renderConfig(dir, dataplane string, bgp bool) string {
+	remote := fmt.Sprintf("remote_networks: [%s]", VPCNetwork)
+	if bgp && dataplane == DataplaneKernel {
+		remote = "# remote_networks: learned over BGP (a list here would filter them)"
+	}
 	return fmt.Sprintf(`# cgw configuration for the lab in %[1]s; run cgw in the lab's cgw namespace.
 aws_config: %[1]s/generic.txt
 local_networks: [%[2]s]
-remote_networks: [%[3]s]
+%[3]s
 vici_socket: %[1]s/cgw/charon.vici
 dataplane: %[5]s
 monitors: [%[4]s]
@@ -238,5 +245,5 @@ interfaces:
   outside: wan0
 status_socket: %[1]s/cgw.sock
 log_level: info
-`, dir, OnPremNetwork, VPCNetwork, VPCHost, dataplane)
+`, dir, OnPremNetwork, remote, VPCHost, dataplane)
 }

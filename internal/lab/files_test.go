@@ -81,12 +81,24 @@ interfaces:
 status_socket: /x/cgw.sock
 log_level: info
 `
-	if diff := cmp.Diff(want, renderConfig("/x", DataplaneLibIPsec)); diff != "" {
-		t.Errorf("cgw.yaml (-want +got):\n%s", diff)
-	}
 	kernel := strings.Replace(want, "dataplane: libipsec", "dataplane: kernel", 1)
-	if diff := cmp.Diff(kernel, renderConfig("/x", DataplaneKernel)); diff != "" {
-		t.Errorf("kernel-mode cgw.yaml (-want +got):\n%s", diff)
+	kernelBGP := strings.Replace(kernel, "remote_networks: [10.10.100.0/24]",
+		"# remote_networks: learned over BGP (a list here would filter them)", 1)
+	for _, tc := range []struct {
+		name, dataplane string
+		bgp             bool
+		want            string
+	}{
+		{"libipsec", DataplaneLibIPsec, false, want},
+		{"libipsec bgp keeps remote_networks for the selectors", DataplaneLibIPsec, true, want},
+		{"kernel", DataplaneKernel, false, kernel},
+		{"kernel bgp learns remote_networks", DataplaneKernel, true, kernelBGP},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, renderConfig("/x", tc.dataplane, tc.bgp)); diff != "" {
+				t.Errorf("cgw.yaml (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -25,6 +25,18 @@ import (
 // it records the SA in <dir>/aws/updown/ and re-points the route; with no
 // tunnel up the customer network is a blackhole (AWS does not send it to
 // the internet).
+//
+// With BGP (Options.BGP) the AWS side's bgpd peers from the AWS inside
+// addresses on xfrm1/xfrm2, so each session crosses its own tunnel's
+// 0.0.0.0/0 CHILD_SA, as on AWS's route-based endpoints. The AWS side's
+// return route to the customer network stays the updown script's (the
+// lowest-numbered tunnel with an installed SA): bgpd runs without zebra
+// (-Z -n) and installs nothing, so in kernel mode the lab's AWS side does
+// NOT follow BGP's best path for its return traffic. Its table (`cgwlab bgp
+// status`) still shows which path it would prefer, the standby tunnel's
+// announcement prepended, but traffic comes back on tunnel 1 while that
+// tunnel has an SA. In the libipsec lab the return path follows the newest
+// SA instead; neither follows BGP.
 
 // xfrmName is the name of tunnel n's XFRM interface in the aws namespace.
 func xfrmName(n int) string { return fmt.Sprintf("xfrm%d", n) }
@@ -168,23 +180,31 @@ func (l *Lab) awsRoute(ctx context.Context) string {
 // plainLinks creates the plain initiator's XFRM interfaces in the cgw
 // namespace and routes the VPC through tunnel 1's (the lowest-numbered):
 // the kernel-mode stand-in for cgw's routes.Manager, without failover.
-//
-// Equivalent to: ip link add plain-xfrm1 type xfrm dev wan0 if_id 1; ip
-// link set plain-xfrm1 up; …; ip route replace 10.10.100.0/24 dev
-// plain-xfrm1.
+// With BGP the customer inside address and its /30 go on each interface,
+// as cgw puts them on cgw-xfrmN, so a BGP speaker in the cgw namespace can
+// reach the AWS side's bgpd through each tunnel.
 func (l *Lab) plainLinks(ctx context.Context) error {
-	var lines []string
-	for _, t := range l.st.Tunnels {
-		x := plainXfrmName(t.Number)
-		lines = append(lines,
-			fmt.Sprintf("link add %s type xfrm dev wan0 if_id %d", x, t.Number),
-			fmt.Sprintf("link set %s up", x))
-	}
-	lines = append(lines, fmt.Sprintf("route replace %s dev %s", VPCNetwork, plainXfrmName(l.st.Tunnels[0].Number)))
-	if err := ipBatch(ctx, l.Namespace(CGW), lines...); err != nil {
+	if err := ipBatch(ctx, l.Namespace(CGW), plainLinkLines(l.st.Tunnels, l.BGP())...); err != nil {
 		return fmt.Errorf("plain initiator: creating XFRM interfaces in %s: %w", l.Namespace(CGW), err)
 	}
 	return nil
+}
+
+// plainLinkLines are plainLinks' `ip -batch` lines. Equivalent to: ip
+// link add plain-xfrm1 type xfrm dev wan0 if_id 1; [ip addr add <customer
+// inside>/30 dev plain-xfrm1;] ip link set plain-xfrm1 up; …; ip route
+// replace 10.10.100.0/24 dev plain-xfrm1.
+func plainLinkLines(ts []tunnel, bgp bool) []string {
+	var lines []string
+	for _, t := range ts {
+		x := plainXfrmName(t.Number)
+		lines = append(lines, fmt.Sprintf("link add %s type xfrm dev wan0 if_id %d", x, t.Number))
+		if bgp {
+			lines = append(lines, fmt.Sprintf("addr add %s dev %s", t.CustomerInside, x))
+		}
+		lines = append(lines, fmt.Sprintf("link set %s up", x))
+	}
+	return append(lines, fmt.Sprintf("route replace %s dev %s", VPCNetwork, plainXfrmName(ts[0].Number)))
 }
 
 // removePlainLinks deletes the plain initiator's XFRM interfaces (their

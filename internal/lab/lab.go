@@ -75,10 +75,13 @@ type Options struct {
 	// backend, the AWS side is route-based like real AWS (one XFRM
 	// interface per tunnel) and the cgw-side charon has install_routes = no.
 	Dataplane string
-	// BGP adds the AWS side's BGP (libipsec data plane only): FRR bgpd in
-	// the aws namespace (AS 64512, hold 30 s) peering with the customer
-	// inside addresses and announcing the VPC CIDR, and the download files
-	// in their BGP form (customer ASN 65000). See bgp.go.
+	// BGP adds the AWS side's BGP: FRR bgpd in the aws namespace (AS
+	// 64512, hold 30 s) peering with the customer inside addresses and
+	// announcing the VPC CIDR, and the download files in their BGP form
+	// (customer ASN 65000). With libipsec each session needs an inside
+	// CHILD_SA of its own; in kernel mode it crosses the tunnel's XFRM
+	// interface, and cgw.yaml leaves remote_networks to BGP. See bgp.go
+	// and kernel.go.
 	BGP bool
 	// Logf receives progress lines; nil discards them.
 	Logf func(format string, args ...any)

@@ -73,8 +73,9 @@ func (l *Lab) plainConn(t tunnel) *vici.Message {
 // once each CHILD_SA is installed or the first fails. It stands in for cgw
 // in tests, the demo's pre-cgw check and benchmarks. With BGP it also
 // adds and initiates bgp1/bgp2 (see plainBGPChild). In kernel mode it also
-// creates XFRM interfaces plain-xfrm1/2 (if_id 1/2) in the cgw namespace
-// and routes the VPC through plain-xfrm1; PlainReset removes them.
+// creates XFRM interfaces plain-xfrm1/2 (if_id 1/2) in the cgw namespace,
+// with BGP the customer inside /30s on them instead of bgp children, and
+// routes the VPC through plain-xfrm1; PlainReset removes them.
 func (l *Lab) PlainInitiate(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

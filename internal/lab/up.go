@@ -29,6 +29,11 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 	if err := checkStrongswan(dp); err != nil {
 		return nil, err
 	}
+	if o.BGP {
+		if err := checkFRR(); err != nil {
+			return nil, err
+		}
+	}
 	name, dir, err := resolve(o.Name, o.Dir)
 	if err != nil {
 		return nil, err
@@ -184,7 +189,7 @@ func (l *Lab) writeFiles() error {
 	}{
 		{l.GenericFile(), renderGeneric(&l.st)},
 		{l.XMLFile(), x},
-		{l.ConfigFile(), renderConfig(l.dir, l.st.dataplane())},
+		{l.ConfigFile(), renderConfig(l.dir, l.st.dataplane(), false)},
 	} {
 		if err := writeFileAtomic(f.path, []byte(f.data), 0o600); err != nil {
 			return err
