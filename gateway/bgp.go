@@ -48,12 +48,13 @@ const bgpStopWait = 5 * time.Second
 // AWS sees the other tunnel's announcements prepended and sends the return
 // traffic down the same tunnel.
 type bgpLink struct {
-	sp      *bgp.Speaker
-	peers   []bgp.Peer       // as configured: the file with cgw.yaml's bgp overrides
-	updates <-chan bgp.State // nil once closed
-	filter  []netip.Prefix
-	inside  []netip.Prefix // customer inside /32s, on lo
-	guard   []netip.Prefix // AWS inside /32s, unreachable in main
+	sp       *bgp.Speaker
+	peers    []bgp.Peer // as configured: the file with cgw.yaml's bgp overrides
+	announce []netip.Prefix
+	updates  <-chan bgp.State // nil once closed
+	filter   []netip.Prefix
+	inside   []netip.Prefix // customer inside /32s, on lo
+	guard    []netip.Prefix // AWS inside /32s, unreachable in main
 
 	state     bgp.State
 	have      bool // state holds a State from the speaker
@@ -105,7 +106,7 @@ func newBGPLink(cfg *Config, conn *awsconf.Connection, dp Dataplane, log *slog.L
 	if err != nil {
 		return nil, fmt.Errorf("routing bgp: %w", err)
 	}
-	b := &bgpLink{sp: sp, peers: peers, updates: sp.Updates(), filter: filter, preferred: sp.Preferred(), done: make(chan struct{})}
+	b := &bgpLink{sp: sp, peers: peers, announce: announce, updates: sp.Updates(), filter: filter, preferred: sp.Preferred(), done: make(chan struct{})}
 	if dp == DataplaneKernel {
 		return b, nil // the inside /30s go on the XFRM interfaces
 	}
@@ -126,16 +127,43 @@ func (g *Gateway) BGPPeers() []bgp.Peer {
 	return slices.Clone(g.bgp.peers)
 }
 
+// sameSpeaker reports whether two links configure the same speaker.
+func (b *bgpLink) sameSpeaker(o *bgpLink) bool {
+	if b == nil || o == nil {
+		return b == o
+	}
+	return slices.Equal(b.peers, o.peers) && slices.Equal(b.announce, o.announce) && slices.Equal(b.filter, o.filter)
+}
+
+// reloadBGP replaces the running speaker with nb (nil: static routing)
+// when its configuration differs; it runs in the loop. The old speaker's
+// Cease goes out first, so AWS drops what it learned from it at once; the
+// routes it learned go with it and come back as the new sessions learn
+// them.
+func (g *Gateway) reloadBGP(nb *bgpLink) {
+	if g.bgp.sameSpeaker(nb) {
+		return
+	}
+	g.log.Info("BGP settings changed; restarting the speaker (the sessions re-establish)")
+	g.stopBGP()
+	g.bgp = nb
+	if g.bgpRun.wg != nil {
+		g.startBGP(g.bgpRun.ctx, g.bgpRun.wg)
+	}
+}
+
 // startBGP puts the inside addresses and guards in place and then starts
-// the speaker in wg. It runs before the first reconcile.
+// the speaker in wg. It runs before the first reconcile, and again when a
+// reload replaces the speaker.
 func (g *Gateway) startBGP(ctx context.Context, wg *sync.WaitGroup) {
+	g.bgpRun.ctx, g.bgpRun.wg = ctx, wg
 	b := g.bgp
 	if b == nil {
 		return
 	}
 	if g.routing != nil {
 		// The speaker dials at once: the guards must be there first.
-		if err := g.routing.apply(ctx, g.desiredRoutes(0, g.routing.source), time.Now()); err != nil {
+		if err := g.routing.apply(ctx, g.desiredRoutes(g.active, g.routing.source), time.Now()); err != nil {
 			g.log.Warn("routes before starting BGP", "err", err)
 		}
 	}

@@ -45,9 +45,13 @@ type Gateway struct {
 	netnsPath string // namespace to work in; "" = the current one (tests set it)
 
 	// Owned by the loop.
-	routing      *routing
-	prober       *prober  // nil without monitors
-	bgp          *bgpLink // nil with static routing
+	routing *routing
+	prober  *prober  // nil without monitors
+	bgp     *bgpLink // nil with static routing
+	bgpRun  struct { // where Run started the speaker, for reloads
+		ctx context.Context
+		wg  *sync.WaitGroup
+	}
 	fo           failover
 	active       int    // tunnel carrying traffic, 0 = none
 	activeReason string // why that one

@@ -15,6 +15,7 @@ type reload struct {
 	cfg     *Config
 	conn    *awsconf.Connection
 	tunnels []*tunnel
+	bgp     *bgpLink // the new speaker, not started; nil with static routing
 	done    chan error
 }
 
@@ -22,7 +23,9 @@ type reload struct {
 // reads the new AWS file and, when the configuration and the file are both
 // valid, hands them to the reconcile loop, which reloads into charon only
 // the tunnels whose charon configuration changed: an unchanged tunnel is not
-// touched and carries on without loss. On any error the Gateway keeps
+// touched and carries on without loss. The BGP speaker is rebuilt only when
+// its sessions, announcements or filter changed (the sessions then
+// re-establish); otherwise it carries on. On any error the Gateway keeps
 // running on its old configuration and Reload returns why.
 //
 // The data plane, the VICI socket, the status socket and the metrics
@@ -37,7 +40,11 @@ func (g *Gateway) Reload(ctx context.Context, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	r := reload{cfg: cfg, conn: conn, tunnels: tunnels, done: make(chan error, 1)}
+	nb, err := newBGPLink(cfg, conn, g.dataplane, g.log)
+	if err != nil {
+		return err
+	}
+	r := reload{cfg: cfg, conn: conn, tunnels: tunnels, bgp: nb, done: make(chan error, 1)}
 	select {
 	case g.reloads <- r:
 	case <-ctx.Done():
@@ -119,6 +126,7 @@ func (g *Gateway) applyReload(ctx context.Context, c *ike.Client, r reload) erro
 		}
 	}
 	g.tunnels, g.cfg, g.conn = next, r.cfg, r.conn
+	g.reloadBGP(r.bgp)
 	g.log.Info("configuration reloaded", "tunnels", len(next))
 	g.mu.Lock()
 	g.status = g.snapshotLocked(time.Now())
