@@ -12,7 +12,8 @@ import (
 // Report is the result of a diagnosis: the case, what shows it, and what to
 // check next. Its JSON form is the stable output of `cgw diagnose --json`:
 // case (0-3), subcase, verdict, evidence[], checks[], plus target, source,
-// sent, received, receiver_captured and duration_ms.
+// sent, received, receiver_captured, duration_ms and, for a connection
+// with BGP routing, bgp (see BGPCheck).
 type Report struct {
 	Case     int      `json:"case"`
 	Subcase  string   `json:"subcase"`
@@ -26,6 +27,8 @@ type Report struct {
 	Receiver bool     `json:"receiver_captured"`
 	// DurationMS is how long the diagnosis took; the caller sets it.
 	DurationMS int64 `json:"duration_ms,omitempty"`
+	// BGP is the BGP check (dynamic routing only); set it with AddBGP.
+	BGP *BGPCheck `json:"bgp,omitempty"`
 }
 
 var caseTitles = [...]string{
@@ -72,6 +75,9 @@ func (r Report) WriteText(w io.Writer) error {
 		for _, e := range r.Evidence {
 			fmt.Fprintf(&b, "  %s\n", e)
 		}
+	}
+	if r.BGP != nil {
+		r.BGP.writeText(&b)
 	}
 	if len(r.Checks) > 0 {
 		b.WriteString("\nNext checks:\n")

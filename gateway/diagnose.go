@@ -38,7 +38,8 @@ type DiagnoseOptions struct {
 // Diagnose pings TARGET while capturing on the gateway's inside, outside
 // and tunnel interfaces (and on the receiver when ReceiverCmd is set),
 // reads charon's SAs before and after, the route lookup, forwarding,
-// rp_filter and firewall drops, and names the case. It runs in the
+// rp_filter and firewall drops, and names the case; with BGP routing it adds
+// the BGP checks (CheckBGP) from the daemon's status. It runs in the
 // current network namespace (the gateway's). The returned captures are for
 // an evidence file.
 func Diagnose(ctx context.Context, cfg *Config, o DiagnoseOptions) (diag.Report, []diag.Recorded, []string, error) {
@@ -69,7 +70,8 @@ func Diagnose(ctx context.Context, cfg *Config, o DiagnoseOptions) (diag.Report,
 		outside = defaultRouteDev(h)
 	}
 	tunnelDev := "ipsec0"
-	if st, err := QueryStatus(ctx, cfg.StatusSocket); err == nil && st.Dataplane == DataplaneKernel && st.ActiveTunnel > 0 {
+	st, stErr := QueryStatus(ctx, cfg.StatusSocket)
+	if stErr == nil && st.Dataplane == DataplaneKernel && st.ActiveTunnel > 0 {
 		tunnelDev = xfrmName(st.ActiveTunnel)
 	}
 	var points []diag.CapturePoint
@@ -115,8 +117,16 @@ func Diagnose(ctx context.Context, cfg *Config, o DiagnoseOptions) (diag.Report,
 	}
 	obs.FirewallDrops = firewallDrops(ctx)
 	r := diag.Classify(obs)
+	notes := col.Notes
+	if stErr == nil {
+		// The status read before the probe: BGP state changes slowly
+		// next to a diagnosis of a few seconds.
+		r.AddBGP(CheckBGP(st, o.Target))
+	} else {
+		notes = append(notes, fmt.Sprintf("cgw's status socket %s did not answer (%v): diagnosing without the daemon's view (tunnel device guessed, no BGP checks)", cfg.StatusSocket, stErr))
+	}
 	r.DurationMS = time.Since(start).Milliseconds()
-	return r, col.Recorded, col.Notes, nil
+	return r, col.Recorded, notes, nil
 }
 
 // sampleSAs reads cgw's tunnels from charon for the SA counters.
