@@ -110,34 +110,53 @@ func TestAWSUpdownScript(t *testing.T) {
 	}
 }
 
-// TestKernelModeWithoutXFRM runs kernel-mode Up where the kernel has no
-// XFRM interfaces (this project's build machine): it must fail naming the
-// kernel options and leave nothing behind. On a kernel that has them the
-// lab comes up, and the test checks the AWS side's interfaces instead.
-// internal/vmtest runs the kernel mode end to end in a VM.
+// TestKernelModeWithoutXFRM runs kernel-mode Up, without and with BGP,
+// where the kernel has no XFRM interfaces (this project's build machine):
+// it must fail naming the kernel options and leave nothing behind. On a
+// kernel that has them the lab comes up, and the test checks the AWS
+// side's interfaces and cgw.yaml instead. internal/vmtest runs the kernel
+// mode end to end in a VM.
 func TestKernelModeWithoutXFRM(t *testing.T) {
 	needRoot(t)
-	name := testName(t)
-	l, err := Up(testCtx(t, 30*time.Second), Options{Name: name, Dataplane: DataplaneKernel, Logf: t.Logf})
-	if err != nil {
-		t.Logf("Up: %v", err)
-		if !strings.Contains(err.Error(), "CONFIG_XFRM_INTERFACE") {
-			t.Errorf("kernel-mode Up failed without naming the kernel options: %v", err)
-		}
-		checkGone(t, name, filepath.Join(DefaultBaseDir, name), nil)
-		return
-	}
-	t.Cleanup(func() { _ = l.Close() })
-	out, err := l.Command(testCtx(t, 5*time.Second), AWS, "ip", "-d", "link", "show", "type", "xfrm").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "if_id 0x1") || !strings.Contains(string(out), "if_id 0x2") {
-		t.Errorf("AWS side's XFRM interfaces: %v\n%s", err, out)
-	}
-	conf, _ := os.ReadFile(l.ConfigFile())
-	if !strings.Contains(string(conf), "dataplane: kernel") {
-		t.Errorf("cgw.yaml does not say dataplane: kernel:\n%s", conf)
-	}
-	st, err := l.Status(testCtx(t, 5*time.Second))
-	if err != nil || st.AWSRoute != "blackhole 172.31.16.0/20" {
-		t.Errorf("AWS route before any tunnel = %q (%v), want the blackhole", st.AWSRoute, err)
+	for _, tc := range []struct {
+		name string
+		bgp  bool
+	}{{"static", false}, {"bgp", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.bgp {
+				if err := checkFRR(); err != nil {
+					if os.Getenv("CI") == "true" {
+						t.Fatal(err)
+					}
+					t.Skip(err)
+				}
+			}
+			name := testName(t)
+			l, err := Up(testCtx(t, 30*time.Second), Options{Name: name, Dataplane: DataplaneKernel, BGP: tc.bgp, Logf: t.Logf})
+			if err != nil {
+				t.Logf("Up: %v", err)
+				if !strings.Contains(err.Error(), "CONFIG_XFRM_INTERFACE") {
+					t.Errorf("kernel-mode Up failed without naming the kernel options: %v", err)
+				}
+				checkGone(t, name, filepath.Join(DefaultBaseDir, name), nil)
+				return
+			}
+			t.Cleanup(func() { _ = l.Close() })
+			out, err := l.Command(testCtx(t, 5*time.Second), AWS, "ip", "-d", "link", "show", "type", "xfrm").CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "if_id 0x1") || !strings.Contains(string(out), "if_id 0x2") {
+				t.Errorf("AWS side's XFRM interfaces: %v\n%s", err, out)
+			}
+			conf, _ := os.ReadFile(l.ConfigFile())
+			if !strings.Contains(string(conf), "dataplane: kernel") {
+				t.Errorf("cgw.yaml does not say dataplane: kernel:\n%s", conf)
+			}
+			if got := strings.Contains(string(conf), "\nremote_networks:"); got == tc.bgp {
+				t.Errorf("cgw.yaml lists remote_networks = %v, want %v (BGP learns them):\n%s", got, !tc.bgp, conf)
+			}
+			st, err := l.Status(testCtx(t, 5*time.Second))
+			if err != nil || st.AWSRoute != "blackhole 172.31.16.0/20" {
+				t.Errorf("AWS route before any tunnel = %q (%v), want the blackhole", st.AWSRoute, err)
+			}
+		})
 	}
 }
