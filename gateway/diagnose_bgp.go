@@ -89,10 +89,13 @@ func CheckBGP(s Status, target netip.Addr) *diag.BGPCheck {
 		}
 	} else {
 		c.Findings = append(c.Findings, fmt.Sprintf("%s is in no prefix learned over BGP (learned: %s)", target, learnedList(s.BGPRoutes)))
+		if s.Dataplane == DataplaneLibIPsec {
+			c.Findings = append(c.Findings, fmt.Sprintf("with the libipsec data plane charon routes all of remote_networks into the tunnel (table 220) whatever BGP learned, so traffic to %s may cross anyway if it lies in remote_networks", target))
+		}
 		if established == 0 {
-			problems = append(problems, fmt.Sprintf("no BGP session is established, so cgw has learned no route and routes nothing to %s into the tunnels", target))
+			problems = append(problems, fmt.Sprintf("no BGP session is established, so cgw has learned no route to %s", target))
 		} else {
-			problems = append(problems, fmt.Sprintf("AWS announces no route to %s, so cgw routes nothing to it into the tunnels", target))
+			problems = append(problems, fmt.Sprintf("AWS announces no route to %s (no prefix learned over BGP covers it)", target))
 			c.Checks = append(c.Checks, fmt.Sprintf("AWS does not announce a route to %s: check that it lies in the VPC's CIDR (a virtual private gateway announces the VPC CIDRs) "+
 				"or, with a transit gateway, that the VPC attachment propagates into the route table associated with the VPN attachment; `cgw status` lists the learned prefixes", target))
 		}

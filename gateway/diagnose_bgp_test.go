@@ -90,14 +90,19 @@ func TestCheckBGP(t *testing.T) {
 			},
 		},
 		{
-			name:   "withdrawn: AWS announces no route to the target",
-			s:      bgpStatus(established(125), established(60), gateway.BGPRoute{Prefix: "10.10.200.0/24", Tunnels: []int{1, 2}, Best: 1, Installed: true}),
+			name: "withdrawn: AWS announces no route to the target (libipsec)",
+			s: func() gateway.Status {
+				s := bgpStatus(established(125), established(60), gateway.BGPRoute{Prefix: "10.10.200.0/24", Tunnels: []int{1, 2}, Best: 1, Installed: true})
+				s.Dataplane = gateway.DataplaneLibIPsec
+				return s
+			}(),
 			target: target,
 			want: &diag.BGPCheck{
 				Sessions: []diag.BGPSession{session(1, true, established(125)), session(2, true, established(60))},
 				Via:      1,
-				Problem:  "AWS announces no route to 10.10.100.110, so cgw routes nothing to it into the tunnels",
-				Findings: []string{t1Established, t2Established, "10.10.100.110 is in no prefix learned over BGP (learned: 10.10.200.0/24)"},
+				Problem:  "AWS announces no route to 10.10.100.110 (no prefix learned over BGP covers it)",
+				Findings: []string{t1Established, t2Established, "10.10.100.110 is in no prefix learned over BGP (learned: 10.10.200.0/24)",
+					"with the libipsec data plane charon routes all of remote_networks into the tunnel (table 220) whatever BGP learned, so traffic to 10.10.100.110 may cross anyway if it lies in remote_networks"},
 				Checks: []string{"AWS does not announce a route to 10.10.100.110: check that it lies in the VPC's CIDR (a virtual private gateway announces the VPC CIDRs) " +
 					"or, with a transit gateway, that the VPC attachment propagates into the route table associated with the VPN attachment; `cgw status` lists the learned prefixes"},
 			},
@@ -137,7 +142,7 @@ func TestCheckBGP(t *testing.T) {
 				Sessions: []diag.BGPSession{session(1, false, noChild), session(2, true, noChild)},
 				Via:      1,
 				Problem: "tunnel 2's IPsec is up but its BGP session is connect, so AWS shows the tunnel DOWN and sends nothing through it; " +
-					"no BGP session is established, so cgw has learned no route and routes nothing to 10.10.100.110 into the tunnels",
+					"no BGP session is established, so cgw has learned no route to 10.10.100.110",
 				Findings: []string{
 					"tunnel 1 (203.0.113.10): IPsec is down, so BGP cannot run (connect)",
 					"tunnel 2 (203.0.113.20): IPsec is up but BGP is connect (its CHILD SA DOWN): AWS shows this tunnel DOWN",
@@ -157,7 +162,7 @@ func TestCheckBGP(t *testing.T) {
 				},
 				Via: 1,
 				Problem: "cgw announces nothing to AWS over tunnel 1, so the VPC learns no route back; " +
-					"AWS announces no route to 10.10.100.110, so cgw routes nothing to it into the tunnels",
+					"AWS announces no route to 10.10.100.110 (no prefix learned over BGP covers it)",
 				Findings: []string{
 					"tunnel 1 (203.0.113.10): BGP established for 5s; 0 prefixes received, 0 accepted, 0 advertised",
 					"tunnel 1: AWS announces no prefixes",

@@ -28,7 +28,10 @@ func newDiagnoseCmd() *cobra.Command {
 			"reads charon's SAs before and after, the route lookup, forwarding, rp_filter and firewall drops,\n" +
 			"and names the case: 0 healthy, 1 the request never enters the tunnel (1a plain ICMP on the outside\n" +
 			"link, 1b no request at all), 2 it leaves but never arrives, 3 the reply never comes back, and the\n" +
-			"appendix cases for a host behind the gateway; with evidence lines and the next checks.\n\n" +
+			"appendix cases for a host behind the gateway; with evidence lines and the next checks.\n" +
+			"With BGP routing it adds the BGP checks from the daemon's status: each tunnel's session (IPsec up\n" +
+			"but BGP down shows the tunnel DOWN at AWS), the learned prefix covering TARGET, its best tunnel and\n" +
+			"whether cgw routes it.\n\n" +
 			"Offline: --sender-pcap A [--receiver-pcap B] TARGET classifies captures taken elsewhere\n" +
 			"(tcpdump pcap, Wireshark pcapng, `cgw capture --json` lines).",
 		Example: "  cgw diagnose 10.10.100.110\n" +
@@ -92,7 +95,7 @@ func newDiagnoseCmd() *cobra.Command {
 	f.StringVar(&pcapOut, "pcap-out", "", "write every capture as one pcapng file (for a support ticket)")
 	f.StringVar(&senderPcap, "sender-pcap", "", "classify this capture from the sending side instead of probing")
 	f.StringVar(&receiverPcap, "receiver-pcap", "", "with --sender-pcap: the receiver's capture")
-	f.BoolVar(&asJSON, "json", false, "print the report as JSON (case, subcase, verdict, evidence, checks)")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON (case, subcase, verdict, evidence, checks; bgp with BGP routing)")
 	gateway.AddFlags(f)
 	return cmd
 }
