@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cgw-project/cgw/gateway"
+	"github.com/cgw-project/cgw/routes/bgp"
 )
 
 func newRunCmd() *cobra.Command {
@@ -25,7 +26,9 @@ func newRunCmd() *cobra.Command {
 		Long: "run reads cgw.yaml (--config), CGW_* variables and flags, imports the AWS file, loads both\n" +
 			"tunnels into charon over VICI, initiates them and keeps them up until stopped (SIGTERM or\n" +
 			"SIGINT), then terminates and unloads what it loaded.\n" +
-			"With --check it only validates the configuration and the AWS file, for ExecStartPre.",
+			"With --check it only validates the configuration and the AWS file, for ExecStartPre, builds the\n" +
+			"gateway as run would (without touching charon or the kernel) and prints the tunnels and, with BGP\n" +
+			"routing, the sessions it will run.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := gateway.LoadConfig(configFile, cmd.Flags(), os.Environ())
@@ -33,12 +36,7 @@ func newRunCmd() *cobra.Command {
 				return err
 			}
 			if check {
-				conn, err := cfg.Check()
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "config ok: %d tunnel(s) from %s (%s)\n", len(conn.Tunnels), cfg.AWSConfig, conn.Format)
-				return nil
+				return runCheck(cmd.OutOrStdout(), cfg)
 			}
 			logger := newLogger(cmd.ErrOrStderr(), cfg.LogLevel, cfg.LogFormat)
 			g, err := gateway.New(cfg, logger)
@@ -72,9 +70,32 @@ func newRunCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&configFile, "config", "c", "", "configuration file (cgw.yaml)")
-	cmd.Flags().BoolVar(&check, "check", false, "validate the configuration and the AWS file, then exit")
+	cmd.Flags().BoolVar(&check, "check", false, "validate the configuration and the AWS file, print what would run, then exit")
 	gateway.AddFlags(cmd.Flags())
 	return cmd
+}
+
+// runCheck builds the gateway as `cgw run` would, which refuses what run
+// would refuse, and prints what it would run: the tunnels and, with BGP
+// routing, one line per session.
+func runCheck(w io.Writer, cfg *gateway.Config) error {
+	g, err := gateway.New(cfg, nil)
+	if err != nil {
+		return err
+	}
+	conn := g.Connection()
+	st := g.Status()
+	fmt.Fprintf(w, "config ok: %d tunnel(s) from %s (%s), routing %s, data plane %s\n",
+		len(conn.Tunnels), cfg.AWSConfig, conn.Format, conn.Routing, st.Dataplane)
+	for _, p := range g.BGPPeers() {
+		hold := p.HoldTime
+		if hold == 0 {
+			hold = bgp.DefaultHoldTime
+		}
+		fmt.Fprintf(w, "bgp tunnel %d: %s -> neighbor %s, local AS %d, AWS AS %d, hold time %v (keepalive %v)\n",
+			p.Tunnel, p.Local, p.Neighbor, p.LocalASN, p.PeerASN, hold, hold/3)
+	}
+	return nil
 }
 
 // newLogger builds the daemon's logger: text or JSON on w (stderr, which
