@@ -1,18 +1,20 @@
 // Package vmtest runs cgw's kernel data plane end to end inside a qemu VM
 // on a stock Debian cloud kernel: XFRM interfaces, ESP-in-UDP on port 4500
 // through the lab's NAT, if_id on every CHILD_SA, failover by route
-// preference and a clean shutdown.
+// preference, BGP over both tunnels against FRR's bgpd, and a clean
+// shutdown.
 //
 // The machine that builds cgw has no kernel ESP, so the kernel mode cannot
 // run there directly. The harness fetches the kernel named by Debian's
 // linux-image-cloud-amd64 metapackage (apt-get download, dpkg-deb -x,
 // depmod; never installed on the host), builds an initramfs from the
-// host's own strongSwan, iproute2, nftables, ping, bash, kmod and
-// busybox-static plus the kernel modules the lab needs, appends a second
+// host's own strongSwan, FRR bgpd and vtysh, iproute2, nftables, ping,
+// bash, kmod and busybox-static plus the kernel modules the lab needs, appends a second
 // archive holding freshly built cgw and cgwlab binaries and the guest
 // scripts, and boots it with qemu (TCG, or KVM when /dev/kvm is usable).
 // Inside, guest/lab.sh brings the lab up in kernel mode, checks the lab
-// with the plain initiator, then runs cgw and checks it; it reports on the
+// with the plain initiator, then runs cgw and checks it, then does it again
+// with the lab's BGP (`cgwlab up --bgp`); it reports on the
 // first serial port ("@@ <uptime> …" progress, "TIMING k=v" and one
 // "RESULT PASS" or "RESULT FAIL <why>" line) and dumps charon logs and
 // XFRM state to the second.

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -19,7 +20,7 @@ import (
 // baseFormat changes whenever what goes into the base image changes in a
 // way the cache key (kernel version, host files' sizes and times) would
 // not see.
-const baseFormat = "cgw-vmtest-base-5"
+const baseFormat = "cgw-vmtest-base-7"
 
 // guestBinaries are the host programs copied into the guest, with their
 // shared-library closure. Symlinks on the way (modprobe -> kmod, merged
@@ -33,6 +34,10 @@ var guestBinaries = []string{"busybox", "bash", "ip", "ping", "nft", "kmod", "mo
 var charonFiles = append([]string{"/usr/lib/ipsec/charon"}, pluginPaths(
 	"random", "nonce", "openssl", "pem", "pkcs1", "x509", "pubkey", "aes", "sha1", "sha2", "hmac", "gcm",
 	"gmp", "kdf", "kernel-netlink", "socket-default", "vici", "updown")...)
+
+// frrFiles are FRR's bgpd and vtysh: the lab's AWS side speaks BGP with
+// them (internal/lab BGPDPath, VtyshPath), without zebra.
+var frrFiles = []string{"/usr/lib/frr/bgpd", "/usr/bin/vtysh"}
 
 func pluginPaths(names ...string) []string {
 	var out []string
@@ -184,7 +189,7 @@ func hostFiles(ctx context.Context) ([]string, error) {
 		}
 		roots = append(roots, p)
 	}
-	for _, f := range charonFiles {
+	for _, f := range append(slices.Clone(charonFiles), frrFiles...) {
 		if _, err := os.Stat(f); err != nil {
 			return nil, err
 		}
@@ -333,6 +338,15 @@ func BuildBase(ctx context.Context, k Kernel, cacheDir string, logf func(string,
 	im["/dev/console"] = entry{kind: 'c', perm: 0o600, major: 5, minor: 1}
 	im["/etc/passwd"] = entry{kind: 'b', perm: 0o644, data: []byte("root:x:0:0:root:/root:/bin/bash\n")}
 	im["/etc/group"] = entry{kind: 'b', perm: 0o644, data: []byte("root:x:0:\n")}
+	// FRR: bgpd writes crash logs under /var/tmp/frr and looks for YANG
+	// models in /usr/share/yang (its own are built in; the directory only
+	// silences a warning). vtysh reads /etc/frr/vtysh.conf first and asks
+	// PAM unless the user has nopassword there; the guest has no PAM.
+	im["/var/tmp"] = entry{kind: 'd', perm: 0o1777}
+	im["/usr/share/yang"] = entry{kind: 'd', perm: 0o755}
+	im["/etc/frr"] = entry{kind: 'd', perm: 0o755}
+	im["/etc/frr/vtysh.conf"] = entry{kind: 'b', perm: 0o644, data: []byte(
+		"! the vmtest guest: vtysh as root without PAM\nservice integrated-vtysh-config\nusername root nopassword\n")}
 	im["/etc/strongswan.conf"] = entry{kind: 'b', perm: 0o644, data: []byte(
 		"# swanctl in the guest (dumps only)\nswanctl {\n\tload = random openssl pem pkcs1 x509 pubkey\n}\n")}
 

@@ -34,7 +34,7 @@ type Options struct {
 	// GuestScript, when set, is a file that replaces guest/lab.sh (for
 	// debugging the guest; the test takes it from $CGW_VMTEST_SCRIPT).
 	GuestScript string
-	// Timeout bounds the VM; default 240 s.
+	// Timeout bounds the VM; default 330 s.
 	Timeout time.Duration
 	// Logf receives progress and the guest's "@@", "TIMING" and "RESULT"
 	// lines as they arrive; nil discards them.
@@ -95,7 +95,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.WorkDir = d
 	}
 	if o.Timeout == 0 {
-		o.Timeout = 240 * time.Second
+		o.Timeout = 330 * time.Second
 	}
 	res := &Result{Console: filepath.Join(o.WorkDir, "console.log"), Detail: filepath.Join(o.WorkDir, "detail.log")}
 	step := func(name string, f func() error) error {

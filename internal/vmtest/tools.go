@@ -39,6 +39,8 @@ var hostTools = []tool{
 	{name: "openssl plugin", pkg: "libstrongswan-standard-plugins", path: "/usr/lib/ipsec/plugins/libstrongswan-openssl.so"},
 	{name: "vici plugin", pkg: "strongswan-swanctl", path: "/usr/lib/ipsec/plugins/libstrongswan-vici.so"},
 	{name: "updown plugin", pkg: "strongswan-charon", path: "/usr/lib/ipsec/plugins/libstrongswan-updown.so"},
+	{name: "bgpd", pkg: "frr", path: "/usr/lib/frr/bgpd"},
+	{name: "vtysh", pkg: "frr", path: "/usr/bin/vtysh"},
 }
 
 // MissingTools returns what the harness needs and does not find, one

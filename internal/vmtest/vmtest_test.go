@@ -21,7 +21,8 @@ func skipOrFail(t *testing.T, reason string) {
 // TestKernelDataplaneInQemu boots a Debian cloud kernel under qemu and runs
 // guest/lab.sh: the lab in kernel mode with the plain initiator, then cgw
 // (XFRM interfaces, ESP-in-UDP 4500 through the NAT, if_id, failover by
-// route, clean SIGTERM). About 2 minutes under TCG with a warm cache.
+// route, clean SIGTERM), then cgw with BGP against the lab's FRR bgpd.
+// About 2.5 minutes under TCG with a warm cache.
 func TestKernelDataplaneInQemu(t *testing.T) {
 	if os.Geteuid() != 0 {
 		skipOrFail(t, "the VM test needs root (apt-get download into the cache, the lab runs as root in the guest)")
@@ -31,7 +32,7 @@ func TestKernelDataplaneInQemu(t *testing.T) {
 			"; install with: apt-get install --no-install-recommends "+strings.Join(pkgs, " ")+" (or scripts/vm-deps.sh)")
 	}
 	if testing.Short() {
-		skipOrFail(t, "the VM test takes about 2 minutes; skipped with -short")
+		skipOrFail(t, "the VM test takes about 2.5 minutes; skipped with -short")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
@@ -49,7 +50,7 @@ func TestKernelDataplaneInQemu(t *testing.T) {
 		for _, tm := range res.Timings {
 			t.Logf("guest timing %s", tm)
 		}
-		t.Log("failover timings: cgw controls how fast its own route moves (cgw_failover_route_s); " +
+		t.Log("failover timings: cgw controls how fast its own route moves (cgw_failover_route_s, bgp_failover_route_s); " +
 			"replies come back only when the AWS side's DPD clears the silent tunnel (cgw_failover_resume_s), " +
 			"as with real AWS for a path failure it has not seen")
 	}

@@ -8,6 +8,11 @@
 # the time until pings resume is the AWS side's DPD).
 # Phase 2 (cgw): the same with `cgw run` in the cgw namespace, failover by
 # cgw's route preference, and a clean SIGTERM shutdown.
+# Phase 3 (BGP): the lab again with --bgp (FRR bgpd as the AWS side) and
+# cgw learning the VPC's prefixes over both tunnels' sessions: routes in
+# table 198 via the active XFRM interface, the standby path prepended at
+# AWS, announce/withdraw, the route moving when the active tunnel goes
+# silent, and a clean SIGTERM shutdown.
 #
 # Output: ttyS0 gets "@@ <seconds since start> ..." progress, "TIMING k=v"
 # lines and exactly one "RESULT PASS" or "RESULT FAIL <why>"; ttyS1 gets the
@@ -28,10 +33,13 @@ SOCK=$DIR/cgw.sock
 START=$EPOCHREALTIME
 CGW_PID=
 PING_PID=
+declare -A dev_of # if_id -> cgw's XFRM interface (xfrm_devs)
 # Limits, in seconds.
 CGW_UP_MAX=40      # cgw run -> both tunnels up
 ROUTE_MOVE_MAX=10  # silence -> cgw's route on the other XFRM interface
 RESUME_MAX=45      # silence -> pings answered again (the AWS side's DPD)
+BGP_UP_MAX=40      # cgw run -> both BGP sessions established (with --bgp)
+BGP_ROUTE_MAX=15   # announce/withdraw at the AWS side -> route in/out of table 198
 
 # elapsed T0: seconds since T0 (an $EPOCHREALTIME value), two decimals.
 elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.2f", b - a }'; }
@@ -55,6 +63,12 @@ dump() {
 		cgwlab status 2>&1
 		echo "--- cgw log"
 		cat /tmp/cgw.log 2>&1
+		if [ -e "$DIR/aws/bgp.json" ]; then
+			echo "--- cgwlab bgp status"
+			cgwlab bgp status 2>&1
+			echo "--- AWS side bgpd log"
+			cat "$DIR/aws/frr/bgpd.log" "$DIR/aws/frr/bgpd.out" 2>&1
+		fi
 		echo "--- cgwlab log"
 		cat /tmp/cgwlab.log 2>&1
 		for f in /tmp/ping-*.log; do
@@ -202,6 +216,86 @@ failover() {
 	run "$label: fault silence-tunnel$n off" cgwlab fault "silence-tunnel$n" off
 }
 
+# stop_cgw LABEL: SIGTERM to cgw; it must exit 0 within 15 s and leave no
+# XFRM interface, no proto-198 route or rule and no nft table inet cgw.
+stop_cgw() {
+	local label=$1 t rc left n
+	t=$EPOCHREALTIME
+	kill -TERM "$CGW_PID"
+	for _ in $(seq 1 150); do
+		kill -0 "$CGW_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$CGW_PID" 2>/dev/null && fail "$label: cgw still running 15 s after SIGTERM"
+	wait "$CGW_PID"
+	rc=$?
+	CGW_PID=
+	timing "${label}_stop_s" "$(elapsed "$t")"
+	[ "$rc" -eq 0 ] || fail "$label: cgw exited with status $rc after SIGTERM: $(tail -3 /tmp/cgw.log | tr '\n' ' ')"
+	left=$(ip -n "$NS_CGW" -o link show type xfrm | awk -F': ' '{ printf "%s ", $2 }')
+	[ -z "$left" ] || fail "$label: XFRM interfaces left after SIGTERM: $left"
+	left=$(ip -n "$NS_CGW" route show table all proto 198 | tr '\n' ';')
+	[ -z "$left" ] || fail "$label: routes with proto 198 left after SIGTERM: $left"
+	left=$(ip -n "$NS_CGW" -d rule show | grep -w 'proto 198' | tr '\n' ';')
+	[ -z "$left" ] || fail "$label: rules with proto 198 left after SIGTERM: $left"
+	ip netns exec "$NS_CGW" nft list table inet cgw >/dev/null 2>&1 && fail "$label: nft table inet cgw left after SIGTERM"
+	n=$(ip -n "$NS_CGW" xfrm state | grep -c '^src ')
+	mark "$label: clean after SIGTERM (no XFRM interface, proto-198 route or rule, nft table; $n XFRM states left)"
+}
+
+# start_cgw: cgw run in the cgw namespace with the lab's cgw.yaml, its log
+# in /tmp/cgw.log (the previous one kept as /tmp/cgw-prev.log).
+start_cgw() {
+	[ -e /tmp/cgw.log ] && mv /tmp/cgw.log /tmp/cgw-prev.log
+	ip netns exec "$NS_CGW" cgw run --config "$DIR/cgw.yaml" >/tmp/cgw.log 2>&1 &
+	CGW_PID=$!
+}
+
+# xfrm_devs: fills dev_of[if_id] with cgw's XFRM interfaces in the cgw
+# namespace; fails unless if_id 1 and 2 are there.
+xfrm_devs() {
+	local l
+	dev_of=()
+	for l in $(ip -n "$NS_CGW" -o link show type xfrm | awk -F': ' '{ print $2 }' | cut -d@ -f1); do
+		dev_of[$(ifid_of "$NS_CGW" "$l")]=$l
+	done
+	[ -n "${dev_of[1]:-}" ] && [ -n "${dev_of[2]:-}" ] ||
+		fail "$1: want XFRM interfaces with if_id 1 and 2 in $NS_CGW, have: $(ip -n "$NS_CGW" -o link show type xfrm | awk -F': ' '{ printf "%s ", $2 }')"
+}
+
+# cgw_status: cgw status --json, whitespace removed (one line to grep).
+cgw_status() { cgw status --socket "$SOCK" --json 2>/dev/null | tr -d ' \n\t'; }
+
+# aws_paths PREFIX: the AWS side's paths to PREFIX from `cgwlab bgp status
+# --json`, one "tunnel|best|as path" line each (tunnel 0: local).
+aws_paths() {
+	cgwlab bgp status --json 2>/dev/null | awk -F'"' -v want="$1" '
+		/"neighbor":/ { nb = $4 }
+		/"tunnel":/ { v = $3; gsub(/[^0-9]/, "", v); tun[nb] = v }
+		/"prefix":/ { p = $4; f = "" }
+		/"from":/ { f = $4 }
+		/"as_path":/ { a = $4 }
+		/"best":/ { if (p == want) printf "%d|%d|%s\n", (f == "" ? 0 : tun[f]), ($0 ~ /true/), a }
+	'
+}
+
+# wait_for LABEL MAX CMD...: run CMD every 0.2 s until it succeeds; fail
+# after MAX s. Sets WAITED_S to the seconds it took.
+wait_for() {
+	local label=$1 max=$2 t0=$EPOCHREALTIME
+	shift 2
+	until "$@"; do
+		[ "$(elapsed "$t0" | cut -d. -f1)" -ge "$max" ] && fail "$label: not within $max s"
+		sleep 0.2
+	done
+	WAITED_S=$(elapsed "$t0")
+}
+
+# table198_dev PREFIX: the device of cgw's route to PREFIX in table 198.
+table198_dev() {
+	ip -n "$NS_CGW" route show table 198 "$1" 2>/dev/null | head -1 | grep -o 'dev [^ ]*' | cut -d' ' -f2
+}
+
 mark "guest up: kernel $(uname -r), $(nproc) CPU(s)"
 for m in esp4 xfrm_user xfrm_interface veth nf_tables nft_chain_nat nf_nat nf_conntrack aesni_intel gcm authenc seqiv ctr ghash_generic; do
 	modprobe "$m" 2>/dev/null || mark "note: modprobe $m failed (built in or absent)"
@@ -240,8 +334,7 @@ echo "PLAIN PASS"
 
 # ----------------------------------------------------------- phase 2: cgw
 t=$EPOCHREALTIME
-ip netns exec "$NS_CGW" cgw run --config "$DIR/cgw.yaml" >/tmp/cgw.log 2>&1 &
-CGW_PID=$!
+start_cgw
 while :; do
 	s=$(cgw status --socket "$SOCK" --json 2>/dev/null)
 	up=$(grep -c '"up": true' <<<"$s")
@@ -257,12 +350,7 @@ grep -q '"dataplane": "kernel"' <<<"$s" || fail "cgw: status does not say datapl
 [ "$(grep -c '"child_state": "INSTALLED"' <<<"$s")" -eq 2 ] || fail "cgw: status does not show 2 CHILD_SAs INSTALLED"
 [ "$(grep -c '"nat_t": true' <<<"$s")" -eq 2 ] || fail "cgw: status does not show NAT-T (ESP in UDP 4500) on both tunnels"
 check_states cgw
-declare -A dev_of
-for l in $(ip -n "$NS_CGW" -o link show type xfrm | awk -F': ' '{ print $2 }' | cut -d@ -f1); do
-	dev_of[$(ifid_of "$NS_CGW" "$l")]=$l
-done
-[ -n "${dev_of[1]:-}" ] && [ -n "${dev_of[2]:-}" ] ||
-	fail "cgw: want XFRM interfaces with if_id 1 and 2 in $NS_CGW, have: $(ip -n "$NS_CGW" -o link show type xfrm | awk -F': ' '{ printf "%s ", $2 }')"
+xfrm_devs cgw
 mark "cgw: XFRM interfaces ${dev_of[1]} (if_id 1) and ${dev_of[2]} (if_id 2)"
 dev=$(route_dev "$NS_CGW" 198)
 active=$(ifid_of "$NS_CGW" "$dev")
@@ -275,28 +363,86 @@ failover cgw "$active" "$NS_CGW" 198 ""
 timing cgw_failover_route_s "$ROUTE_S"
 timing cgw_failover_resume_s "$RESUME_S"
 
-# ------------------------------------------------------- clean shutdown
+stop_cgw cgw
+
+# ------------------------------------------------- phase 3: cgw with BGP
+run "bgp: cgwlab down" cgwlab down
 t=$EPOCHREALTIME
-kill -TERM "$CGW_PID"
-for _ in $(seq 1 150); do
-	kill -0 "$CGW_PID" 2>/dev/null || break
-	sleep 0.1
+run "cgwlab up --dataplane kernel --bgp" cgwlab up --dataplane kernel --bgp
+timing bgp_lab_up_s "$(elapsed "$t")"
+grep -q '^dataplane: kernel$' "$DIR/cgw.yaml" || fail "bgp: the lab's cgw.yaml does not say dataplane: kernel"
+grep -q '^remote_networks:' "$DIR/cgw.yaml" && fail "bgp: the lab's cgw.yaml lists remote_networks (BGP should learn them)"
+grep -q 'Border Gateway Protocol' "$DIR/generic.txt" || fail "bgp: generic.txt is not in its BGP form"
+n=$(aws_paths 10.10.100.0/24 | grep -c '^0|1|')
+[ "$n" -eq 1 ] || fail "bgp: the AWS side's bgpd does not originate $VPCNET: $(cgwlab bgp status 2>&1 | tr '\n' ' ')"
+mark "bgp: lab up in kernel mode with FRR bgpd as the AWS side"
+
+t=$EPOCHREALTIME
+start_cgw
+established() {
+	s=$(cgw_status)
+	kill -0 "$CGW_PID" 2>/dev/null || { CGW_PID=; fail "bgp: cgw run exited: $(tail -3 /tmp/cgw.log | tr '\n' ' ')"; }
+	[ "$(grep -o '"bgp":{"state":"established"' <<<"$s" | wc -l)" -eq 2 ]
+}
+wait_for "bgp: both sessions established in cgw status (after cgw run)" "$BGP_UP_MAX" established
+timing bgp_established_s "$(elapsed "$t")"
+mark "bgp: both sessions established"
+vpc_route() { [ -n "$(table198_dev "$VPCNET")" ]; }
+wait_for "bgp: $VPCNET in table 198 (learned over BGP)" "$BGP_ROUTE_MAX" vpc_route
+timing bgp_route_s "$(elapsed "$t")"
+s=$(cgw_status)
+grep -q '"prefix":"10.10.100.0/24","tunnels":\[[0-9,]*\],"best":[0-9]*,"installed":true' <<<"$s" ||
+	fail "bgp: cgw status does not show $VPCNET learned and installed: $(grep -o '"bgp_routes":[^]]*]' <<<"$s")"
+check_states bgp
+xfrm_devs bgp
+dev=$(table198_dev "$VPCNET")
+active=$(ifid_of "$NS_CGW" "$dev")
+[ -n "$active" ] || fail "bgp: route to $VPCNET in table 198 is not via a cgw XFRM interface: $(ip -n "$NS_CGW" route show table 198)"
+standby=$((3 - active))
+status_active=$(grep -o '"active_tunnel":[0-9]*' <<<"$s" | cut -d: -f2)
+[ "$status_active" = "$active" ] || fail "bgp: route via tunnel $active, cgw status says active tunnel $status_active"
+for n in 1 2; do
+	ip -n "$NS_CGW" -4 addr show dev "${dev_of[$n]}" | grep -q 'inet 169\.254\.[0-9.]*/30' ||
+		fail "bgp: no customer inside /30 on ${dev_of[$n]}: $(ip -n "$NS_CGW" -4 -o addr show dev "${dev_of[$n]}")"
 done
-kill -0 "$CGW_PID" 2>/dev/null && fail "cgw: still running 15 s after SIGTERM"
-wait "$CGW_PID"
-rc=$?
-CGW_PID=
-timing cgw_stop_s "$(elapsed "$t")"
-[ "$rc" -eq 0 ] || fail "cgw: exited with status $rc after SIGTERM: $(tail -3 /tmp/cgw.log | tr '\n' ' ')"
-left=$(ip -n "$NS_CGW" -o link show type xfrm | awk -F': ' '{ printf "%s ", $2 }')
-[ -z "$left" ] || fail "cgw: XFRM interfaces left after SIGTERM: $left"
-left=$(ip -n "$NS_CGW" route show table all proto 198 | tr '\n' ';')
-[ -z "$left" ] || fail "cgw: routes with proto 198 left after SIGTERM: $left"
-left=$(ip -n "$NS_CGW" -d rule show | grep -w 'proto 198' | tr '\n' ';')
-[ -z "$left" ] || fail "cgw: rules with proto 198 left after SIGTERM: $left"
-ip netns exec "$NS_CGW" nft list table inet cgw >/dev/null 2>&1 && fail "cgw: nft table inet cgw left after SIGTERM"
-n=$(ip -n "$NS_CGW" xfrm state | grep -c '^src ')
-mark "cgw: clean after SIGTERM (no XFRM interface, proto-198 route or rule, nft table; $n XFRM states left)"
+mark "bgp: $VPCNET via $dev (tunnel $active), inside /30s on ${dev_of[1]} and ${dev_of[2]}"
+ping_ok bgp
+
+# The AWS side learns the on-prem prefix on both sessions, the standby
+# tunnel's AS path prepended, and picks the active tunnel's path.
+prepended() {
+	local p
+	p=$(aws_paths 172.31.16.0/20)
+	grep -qx "$active|1|65000" <<<"$p" && grep -q "^$standby|0|65000 65000" <<<"$p"
+}
+wait_for "bgp: AWS side has 172.31.16.0/20 from tunnel $active (best, AS path 65000) and tunnel $standby (prepended): $(aws_paths 172.31.16.0/20 | tr '\n' ' ')" 10 prepended
+mark "bgp: AWS side's paths to 172.31.16.0/20 (tunnel|best|AS path): $(aws_paths 172.31.16.0/20 | tr '\n' ' ')"
+
+# A new VPC prefix is routed within seconds; a withdrawn one goes.
+NEWNET=10.10.200.0/24
+run "bgp: cgwlab bgp announce $NEWNET" cgwlab bgp announce "$NEWNET"
+new_in() { [ "$(table198_dev "$NEWNET")" = "$dev" ]; }
+wait_for "bgp: announced $NEWNET in table 198 via $dev" "$BGP_ROUTE_MAX" new_in
+timing bgp_announce_route_s "$WAITED_S"
+run "bgp: cgwlab bgp withdraw $NEWNET" cgwlab bgp withdraw "$NEWNET"
+new_out() { [ -z "$(table198_dev "$NEWNET")" ]; }
+wait_for "bgp: withdrawn $NEWNET gone from table 198" "$BGP_ROUTE_MAX" new_out
+timing bgp_withdraw_route_s "$WAITED_S"
+mark "bgp: $NEWNET announced and withdrawn"
+
+# Silencing the active tunnel moves cgw's route to the other interface.
+run "bgp: fault silence-tunnel$active" cgwlab fault "silence-tunnel$active" on
+moved() { [ "$(table198_dev "$VPCNET")" = "${dev_of[$standby]}" ]; }
+wait_for "bgp: after silencing tunnel $active, $VPCNET via ${dev_of[$standby]}" "$ROUTE_MOVE_MAX" moved
+timing bgp_failover_route_s "$WAITED_S"
+mark "bgp: $VPCNET now via ${dev_of[$standby]} after $WAITED_S s"
+run "bgp: fault silence-tunnel$active off" cgwlab fault "silence-tunnel$active" off
+
+stop_cgw bgp
+# No BGP socket of cgw's left listening or established (state 0A or 01 on
+# port 179 = 0x00B3; TIME_WAIT belongs to the kernel).
+n=$(ip netns exec "$NS_CGW" cat /proc/net/tcp | awk '($2 ~ /:00B3$/ || $3 ~ /:00B3$/) && ($4 == "0A" || $4 == "01")' | wc -l)
+[ "$n" -eq 0 ] || fail "bgp: $n TCP 179 sockets listening or established in $NS_CGW after SIGTERM"
 
 dump "end of a passing run"
 cgwlab down >>/tmp/cgwlab.log 2>&1 || fail "cgwlab down: $(tail -3 /tmp/cgwlab.log | tr '\n' ' ')"
