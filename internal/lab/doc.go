@@ -46,7 +46,12 @@
 // AWS side's 0.0.0.0/0 selectors accept the customer's separate CHILD_SA
 // for the inside /32 pair; PlainInitiate adds and initiates those (bgp1,
 // bgp2). BGPAnnounce, BGPWithdraw, BGPSetMED, BGPRestart and BGPStatus are
-// its knobs. See bgp.go and notes/bgp-over-libipsec.md.
+// its knobs. See bgp.go and notes/bgp-over-libipsec.md. In kernel mode the
+// AWS inside addresses are the /30s on xfrm1/xfrm2 instead (no lo /32s, no
+// guards, no bgp children: each session rides its tunnel's 0.0.0.0/0
+// CHILD_SA), PlainInitiate puts the customer inside /30s on plain-xfrmN,
+// and cgw.yaml leaves remote_networks to BGP. The AWS side's return route
+// stays the updown script's, not BGP's best path (see kernel.go).
 //
 // Everything here needs root and Linux; Up errors clearly otherwise.
 package lab
