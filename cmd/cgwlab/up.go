@@ -43,7 +43,7 @@ func newUpCmd(f *labFlags) *cobra.Command {
 	cmd.Flags().StringSliceVar(&o.ESPProposals, "esp-proposals", nil, "AWS-side ESP proposals, strongSwan syntax (default: AWS's whole allowed set)")
 	cmd.Flags().IntVar(&o.Tunnels, "tunnels", 2, "number of tunnels, 1 or 2")
 	cmd.Flags().BoolVar(&o.BGP, "bgp", false, "dynamic routing: FRR bgpd as the AWS side (AS 64512) and the download files in BGP form "+
-			"(with --dataplane kernel, cgw.yaml leaves remote_networks for cgw to learn)")
+		"(with --dataplane kernel, cgw.yaml leaves remote_networks for cgw to learn)")
 	cmd.Flags().StringVar(&o.Dataplane, "dataplane", lab.DataplaneLibIPsec,
 		"libipsec (charon's userspace ESP) or kernel (kernel ESP, XFRM interfaces; needs a kernel with both)")
 	return cmd
