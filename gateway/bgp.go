@@ -57,8 +57,9 @@ type bgpLink struct {
 	guard    []netip.Prefix // AWS inside /32s, unreachable in main
 
 	state     bgp.State
-	have      bool // state holds a State from the speaker
-	preferred int  // last tunnel handed to SetPreferred
+	have      bool         // state holds a State from the speaker
+	wasUp     map[int]bool // tunnels whose session has been established
+	preferred int          // last tunnel handed to SetPreferred
 
 	stop func()        // ends the speaker's Run
 	done chan struct{} // closed when the speaker's Run has returned
@@ -210,6 +211,72 @@ func (g *Gateway) onBGPState(st bgp.State, ok bool) {
 		return
 	}
 	b.state, b.have = st, true
+	for _, p := range st.Peers {
+		if p.Established() {
+			if b.wasUp == nil {
+				b.wasUp = map[int]bool{}
+			}
+			b.wasUp[p.Tunnel] = true
+		}
+	}
+}
+
+// bgpDemand returns the tunnel BGP says traffic must use, and why: every
+// learned route's path over it is strictly better than any other tunnel's
+// (AWS lowered its MED while it replaces the other tunnel's endpoint, or
+// the other tunnel's session is down and only this one has paths). 0 when
+// BGP leaves the choice to cgw: nothing learned, or a tie somewhere.
+func (g *Gateway) bgpDemand() (int, string) {
+	b := g.bgp
+	if b == nil {
+		return 0, ""
+	}
+	learned := b.learned()
+	n, why := 0, ""
+	for _, r := range b.state.Routes {
+		if !slices.Contains(learned, r.Prefix) {
+			continue
+		}
+		if r.Why == bgp.WhyTie || n != 0 && r.Best != n {
+			return 0, ""
+		}
+		n, why = r.Best, r.Why
+	}
+	switch why {
+	case bgp.WhyMED:
+		why = "AWS announces the VPC with a lower MED over it (AWS is replacing the other tunnel's endpoint)"
+	case bgp.WhyASPath:
+		why = "AWS announces the VPC with a shorter AS path over it"
+	case bgp.WhyOnlyPath:
+		why = "only its BGP session carries routes to the VPC"
+	}
+	return n, why
+}
+
+// followBGP moves the wanted tunnel to the one BGP demands (bgpDemand),
+// when that one is up and was not just left for a lost path; a demand for
+// the wanted tunnel keeps it (no move back to the preferred one). It
+// reports whether BGP decided.
+func (g *Gateway) followBGP(now time.Time) bool {
+	fo := &g.fo
+	d, why := g.bgpDemand()
+	if d == 0 || g.upTunnel(d) == nil {
+		return false
+	}
+	if d == fo.want {
+		return true
+	}
+	if fo.lastFrom == d && fo.count > 0 && now.Sub(fo.lastMove) < fo.holdTime() {
+		return false // cgw's probes just lost the path through it
+	}
+	from := fo.want
+	g.log.Info("traffic follows BGP", "from_tunnel", from, "to_tunnel", d, "why", why)
+	fo.want = d
+	if from != 0 && g.bgp.wasUp[from] {
+		// A real move, back to the preferred tunnel only after holdTime.
+		fo.lastMove, fo.lastFrom = now, from
+	}
+	return true
 }
 
 // preferBGP makes the tunnel cgw wants to carry traffic the speaker's
@@ -246,6 +313,9 @@ func (g *Gateway) bgpRoutes(st *routes.State) {
 		return
 	}
 	st.Remote = b.learned()
+	// Within remote_networks, what AWS does not announce is dropped, not
+	// sent on by charon's table-220 route for the libipsec selectors.
+	st.Unrouted = slices.Clone(b.filter)
 	st.InsideAddrs = slices.Clone(b.inside)
 	st.Guard = slices.Clone(b.guard)
 }
@@ -359,4 +429,10 @@ func (g *Gateway) addBGPStatus(s *Status) {
 	}
 	// The speaker warns at 90% of AWS's limit of 100 announced prefixes.
 	s.Warnings = append(s.Warnings, b.state.Warnings...)
+}
+
+// bgpChose reports whether BGP demands tunnel n right now.
+func (g *Gateway) bgpChose(n int) bool {
+	d, _ := g.bgpDemand()
+	return d != 0 && d == n
 }

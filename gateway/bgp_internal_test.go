@@ -102,11 +102,12 @@ func TestBGPRoutesAndStatus(t *testing.T) {
 	}, true)
 
 	st := g.desiredRoutes(1, netip.Addr{})
-	got := map[string][]netip.Prefix{"remote": st.Remote, "inside": st.InsideAddrs, "guard": st.Guard}
+	got := map[string][]netip.Prefix{"remote": st.Remote, "unrouted": st.Unrouted, "inside": st.InsideAddrs, "guard": st.Guard}
 	want := map[string][]netip.Prefix{
-		"remote": {pfx("10.10.100.0/24"), pfx("10.10.200.0/24")},
-		"inside": {pfx("169.254.10.2/32"), pfx("169.254.20.2/32")},
-		"guard":  {pfx("169.254.10.1/32"), pfx("169.254.20.1/32")},
+		"remote":   {pfx("10.10.100.0/24"), pfx("10.10.200.0/24")},
+		"unrouted": {pfx("10.10.0.0/16")},
+		"inside":   {pfx("169.254.10.2/32"), pfx("169.254.20.2/32")},
+		"guard":    {pfx("169.254.10.1/32"), pfx("169.254.20.1/32")},
 	}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Errorf("routes (-want +got):\n%s", diff)
@@ -225,4 +226,56 @@ func TestBGPOverrides(t *testing.T) {
 			t.Errorf("tunnel %d: ASNs %d/%d hold %v, want 65100/64600 9s", p.Tunnel, p.LocalASN, p.PeerASN, p.HoldTime)
 		}
 	}
+}
+
+// TestFollowBGP: with BGP routing, AWS's announcements name the tunnel to
+// use when one tunnel's paths are strictly better (a lower MED while AWS
+// replaces the other endpoint, or the only session with routes); a tie
+// leaves the choice to cgw, which moves back to the preferred tunnel only
+// after the hold time; a tunnel the probes just lost is not taken back.
+func TestFollowBGP(t *testing.T) {
+	pfx := netip.MustParsePrefix
+	cfg := &Config{LocalNetworks: []netip.Prefix{pfx("172.31.16.0/20")}}
+	b, err := newBGPLink(cfg, bgpConn(), DataplaneKernel, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &Gateway{cfg: cfg, conn: bgpConn(), bgp: b, dataplane: DataplaneKernel, log: slog.New(slog.DiscardHandler)}
+	for n := 1; n <= 2; n++ {
+		name := tunnelName(n)
+		g.tunnels = append(g.tunnels, &tunnel{number: n, spec: ike.Tunnel{Name: name, IfID: uint32(n)},
+			sa: &ike.IKESA{Name: name, State: "ESTABLISHED", Children: []ike.ChildSA{{Name: name, State: "INSTALLED"}}}})
+	}
+	g.fo.hold = 30 * time.Second
+	vpc := pfx("10.10.100.0/24")
+	both := []bgp.PeerState{{Tunnel: 1, State: "established"}, {Tunnel: 2, State: "established"}}
+	noRekey := func(string) error { t.Error("rekey in kernel mode"); return nil }
+	now := time.Now()
+	step := func(name string, st bgp.State, after time.Duration, wantActive int, wantReason string) {
+		t.Helper()
+		now = now.Add(after)
+		g.onBGPState(st, true)
+		g.chooseActive(t.Context(), noRekey, now)
+		if g.active != wantActive || !strings.Contains(g.activeReason, wantReason) {
+			t.Errorf("%s: active %d (%s), want %d (%q)", name, g.active, g.activeReason, wantActive, wantReason)
+		}
+	}
+	tie := bgp.State{Peers: both, Routes: []bgp.Route{{Prefix: vpc, Tunnels: []int{1, 2}, Best: 1, Why: bgp.WhyTie}}}
+	med2 := bgp.State{Peers: both, Routes: []bgp.Route{{Prefix: vpc, Tunnels: []int{1, 2}, Best: 2, MED: 100, Why: bgp.WhyMED}}}
+	only2 := bgp.State{Peers: []bgp.PeerState{{Tunnel: 1, State: "active"}, both[1]},
+		Routes: []bgp.Route{{Prefix: vpc, Tunnels: []int{2}, Best: 2, Why: bgp.WhyOnlyPath}}}
+
+	step("start: a tie", tie, 0, 1, "preferred tunnel")
+	step("AWS lowers the MED on tunnel 2", med2, time.Second, 2, "lower MED")
+	step("still lower", med2, 40*time.Second, 2, "lower MED")
+	tie.Routes[0].Best = 2 // the speaker now prefers tunnel 2 on a tie
+	step("MED back: hold time since the move not yet over", tie, 0, 2, "")
+	g.tunnels[0].upSince = now.Add(-time.Minute)
+	step("MED back: hold time over", tie, 31*time.Second, 1, "preferred tunnel")
+	step("tunnel 1's session lost", only2, time.Second, 2, "only its BGP session")
+
+	// The probes lost tunnel 2's path: cgw moved to 1; BGP naming 2 is not
+	// followed back within the hold time.
+	g.fo.want, g.fo.lastFrom, g.fo.lastMove, g.fo.count = 1, 2, now, 1
+	step("BGP names the tunnel the probes just lost", med2, time.Second, 1, "")
 }

@@ -105,6 +105,11 @@ func validate(st State) error {
 			return fmt.Errorf("state: local network %d: invalid prefix", i)
 		}
 	}
+	for i, p := range st.Unrouted {
+		if !p.IsValid() {
+			return fmt.Errorf("state: unrouted network %d: invalid prefix", i)
+		}
+	}
 	for i, p := range st.InsideAddrs {
 		if !p.IsValid() || !p.Addr().Is4() || p.Addr().IsUnspecified() {
 			return fmt.Errorf("state: inside address %d (%v): want an IPv4 address with its prefix length", i, p)
@@ -258,7 +263,14 @@ func planFor(st State, down map[string]bool) (plan, error) {
 
 	dev := carrier(st, down)
 	families := map[bool]bool{}
-	for _, dst := range normalize(st.Remote) {
+	remote := normalize(st.Remote)
+	for _, dst := range normalize(st.Unrouted) {
+		if !slices.Contains(remote, dst) {
+			p.Routes = append(p.Routes, routeSpec{Dst: dst})
+			families[dst.Addr().Is6()] = true
+		}
+	}
+	for _, dst := range remote {
 		r := routeSpec{Dst: dst, Dev: dev}
 		if dev != "" && st.Source.IsValid() && st.Source.Unmap().Is4() == dst.Addr().Is4() {
 			r.Src = st.Source.Unmap()

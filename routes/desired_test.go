@@ -114,6 +114,25 @@ func TestPlanFor(t *testing.T) {
 			},
 		},
 		{
+			name: "bgp: learned prefixes routed, the rest of the filter unreachable",
+			st: State{Mode: ModeLibipsec, Remote: []netip.Prefix{pfx("10.10.100.0/24"), pfx("10.20.0.0/16")},
+				Unrouted: []netip.Prefix{pfx("10.10.0.0/16"), pfx("10.20.0.0/16")}, Tunnels: libipsecTunnels(true, true), Active: "tunnel1"},
+			want: planStrings{
+				Routes:  []string{"unreachable 10.10.0.0/16", "10.10.100.0/24 dev ipsec0", "10.20.0.0/16 dev ipsec0"},
+				Rules:   []string{"-4 215: to all lookup 198"},
+				Devices: []string{"ipsec0"},
+			},
+		},
+		{
+			name: "bgp: nothing learned yet, the filter unreachable",
+			st:   State{Mode: ModeLibipsec, Unrouted: []netip.Prefix{pfx("10.10.0.0/16")}, Tunnels: libipsecTunnels(true, true), Active: "tunnel1"},
+			want: planStrings{
+				Routes:  []string{"unreachable 10.10.0.0/16"},
+				Rules:   []string{"-4 215: to all lookup 198"},
+				Devices: []string{"ipsec0"},
+			},
+		},
+		{
 			name: "libipsec no active tunnel: unreachable",
 			st: State{Mode: ModeLibipsec, Remote: []netip.Prefix{pfx("10.10.100.0/24")}, Source: addr("172.31.16.1"),
 				Tunnels: libipsecTunnels(true, true)},

@@ -92,6 +92,12 @@ type State struct {
 	Mode Mode
 	// Remote are the remote (VPC) networks routed into the tunnel.
 	Remote []netip.Prefix
+	// Unrouted are networks that get an unreachable route in Table beneath
+	// any more specific Remote one (normally the remote_networks filter of
+	// BGP routing), so a prefix AWS withdraws is dropped rather than sent
+	// on by a wider route elsewhere, such as charon's table-220 route for
+	// the libipsec selectors. A prefix also in Remote is routed.
+	Unrouted []netip.Prefix
 	// Local are the networks behind the gateway; each gets a rule that
 	// keeps it in the main table.
 	Local []netip.Prefix
