@@ -74,6 +74,8 @@ func (g *Gateway) chooseActive(ctx context.Context, rekey func(name string) erro
 		fo.preferred = g.tunnels[0].number
 	}
 	switch {
+	case g.followBGP(now):
+		// BGP routing: AWS's announcements name the tunnel to use.
 	case fo.want == 0 || g.upTunnel(fo.want) == nil:
 		fo.want = 0
 		if g.upTunnel(fo.preferred) != nil {
@@ -217,6 +219,9 @@ func (g *Gateway) moveOff(why string, rekey func(name string) error, now time.Ti
 // reason says why tunnel n is wanted.
 func (g *Gateway) reason(n int) string {
 	switch {
+	case g.bgpChose(n):
+		_, why := g.bgpDemand()
+		return "BGP: " + why
 	case n == g.fo.preferred:
 		return "preferred tunnel"
 	case g.fo.count > 0 && g.fo.lastFrom != 0:

@@ -25,6 +25,39 @@ func choose(cands []candidate, preferred int) int {
 	return best
 }
 
+// Why a route's best path won, in Route.Why.
+const (
+	WhyOnlyPath = "only-path" // learned over one tunnel only
+	WhyASPath   = "as-path"   // shorter AS path than every other tunnel's
+	WhyMED      = "med"       // same AS path length, lower MED
+	WhyTie      = "tie"       // as good as another tunnel's: the preferred tunnel (or the lowest number) won
+)
+
+// why says how cands[best] won: strictly better than the best path over
+// every other tunnel on AS path length then MED, or a tie.
+func why(cands []candidate, best int) string {
+	b := cands[best]
+	reason := WhyOnlyPath
+	for _, c := range cands {
+		if c.Tunnel == b.Tunnel {
+			continue
+		}
+		switch {
+		case c.ASPathLen > b.ASPathLen:
+			if reason == WhyOnlyPath {
+				reason = WhyASPath
+			}
+		case c.ASPathLen == b.ASPathLen && c.MED > b.MED:
+			if reason != WhyTie {
+				reason = WhyMED
+			}
+		default:
+			return WhyTie
+		}
+	}
+	return reason
+}
+
 // better reports whether a is to be chosen over b.
 func better(a, b candidate, preferred int) bool {
 	if a.ASPathLen != b.ASPathLen {

@@ -17,18 +17,19 @@ func TestChoose(t *testing.T) {
 		name      string
 		cands     []candidate
 		preferred int
-		want      int // tunnel, 0 for none
+		want      int    // tunnel, 0 for none
+		why       string // how it won
 	}{
-		{"none", nil, 1, 0},
-		{"one path", []candidate{{Tunnel: 2, ASPathLen: 1}}, 1, 2},
-		{"equal: preferred 1", []candidate{{Tunnel: 2, ASPathLen: 1}, {Tunnel: 1, ASPathLen: 1}}, 1, 1},
-		{"equal: preferred 2", []candidate{{Tunnel: 1, ASPathLen: 1}, {Tunnel: 2, ASPathLen: 1}}, 2, 2},
-		{"lower MED beats preferred", []candidate{{Tunnel: 1, MED: 200, ASPathLen: 1}, {Tunnel: 2, MED: 100, ASPathLen: 1}}, 1, 2},
-		{"missing MED is 0 and wins", []candidate{{Tunnel: 1, MED: 100, ASPathLen: 1}, {Tunnel: 2, ASPathLen: 1}}, 1, 2},
-		{"equal MED: preferred", []candidate{{Tunnel: 1, MED: 100, ASPathLen: 1}, {Tunnel: 2, MED: 100, ASPathLen: 1}}, 2, 2},
-		{"shorter AS path beats MED", []candidate{{Tunnel: 1, MED: 500, ASPathLen: 1}, {Tunnel: 2, MED: 0, ASPathLen: 3}}, 2, 1},
-		{"shorter AS path beats preferred", []candidate{{Tunnel: 1, ASPathLen: 2}, {Tunnel: 2, ASPathLen: 1}}, 1, 2},
-		{"preferred without a path: lowest tunnel", []candidate{{Tunnel: 3, ASPathLen: 1}, {Tunnel: 2, ASPathLen: 1}}, 1, 2},
+		{"none", nil, 1, 0, ""},
+		{"one path", []candidate{{Tunnel: 2, ASPathLen: 1}}, 1, 2, WhyOnlyPath},
+		{"equal: preferred 1", []candidate{{Tunnel: 2, ASPathLen: 1}, {Tunnel: 1, ASPathLen: 1}}, 1, 1, WhyTie},
+		{"equal: preferred 2", []candidate{{Tunnel: 1, ASPathLen: 1}, {Tunnel: 2, ASPathLen: 1}}, 2, 2, WhyTie},
+		{"lower MED beats preferred", []candidate{{Tunnel: 1, MED: 200, ASPathLen: 1}, {Tunnel: 2, MED: 100, ASPathLen: 1}}, 1, 2, WhyMED},
+		{"missing MED is 0 and wins", []candidate{{Tunnel: 1, MED: 100, ASPathLen: 1}, {Tunnel: 2, ASPathLen: 1}}, 1, 2, WhyMED},
+		{"equal MED: preferred", []candidate{{Tunnel: 1, MED: 100, ASPathLen: 1}, {Tunnel: 2, MED: 100, ASPathLen: 1}}, 2, 2, WhyTie},
+		{"shorter AS path beats MED", []candidate{{Tunnel: 1, MED: 500, ASPathLen: 1}, {Tunnel: 2, MED: 0, ASPathLen: 3}}, 2, 1, WhyASPath},
+		{"shorter AS path beats preferred", []candidate{{Tunnel: 1, ASPathLen: 2}, {Tunnel: 2, ASPathLen: 1}}, 1, 2, WhyASPath},
+		{"preferred without a path: lowest tunnel", []candidate{{Tunnel: 3, ASPathLen: 1}, {Tunnel: 2, ASPathLen: 1}}, 1, 2, WhyTie},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := 0
@@ -37,6 +38,11 @@ func TestChoose(t *testing.T) {
 			}
 			if got != tc.want {
 				t.Errorf("choose = tunnel %d, want %d", got, tc.want)
+			}
+			if i := choose(tc.cands, tc.preferred); i >= 0 {
+				if w := why(tc.cands, i); w != tc.why {
+					t.Errorf("why = %q, want %q", w, tc.why)
+				}
 			}
 			// The order paths arrive in must not matter.
 			for range 10 {
@@ -57,8 +63,8 @@ func TestRoutesFrom(t *testing.T) {
 		a: {{Tunnel: 2, MED: 50, ASPathLen: 1}, {Tunnel: 1, MED: 100, ASPathLen: 1}},
 	}, 1)
 	want := []Route{
-		{Prefix: a, Tunnels: []int{1, 2}, Best: 2, MED: 50, ASPathLen: 1},
-		{Prefix: b, Tunnels: []int{2}, Best: 2, MED: 100, ASPathLen: 1},
+		{Prefix: a, Tunnels: []int{1, 2}, Best: 2, MED: 50, ASPathLen: 1, Why: WhyMED},
+		{Prefix: b, Tunnels: []int{2}, Best: 2, MED: 100, ASPathLen: 1, Why: WhyOnlyPath},
 	}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(x, y netip.Prefix) bool { return x == y })); diff != "" {
 		t.Errorf("routes (-want +got):\n%s", diff)

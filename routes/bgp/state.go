@@ -47,6 +47,11 @@ type Route struct {
 	Best      int
 	MED       uint32
 	ASPathLen int
+	// Why says how Best won: WhyOnlyPath, WhyASPath, WhyMED or WhyTie.
+	// Anything but a tie is AWS telling which tunnel to use (it lowers the
+	// MED on the tunnel that stays while it replaces the other's
+	// endpoint; a lost session leaves one path).
+	Why string
 }
 
 // equal reports whether a and b say the same, ignoring uptimes.
@@ -62,7 +67,7 @@ func (a State) equal(b State) bool {
 	return slices.Equal(x.Peers, y.Peers) && slices.Equal(x.Warnings, y.Warnings) &&
 		slices.EqualFunc(x.Routes, y.Routes, func(r, s Route) bool {
 			return r.Prefix == s.Prefix && slices.Equal(r.Tunnels, s.Tunnels) && r.Best == s.Best &&
-				r.MED == s.MED && r.ASPathLen == s.ASPathLen
+				r.MED == s.MED && r.ASPathLen == s.ASPathLen && r.Why == s.Why
 		})
 }
 
@@ -85,7 +90,7 @@ func routesFrom(paths map[netip.Prefix][]candidate, preferred int) []Route {
 			continue
 		}
 		c := cands[i]
-		out = append(out, Route{Prefix: p, Tunnels: sortedTunnels(cands), Best: c.Tunnel, MED: c.MED, ASPathLen: c.ASPathLen})
+		out = append(out, Route{Prefix: p, Tunnels: sortedTunnels(cands), Best: c.Tunnel, MED: c.MED, ASPathLen: c.ASPathLen, Why: why(cands, i)})
 	}
 	slices.SortFunc(out, func(a, b Route) int { return a.Prefix.Compare(b.Prefix) })
 	return out
