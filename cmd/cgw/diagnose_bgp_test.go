@@ -2,11 +2,17 @@ package main
 
 import (
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netns"
 
 	"github.com/cgw-project/cgw/gateway"
 	"github.com/cgw-project/cgw/internal/lab"
@@ -22,14 +28,34 @@ func TestDiagnoseBGP(t *testing.T) {
 	labtest.NeedRoot(t)
 	bin := buildCGW(t)
 	l := labtest.Up(t, lab.Options{BGP: true})
-	startDaemon(t, l, bin)
+	const metricsAddr = "127.0.0.1:9810" // in the lab's cgw namespace
+	startDaemon(t, l, bin, "CGW_METRICS_LISTEN="+metricsAddr)
 	waitBothUp(t, l, 20*time.Second)
-	s := waitStatus(t, l, 30*time.Second, "both BGP sessions established and the VPC prefix installed", func(s gateway.Status) bool {
+	s := waitStatus(t, l, 30*time.Second, "both BGP sessions established and the VPC prefix learned over both and installed", func(s gateway.Status) bool {
 		return len(s.Tunnels) == 2 && bgpUp(s.Tunnels[0]) && bgpUp(s.Tunnels[1]) && s.ActiveTunnel != 0 &&
-			slices.ContainsFunc(s.BGPRoutes, func(r gateway.BGPRoute) bool { return r.Prefix == lab.VPCNetwork && r.Installed })
+			slices.ContainsFunc(s.BGPRoutes, func(r gateway.BGPRoute) bool {
+				return r.Prefix == lab.VPCNetwork && r.Installed && len(r.Tunnels) == 2
+			})
 	})
 	waitTable198(t, l, lab.VPCNetwork+" dev ipsec0", true, 10*time.Second)
 	waitPing(t, l, 10*time.Second)
+
+	metrics := scrapeInNetns(t, l.Namespace(lab.CGW), metricsAddr)
+	for _, want := range []string{
+		`cgw_bgp_session_established{aws_endpoint="203.0.113.10",tunnel="1"} 1`,
+		`cgw_bgp_session_established{aws_endpoint="203.0.113.20",tunnel="2"} 1`,
+		`cgw_bgp_prefixes_accepted{aws_endpoint="203.0.113.10",tunnel="1"} 1`,
+		`cgw_bgp_prefixes_advertised{aws_endpoint="203.0.113.20",tunnel="2"} 1`,
+		"cgw_bgp_session_uptime_seconds",
+		"cgw_bgp_routes_installed 1",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("/metrics:\n%s", metrics)
+	}
 
 	r, d := runDiagnose(t, l, bin, lab.VPCHost)
 	t.Logf("healthy: case %d in %v: %s", r.Case, d.Round(time.Millisecond), r.Verdict)
@@ -79,4 +105,47 @@ func TestDiagnoseBGP(t *testing.T) {
 	case len(r.Checks) == 0 || !strings.Contains(r.Checks[0], "VPC's CIDR"):
 		t.Errorf("first check %q, want the announcement check", r.Checks)
 	}
+}
+
+// scrapeInNetns fetches http://addr/metrics from inside the network
+// namespace ns: the connection's socket is made on a thread switched into
+// it, and the HTTP exchange then runs over that connection.
+func scrapeInNetns(t *testing.T, ns, addr string) string {
+	t.Helper()
+	conn, err := dialInNetns(ns, addr)
+	if err != nil {
+		t.Fatalf("connecting to %s in %s: %v", addr, ns, err)
+	}
+	tr := &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) { return conn, nil }}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func dialInNetns(ns, addr string) (net.Conn, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return nil, err
+	}
+	defer orig.Close()
+	h, err := netns.GetFromName(ns)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	if err := netns.Set(h); err != nil {
+		return nil, err
+	}
+	defer netns.Set(orig) //nolint:errcheck // back to the test's namespace
+	return net.DialTimeout("tcp", addr, 5*time.Second)
 }
