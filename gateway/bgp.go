@@ -225,7 +225,9 @@ func (g *Gateway) onBGPState(st bgp.State, ok bool) {
 // learned route's path over it is strictly better than any other tunnel's
 // (AWS lowered its MED while it replaces the other tunnel's endpoint, or
 // the other tunnel's session is down and only this one has paths). 0 when
-// BGP leaves the choice to cgw: nothing learned, or a tie somewhere.
+// BGP leaves the choice to cgw: nothing learned, a tie somewhere, or paths
+// over one tunnel only while the other's session is established (its
+// routes are on their way).
 func (g *Gateway) bgpDemand() (int, string) {
 	b := g.bgp
 	if b == nil {
@@ -241,6 +243,11 @@ func (g *Gateway) bgpDemand() (int, string) {
 			return 0, ""
 		}
 		n, why = r.Best, r.Why
+	}
+	if why == bgp.WhyOnlyPath && slices.ContainsFunc(b.state.Peers, func(p bgp.PeerState) bool { return p.Tunnel != n && p.Established() }) {
+		// The other session is up and has not sent its routes yet (it
+		// came up a moment later): no loss, no demand.
+		return 0, ""
 	}
 	switch why {
 	case bgp.WhyMED:
@@ -435,4 +442,16 @@ func (g *Gateway) addBGPStatus(s *Status) {
 func (g *Gateway) bgpChose(n int) bool {
 	d, _ := g.bgpDemand()
 	return d != 0 && d == n
+}
+
+// monitorsRouted reports whether a monitor lies in a prefix BGP learned
+// (always true with static routing), so that probes to it cross a tunnel.
+func (g *Gateway) monitorsRouted() bool {
+	if g.bgp == nil {
+		return true
+	}
+	learned := g.bgp.learned()
+	return slices.ContainsFunc(g.cfg.Monitors, func(m netip.Addr) bool {
+		return slices.ContainsFunc(learned, func(p netip.Prefix) bool { return p.Contains(m) })
+	})
 }

@@ -265,6 +265,8 @@ func TestFollowBGP(t *testing.T) {
 	only2 := bgp.State{Peers: []bgp.PeerState{{Tunnel: 1, State: "active"}, both[1]},
 		Routes: []bgp.Route{{Prefix: vpc, Tunnels: []int{2}, Best: 2, Why: bgp.WhyOnlyPath}}}
 
+	step("start: tunnel 2's routes first, tunnel 1's session up", bgp.State{Peers: both,
+		Routes: []bgp.Route{{Prefix: vpc, Tunnels: []int{2}, Best: 2, Why: bgp.WhyOnlyPath}}}, 0, 1, "preferred tunnel")
 	step("start: a tie", tie, 0, 1, "preferred tunnel")
 	step("AWS lowers the MED on tunnel 2", med2, time.Second, 2, "lower MED")
 	step("still lower", med2, 40*time.Second, 2, "lower MED")

@@ -246,6 +246,12 @@ func (g *Gateway) onLoss(ctx context.Context, rekey func(name string) error, wg 
 	if !h.Lost {
 		return
 	}
+	if !g.monitorsRouted() {
+		// BGP has not learned (or AWS withdrew) a route to the monitors:
+		// their silence says nothing about the tunnel.
+		g.prober.reset(now)
+		return
+	}
 	var to *tunnel
 	for _, t := range g.tunnels {
 		if t.number != from && g.upTunnel(t.number) != nil {
