@@ -70,6 +70,9 @@ func CheckBGP(s Status, target netip.Addr) *diag.BGPCheck {
 		}
 	}
 
+	if v := c.Via; v > 0 && v <= len(c.Sessions) && c.Sessions[v-1].Tunnel == v && c.Sessions[v-1].TunnelUp && !c.Sessions[v-1].Established {
+		c.Findings = append(c.Findings, fmt.Sprintf("traffic goes via tunnel %d, whose BGP session is down: AWS sends the replies over another tunnel, if any", v))
+	}
 	if r, ok := longestMatch(s.BGPRoutes, target); ok {
 		c.Covered, c.Prefix, c.Tunnels, c.Best, c.Installed = true, r.Prefix, r.Tunnels, r.Best, r.Installed
 		f := fmt.Sprintf("%s is in %s, learned over %s (best: tunnel %d)", target, r.Prefix, tunnelList(r.Tunnels), r.Best)
@@ -89,13 +92,10 @@ func CheckBGP(s Status, target netip.Addr) *diag.BGPCheck {
 		}
 	} else {
 		c.Findings = append(c.Findings, fmt.Sprintf("%s is in no prefix learned over BGP (learned: %s)", target, learnedList(s.BGPRoutes)))
-		if s.Dataplane == DataplaneLibIPsec {
-			c.Findings = append(c.Findings, fmt.Sprintf("with the libipsec data plane charon routes all of remote_networks into the tunnel (table 220) whatever BGP learned, so traffic to %s may cross anyway if it lies in remote_networks", target))
-		}
 		if established == 0 {
 			problems = append(problems, fmt.Sprintf("no BGP session is established, so cgw has learned no route to %s", target))
 		} else {
-			problems = append(problems, fmt.Sprintf("AWS announces no route to %s (no prefix learned over BGP covers it)", target))
+			problems = append(problems, fmt.Sprintf("AWS announces no route to %s (no prefix learned over BGP covers it), so cgw does not route it into the tunnels", target))
 			c.Checks = append(c.Checks, fmt.Sprintf("AWS does not announce a route to %s: check that it lies in the VPC's CIDR (a virtual private gateway announces the VPC CIDRs) "+
 				"or, with a transit gateway, that the VPC attachment propagates into the route table associated with the VPN attachment; `cgw status` lists the learned prefixes", target))
 		}

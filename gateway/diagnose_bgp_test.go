@@ -90,7 +90,7 @@ func TestCheckBGP(t *testing.T) {
 			},
 		},
 		{
-			name: "withdrawn: AWS announces no route to the target (libipsec)",
+			name: "withdrawn: AWS announces no route to the target",
 			s: func() gateway.Status {
 				s := bgpStatus(established(125), established(60), gateway.BGPRoute{Prefix: "10.10.200.0/24", Tunnels: []int{1, 2}, Best: 1, Installed: true})
 				s.Dataplane = gateway.DataplaneLibIPsec
@@ -100,9 +100,8 @@ func TestCheckBGP(t *testing.T) {
 			want: &diag.BGPCheck{
 				Sessions: []diag.BGPSession{session(1, true, established(125)), session(2, true, established(60))},
 				Via:      1,
-				Problem:  "AWS announces no route to 10.10.100.110 (no prefix learned over BGP covers it)",
-				Findings: []string{t1Established, t2Established, "10.10.100.110 is in no prefix learned over BGP (learned: 10.10.200.0/24)",
-					"with the libipsec data plane charon routes all of remote_networks into the tunnel (table 220) whatever BGP learned, so traffic to 10.10.100.110 may cross anyway if it lies in remote_networks"},
+				Problem:  "AWS announces no route to 10.10.100.110 (no prefix learned over BGP covers it), so cgw does not route it into the tunnels",
+				Findings: []string{t1Established, t2Established, "10.10.100.110 is in no prefix learned over BGP (learned: 10.10.200.0/24)"},
 				Checks: []string{"AWS does not announce a route to 10.10.100.110: check that it lies in the VPC's CIDR (a virtual private gateway announces the VPC CIDRs) " +
 					"or, with a transit gateway, that the VPC attachment propagates into the route table associated with the VPN attachment; `cgw status` lists the learned prefixes"},
 			},
@@ -135,6 +134,26 @@ func TestCheckBGP(t *testing.T) {
 			},
 		},
 		{
+			name: "traffic via the tunnel whose session is down",
+			s: func() gateway.Status {
+				s := bgpStatus(established(125), down, gateway.BGPRoute{Prefix: "10.10.100.0/24", Tunnels: []int{1}, Best: 1, Installed: true})
+				s.ActiveTunnel = 2
+				return s
+			}(),
+			target: target,
+			want: &diag.BGPCheck{
+				Sessions: []diag.BGPSession{session(1, true, established(125)), session(2, true, down)},
+				Covered:  true, Prefix: "10.10.100.0/24", Tunnels: []int{1}, Best: 1, Installed: true, Via: 2,
+				Problem: "tunnel 2's IPsec is up but its BGP session is active, so AWS shows the tunnel DOWN and sends nothing through it",
+				Findings: []string{t1Established,
+					"tunnel 2 (203.0.113.20): IPsec is up but BGP is active (its CHILD SA INSTALLED): AWS shows this tunnel DOWN",
+					"traffic goes via tunnel 2, whose BGP session is down: AWS sends the replies over another tunnel, if any",
+					"10.10.100.110 is in 10.10.100.0/24, learned over tunnel 1 (best: tunnel 1), installed, routed via tunnel 2 (active)",
+					"AWS announces 10.10.100.0/24 only over tunnel 1, not over tunnel 2 that carries traffic: replies may return over another tunnel"},
+				Checks: []string{bgpDownCheck},
+			},
+		},
+		{
 			name:   "no session established, one tunnel down",
 			s:      func() gateway.Status { s := bgpStatus(noChild, noChild); s.Tunnels[0].Up = false; return s }(),
 			target: target,
@@ -162,7 +181,7 @@ func TestCheckBGP(t *testing.T) {
 				},
 				Via: 1,
 				Problem: "cgw announces nothing to AWS over tunnel 1, so the VPC learns no route back; " +
-					"AWS announces no route to 10.10.100.110 (no prefix learned over BGP covers it)",
+					"AWS announces no route to 10.10.100.110 (no prefix learned over BGP covers it), so cgw does not route it into the tunnels",
 				Findings: []string{
 					"tunnel 1 (203.0.113.10): BGP established for 5s; 0 prefixes received, 0 accepted, 0 advertised",
 					"tunnel 1: AWS announces no prefixes",
