@@ -56,10 +56,13 @@ type bgpLink struct {
 	inside   []netip.Prefix // customer inside /32s, on lo
 	guard    []netip.Prefix // AWS inside /32s, unreachable in main
 
-	state     bgp.State
-	have      bool         // state holds a State from the speaker
-	wasUp     map[int]bool // tunnels whose session has been established
-	preferred int          // last tunnel handed to SetPreferred
+	state bgp.State
+	have  bool         // state holds a State from the speaker
+	wasUp map[int]bool // tunnels whose session has been established
+	// routedSince is when a monitor last became covered by a learned
+	// prefix; zero while none is.
+	routedSince time.Time
+	preferred   int // last tunnel handed to SetPreferred
 
 	stop func()        // ends the speaker's Run
 	done chan struct{} // closed when the speaker's Run has returned
@@ -219,6 +222,7 @@ func (g *Gateway) onBGPState(st bgp.State, ok bool) {
 			b.wasUp[p.Tunnel] = true
 		}
 	}
+	g.monitorsRouted() // note when the monitors became routed
 }
 
 // bgpDemand returns the tunnel BGP says traffic must use, and why: every
@@ -444,14 +448,23 @@ func (g *Gateway) bgpChose(n int) bool {
 	return d != 0 && d == n
 }
 
-// monitorsRouted reports whether a monitor lies in a prefix BGP learned
-// (always true with static routing), so that probes to it cross a tunnel.
-func (g *Gateway) monitorsRouted() bool {
-	if g.bgp == nil {
-		return true
+// monitorsRouted reports whether a monitor lies in a prefix BGP learned,
+// so that probes to it cross a tunnel, and since when (always, with static
+// routing).
+func (g *Gateway) monitorsRouted() (bool, time.Time) {
+	b := g.bgp
+	if b == nil {
+		return true, time.Time{}
 	}
-	learned := g.bgp.learned()
-	return slices.ContainsFunc(g.cfg.Monitors, func(m netip.Addr) bool {
+	learned := b.learned()
+	routed := slices.ContainsFunc(g.cfg.Monitors, func(m netip.Addr) bool {
 		return slices.ContainsFunc(learned, func(p netip.Prefix) bool { return p.Contains(m) })
 	})
+	switch {
+	case !routed:
+		b.routedSince = time.Time{}
+	case b.routedSince.IsZero():
+		b.routedSince = time.Now()
+	}
+	return routed, b.routedSince
 }

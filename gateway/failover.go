@@ -246,9 +246,10 @@ func (g *Gateway) onLoss(ctx context.Context, rekey func(name string) error, wg 
 	if !h.Lost {
 		return
 	}
-	if !g.monitorsRouted() {
-		// BGP has not learned (or AWS withdrew) a route to the monitors:
-		// their silence says nothing about the tunnel.
+	if routed, since := g.monitorsRouted(); !routed || !since.IsZero() && h.SilentFor > now.Sub(since) {
+		// BGP has not learned (or AWS withdrew) a route to the monitors,
+		// or the silence began before it did: it says nothing about the
+		// tunnel.
 		g.prober.reset(now)
 		return
 	}

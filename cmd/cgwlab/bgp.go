@@ -95,6 +95,25 @@ func newBGPCmd(f *labFlags) *cobra.Command {
 			},
 		},
 		&cobra.Command{
+			Use:   "session TUNNEL down|up",
+			Short: "Shut TUNNEL's BGP session down on the AWS side, or let it come back (IPsec stays up: the console's \"tunnel DOWN\")",
+			Args:  cobra.ExactArgs(2),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				tunnel, err := strconv.Atoi(args[0])
+				if err != nil {
+					return fmt.Errorf("bgp session: tunnel %q: want 1 or 2", args[0])
+				}
+				if args[1] != "down" && args[1] != "up" {
+					return fmt.Errorf("bgp session: %q: want down or up", args[1])
+				}
+				l, err := f.open()
+				if err != nil {
+					return err
+				}
+				return l.BGPSession(cmd.Context(), tunnel, args[1] == "down")
+			},
+		},
+		&cobra.Command{
 			Use:   "restart",
 			Short: "Restart the AWS side's bgpd (the sessions drop and come back)",
 			Args:  cobra.NoArgs,

@@ -35,6 +35,8 @@ func TestBGPCommands(t *testing.T) {
 		{"bgp", "announce", "10.10.201.0/24"},
 		{"bgp", "med", "2", "50"},
 		{"bgp", "med", "1", "none"},
+		{"bgp", "session", "1", "down"},
+		{"bgp", "session", "1", "up"},
 		{"bgp", "restart"},
 	} {
 		if _, _, err := cgwlab(t, append(args, "--name", name)...); err != nil {
@@ -46,6 +48,8 @@ func TestBGPCommands(t *testing.T) {
 		{"bgp", "announce", "bogus"},
 		{"bgp", "med", "3", "1"},
 		{"bgp", "med", "1", "-5"},
+		{"bgp", "session", "3", "down"},
+		{"bgp", "session", "1", "sideways"},
 	} {
 		if _, _, err := cgwlab(t, append(args, "--name", name)...); err == nil {
 			t.Errorf("%v succeeded", args)

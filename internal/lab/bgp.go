@@ -261,6 +261,37 @@ func (l *Lab) BGPSetMED(ctx context.Context, tunnel int, med int64) error {
 	return l.writeBGP(c)
 }
 
+// BGPSession shuts tunnel's BGP session down on the AWS side (down true)
+// or lets it come back, while the tunnel's IPsec stays up: the "IPsec up,
+// tunnel DOWN" state the AWS console shows when BGP fails. It is not
+// remembered across BGPRestart.
+func (l *Lab) BGPSession(ctx context.Context, tunnel int, down bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c, err := l.readBGP()
+	if err != nil {
+		return err
+	}
+	var peer *BGPDPeer
+	for _, p := range l.bgpdPeers(c) {
+		if p.Tunnel == tunnel {
+			peer = &p
+		}
+	}
+	if peer == nil {
+		return fmt.Errorf("bgp session: the lab has no tunnel %d", tunnel)
+	}
+	b, err := l.bgpd()
+	if err != nil {
+		return err
+	}
+	if err := b.Shutdown(ctx, c.AWSASN, peer.Neighbor, down); err != nil {
+		return fmt.Errorf("bgp session on tunnel %d: %w", tunnel, err)
+	}
+	l.log("AWS side: bgp session on tunnel %d %s", tunnel, map[bool]string{true: "shut down", false: "allowed again"}[down])
+	return nil
+}
+
 // BGPRestart stops the AWS side's bgpd (checking /proc/PID/exe) and starts
 // a new one with what it announced and the MEDs set, as after an AWS-side
 // software update. The sessions drop and come back.

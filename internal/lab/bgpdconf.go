@@ -107,6 +107,17 @@ func (b *BGPD) SetMED(ctx context.Context, tunnel int, neighbor netip.Addr, med 
 	return err
 }
 
+// Shutdown administratively shuts the session with neighbor down
+// (`neighbor X shutdown`: bgpd sends a Cease and stays idle) or, with down
+// false, lets it come back.
+func (b *BGPD) Shutdown(ctx context.Context, asn uint32, neighbor netip.Addr, down bool) error {
+	no := "no "
+	if down {
+		no = ""
+	}
+	return b.Configure(ctx, "router bgp "+strconv.FormatUint(uint64(asn), 10), no+"neighbor "+neighbor.String()+" shutdown")
+}
+
 // BGPNeighbor is one session as a bgpd reports it.
 type BGPNeighbor struct {
 	Neighbor string `json:"neighbor"`
