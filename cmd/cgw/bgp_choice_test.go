@@ -12,12 +12,15 @@ import (
 	"github.com/cgw-project/cgw/internal/labtest"
 )
 
-// TestDaemonBGPFollowsMED: when the AWS side announces a lower MED on
+// TestDaemonBGPPathChoice: when the AWS side announces a lower MED on
 // tunnel 2 than on tunnel 1 (as AWS does on the tunnel that stays while it
 // replaces the other one's endpoint), cgw moves traffic to tunnel 2 and moves its prepend to tunnel
 // 1, so both directions use tunnel 2; pings keep crossing. With the MED
 // gone, traffic stays on tunnel 2 for the hold time (no flapping back).
-func TestDaemonBGPFollowsMED(t *testing.T) {
+// Then tunnel 2's BGP session goes down while its IPsec stays up (the
+// console's "tunnel DOWN"): traffic and the short path move to tunnel 1,
+// the only one with routes, and stay there when the session returns.
+func TestDaemonBGPPathChoice(t *testing.T) {
 	labtest.NeedRoot(t)
 	bin := buildCGW(t)
 	l := labtest.Up(t, lab.Options{BGP: true})
@@ -52,6 +55,23 @@ func TestDaemonBGPFollowsMED(t *testing.T) {
 	if s := waitStatus(t, l, 2*time.Second, "a status", func(gateway.Status) bool { return true }); s.ActiveTunnel != 2 {
 		t.Errorf("traffic left tunnel 2 within 3 s of the MED going away (hold time 30 s): %s", s.ActiveReason)
 	}
+	if err := l.BGPSession(ctx, 2, true); err != nil {
+		t.Fatal(err)
+	}
+	t0 = time.Now()
+	s = waitStatus(t, l, 15*time.Second, "traffic on tunnel 1, the only one with BGP routes", func(s gateway.Status) bool {
+		return s.ActiveTunnel == 1 && strings.Contains(s.ActiveReason, "only its BGP session") && s.Tunnels[1].Up && !bgpUp(s.Tunnels[1])
+	})
+	t.Logf("traffic on tunnel 1 %v after tunnel 2's session went down: %s", time.Since(t0).Round(10*time.Millisecond), s.ActiveReason)
+	waitPing(t, l, 10*time.Second)
+	if err := l.BGPSession(ctx, 2, false); err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, l, 30*time.Second, "tunnel 2's session back, traffic still on tunnel 1", func(s gateway.Status) bool {
+		return bgpUp(s.Tunnels[1]) && s.ActiveTunnel == 1
+	})
+	waitPrepend(t, l, 1, true, 10*time.Second)
+
 	// The monitors are unanswered until BGP has learned their route; that
 	// is no reason to fail over.
 	if log, _ := os.ReadFile(d.log); strings.Contains(string(log), "msg=failover") {
