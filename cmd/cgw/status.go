@@ -79,8 +79,12 @@ func printStatus(w io.Writer, s gateway.Status) error {
 	}
 	for _, t := range s.Tunnels {
 		if b := t.BGP; b != nil {
-			fmt.Fprintf(w, "tunnel %d bgp: %s, up %s, %d received, %d accepted, %d advertised\n", t.Number, b.State,
-				time.Duration(b.UptimeS)*time.Second, b.Received, b.Accepted, b.Advertised)
+			hold := ""
+			if b.HoldTimeS > 0 {
+				hold = fmt.Sprintf(", hold %ds", b.HoldTimeS)
+			}
+			fmt.Fprintf(w, "tunnel %d bgp: %s, up %s%s, %d received, %d accepted, %d advertised\n", t.Number, b.State,
+				time.Duration(b.UptimeS)*time.Second, hold, b.Received, b.Accepted, b.Advertised)
 		}
 	}
 	for _, r := range s.BGPRoutes {

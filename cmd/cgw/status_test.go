@@ -1,0 +1,34 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cgw-project/cgw/gateway"
+)
+
+// TestPrintStatusBGP: the text form names each session with its
+// negotiated hold time and each learned route with where it goes.
+func TestPrintStatusBGP(t *testing.T) {
+	s := gateway.Status{VPNConnectionID: "vpn-0123", Routing: "bgp", Dataplane: gateway.DataplaneKernel, Ready: true, ActiveTunnel: 1,
+		Tunnels: []gateway.TunnelStatus{
+			{Number: 1, AWSEndpoint: "203.0.113.10", Up: true, BGP: &gateway.TunnelBGP{State: "established", UptimeS: 90, HoldTimeS: 30, Received: 1, Accepted: 1, Advertised: 1, Child: "INSTALLED"}},
+			{Number: 2, AWSEndpoint: "203.0.113.20", Up: true, BGP: &gateway.TunnelBGP{State: "active", Child: "INSTALLED"}},
+		},
+		BGPRoutes: []gateway.BGPRoute{{Prefix: "10.10.100.0/24", Tunnels: []int{1}, Best: 1, Installed: true}, {Prefix: "192.0.2.0/24", Tunnels: []int{1}, Best: 1}},
+	}
+	var b strings.Builder
+	if err := printStatus(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"tunnel 1 bgp: established, up 1m30s, hold 30s, 1 received, 1 accepted, 1 advertised\n",
+		"tunnel 2 bgp: active, up 0s, 0 received, 0 accepted, 0 advertised\n",
+		"learned 10.10.100.0/24 via tunnels [1], best tunnel 1, routed\n",
+		"learned 192.0.2.0/24 via tunnels [1], best tunnel 1, not in remote_networks: not routed\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, b.String())
+		}
+	}
+}
