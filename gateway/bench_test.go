@@ -117,10 +117,11 @@ func BenchmarkStartupToFirstPing(b *testing.B) {
 // figure for a static connection beside a BGP one (the lab's AWS side runs
 // FRR bgpd), in one run. For BGP it also reports the time to both
 // sessions established (s-to-sessions-up) and to the VPC prefix learned
-// and installed in cgw's table (s-to-routes-learned). With the libipsec
-// data plane the first reply does not wait for BGP: charon's own table-220
-// route for the traffic selector (local_networks === remote_networks)
-// carries it as soon as a tunnel is up.
+// and installed in cgw's table (s-to-routes-learned). The first reply
+// waits for the route: until BGP learns a prefix, cgw's table holds
+// remote_networks unreachable (beneath charon's wider table-220 route), so
+// in BGP mode the start is bounded by the sessions and the AWS side's
+// first UPDATE, not by IKE.
 func BenchmarkBGPStartupToFirstPing(b *testing.B) {
 	labtest.NeedRoot(b)
 	bin := buildCGW(b)
