@@ -401,6 +401,17 @@ func TestRoutingDriftWarned(t *testing.T) {
 	l := labtest.Up(t, lab.Options{})
 	r := runGateway(t, l)
 	waitStatus(t, r.g, 20*time.Second, "both tunnels up", bothUp)
+	// cgw's first routes sync switches forwarding on without a warning;
+	// switching it off before then would be no drift.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		out, _ := l.Command(context.Background(), lab.CGW, "sysctl", "-n", "net.ipv4.ip_forward").Output()
+		if strings.TrimSpace(string(out)) == "1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("cgw did not switch forwarding on within 5 s")
+		}
+	}
 	if out, err := l.Command(context.Background(), lab.CGW, "sysctl", "-w", "net.ipv4.ip_forward=0").CombinedOutput(); err != nil {
 		t.Fatalf("sysctl: %v\n%s", err, out)
 	}

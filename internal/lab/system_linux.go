@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -61,7 +62,10 @@ func procsInNamespaces(nsPaths []string, dir string) (stop []int, others []strin
 		if !in || isZombie(pid) {
 			continue
 		}
-		exe, _ := os.Readlink(base + "/exe")
+		exe, err := os.Readlink(base + "/exe")
+		if err != nil && exiting(pid) {
+			continue // a process (a charon just killed) on its way out
+		}
 		name := filepath.Base(strings.TrimSuffix(exe, " (deleted)"))
 		if leftoverNames[name] {
 			stop = append(stop, pid)
@@ -70,6 +74,19 @@ func procsInNamespaces(nsPaths []string, dir string) (stop []int, others []strin
 		}
 	}
 	return stop, others
+}
+
+// exiting reports whether pid, whose executable can no longer be read,
+// is gone or a zombie within a second: the kernel drops /proc/PID/exe as
+// a killed process releases its memory, before it becomes a zombie.
+func exiting(pid int) bool {
+	for range 20 {
+		if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil || isZombie(pid) {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
 }
 
 // mountsLabRun reports whether a mountinfo file shows <dir>/aws or
