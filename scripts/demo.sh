@@ -2,7 +2,10 @@
 # The cgw demo on the lab (run by `sudo make demo`, after the build):
 # a simulated AWS VPN connection in namespaces, cgw run in the gateway's
 # namespace with the connection's downloaded file, both tunnels, a ping from
-# the on-premises host to the VPC host, cgw status, cgw diagnose, teardown.
+# the on-premises host to the VPC host, cgw status, cgw diagnose; then the
+# same connection with dynamic routing (FRR bgpd as AWS's BGP side): BGP
+# sessions over both tunnels, the VPC prefix learned, a ping, the standby
+# tunnel's announcement prepended as AWS sees it; teardown.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-$PWD/bin}
@@ -84,3 +87,38 @@ if "$BIN/cgw" diagnose --help >/dev/null 2>&1; then
 else
 	step "cgw diagnose: not built yet"
 fi
+
+step "stopping cgw; the same connection with dynamic routing: cgwlab up --bgp (FRR bgpd plays AWS: AS 64512, hold 30 s)"
+kill -TERM "$cgw_pid"
+wait "$cgw_pid" || true
+cgw_pid=""
+lab down
+lab up --bgp
+
+step "cgw run --check: the BGP sessions cgw will run, from the BGP download"
+"$BIN/cgw" run --check --config "$DIR/cgw.yaml"
+
+step "starting cgw run again (log: $DIR/cgw.log)"
+ip netns exec "$NAME-cgw" "$BIN/cgw" run --config "$DIR/cgw.yaml" >"$DIR/cgw.log" 2>&1 &
+cgw_pid=$!
+
+step "waiting for both BGP sessions and the VPC prefix"
+for _ in $(seq 1 200); do
+	st=$("$BIN/cgw" status --socket "$DIR/cgw.sock" --json 2>/dev/null || true)
+	if [[ $(grep -c '"state": "established"' <<<"$st") -eq 2 ]] && grep -q '"installed": true' <<<"$st"; then
+		break
+	fi
+	kill -0 "$cgw_pid" 2>/dev/null || { echo "cgw exited" >&2; exit 1; }
+	sleep 0.1
+done
+grep -q '"installed": true' <<<"$st" || { echo "no BGP route installed within 20 s" >&2; exit 1; }
+echo "sessions established and the VPC prefix learned after $(since)" >&2
+
+step "ping from the on-premises host to the VPC host, over the BGP-learned route"
+lab exec onprem -- ping -n -c 5 -i 0.2 -W 1 10.10.100.110
+
+step "cgw status"
+"$BIN/cgw" status --socket "$DIR/cgw.sock"
+
+step "the AWS side's view: the on-premises prefix over both tunnels, the standby's AS path prepended"
+lab bgp status
