@@ -11,6 +11,8 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/net/bpf"
+
+	"github.com/cgw-project/cgw/internal/netnsrun"
 )
 
 // Capture is a live capture on one interface: an AF_PACKET socket with a
@@ -58,7 +60,7 @@ func OpenCapture(ctx context.Context, iface string, opts CaptureOptions) (*Captu
 	if c.maxFrames <= 0 {
 		c.maxFrames = 100000
 	}
-	err := inNetns(opts.Netns, func() error {
+	err := netnsrun.Named(opts.Netns, func() error {
 		link, err := netlink.LinkByName(iface)
 		if err != nil {
 			return fmt.Errorf("look up interface %q: %w", iface, err)

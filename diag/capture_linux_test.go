@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
+
+	"github.com/cgw-project/cgw/internal/netnsrun"
 )
 
 func echoes(ps []Packet) (req, rep map[uint16]Packet) {
@@ -146,7 +148,7 @@ func TestCaptureTUN(t *testing.T) {
 	vp := newVethPair(t)
 	const tunName = "dgtun0"
 	var tun *os.File
-	if err := inNetns(vp.NSA, func() error {
+	if err := netnsrun.Named(vp.NSA, func() error {
 		var err error
 		tun, err = openTUN(tunName)
 		return err

@@ -14,6 +14,8 @@ import (
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
+
+	"github.com/cgw-project/cgw/internal/netnsrun"
 )
 
 // Probe sends opts.Count ICMP echo requests to opts.Target, like
@@ -37,7 +39,7 @@ func Probe(ctx context.Context, opts ProbeOptions) ([]ProbeResult, error) {
 		listen = opts.Source.String()
 	}
 	var conn *icmp.PacketConn
-	err := inNetns(opts.Netns, func() error {
+	err := netnsrun.Named(opts.Netns, func() error {
 		var err error
 		conn, err = icmp.ListenPacket("ip4:icmp", listen)
 		return err

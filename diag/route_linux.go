@@ -6,6 +6,8 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
+
+	"github.com/cgw-project/cgw/internal/netnsrun"
 )
 
 // noRouteBack starts the Note a receiver writes when it cannot route a
@@ -16,7 +18,7 @@ const noRouteBack = "no route back to "
 // the current one) and describes it as a Note summary.
 func routeBack(dst netip.Addr, netns string) string {
 	var routes []netlink.Route
-	err := inNetns(netns, func() error {
+	err := netnsrun.Named(netns, func() error {
 		var err error
 		routes, err = netlink.RouteGet(net.IP(dst.AsSlice()))
 		return err
@@ -40,7 +42,7 @@ func routeBack(dst netip.Addr, netns string) string {
 
 func linkName(netns string, index int) (string, error) {
 	var name string
-	err := inNetns(netns, func() error {
+	err := netnsrun.Named(netns, func() error {
 		l, err := netlink.LinkByIndex(index)
 		if err != nil {
 			return err
@@ -63,7 +65,7 @@ func RouteDevice(dst, src netip.Addr, iif, netns string) (string, error) {
 		opts.SrcAddr = net.IP(src.AsSlice())
 	}
 	var dev string
-	err := inNetns(netns, func() error {
+	err := netnsrun.Named(netns, func() error {
 		routes, err := netlink.RouteGetWithOptions(net.IP(dst.AsSlice()), opts)
 		if err != nil {
 			return err

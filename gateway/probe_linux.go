@@ -6,13 +6,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"sync"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+
+	"github.com/cgw-project/cgw/internal/netnsrun"
 )
 
 // Probe timing: an echo request to every monitor each probeEvery; the path
@@ -67,27 +67,13 @@ func listenICMP(nsPath string, source netip.Addr) (*icmp.PacketConn, error) {
 	if source.IsValid() {
 		addr = source.String()
 	}
-	if nsPath == "" {
-		return icmp.ListenPacket("ip4:icmp", addr)
-	}
 	// The socket keeps the namespace it was created in.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return nil, err
-	}
-	defer orig.Close()
-	ns, err := netns.GetFromPath(nsPath)
-	if err != nil {
-		return nil, err
-	}
-	defer ns.Close()
-	if err := netns.Set(ns); err != nil {
-		return nil, err
-	}
-	defer netns.Set(orig)
-	return icmp.ListenPacket("ip4:icmp", addr)
+	var c *icmp.PacketConn
+	err := netnsrun.Path(nsPath, func() (err error) {
+		c, err = icmp.ListenPacket("ip4:icmp", addr)
+		return err
+	})
+	return c, err
 }
 
 // run sends and receives until ctx ends, then closes the socket.

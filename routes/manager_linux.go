@@ -14,6 +14,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/cgw-project/cgw/internal/netnsrun"
 )
 
 // A Manager keeps cgw's routes, rules, XFRM interfaces, MSS clamp and
@@ -370,7 +372,7 @@ func (m *Manager) ensureLink(l linkSpec) error {
 	if x.Flags&net.FlagUp == 0 {
 		// Before the interface comes up, so it never gets an IPv6
 		// link-local address whose traffic has no SA (TX errors).
-		err := runInNetns(m.ns, func() error {
+		err := netnsrun.Run(m.ns, func() error {
 			return m.setSysctl(sysctlPath("net", "ipv6", "conf", l.Name, "disable_ipv6"), "1")
 		})
 		if err != nil {

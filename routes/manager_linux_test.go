@@ -20,6 +20,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/cgw-project/cgw/internal/netnsrun"
 )
 
 // requireRoot skips without root, but fails under CI, where privileged
@@ -83,7 +85,7 @@ func newTestNetns(t *testing.T) *testNetns {
 	}
 	// The TUN device must be created from a thread inside the namespace:
 	// the ioctl on /dev/net/tun creates it in the caller's namespace.
-	err = runInNetns(ns, func() error {
+	err = netnsrun.Run(ns, func() error {
 		tun := &netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: "ipsec0", MTU: LibipsecMTU}, Mode: netlink.TUNTAP_MODE_TUN}
 		err := netlink.LinkAdd(tun)
 		for _, f := range tun.Fds {
@@ -137,7 +139,7 @@ func (tn *testNetns) setUp(t *testing.T, dev string, up bool) {
 func (tn *testNetns) sysctl(t *testing.T, value string, parts ...string) string {
 	t.Helper()
 	var got string
-	err := runInNetns(tn.ns, func() error {
+	err := netnsrun.Run(tn.ns, func() error {
 		path := sysctlPath(parts...)
 		if value != "" {
 			if err := writeSysctl(path, value); err != nil {
@@ -771,7 +773,7 @@ func TestIntegrationKernelLinkParts(t *testing.T) {
 func TestIntegrationMSSClampOnTheWire(t *testing.T) {
 	tn := newTestNetns(t)
 	var tun *netlink.Tuntap
-	err := runInNetns(tn.ns, func() error {
+	err := netnsrun.Run(tn.ns, func() error {
 		tun = &netlink.Tuntap{LinkAttrs: netlink.LinkAttrs{Name: "rttun"}, Mode: netlink.TUNTAP_MODE_TUN, Queues: 1,
 			Flags: netlink.TUNTAP_DEFAULTS | netlink.TUNTAP_NO_PI}
 		return netlink.LinkAdd(tun)
@@ -795,7 +797,7 @@ func TestIntegrationMSSClampOnTheWire(t *testing.T) {
 
 	dialed := make(chan error, 1)
 	go func() {
-		dialed <- runInNetns(tn.ns, func() error {
+		dialed <- netnsrun.Run(tn.ns, func() error {
 			d := net.Dialer{Timeout: time.Second}
 			c, err := d.Dial("tcp4", "10.10.100.5:80") // nobody answers: only the SYN matters
 			if err == nil {

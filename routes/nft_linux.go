@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/cgw-project/cgw/internal/netnsrun"
 )
 
 // runNFT runs the nft command in ns with stdin and returns its stdout. The
@@ -19,7 +21,7 @@ func runNFT(ctx context.Context, ns netns.NsHandle, stdin string, args ...string
 		return "", fmt.Errorf("nft command not found (Debian package nftables): %w", err)
 	}
 	var stdout, stderr bytes.Buffer
-	err = runInNetns(ns, func() error {
+	err = netnsrun.Run(ns, func() error {
 		cmd := exec.CommandContext(ctx, path, args...)
 		cmd.Stdin = strings.NewReader(stdin)
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -6,10 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/cgw-project/cgw/internal/netnsrun"
 )
 
 // sysctlPath returns the /proc/sys path of a sysctl given as path
@@ -39,47 +40,12 @@ func writeSysctl(path, value string) error {
 	return nil
 }
 
-// runInNetns runs f on an OS thread that has entered ns, or directly when ns
-// is not open (the current namespace). /proc/sys/net and children forked by
-// f follow the namespace of the calling thread. If the thread cannot be
-// switched back it is left locked, and the runtime discards it when the
-// goroutine ends.
-func runInNetns(ns netns.NsHandle, f func() error) error {
-	if !ns.IsOpen() {
-		return f()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("get current network namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter network namespace: %w", err)
-			return
-		}
-		ferr := f()
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(ferr, fmt.Errorf("return to the original network namespace: %w", err))
-			return // the locked thread dies with this goroutine
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
-
 // applySysctls turns forwarding on, sets rp_filter loose on the tunnel
 // devices whose effective rp_filter is strict, and disables IPv6 on the
 // XFRM interfaces. The first value of every key cgw changes is kept in
 // m.saved. Devices that do not exist are skipped (the next Set retries).
 func (m *Manager) applySysctls(p plan) error {
-	return runInNetns(m.ns, func() error {
+	return netnsrun.Run(m.ns, func() error {
 		var errs []error
 		set := func(path, want string) {
 			if err := m.setSysctl(path, want); err != nil {
@@ -107,7 +73,7 @@ func (m *Manager) applySysctls(p plan) error {
 
 // setSysctl writes want to path if it differs, keeping the first value it
 // replaces in m.saved. A missing key (a device that is gone) is not an
-// error. It must run inside the manager's namespace (runInNetns).
+// error. It must run inside the manager's namespace (netnsrun.Run).
 func (m *Manager) setSysctl(path, want string) error {
 	old, err := readSysctl(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -135,7 +101,7 @@ func (m *Manager) restoreSysctls() error {
 	if len(m.saved) == 0 {
 		return nil
 	}
-	return runInNetns(m.ns, func() error {
+	return netnsrun.Run(m.ns, func() error {
 		var errs []error
 		for path, old := range m.saved {
 			if _, err := os.Stat(path); err != nil {
@@ -155,7 +121,7 @@ func (m *Manager) restoreSysctls() error {
 // checkSysctls reports forwarding off and strict rp_filter on the devices.
 func checkSysctls(ns netns.NsHandle, devs []string) []Warning {
 	var ws []Warning
-	err := runInNetns(ns, func() error {
+	err := netnsrun.Run(ns, func() error {
 		fwd, err := readSysctl(sysctlPath("net", "ipv4", "ip_forward"))
 		if err != nil {
 			return err

@@ -7,17 +7,16 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
-
 	"github.com/cgw-project/cgw/gateway"
 	"github.com/cgw-project/cgw/internal/lab"
 	"github.com/cgw-project/cgw/internal/labtest"
+
+	"github.com/cgw-project/cgw/internal/netnsrun"
 )
 
 // TestDiagnoseBGP runs `cgw diagnose` against `cgw run` with a BGP
@@ -186,22 +185,10 @@ func scrapeInNetns(t *testing.T, ns, addr string) string {
 	return string(b)
 }
 
-func dialInNetns(ns, addr string) (net.Conn, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		return nil, err
-	}
-	defer orig.Close()
-	h, err := netns.GetFromName(ns)
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close()
-	if err := netns.Set(h); err != nil {
-		return nil, err
-	}
-	defer netns.Set(orig) //nolint:errcheck // back to the test's namespace
-	return net.DialTimeout("tcp", addr, 5*time.Second)
+func dialInNetns(ns, addr string) (c net.Conn, err error) {
+	err = netnsrun.Named(ns, func() (err error) {
+		c, err = net.DialTimeout("tcp", addr, 5*time.Second)
+		return err
+	})
+	return c, err
 }
