@@ -221,6 +221,18 @@ func (l *Lab) bgpNetwork(ctx context.Context, prefix netip.Prefix, on bool) erro
 	return l.writeBGP(c)
 }
 
+// bgpdPeer returns the AWS side's neighbour on tunnel and its running
+// bgpd; l.mu is held.
+func (l *Lab) bgpdPeer(c bgpConfig, tunnel int) (BGPDPeer, *BGPD, error) {
+	peers := l.bgpdPeers(c)
+	i := slices.IndexFunc(peers, func(p BGPDPeer) bool { return p.Tunnel == tunnel })
+	if i < 0 {
+		return BGPDPeer{}, nil, fmt.Errorf("the lab has no tunnel %d", tunnel)
+	}
+	b, err := l.bgpd()
+	return peers[i], b, err
+}
+
 // BGPSetMED makes the AWS side send MED med on tunnel's session (med < 0:
 // none), as AWS lowers the MED on the other tunnel while it replaces one
 // tunnel's endpoint.
@@ -231,18 +243,9 @@ func (l *Lab) BGPSetMED(ctx context.Context, tunnel int, med int64) error {
 	if err != nil {
 		return err
 	}
-	var peer *BGPDPeer
-	for _, p := range l.bgpdPeers(c) {
-		if p.Tunnel == tunnel {
-			peer = &p
-		}
-	}
-	if peer == nil {
-		return fmt.Errorf("bgp med: the lab has no tunnel %d", tunnel)
-	}
-	b, err := l.bgpd()
+	peer, b, err := l.bgpdPeer(c, tunnel)
 	if err != nil {
-		return err
+		return fmt.Errorf("bgp med: %w", err)
 	}
 	if err := b.SetMED(ctx, tunnel, peer.Neighbor, med); err != nil {
 		return fmt.Errorf("bgp med on tunnel %d: %w", tunnel, err)
@@ -272,18 +275,9 @@ func (l *Lab) BGPSession(ctx context.Context, tunnel int, down bool) error {
 	if err != nil {
 		return err
 	}
-	var peer *BGPDPeer
-	for _, p := range l.bgpdPeers(c) {
-		if p.Tunnel == tunnel {
-			peer = &p
-		}
-	}
-	if peer == nil {
-		return fmt.Errorf("bgp session: the lab has no tunnel %d", tunnel)
-	}
-	b, err := l.bgpd()
+	peer, b, err := l.bgpdPeer(c, tunnel)
 	if err != nil {
-		return err
+		return fmt.Errorf("bgp session: %w", err)
 	}
 	if err := b.Shutdown(ctx, c.AWSASN, peer.Neighbor, down); err != nil {
 		return fmt.Errorf("bgp session on tunnel %d: %w", tunnel, err)
