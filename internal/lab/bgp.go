@@ -37,8 +37,12 @@ type bgpConfig struct {
 	MEDs map[int]uint32 `json:"meds,omitempty"`
 }
 
+// bgpRecordFile is the BGP record's name in <dir>/aws: /run/bgp.json as
+// the aws charon (and its updown script) sees it.
+const bgpRecordFile = "bgp.json"
+
 func (l *Lab) bgpDir() string      { return filepath.Join(l.dir, string(AWS), "frr") }
-func (l *Lab) bgpFile() string     { return filepath.Join(l.dir, string(AWS), "bgp.json") }
+func (l *Lab) bgpFile() string     { return filepath.Join(l.dir, string(AWS), bgpRecordFile) }
 func (l *Lab) bgpdLogFile() string { return filepath.Join(l.bgpDir(), "bgpd.log") }
 
 // BGP reports whether the lab was brought up with Options.BGP.
@@ -109,10 +113,18 @@ func (l *Lab) bgpdConfig(c bgpConfig) string {
 // In kernel mode the AWS inside addresses are already on xfrm1/xfrm2 with
 // their /30s (awsLinks), so each session leaves by its tunnel's XFRM
 // interface and rides that tunnel's 0.0.0.0/0 CHILD_SA; without an SA the
-// interface drops it, so no guard is needed. cgw.yaml then leaves out
-// remote_networks (renderConfig): cgw learns them.
+// interface drops it, so no guard is needed. There the AWS side's route
+// back to the customer network is BGP's: zebra runs next to bgpd and
+// installs the best path, the updown script leaves that route alone, and
+// the blackhole for "no path" moves behind two rules (awsBGPLines).
+// cgw.yaml then leaves out remote_networks (renderConfig): cgw learns
+// them.
 func (l *Lab) upBGP(ctx context.Context) error {
-	if err := checkFRR(); err != nil {
+	check := checkFRR
+	if l.st.kernel() {
+		check = checkZebra
+	}
+	if err := check(); err != nil {
 		return err
 	}
 	l.mu.Lock()
@@ -126,20 +138,45 @@ func (l *Lab) upBGP(ctx context.Context) error {
 	if err := l.writeBGP(c); err != nil {
 		return err
 	}
-	l.log("starting bgpd (AS %d) in %s", c.AWSASN, l.Namespace(AWS))
-	if _, err := StartBGPD(ctx, l.Namespace(AWS), l.bgpDir(), l.bgpdConfig(c)); err != nil {
+	if err := l.startAWSBGPD(ctx, c); err != nil {
 		return err
 	}
 	return l.writeBGPFiles(c)
 }
 
+// startAWSBGPD starts the AWS side's bgpd: on its own (-Z -n) with
+// libipsec; in kernel mode with a zebra (started first when none runs), so
+// that bgpd's best path to the customer network is the AWS side's route
+// back. l.mu is held.
+func (l *Lab) startAWSBGPD(ctx context.Context, c bgpConfig) error {
+	ns := l.Namespace(AWS)
+	if !l.st.kernel() {
+		l.log("starting bgpd (AS %d) in %s", c.AWSASN, ns)
+		_, err := StartBGPD(ctx, ns, l.bgpDir(), l.bgpdConfig(c))
+		return err
+	}
+	z, err := AttachZebra(ns, l.bgpDir())
+	if err != nil {
+		l.log("starting zebra in %s", ns)
+		if z, err = StartZebra(ctx, ns, l.bgpDir()); err != nil {
+			return err
+		}
+	}
+	l.log("starting bgpd (AS %d) in %s with zebra: its best path is the route back to %s", c.AWSASN, ns, OnPremNetwork)
+	_, err = StartBGPDZebra(ctx, ns, l.bgpDir(), l.bgpdConfig(c), z)
+	return err
+}
+
 // awsBGPLines are the `ip -batch` lines upBGP runs in the aws namespace:
 // with libipsec the AWS inside /32s on lo and unreachable guards to the
-// customer inside addresses; none in kernel mode (the /30s are on the XFRM
-// interfaces already).
+// customer inside addresses. In kernel mode the /30s are on the XFRM
+// interfaces already; the lines move the customer network's blackhole out
+// of the main table, where zebra would take it for a better route than
+// BGP's (a kernel route's distance is 0), into table 253, consulted only
+// when the main table has nothing more specific than its default route.
 func awsBGPLines(st *state) []string {
 	if st.kernel() {
-		return nil
+		return awsFallbackLines()
 	}
 	var lines []string
 	for _, t := range st.Tunnels {
@@ -288,7 +325,9 @@ func (l *Lab) BGPSession(ctx context.Context, tunnel int, down bool) error {
 
 // BGPRestart stops the AWS side's bgpd (checking /proc/PID/exe) and starts
 // a new one with what it announced and the MEDs set, as after an AWS-side
-// software update. The sessions drop and come back.
+// software update. The sessions drop and come back. In kernel mode zebra
+// keeps running (and is started again if it died); the route back goes
+// with the old bgpd and returns with the new one's best path.
 func (l *Lab) BGPRestart(ctx context.Context) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -300,7 +339,7 @@ func (l *Lab) BGPRestart(ctx context.Context) error {
 		b.Stop()
 	}
 	l.log("restarting bgpd in %s", l.Namespace(AWS))
-	if _, err := StartBGPD(ctx, l.Namespace(AWS), l.bgpDir(), l.bgpdConfig(c)); err != nil {
+	if err := l.startAWSBGPD(ctx, c); err != nil {
 		return fmt.Errorf("restarting bgpd: %w", err)
 	}
 	return nil

@@ -19,9 +19,9 @@ const (
 	VtyshPath = "/usr/bin/vtysh"
 )
 
-// A BGPD is one FRR bgpd running in a network namespace without zebra
-// (-Z: nothing goes to or comes from the kernel's routing table; -n: no
-// kernel routes either way), as root (-S) with no TCP vty (-P 0), with its
+// A BGPD is one FRR bgpd running in a network namespace, without zebra
+// unless started with StartBGPDZebra (-Z: nothing goes to or comes from
+// the kernel's routing table; -n: no kernel routes either way), as root (-S) with no TCP vty (-P 0), with its
 // config, pid file, vty socket and log in its own directory. See
 // notes/bgp-over-libipsec.md for why each option is there.
 //
@@ -58,6 +58,33 @@ func checkFRR() error {
 // --vty_socket <dir> --log file:…`), in its own session so it outlives the
 // caller, and waits until vtysh answers. The caller stops it with Stop.
 func StartBGPD(ctx context.Context, ns, dir, config string) (*BGPD, error) {
+	return startBGPD(ctx, ns, dir, config, nil)
+}
+
+// StartBGPDZebra is StartBGPD for a bgpd that talks to zebra z, which runs
+// in the same namespace: instead of -Z -n it gets -z <z's zserv socket>,
+// so its best paths go into the namespace's kernel routing table. Stop the
+// bgpd before the zebra.
+func StartBGPDZebra(ctx context.Context, ns, dir, config string, z *Zebra) (*BGPD, error) {
+	if z == nil {
+		return nil, fmt.Errorf("starting bgpd in %s with zebra: no zebra", ns)
+	}
+	return startBGPD(ctx, ns, dir, config, z)
+}
+
+// bgpdArgs is bgpd's command line, after `ip netns exec <ns>`.
+func bgpdArgs(b *BGPD, z *Zebra) []string {
+	args := []string{BGPDPath, "-S"}
+	if z == nil {
+		args = append(args, "-Z", "-n")
+	} else {
+		args = append(args, "-z", z.ZservSocket())
+	}
+	return append(args, "-P", "0", "-f", b.ConfigFile(), "-i", b.PIDFile(), "--vty_socket", b.Dir,
+		"--log", "file:"+b.LogFile(), "--log-level", "info")
+}
+
+func startBGPD(ctx context.Context, ns, dir, config string, z *Zebra) (*BGPD, error) {
 	if err := checkFRR(); err != nil {
 		return nil, err
 	}
@@ -79,9 +106,7 @@ func StartBGPD(ctx context.Context, ns, dir, config string) (*BGPD, error) {
 	}
 	defer out.Close()
 	// ip execs bgpd, so the pid is bgpd's own.
-	cmd := exec.Command("ip", "netns", "exec", ns, BGPDPath, "-S", "-Z", "-n", "-P", "0",
-		"-f", b.ConfigFile(), "-i", b.PIDFile(), "--vty_socket", dir,
-		"--log", "file:"+b.LogFile(), "--log-level", "info")
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, bgpdArgs(b, z)...)...)
 	cmd.Stdout, cmd.Stderr = out, out
 	detach(cmd)
 	if err := cmd.Start(); err != nil {

@@ -24,7 +24,9 @@ type BGPDPeer struct {
 // announced, every received prefix accepted (route-map IN), and per
 // neighbour a route-map OUT<tunnel> that passes only locally originated
 // paths (an empty AS path), so nothing learned on one tunnel goes out on
-// the other. MEDs (by tunnel) set a metric in OUT<tunnel>.
+// the other. MEDs (by tunnel) set a metric in OUT<tunnel>. Like a virtual
+// private gateway, which sends over one tunnel and has no ECMP, it uses
+// one best path (maximum-paths 1): of two equal paths the older stays.
 //
 // FRR 8.4 needs route-maps for eBGP ("traditional" defaults have
 // ebgp-requires-policy) and, without zebra, `no bgp network import-check`
@@ -61,6 +63,7 @@ func AWSBGPDConfig(asn uint32, peers []BGPDPeer, networks []netip.Prefix, meds m
 		w(" neighbor %s timers connect 5", p.Neighbor)
 	}
 	w(" address-family ipv4 unicast")
+	w("  maximum-paths 1")
 	for _, n := range networks {
 		w("  network %s", n)
 	}

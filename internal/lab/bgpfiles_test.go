@@ -83,6 +83,7 @@ func TestAWSBGPDConfig(t *testing.T) {
 		" neighbor 169.254.10.2 update-source 169.254.10.1\n",
 		" neighbor 169.254.10.2 timers 10 30\n",
 		"route-map OUT1 permit 10\n match as-path LOCAL\n set metric 200\n",
+		" address-family ipv4 unicast\n  maximum-paths 1\n",
 		"  network 10.10.100.0/24\n",
 		"  neighbor 169.254.10.2 route-map IN in\n  neighbor 169.254.10.2 route-map OUT1 out\n",
 	} {

@@ -28,15 +28,20 @@ import (
 //
 // With BGP (Options.BGP) the AWS side's bgpd peers from the AWS inside
 // addresses on xfrm1/xfrm2, so each session crosses its own tunnel's
-// 0.0.0.0/0 CHILD_SA, as on AWS's route-based endpoints. The AWS side's
-// return route to the customer network stays the updown script's (the
-// lowest-numbered tunnel with an installed SA): bgpd runs without zebra
-// (-Z -n) and installs nothing, so in kernel mode the lab's AWS side does
-// NOT follow BGP's best path for its return traffic. Its table (`cgwlab bgp
-// status`) still shows which path it would prefer, the standby tunnel's
-// announcement prepended, but traffic comes back on tunnel 1 while that
-// tunnel has an SA. In the libipsec lab the return path follows the newest
-// SA instead; neither follows BGP.
+// 0.0.0.0/0 CHILD_SA, as on AWS's route-based endpoints, and the AWS
+// side's return route follows BGP's best path, as AWS's does: FRR's zebra
+// runs next to bgpd (in <dir>/aws/frr, with its own zserv socket) and
+// installs the best path to the customer network (`172.31.16.0/20 via
+// 169.254.x.2 dev xfrmN proto bgp metric 20`), one path, no ECMP, like a
+// virtual private gateway. So traffic comes back over the tunnel whose
+// announcement is not prepended (cgw prepends on its standby), or has the
+// lower MED, and moves when that changes or the session's hold timer
+// expires. The updown script then only records SAs and leaves the route
+// alone, and the blackhole for "no path" sits in table 253 behind two
+// rules (priority 215: the main table without its default route; 216:
+// table 253), where zebra does not take it for a better route than BGP's.
+// In the libipsec lab the return path follows the newest SA instead, not
+// BGP.
 
 // xfrmName is the name of tunnel n's XFRM interface in the aws namespace.
 func xfrmName(n int) string { return fmt.Sprintf("xfrm%d", n) }
@@ -67,7 +72,8 @@ func awsUpdownScript(ip, flock string) string {
 # down (PLUTO_VERB up-client/down-client, PLUTO_CONNECTION tunnelN,
 # PLUTO_UNIQUEID the IKE_SA). Like AWS with static routing, the customer
 # network goes through the lowest-numbered tunnel with an installed SA; with
-# none it is a blackhole.
+# none it is a blackhole. With BGP (/run/%[5]s exists) the route is BGP's
+# (zebra installs bgpd's best path), and this script only records SAs.
 set -u
 ip=%[1]s
 dir=/run/%[2]s
@@ -80,6 +86,10 @@ up-client) : >"$dir/tunnel$n.${PLUTO_UNIQUEID:-0}" ;;
 down-client) rm -f "$dir/tunnel$n.${PLUTO_UNIQUEID:-0}" ;;
 *) exit 0 ;;
 esac
+if [ -e /run/%[5]s ]; then
+	echo "cgwlab updown: $PLUTO_VERB $PLUTO_CONNECTION: %[4]s is left to BGP"
+	exit 0
+fi
 for t in 1 2; do
 	for f in "$dir/tunnel$t".*; do
 		if [ -e "$f" ]; then
@@ -91,7 +101,7 @@ for t in 1 2; do
 done
 $ip route replace blackhole %[4]s
 echo "cgwlab updown: $PLUTO_VERB $PLUTO_CONNECTION: no tunnel up, %[4]s is a blackhole"
-`, ip, awsUpdownDir, lock, OnPremNetwork)
+`, ip, awsUpdownDir, lock, OnPremNetwork, bgpRecordFile)
 }
 
 // writeAWSUpdown writes the updown script and an empty marker directory;
@@ -155,6 +165,8 @@ func (l *Lab) awsLinks(ctx context.Context) error {
 
 // resetAWSRoute forgets the AWS side's tunnel markers and blackholes the
 // customer network: after the aws charon restarts, none of its SAs exist.
+// With BGP the route stays BGP's: it goes when the sessions' hold timers
+// expire, as on AWS.
 func (l *Lab) resetAWSRoute(ctx context.Context) error {
 	d := filepath.Join(l.dir, string(AWS), awsUpdownDir)
 	if err := os.RemoveAll(d); err != nil {
@@ -163,16 +175,48 @@ func (l *Lab) resetAWSRoute(ctx context.Context) error {
 	if err := os.MkdirAll(d, 0o700); err != nil {
 		return err
 	}
+	if l.BGP() {
+		return nil
+	}
 	return ipBatch(ctx, l.Namespace(AWS), "route replace blackhole "+OnPremNetwork)
+}
+
+// The AWS side's fallback for the customer network in kernel mode with
+// BGP: a blackhole in table awsFallbackTable, reached by two rules from
+// priority awsFallbackPref on.
+const (
+	awsFallbackTable = 253 // "default": not the main table, so not zebra's
+	awsFallbackPref  = 215 // before charon's 220
+)
+
+// awsFallbackLines are the `ip -batch` lines that replace awsLinks'
+// blackhole in the main table with the fallback: the main table for the
+// customer network unless all it has is the default route
+// (suppress_prefixlength 0), then the blackhole in table 253. Equivalent
+// to: ip route del 172.31.16.0/20; ip route add blackhole 172.31.16.0/20
+// table 253; ip rule add to 172.31.16.0/20 lookup main
+// suppress_prefixlength 0 priority 215; ip rule add to 172.31.16.0/20
+// lookup 253 priority 216.
+func awsFallbackLines() []string {
+	return []string{
+		"route del " + OnPremNetwork,
+		fmt.Sprintf("route add blackhole %s table %d", OnPremNetwork, awsFallbackTable),
+		fmt.Sprintf("rule add to %s lookup main suppress_prefixlength 0 priority %d", OnPremNetwork, awsFallbackPref),
+		fmt.Sprintf("rule add to %s lookup %d priority %d", OnPremNetwork, awsFallbackTable, awsFallbackPref+1),
+	}
 }
 
 // awsRoute returns the AWS side's route to the customer network (`ip -n
 // <aws> route show 172.31.16.0/20`, one line), or why it could not be read.
+// With BGP and no path it names the fallback.
 func (l *Lab) awsRoute(ctx context.Context) string {
 	out, err := exec.CommandContext(ctx, "ip", "-n", l.Namespace(AWS), "route", "show", OnPremNetwork).CombinedOutput()
 	s := strings.Join(strings.Fields(string(out)), " ")
 	if err != nil {
 		return "unknown: " + err.Error() + ": " + s
+	}
+	if s == "" && l.BGP() {
+		return fmt.Sprintf("blackhole %s table %d (no BGP path)", OnPremNetwork, awsFallbackTable)
 	}
 	return s
 }

@@ -10,8 +10,9 @@ import (
 )
 
 // TestAWSBGPLines checks what upBGP adds in the aws namespace: the inside
-// /32s on lo and guards with libipsec, nothing in kernel mode (the /30s are
-// on xfrm1/xfrm2 already).
+// /32s on lo and guards with libipsec; in kernel mode (the /30s are on
+// xfrm1/xfrm2 already) the customer network's blackhole moved out of
+// zebra's way into table 253.
 func TestAWSBGPLines(t *testing.T) {
 	for _, tc := range []struct {
 		name, dataplane string
@@ -21,7 +22,11 @@ func TestAWSBGPLines(t *testing.T) {
 			"addr add 169.254.10.1/32 dev lo", "route add unreachable 169.254.10.2/32",
 			"addr add 169.254.20.5/32 dev lo", "route add unreachable 169.254.20.6/32",
 		}},
-		{"kernel", DataplaneKernel, nil},
+		{"kernel", DataplaneKernel, []string{
+			"route del 172.31.16.0/20", "route add blackhole 172.31.16.0/20 table 253",
+			"rule add to 172.31.16.0/20 lookup main suppress_prefixlength 0 priority 215",
+			"rule add to 172.31.16.0/20 lookup 253 priority 216",
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := testState()

@@ -25,7 +25,7 @@ func kill(pid int, sig syscall.Signal) error { return syscall.Kill(pid, sig) }
 
 // leftoverNames are the programs Down stops when it finds them in a lab
 // namespace; anything else there is left alone (and reported).
-var leftoverNames = map[string]bool{"charon": true, "tcpdump": true, "ping": true, "bgpd": true}
+var leftoverNames = map[string]bool{"charon": true, "tcpdump": true, "ping": true, "bgpd": true, "zebra": true}
 
 // procsInNamespaces returns the pids of processes whose network namespace
 // is one of nsPaths (/run/netns/… files), or whose mount table has dir's

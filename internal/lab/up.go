@@ -199,7 +199,7 @@ func (l *Lab) writeFiles() error {
 }
 
 // Down removes everything of lab name (dir "" = default): its charons and
-// any charon, bgpd, tcpdump or ping left in its namespaces (found through
+// any charon, bgpd, zebra, tcpdump or ping left in its namespaces (found through
 // /proc/PID/ns/net, or a mount of the lab directory over /run), the six
 // namespaces <name>-<host> and the state directory. It works from what it
 // finds, not only from the state file, so it cleans up after a crash;
