@@ -39,7 +39,7 @@
 //
 // With Options.BGP (`cgwlab up --bgp`) the AWS side also speaks BGP like a
 // virtual private gateway: FRR bgpd in the aws namespace (AS 64512, hold
-// 30 s, no zebra) peers with the customer inside addresses over each tunnel
+// 30 s; no zebra with libipsec) peers with the customer inside addresses over each tunnel
 // and announces the VPC CIDR; the AWS inside addresses are /32s on lo with
 // "unreachable" guard routes to the customer's, so BGP never leaves in
 // clear; the download files are in their BGP form (customer ASN 65000). The
@@ -50,8 +50,9 @@
 // AWS inside addresses are the /30s on xfrm1/xfrm2 instead (no lo /32s, no
 // guards, no bgp children: each session rides its tunnel's 0.0.0.0/0
 // CHILD_SA), PlainInitiate puts the customer inside /30s on plain-xfrmN,
-// and cgw.yaml leaves remote_networks to BGP. The AWS side's return route
-// stays the updown script's, not BGP's best path (see kernel.go).
+// and cgw.yaml leaves remote_networks to BGP. There FRR's zebra runs next
+// to bgpd, so the AWS side's return route is BGP's best path (one path, no
+// ECMP), as on AWS, not the updown script's (see kernel.go).
 //
 // Everything here needs root and Linux; Up errors clearly otherwise.
 package lab

@@ -80,8 +80,9 @@ type Options struct {
 	// announcing the VPC CIDR, and the download files in their BGP form
 	// (customer ASN 65000). With libipsec each session needs an inside
 	// CHILD_SA of its own; in kernel mode it crosses the tunnel's XFRM
-	// interface, and cgw.yaml leaves remote_networks to BGP. See bgp.go
-	// and kernel.go.
+	// interface, zebra installs bgpd's best path as the AWS side's route
+	// back, and cgw.yaml leaves remote_networks to BGP. See bgp.go and
+	// kernel.go.
 	BGP bool
 	// Logf receives progress lines; nil discards them.
 	Logf func(format string, args ...any)
