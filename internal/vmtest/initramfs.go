@@ -20,7 +20,7 @@ import (
 // baseFormat changes whenever what goes into the base image changes in a
 // way the cache key (kernel version, host files' sizes and times) would
 // not see.
-const baseFormat = "cgw-vmtest-base-7"
+const baseFormat = "cgw-vmtest-base-8"
 
 // guestBinaries are the host programs copied into the guest, with their
 // shared-library closure. Symlinks on the way (modprobe -> kmod, merged
@@ -35,9 +35,10 @@ var charonFiles = append([]string{"/usr/lib/ipsec/charon"}, pluginPaths(
 	"random", "nonce", "openssl", "pem", "pkcs1", "x509", "pubkey", "aes", "sha1", "sha2", "hmac", "gcm",
 	"gmp", "kdf", "kernel-netlink", "socket-default", "vici", "updown")...)
 
-// frrFiles are FRR's bgpd and vtysh: the lab's AWS side speaks BGP with
-// them (internal/lab BGPDPath, VtyshPath), without zebra.
-var frrFiles = []string{"/usr/lib/frr/bgpd", "/usr/bin/vtysh"}
+// frrFiles are FRR's bgpd, zebra and vtysh: the lab's AWS side speaks BGP
+// with them (internal/lab BGPDPath, ZebraPath, VtyshPath); in kernel mode
+// zebra installs bgpd's best path as the AWS side's route back.
+var frrFiles = []string{"/usr/lib/frr/bgpd", "/usr/lib/frr/zebra", "/usr/bin/vtysh"}
 
 func pluginPaths(names ...string) []string {
 	var out []string
@@ -337,7 +338,9 @@ func BuildBase(ctx context.Context, k Kernel, cacheDir string, logf func(string,
 	im["/bin/sh"] = entry{kind: 'l', target: "bash"}
 	im["/dev/console"] = entry{kind: 'c', perm: 0o600, major: 5, minor: 1}
 	im["/etc/passwd"] = entry{kind: 'b', perm: 0o644, data: []byte("root:x:0:0:root:/root:/bin/bash\n")}
-	im["/etc/group"] = entry{kind: 'b', perm: 0o644, data: []byte("root:x:0:\n")}
+	// zebra runs as root with FRR's vty group (internal/lab: it has no -S
+	// and refuses a user outside that group).
+	im["/etc/group"] = entry{kind: 'b', perm: 0o644, data: []byte("root:x:0:\nfrrvty:x:85:root\n")}
 	// FRR: bgpd writes crash logs under /var/tmp/frr and looks for YANG
 	// models in /usr/share/yang (its own are built in; the directory only
 	// silences a warning). vtysh reads /etc/frr/vtysh.conf first and asks

@@ -40,6 +40,7 @@ var hostTools = []tool{
 	{name: "vici plugin", pkg: "strongswan-swanctl", path: "/usr/lib/ipsec/plugins/libstrongswan-vici.so"},
 	{name: "updown plugin", pkg: "strongswan-charon", path: "/usr/lib/ipsec/plugins/libstrongswan-updown.so"},
 	{name: "bgpd", pkg: "frr", path: "/usr/lib/frr/bgpd"},
+	{name: "zebra", pkg: "frr", path: "/usr/lib/frr/zebra"},
 	{name: "vtysh", pkg: "frr", path: "/usr/bin/vtysh"},
 }
 

@@ -11,8 +11,10 @@
 # Phase 3 (BGP): the lab again with --bgp (FRR bgpd as the AWS side) and
 # cgw learning the VPC's prefixes over both tunnels' sessions: routes in
 # table 198 via the active XFRM interface, the standby path prepended at
-# AWS, announce/withdraw, the route moving when the active tunnel goes
-# silent, and a clean SIGTERM shutdown.
+# AWS and the AWS side's route back via the active tunnel (zebra installs
+# bgpd's best path), announce/withdraw, both routes moving and pings
+# resuming when the active tunnel goes silent, and a clean SIGTERM
+# shutdown.
 #
 # Output: ttyS0 gets "@@ <seconds since start> ..." progress, "TIMING k=v"
 # lines and exactly one "RESULT PASS" or "RESULT FAIL <why>"; ttyS1 gets the
@@ -68,6 +70,8 @@ dump() {
 			cgwlab bgp status 2>&1
 			echo "--- AWS side bgpd log"
 			cat "$DIR/aws/frr/bgpd.log" "$DIR/aws/frr/bgpd.out" 2>&1
+			echo "--- AWS side zebra log"
+			cat "$DIR/aws/frr/zebra.log" "$DIR/aws/frr/zebra.out" 2>&1
 		fi
 		echo "--- cgwlab log"
 		cat /tmp/cgwlab.log 2>&1
@@ -171,13 +175,15 @@ resumed() {
 	' /tmp/ping.log
 }
 
-# failover LABEL N ROUTE_NS ROUTE_TABLE MOVE_CMD: silence tunnel N, run
-# MOVE_CMD (may be empty), then wait for the route in ROUTE_NS to leave
-# tunnel N's interface and for pings to be answered again. Times count from
-# the moment the fault is in place. Sets ROUTE_S and RESUME_S.
+# failover LABEL N ROUTE_NS ROUTE_TABLE MOVE_CMD [aws]: silence tunnel N,
+# run MOVE_CMD (may be empty), then wait for the route in ROUTE_NS to leave
+# tunnel N's interface and for pings to be answered again; with "aws" also
+# for the AWS side's route back to go (proto bgp) via the other tunnel's
+# xfrm interface. Times count from the moment the fault is in place. Sets
+# ROUTE_S, RESUME_S and AWS_S.
 failover() {
-	local label=$1 n=$2 rns=$3 rtable=$4 move=$5 t0 dev id
-	ROUTE_S= RESUME_S=
+	local label=$1 n=$2 rns=$3 rtable=$4 move=$5 watch_aws=${6:-} t0 dev id
+	ROUTE_S= RESUME_S= AWS_S=
 	: >/tmp/ping.log
 	ip netns exec "$NS_ONPREM" ping -n -D -O -i 0.2 "$VPC" >/tmp/ping.log 2>&1 &
 	PING_PID=$!
@@ -200,9 +206,16 @@ failover() {
 			[ -n "$RESUME_S" ] &&
 				mark "$label: pings answered again $RESUME_S s after the silence (AWS route: $(ip -n "$NS_AWS" route show 172.31.16.0/20))"
 		fi
-		[ -n "$ROUTE_S" ] && [ -n "$RESUME_S" ] && break
+		if [ -n "$watch_aws" ] && [ -z "$AWS_S" ] && aws_return_via $((3 - n)); then
+			AWS_S=$(elapsed "$t0")
+			mark "$label: AWS side's route back now via xfrm$((3 - n)) after $AWS_S s: $(aws_return)"
+		fi
+		[ -n "$ROUTE_S" ] && [ -n "$RESUME_S" ] && { [ -z "$watch_aws" ] || [ -n "$AWS_S" ]; } && break
 		if [ -z "$ROUTE_S" ] && [ "$(elapsed "$t0" | cut -d. -f1)" -ge "$ROUTE_MAX" ]; then
 			fail "$label: after silencing tunnel $n the route to $VPCNET stayed on $(route_dev "$rns" "$rtable") for ${ROUTE_MAX} s"
+		fi
+		if [ -n "$watch_aws" ] && [ -z "$AWS_S" ] && [ "$(elapsed "$t0" | cut -d. -f1)" -ge "$RESUME_MAX" ]; then
+			fail "$label: after silencing tunnel $n the AWS side's route back is not via xfrm$((3 - n)) (proto bgp) after ${RESUME_MAX} s: $(aws_return)"
 		fi
 		if [ "$(elapsed "$t0" | cut -d. -f1)" -ge "$RESUME_MAX" ]; then
 			fail "$label: after silencing tunnel $n no ping was answered for ${RESUME_MAX} s (route moved after ${ROUTE_S:-never} s; AWS route: $(ip -n "$NS_AWS" route show 172.31.16.0/20))"
@@ -291,6 +304,19 @@ wait_for() {
 	WAITED_S=$(elapsed "$t0")
 }
 
+# aws_return: the AWS side's routes back to the customer network (main
+# table; with BGP zebra's, none when there is no path).
+aws_return() { ip -n "$NS_AWS" route show 172.31.16.0/20 2>/dev/null | tr -s ' \n' ' '; }
+
+# aws_return_via N: the AWS side's route back is BGP's, one path, via
+# tunnel N's xfrm interface.
+aws_return_via() {
+	local r
+	r=$(ip -n "$NS_AWS" route show 172.31.16.0/20 2>/dev/null)
+	[ "$(grep -c . <<<"$r")" -eq 1 ] && [ "$(grep -o ' dev ' <<<"$r" | wc -l)" -eq 1 ] &&
+		grep -q " dev xfrm$1 proto bgp " <<<"$r "
+}
+
 # table198_dev PREFIX: the device of cgw's route to PREFIX in table 198.
 table198_dev() {
 	ip -n "$NS_CGW" route show table 198 "$1" 2>/dev/null | head -1 | grep -o 'dev [^ ]*' | cut -d' ' -f2
@@ -375,7 +401,9 @@ grep -q '^remote_networks:' "$DIR/cgw.yaml" && fail "bgp: the lab's cgw.yaml lis
 grep -q 'Border Gateway Protocol' "$DIR/generic.txt" || fail "bgp: generic.txt is not in its BGP form"
 n=$(aws_paths 10.10.100.0/24 | grep -c '^0|1|')
 [ "$n" -eq 1 ] || fail "bgp: the AWS side's bgpd does not originate $VPCNET: $(cgwlab bgp status 2>&1 | tr '\n' ' ')"
-mark "bgp: lab up in kernel mode with FRR bgpd as the AWS side"
+[ -z "$(aws_return)" ] && ip -n "$NS_AWS" route show table 253 172.31.16.0/20 | grep -q '^blackhole' ||
+	fail "bgp: before any session the AWS side's route back should be the blackhole in table 253 only: main '$(aws_return)', table 253 '$(ip -n "$NS_AWS" route show table 253 172.31.16.0/20)'"
+mark "bgp: lab up in kernel mode with FRR bgpd and zebra as the AWS side"
 
 t=$EPOCHREALTIME
 start_cgw
@@ -390,9 +418,12 @@ mark "bgp: both sessions established"
 vpc_route() { [ -n "$(table198_dev "$VPCNET")" ]; }
 wait_for "bgp: $VPCNET in table 198 (learned over BGP)" "$BGP_ROUTE_MAX" vpc_route
 timing bgp_route_s "$(elapsed "$t")"
-s=$(cgw_status)
-grep -q '"prefix":"10.10.100.0/24","tunnels":\[[0-9,]*\],"best":[0-9]*,"installed":true' <<<"$s" ||
-	fail "bgp: cgw status does not show $VPCNET learned and installed: $(grep -o '"bgp_routes":[^]]*]' <<<"$s")"
+# cgw's status may report the route a moment after table 198 has it.
+status_installed() {
+	s=$(cgw_status)
+	grep -q '"prefix":"10.10.100.0/24","tunnels":\[[0-9,]*\],"best":[0-9]*,"installed":true' <<<"$s"
+}
+wait_for "bgp: cgw status shows $VPCNET learned and installed: $(grep -o '"bgp_routes":[^}]*' <<<"$(cgw_status)")" 5 status_installed
 check_states bgp
 xfrm_devs bgp
 dev=$(table198_dev "$VPCNET")
@@ -417,6 +448,11 @@ prepended() {
 }
 wait_for "bgp: AWS side has 172.31.16.0/20 from tunnel $active (best, AS path 65000) and tunnel $standby (prepended): $(aws_paths 172.31.16.0/20 | tr '\n' ' ')" 10 prepended
 mark "bgp: AWS side's paths to 172.31.16.0/20 (tunnel|best|AS path): $(aws_paths 172.31.16.0/20 | tr '\n' ' ')"
+# zebra puts that best path in the AWS side's kernel: traffic comes back
+# over the active tunnel, as on AWS.
+return_active() { aws_return_via "$active"; }
+wait_for "bgp: AWS side's route back via xfrm$active (proto bgp, one path): $(aws_return)" 10 return_active
+mark "bgp: AWS side's route back: $(aws_return)"
 
 # A new VPC prefix is routed within seconds; a withdrawn one goes.
 NEWNET=10.10.200.0/24
@@ -430,13 +466,15 @@ wait_for "bgp: withdrawn $NEWNET gone from table 198" "$BGP_ROUTE_MAX" new_out
 timing bgp_withdraw_route_s "$WAITED_S"
 mark "bgp: $NEWNET announced and withdrawn"
 
-# Silencing the active tunnel moves cgw's route to the other interface.
-run "bgp: fault silence-tunnel$active" cgwlab fault "silence-tunnel$active" on
-moved() { [ "$(table198_dev "$VPCNET")" = "${dev_of[$standby]}" ]; }
-wait_for "bgp: after silencing tunnel $active, $VPCNET via ${dev_of[$standby]}" "$ROUTE_MOVE_MAX" moved
-timing bgp_failover_route_s "$WAITED_S"
-mark "bgp: $VPCNET now via ${dev_of[$standby]} after $WAITED_S s"
-run "bgp: fault silence-tunnel$active off" cgwlab fault "silence-tunnel$active" off
+# Silencing the active tunnel moves cgw's route to the other interface at
+# once; the AWS side's route back follows BGP: cgw's unprepended
+# announcement on the standby ties with the silenced tunnel's, and FRR
+# keeps the older path until that session's hold timer expires.
+ROUTE_MAX=$ROUTE_MOVE_MAX
+failover bgp "$active" "$NS_CGW" 198 "" aws
+timing bgp_failover_route_s "$ROUTE_S"
+timing bgp_aws_return_moved_s "$AWS_S"
+timing bgp_failover_resume_s "$RESUME_S"
 
 stop_cgw bgp
 # No BGP socket of cgw's left listening or established (state 0A or 01 on
