@@ -63,8 +63,8 @@ func customerBGPDConfig(prepended int) string {
 // with zebra and the lab's AWS config on one side, a bgpd announcing the
 // customer network (prepended on the standby link) on the other. The
 // route to the customer network must follow the best path, move when the
-// prepend moves, and fall back to the blackhole in table 253 when the
-// sessions end.
+// prepend moves, go and come back with a bgpd restart, and fall back to
+// the blackhole in table 253 when the sessions end.
 func TestZebraFollowsBestPath(t *testing.T) {
 	needRoot(t)
 	if err := checkZebra(); err != nil {
@@ -148,6 +148,19 @@ func TestZebraFollowsBestPath(t *testing.T) {
 	}
 	d = waitRoute("prepend moved to link 1", via("t2"))
 	t.Logf("route moved to t2 %v after the prepend moved: %s", d.Round(time.Millisecond), route())
+
+	// A restarted bgpd (BGPRestart in kernel mode) finds the same zebra:
+	// its routes go with it and come back with the new one.
+	ab.Stop()
+	waitRoute("AWS bgpd stopped", func(r string) bool { return r == "" })
+	ab, err = StartBGPDZebra(ctx, aws, filepath.Join(dir, "aws"),
+		AWSBGPDConfig(AWSASN, peers, []netip.Prefix{netip.MustParsePrefix(VPCNetwork)}, nil), z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ab.Stop)
+	d = waitRoute("AWS bgpd restarted", via("t2"))
+	t.Logf("route back via t2 %v after the AWS bgpd restarted", d.Round(time.Millisecond))
 
 	cb.Stop() // Cease on both sessions
 	waitRoute("sessions gone", func(r string) bool { return r == "" })

@@ -1,14 +1,15 @@
 // Package vmtest runs cgw's kernel data plane end to end inside a qemu VM
 // on a stock Debian cloud kernel: XFRM interfaces, ESP-in-UDP on port 4500
 // through the lab's NAT, if_id on every CHILD_SA, failover by route
-// preference, BGP over both tunnels against FRR's bgpd, and a clean
+// preference, BGP over both tunnels against FRR's bgpd (the AWS side's
+// route back following its best path through zebra), and a clean
 // shutdown.
 //
 // The machine that builds cgw has no kernel ESP, so the kernel mode cannot
 // run there directly. The harness fetches the kernel named by Debian's
 // linux-image-cloud-amd64 metapackage (apt-get download, dpkg-deb -x,
 // depmod; never installed on the host), builds an initramfs from the
-// host's own strongSwan, FRR bgpd and vtysh, iproute2, nftables, ping,
+// host's own strongSwan, FRR bgpd, zebra and vtysh, iproute2, nftables, ping,
 // bash, kmod and busybox-static plus the kernel modules the lab needs, appends a second
 // archive holding freshly built cgw and cgwlab binaries and the guest
 // scripts, and boots it with qemu (TCG, or KVM when /dev/kvm is usable).

@@ -21,7 +21,8 @@ func skipOrFail(t *testing.T, reason string) {
 // TestKernelDataplaneInQemu boots a Debian cloud kernel under qemu and runs
 // guest/lab.sh: the lab in kernel mode with the plain initiator, then cgw
 // (XFRM interfaces, ESP-in-UDP 4500 through the NAT, if_id, failover by
-// route, clean SIGTERM), then cgw with BGP against the lab's FRR bgpd.
+// route, clean SIGTERM), then cgw with BGP against the lab's FRR bgpd,
+// whose best path (through zebra) is the AWS side's route back.
 // About 2.5 minutes under TCG with a warm cache.
 func TestKernelDataplaneInQemu(t *testing.T) {
 	if os.Geteuid() != 0 {
