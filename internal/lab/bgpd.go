@@ -3,14 +3,10 @@ package lab
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"time"
 )
 
 // FRR's programs, from Debian's frr package.
@@ -28,20 +24,10 @@ const (
 // It is how the lab plays AWS's BGP side, and a test's stand-in for any
 // BGP peer.
 type BGPD struct {
-	Namespace string // network namespace it runs in
-	Dir       string // bgpd.conf, bgpd.pid, bgpd.vty, bgpd.log
-	PID       int
-	done      chan struct{} // closes when reaped, nil when not our child
+	frrDaemon // bgpd.conf, bgpd.pid, bgpd.vty, bgpd.log in Dir
 }
 
-// ConfigFile, LogFile and PIDFile are paths in the bgpd's directory.
-func (b *BGPD) ConfigFile() string { return filepath.Join(b.Dir, "bgpd.conf") }
-
-// LogFile is bgpd's log.
-func (b *BGPD) LogFile() string { return filepath.Join(b.Dir, "bgpd.log") }
-
-// PIDFile is where bgpd writes its pid.
-func (b *BGPD) PIDFile() string { return filepath.Join(b.Dir, "bgpd.pid") }
+func newBGPD(ns, dir string) *BGPD { return &BGPD{newFRRDaemon(ns, dir, "bgpd", BGPDPath)} }
 
 // checkFRR reports a missing FRR, naming the package.
 func checkFRR() error {
@@ -88,80 +74,25 @@ func startBGPD(ctx context.Context, ns, dir, config string, z *Zebra) (*BGPD, er
 	if err := checkFRR(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("starting bgpd in %s: %w", ns, err)
-	}
-	b := &BGPD{Namespace: ns, Dir: dir}
-	for _, f := range []string{b.PIDFile(), filepath.Join(dir, "bgpd.vty")} {
-		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("starting bgpd in %s: removing stale %s: %w", ns, f, err)
-		}
-	}
-	if err := writeFileAtomic(b.ConfigFile(), []byte(config), 0o600); err != nil {
+	b := newBGPD(ns, dir)
+	err := b.start(ctx, config, bgpdArgs(b, z)[1:], nil, func(ctx context.Context) error {
+		_, err := b.Vtysh(ctx, "show bgp summary")
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
-	out, err := os.OpenFile(filepath.Join(dir, "bgpd.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("starting bgpd in %s: %w", ns, err)
-	}
-	defer out.Close()
-	// ip execs bgpd, so the pid is bgpd's own.
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, bgpdArgs(b, z)...)...)
-	cmd.Stdout, cmd.Stderr = out, out
-	detach(cmd)
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting bgpd in %s: %w", ns, err)
-	}
-	b.PID = cmd.Process.Pid
-	b.done = make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(b.done)
-	}()
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	for {
-		_, err := b.Vtysh(wctx, "show bgp summary")
-		if err == nil {
-			return b, nil
-		}
-		select {
-		case <-b.done:
-			return nil, fmt.Errorf("bgpd in %s exited during start-up (log %s, output %s)", ns, b.LogFile(),
-				filepath.Join(dir, "bgpd.out"))
-		case <-wctx.Done():
-			b.Stop()
-			return nil, fmt.Errorf("bgpd in %s did not answer vtysh: %w", ns, err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return b, nil
 }
 
 // AttachBGPD returns the BGPD whose files are in dir, from its pid file,
 // or an error when it is not running.
 func AttachBGPD(ns, dir string) (*BGPD, error) {
-	b := &BGPD{Namespace: ns, Dir: dir}
-	data, err := os.ReadFile(b.PIDFile())
-	if err != nil {
-		return nil, fmt.Errorf("bgpd in %s: %w", ns, err)
-	}
-	b.PID, _ = strconv.Atoi(strings.TrimSpace(string(data)))
-	if !isBGPD(b.PID) {
-		return nil, fmt.Errorf("bgpd in %s (pid file %s) is not running", ns, b.PIDFile())
+	b := newBGPD(ns, dir)
+	if err := b.attach(); err != nil {
+		return nil, err
 	}
 	return b, nil
-}
-
-// Alive reports whether the bgpd still runs.
-func (b *BGPD) Alive() bool {
-	if b.done != nil {
-		select {
-		case <-b.done:
-			return false
-		default:
-		}
-	}
-	return isBGPD(b.PID)
 }
 
 // Vtysh runs `vtysh --vty_socket <dir> -d bgpd -c cmd…` and returns its
@@ -191,15 +122,6 @@ func (b *BGPD) Configure(ctx context.Context, lines ...string) error {
 		return fmt.Errorf("vtysh %s: %s", strings.Join(lines, "; "), s)
 	}
 	return nil
-}
-
-// Stop stops the bgpd (SIGTERM, SIGKILL after 5 s), after checking
-// /proc/PID/exe is bgpd. Stopping a stopped bgpd is fine.
-func (b *BGPD) Stop() {
-	if !b.Alive() {
-		return
-	}
-	stopPIDs(map[int]chan struct{}{b.PID: b.done}, 5*time.Second)
 }
 
 // isBGPD reports whether pid is a live (not zombie) bgpd.

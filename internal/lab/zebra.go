@@ -2,16 +2,11 @@ package lab
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"time"
 )
 
 // ZebraPath is FRR's zebra, from Debian's frr package.
@@ -35,20 +30,13 @@ const zebraVtyGroup = "frrvty"
 // In kernel mode with BGP it is what makes the lab's AWS side send its
 // return traffic over BGP's best path.
 type Zebra struct {
-	Namespace string // network namespace it runs in
-	Dir       string // zebra.conf, zebra.pid, zebra.vty, zserv.api, zebra.log
-	PID       int
-	done      chan struct{} // closes when reaped, nil when not our child
+	frrDaemon // zebra.conf, zebra.pid, zebra.vty, zserv.api, zebra.log in Dir
 }
+
+func newZebra(ns, dir string) *Zebra { return &Zebra{newFRRDaemon(ns, dir, "zebra", ZebraPath)} }
 
 // ZservSocket is the socket zebra serves its clients (bgpd -z) on.
 func (z *Zebra) ZservSocket() string { return filepath.Join(z.Dir, "zserv.api") }
-
-// LogFile is zebra's log.
-func (z *Zebra) LogFile() string { return filepath.Join(z.Dir, "zebra.log") }
-
-// PIDFile is where zebra writes its pid.
-func (z *Zebra) PIDFile() string { return filepath.Join(z.Dir, "zebra.pid") }
 
 // checkZebra reports a missing zebra or vty group, naming the package.
 func checkZebra() error {
@@ -73,95 +61,32 @@ func StartZebra(ctx context.Context, ns, dir string) (*Zebra, error) {
 	if err := checkZebra(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("starting zebra in %s: %w", ns, err)
-	}
-	z := &Zebra{Namespace: ns, Dir: dir}
-	for _, f := range []string{z.PIDFile(), z.ZservSocket(), filepath.Join(dir, "zebra.vty")} {
-		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("starting zebra in %s: removing stale %s: %w", ns, f, err)
-		}
-	}
-	conf := filepath.Join(dir, "zebra.conf")
-	if err := writeFileAtomic(conf, []byte("! written by cgwlab: zebra needs no configuration\n"), 0o600); err != nil {
+	z := newZebra(ns, dir)
+	args := []string{"-u", "root", "-g", zebraVtyGroup, "-P", "0", "-f", z.ConfigFile(), "-i", z.PIDFile(),
+		"--vty_socket", dir, "-z", z.ZservSocket(), "--log", "file:" + z.LogFile(), "--log-level", "info"}
+	// A bgpd that finds no zserv socket retries only after 10 s, so zebra
+	// is ready when the socket accepts a connection.
+	var d net.Dialer
+	err := z.start(ctx, "! written by cgwlab: zebra needs no configuration\n", args, []string{z.ZservSocket()},
+		func(ctx context.Context) error {
+			c, err := d.DialContext(ctx, "unix", z.ZservSocket())
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+	if err != nil {
 		return nil, err
 	}
-	out, err := os.OpenFile(filepath.Join(dir, "zebra.out"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("starting zebra in %s: %w", ns, err)
-	}
-	defer out.Close()
-	// ip execs zebra, so the pid is zebra's own.
-	cmd := exec.Command("ip", "netns", "exec", ns, ZebraPath, "-u", "root", "-g", zebraVtyGroup, "-P", "0",
-		"-f", conf, "-i", z.PIDFile(), "--vty_socket", dir, "-z", z.ZservSocket(),
-		"--log", "file:"+z.LogFile(), "--log-level", "info")
-	cmd.Stdout, cmd.Stderr = out, out
-	detach(cmd)
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting zebra in %s: %w", ns, err)
-	}
-	z.PID = cmd.Process.Pid
-	z.done = make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(z.done)
-	}()
-	// A bgpd that finds no zserv socket retries only after 10 s, so wait
-	// for the socket to accept a connection.
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	var d net.Dialer
-	for {
-		c, err := d.DialContext(wctx, "unix", z.ZservSocket())
-		if err == nil {
-			c.Close()
-			return z, nil
-		}
-		select {
-		case <-z.done:
-			return nil, fmt.Errorf("zebra in %s exited during start-up (log %s, output %s)", ns, z.LogFile(),
-				filepath.Join(dir, "zebra.out"))
-		case <-wctx.Done():
-			z.Stop()
-			return nil, fmt.Errorf("zebra in %s did not open %s: %w", ns, z.ZservSocket(), err)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return z, nil
 }
 
 // AttachZebra returns the Zebra whose files are in dir, from its pid file,
 // or an error when it is not running.
 func AttachZebra(ns, dir string) (*Zebra, error) {
-	z := &Zebra{Namespace: ns, Dir: dir}
-	data, err := os.ReadFile(z.PIDFile())
-	if err != nil {
-		return nil, fmt.Errorf("zebra in %s: %w", ns, err)
-	}
-	z.PID, _ = strconv.Atoi(strings.TrimSpace(string(data)))
-	if !isProcess(z.PID, ZebraPath) {
-		return nil, fmt.Errorf("zebra in %s (pid file %s) is not running", ns, z.PIDFile())
+	z := newZebra(ns, dir)
+	if err := z.attach(); err != nil {
+		return nil, err
 	}
 	return z, nil
-}
-
-// Alive reports whether the zebra still runs.
-func (z *Zebra) Alive() bool {
-	if z.done != nil {
-		select {
-		case <-z.done:
-			return false
-		default:
-		}
-	}
-	return isProcess(z.PID, ZebraPath)
-}
-
-// Stop stops the zebra (SIGTERM, SIGKILL after 5 s), after checking
-// /proc/PID/exe is zebra; zebra takes its routes out of the kernel as it
-// goes. Stopping a stopped zebra is fine.
-func (z *Zebra) Stop() {
-	if !z.Alive() {
-		return
-	}
-	stopPIDs(map[int]chan struct{}{z.PID: z.done}, 5*time.Second)
 }

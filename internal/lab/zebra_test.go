@@ -13,8 +13,8 @@ import (
 )
 
 func TestBGPDArgs(t *testing.T) {
-	b := &BGPD{Namespace: "ns", Dir: "/d"}
-	z := &Zebra{Namespace: "ns", Dir: "/d"}
+	b := newBGPD("ns", "/d")
+	z := newZebra("ns", "/d")
 	tail := []string{"-P", "0", "-f", "/d/bgpd.conf", "-i", "/d/bgpd.pid", "--vty_socket", "/d",
 		"--log", "file:/d/bgpd.log", "--log-level", "info"}
 	for _, tc := range []struct {
