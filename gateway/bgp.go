@@ -277,7 +277,7 @@ func (g *Gateway) followBGP(now time.Time) bool {
 	if d == fo.want {
 		return true
 	}
-	if fo.lastFrom == d && fo.count > 0 && now.Sub(fo.lastMove) < fo.holdTime() {
+	if fo.lostFrom == d && now.Sub(fo.lostAt) < fo.holdTime() {
 		return false // cgw's probes just lost the path through it
 	}
 	from := fo.want

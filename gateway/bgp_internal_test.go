@@ -279,5 +279,7 @@ func TestFollowBGP(t *testing.T) {
 	// The probes lost tunnel 2's path: cgw moved to 1; BGP naming 2 is not
 	// followed back within the hold time.
 	g.fo.want, g.fo.lastFrom, g.fo.lastMove, g.fo.count = 1, 2, now, 1
+	g.fo.lostFrom, g.fo.lostAt = 2, now
 	step("BGP names the tunnel the probes just lost", med2, time.Second, 1, "")
+	step("and after the hold time", med2, 30*time.Second, 2, "lower MED")
 }

@@ -32,6 +32,8 @@ type failover struct {
 	lastRekey time.Time
 	lastMove  time.Time
 	lastFrom  int
+	lostFrom  int           // the tunnel last left because its path was lost
+	lostAt    time.Time     // when
 	count     int           // failovers so far
 	warning   string        // monitors unreachable through both tunnels, …
 	hold      time.Duration // holdTime; tests shorten it
@@ -204,6 +206,7 @@ func (g *Gateway) moveOff(why string, rekey func(name string) error, now time.Ti
 	}
 	g.log.Warn("failover", "from_tunnel", from, "to_tunnel", to.number, "why", why)
 	fo.want, fo.lastMove, fo.lastFrom, fo.warning = to.number, now, from, ""
+	fo.lostFrom, fo.lostAt = from, now
 	fo.count++
 	if g.dataplane != DataplaneKernel {
 		fo.lastRekey = now
@@ -275,6 +278,7 @@ func (g *Gateway) onLoss(ctx context.Context, rekey func(name string) error, wg 
 	fo.warning = ""
 	g.log.Warn("failover", "from_tunnel", from, "to_tunnel", to.number, "why", why)
 	fo.want, fo.lastMove, fo.lastFrom = to.number, now, from
+	fo.lostFrom, fo.lostAt = from, now
 	fo.count++
 	if g.dataplane != DataplaneKernel {
 		fo.lastRekey = now
