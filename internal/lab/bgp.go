@@ -258,47 +258,51 @@ func (l *Lab) bgpNetwork(ctx context.Context, prefix netip.Prefix, on bool) erro
 	return l.writeBGP(c)
 }
 
-// bgpdPeer returns the AWS side's neighbour on tunnel and its running
-// bgpd; l.mu is held.
-func (l *Lab) bgpdPeer(c bgpConfig, tunnel int) (BGPDPeer, *BGPD, error) {
-	peers := l.bgpdPeers(c)
-	i := slices.IndexFunc(peers, func(p BGPDPeer) bool { return p.Tunnel == tunnel })
-	if i < 0 {
-		return BGPDPeer{}, nil, fmt.Errorf("the lab has no tunnel %d", tunnel)
-	}
-	b, err := l.bgpd()
-	return peers[i], b, err
-}
-
-// BGPSetMED makes the AWS side send MED med on tunnel's session (med < 0:
-// none), as AWS lowers the MED on the other tunnel while it replaces one
-// tunnel's endpoint.
-func (l *Lab) BGPSetMED(ctx context.Context, tunnel int, med int64) error {
+// withPeer runs f, under l.mu, with the BGP record, the AWS side's
+// neighbour on tunnel and its running bgpd; what names the knob in errors.
+func (l *Lab) withPeer(what string, tunnel int, f func(c *bgpConfig, peer BGPDPeer, b *BGPD) error) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	c, err := l.readBGP()
 	if err != nil {
 		return err
 	}
-	peer, b, err := l.bgpdPeer(c, tunnel)
+	peers := l.bgpdPeers(c)
+	i := slices.IndexFunc(peers, func(p BGPDPeer) bool { return p.Tunnel == tunnel })
+	if i < 0 {
+		return fmt.Errorf("%s: the lab has no tunnel %d", what, tunnel)
+	}
+	b, err := l.bgpd()
 	if err != nil {
-		return fmt.Errorf("bgp med: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	if err := b.SetMED(ctx, tunnel, peer.Neighbor, med); err != nil {
-		return fmt.Errorf("bgp med on tunnel %d: %w", tunnel, err)
+	if err := f(&c, peers[i], b); err != nil {
+		return fmt.Errorf("%s on tunnel %d: %w", what, tunnel, err)
 	}
-	c.MEDs = maps.Clone(c.MEDs)
-	if c.MEDs == nil {
-		c.MEDs = map[int]uint32{}
-	}
-	if med < 0 {
-		delete(c.MEDs, tunnel)
-		l.log("AWS side: no MED on tunnel %d", tunnel)
-	} else {
-		c.MEDs[tunnel] = uint32(med)
-		l.log("AWS side: MED %d on tunnel %d", med, tunnel)
-	}
-	return l.writeBGP(c)
+	return nil
+}
+
+// BGPSetMED makes the AWS side send MED med on tunnel's session (med < 0:
+// none), as AWS lowers the MED on the other tunnel while it replaces one
+// tunnel's endpoint.
+func (l *Lab) BGPSetMED(ctx context.Context, tunnel int, med int64) error {
+	return l.withPeer("bgp med", tunnel, func(c *bgpConfig, peer BGPDPeer, b *BGPD) error {
+		if err := b.SetMED(ctx, tunnel, peer.Neighbor, med); err != nil {
+			return err
+		}
+		c.MEDs = maps.Clone(c.MEDs)
+		if c.MEDs == nil {
+			c.MEDs = map[int]uint32{}
+		}
+		if med < 0 {
+			delete(c.MEDs, tunnel)
+			l.log("AWS side: no MED on tunnel %d", tunnel)
+		} else {
+			c.MEDs[tunnel] = uint32(med)
+			l.log("AWS side: MED %d on tunnel %d", med, tunnel)
+		}
+		return l.writeBGP(*c)
+	})
 }
 
 // BGPSession shuts tunnel's BGP session down on the AWS side (down true)
@@ -306,21 +310,13 @@ func (l *Lab) BGPSetMED(ctx context.Context, tunnel int, med int64) error {
 // tunnel DOWN" state the AWS console shows when BGP fails. It is not
 // remembered across BGPRestart.
 func (l *Lab) BGPSession(ctx context.Context, tunnel int, down bool) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	c, err := l.readBGP()
-	if err != nil {
-		return err
-	}
-	peer, b, err := l.bgpdPeer(c, tunnel)
-	if err != nil {
-		return fmt.Errorf("bgp session: %w", err)
-	}
-	if err := b.Shutdown(ctx, c.AWSASN, peer.Neighbor, down); err != nil {
-		return fmt.Errorf("bgp session on tunnel %d: %w", tunnel, err)
-	}
-	l.log("AWS side: bgp session on tunnel %d %s", tunnel, map[bool]string{true: "shut down", false: "allowed again"}[down])
-	return nil
+	return l.withPeer("bgp session", tunnel, func(c *bgpConfig, peer BGPDPeer, b *BGPD) error {
+		if err := b.Shutdown(ctx, c.AWSASN, peer.Neighbor, down); err != nil {
+			return err
+		}
+		l.log("AWS side: bgp session on tunnel %d %s", tunnel, map[bool]string{true: "shut down", false: "allowed again"}[down])
+		return nil
+	})
 }
 
 // BGPRestart stops the AWS side's bgpd (checking /proc/PID/exe) and starts

@@ -58,9 +58,9 @@ func StartBGPDZebra(ctx context.Context, ns, dir, config string, z *Zebra) (*BGP
 	return startBGPD(ctx, ns, dir, config, z)
 }
 
-// bgpdArgs is bgpd's command line, after `ip netns exec <ns>`.
+// bgpdArgs is bgpd's arguments, after `ip netns exec <ns> bgpd`.
 func bgpdArgs(b *BGPD, z *Zebra) []string {
-	args := []string{BGPDPath, "-S"}
+	args := []string{"-S"}
 	if z == nil {
 		args = append(args, "-Z", "-n")
 	} else {
@@ -75,7 +75,7 @@ func startBGPD(ctx context.Context, ns, dir, config string, z *Zebra) (*BGPD, er
 		return nil, err
 	}
 	b := newBGPD(ns, dir)
-	err := b.start(ctx, config, bgpdArgs(b, z)[1:], nil, func(ctx context.Context) error {
+	err := b.start(ctx, config, bgpdArgs(b, z), nil, func(ctx context.Context) error {
 		_, err := b.Vtysh(ctx, "show bgp summary")
 		return err
 	})

@@ -22,8 +22,8 @@ func TestBGPDArgs(t *testing.T) {
 		z    *Zebra
 		want []string
 	}{
-		{"alone", nil, append([]string{BGPDPath, "-S", "-Z", "-n"}, tail...)},
-		{"with zebra", z, append([]string{BGPDPath, "-S", "-z", "/d/zserv.api"}, tail...)},
+		{"alone", nil, append([]string{"-S", "-Z", "-n"}, tail...)},
+		{"with zebra", z, append([]string{"-S", "-z", "/d/zserv.api"}, tail...)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, bgpdArgs(b, tc.z)); diff != "" {
