@@ -10,6 +10,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/cgw-project/cgw/internal/netnsrun"
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
 func echoes(ps []Packet) (req, rep map[uint16]Packet) {
@@ -26,8 +27,8 @@ func echoes(ps []Packet) (req, rep map[uint16]Packet) {
 }
 
 func TestCaptureVeth(t *testing.T) {
-	requireRoot(t)
-	checkGoroutines(t)
+	testenv.NeedRoot(t, "network namespaces, packet sockets")
+	testenv.NoLeaks(t)
 	vp := newVethPair(t)
 	ctx := context.Background()
 	c, err := OpenCapture(ctx, vp.IfA, CaptureOptions{Netns: vp.NSA, Point: PointOutside})
@@ -47,7 +48,7 @@ func TestCaptureVeth(t *testing.T) {
 		close(streamed)
 	}()
 	run(t, "ip", "netns", "exec", vp.NSA, "ping", "-c", "3", "-i", "0.2", "-W", "1", "192.0.2.2")
-	ok := waitFor(t, 3*time.Second, func() bool {
+	ok := testenv.Wait(3*time.Second, func() bool {
 		req, rep := echoes(c.Observed())
 		return len(req) == 3 && len(rep) == 3
 	})
@@ -96,8 +97,8 @@ func TestCaptureVeth(t *testing.T) {
 // A capture with no traffic at all is blocked in a read; Close and a
 // cancelled context must both wake it promptly.
 func TestCaptureCloseUnblocks(t *testing.T) {
-	requireRoot(t)
-	checkGoroutines(t)
+	testenv.NeedRoot(t, "network namespaces, packet sockets")
+	testenv.NoLeaks(t)
 	vp := newVethPair(t)
 	for _, how := range []string{"close", "cancel"} {
 		t.Run(how, func(t *testing.T) {
@@ -133,7 +134,7 @@ func TestCaptureCloseUnblocks(t *testing.T) {
 }
 
 func TestOpenCaptureErrors(t *testing.T) {
-	requireRoot(t)
+	testenv.NeedRoot(t, "network namespaces, packet sockets")
 	if _, err := OpenCapture(context.Background(), "dg-nonexistent", CaptureOptions{}); err == nil {
 		t.Errorf("OpenCapture on a missing interface: no error")
 	}
@@ -143,8 +144,8 @@ func TestOpenCaptureErrors(t *testing.T) {
 }
 
 func TestCaptureTUN(t *testing.T) {
-	requireRoot(t)
-	checkGoroutines(t)
+	testenv.NeedRoot(t, "network namespaces, packet sockets")
+	testenv.NoLeaks(t)
 	vp := newVethPair(t)
 	const tunName = "dgtun0"
 	var tun *os.File
@@ -185,7 +186,7 @@ func TestCaptureTUN(t *testing.T) {
 			t.Fatalf("write to TUN: %v", err)
 		}
 	}
-	ok := waitFor(t, 3*time.Second, func() bool {
+	ok := testenv.Wait(3*time.Second, func() bool {
 		req, rep := echoes(c.Observed())
 		return len(req) == 2 && len(rep) == 2
 	})
@@ -201,8 +202,8 @@ func TestCaptureTUN(t *testing.T) {
 // TestCaptureRace runs captures while closing them from another goroutine,
 // for the race detector.
 func TestCaptureRace(t *testing.T) {
-	requireRoot(t)
-	checkGoroutines(t)
+	testenv.NeedRoot(t, "network namespaces, packet sockets")
+	testenv.NoLeaks(t)
 	vp := newVethPair(t)
 	ping := exec.Command("ip", "netns", "exec", vp.NSA, "ping", "-i", "0.01", "-w", "2", "192.0.2.2")
 	if err := ping.Start(); err != nil {

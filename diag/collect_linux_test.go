@@ -7,14 +7,16 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
 // TestCollect runs a whole diagnosis in namespaces: A probes B while A's
 // interface is captured as "inside", B runs this test binary as its
 // `cgw capture --json`, and fake SA samples stand in for charon.
 func TestCollect(t *testing.T) {
-	requireRoot(t)
-	checkGoroutines(t)
+	testenv.NeedRoot(t, "network namespaces, packet sockets")
+	testenv.NoLeaks(t)
 	tests := []struct {
 		name    string
 		nft     string // rule in the given namespace's filter table, "" for none

@@ -4,9 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
-	"runtime"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/gopacket/gopacket"
@@ -90,36 +88,3 @@ func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 // cmpAddr lets cmp compare netip.Addr values.
 var cmpAddr = cmpopts.EquateComparable(netip.Addr{})
-
-// waitFor polls until cond holds or the deadline passes.
-func waitFor(t testing.TB, d time.Duration, cond func() bool) bool {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return true
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return cond()
-}
-
-// checkGoroutines fails the test if it ends with more goroutines than it
-// started with (after a grace period): captures, probes and receivers must
-// stop everything they start.
-func checkGoroutines(t testing.TB) {
-	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		var now int
-		ok := waitFor(t, 3*time.Second, func() bool {
-			now = runtime.NumGoroutine()
-			return now <= before
-		})
-		if !ok {
-			buf := make([]byte, 1<<16)
-			buf = buf[:runtime.Stack(buf, true)]
-			t.Errorf("goroutines: %d before, %d after\n%s", before, now, buf)
-		}
-	})
-}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cgw-project/cgw/internal/lab"
 	"github.com/cgw-project/cgw/internal/labtest"
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
 // TestLabCases runs the diagnosis against the lab: real charons with the
@@ -27,7 +28,7 @@ func TestLabCases(t *testing.T) {
 	if testing.Short() {
 		t.Skip("brings a lab up (tens of seconds)")
 	}
-	requireRoot(t)
+	testenv.NeedRoot(t, "network namespaces, packet sockets")
 	l := labtest.Up(t, lab.Options{Tunnels: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

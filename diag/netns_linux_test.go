@@ -9,23 +9,6 @@ import (
 	"testing"
 )
 
-// requireRoot skips a privileged test when not root, except under CI,
-// where a skipped privileged test would hide a failure.
-func requireRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test needs root (network namespaces, packet sockets) and CI=true forbids skipping")
-		}
-		t.Skip("needs root: network namespaces and packet sockets")
-	}
-	for _, tool := range []string{"ip"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s not installed: %v", tool, err)
-		}
-	}
-}
-
 var nsCounter atomic.Int32
 
 // vethPair is two fresh network namespaces joined by a veth pair:

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
 // tcpdumpW runs `tcpdump -w FILE` in a namespace until stop is called, like
@@ -88,7 +90,7 @@ func readFile(t *testing.T, name string) []Packet {
 // headers) classify offline: Case 0 when the peer answers, Case 2
 // "unanswered" when its firewall drops the replies.
 func TestClassifyTcpdumpFiles(t *testing.T) {
-	requireRoot(t)
+	testenv.NeedRoot(t, "network namespaces, packet sockets")
 	for _, tc := range []struct {
 		name     string
 		block    bool
@@ -129,14 +131,14 @@ func TestClassifyTcpdumpFiles(t *testing.T) {
 // A pcapng written from a live capture is readable by tcpdump (one link
 // type) and by ReadCaptureFile.
 func TestLiveRecordedToPcapng(t *testing.T) {
-	requireRoot(t)
+	testenv.NeedRoot(t, "network namespaces, packet sockets")
 	vp := newVethPair(t)
 	c, err := OpenCapture(context.Background(), vp.IfA, CaptureOptions{Netns: vp.NSA, Point: PointOutside})
 	if err != nil {
 		t.Fatal(err)
 	}
 	run(t, "ip", "netns", "exec", vp.NSA, "ping", "-c", "2", "-i", "0.2", "192.0.2.2")
-	waitFor(t, 2*time.Second, func() bool { return len(c.Observed()) >= 4 })
+	testenv.Wait(2*time.Second, func() bool { return len(c.Observed()) >= 4 })
 	c.Close()
 	var buf bytes.Buffer
 	if err := WritePcapng(&buf, []Recorded{c.Recorded()}); err != nil {

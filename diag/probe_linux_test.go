@@ -4,11 +4,13 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
 func TestProbe(t *testing.T) {
-	requireRoot(t)
-	checkGoroutines(t)
+	testenv.NeedRoot(t, "network namespaces, packet sockets")
+	testenv.NoLeaks(t)
 	vp := newVethPair(t)
 	tests := []struct {
 		name    string
@@ -59,8 +61,8 @@ func TestProbe(t *testing.T) {
 
 // Probe and capture together give Classify a Case 0 observation.
 func TestProbeCaptureClassify(t *testing.T) {
-	requireRoot(t)
-	checkGoroutines(t)
+	testenv.NeedRoot(t, "network namespaces, packet sockets")
+	testenv.NoLeaks(t)
 	vp := newVethPair(t)
 	ctx := context.Background()
 	send, err := OpenCapture(ctx, vp.IfA, CaptureOptions{Netns: vp.NSA, Point: PointInside})
@@ -77,7 +79,7 @@ func TestProbeCaptureClassify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*time.Second, func() bool { _, rep := echoes(recv.Observed()); return len(rep) == 3 })
+	testenv.Wait(2*time.Second, func() bool { _, rep := echoes(recv.Observed()); return len(rep) == 3 })
 	send.Close()
 	recv.Close()
 	r := Classify(Observation{

@@ -5,10 +5,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
 func TestReceiver(t *testing.T) {
-	checkGoroutines(t)
+	testenv.NoLeaks(t)
 	line := `{"time":"2026-11-27T09:00:00Z","kind":"echo_request","src":"172.31.16.1","dst":"10.10.100.110","id":9,"seq":1,"len":84,"summary":"IP 172.31.16.1 > 10.10.100.110: ICMP echo request, id 9, seq 1, length 64"}`
 	tests := []struct {
 		name    string
@@ -33,7 +35,7 @@ func TestReceiver(t *testing.T) {
 				t.Fatal("receiver never became ready")
 			}
 			if tt.err == "" {
-				waitFor(t, 2*time.Second, func() bool { return len(r.Packets()) == tt.packets })
+				testenv.Wait(2*time.Second, func() bool { return len(r.Packets()) == tt.packets })
 			}
 			start := time.Now()
 			pkts, err := r.Stop()

@@ -4,10 +4,12 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
 func TestRouteDevice(t *testing.T) {
-	requireRoot(t)
+	testenv.NeedRoot(t, "network namespaces, packet sockets")
 	vp := newVethPair(t)
 	tests := []struct {
 		name    string

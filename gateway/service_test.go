@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 	"github.com/cgw-project/cgw/gateway"
 	"github.com/cgw-project/cgw/internal/lab"
 	"github.com/cgw-project/cgw/internal/labtest"
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
 // notifySocket listens where systemd's NOTIFY_SOCKET would be and collects
@@ -173,19 +173,10 @@ func TestReloadAppliesMonitors(t *testing.T) {
 // exited.
 func TestRunLeavesNoGoroutines(t *testing.T) {
 	l := labtest.Up(t, lab.Options{})
-	base := runtime.NumGoroutine()
+	testenv.NoLeaks(t)
 	r := runGateway(t, l)
 	waitStatus(t, r.g, 20*time.Second, "both tunnels up", bothUp)
 	r.stop()
-	deadline := time.Now().Add(5 * time.Second)
-	for runtime.NumGoroutine() > base {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<20)
-			n := runtime.Stack(buf, true)
-			t.Fatalf("%d goroutines after Run returned, %d before:\n%s", runtime.NumGoroutine(), base, buf[:n])
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // TestMetrics scrapes /metrics and finds the lab's tunnels as cgw status

@@ -24,24 +24,6 @@ import (
 
 const charonBin = "/usr/lib/ipsec/charon"
 
-// requireRoot skips tests that need root and charon, or fails them under CI.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	why := ""
-	if os.Geteuid() != 0 {
-		why = "needs root (network namespaces, charon)"
-	} else if _, err := os.Stat(charonBin); err != nil {
-		why = "needs strongSwan's charon at " + charonBin
-	}
-	if why == "" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal(why)
-	}
-	t.Skip(why)
-}
-
 func run(t *testing.T, args ...string) {
 	t.Helper()
 	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()

@@ -7,13 +7,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/cgw-project/cgw/gateway/awsconf"
+	"github.com/cgw-project/cgw/internal/testenv"
 	"github.com/google/go-cmp/cmp"
 	"github.com/strongswan/govici/vici"
 )
@@ -58,7 +58,7 @@ func ctxT(t *testing.T) context.Context {
 }
 
 func TestClientDialVersion(t *testing.T) {
-	requireRoot(t)
+	testenv.NeedRoot(t, "network namespaces, charon", charonBin)
 	t.Parallel()
 	ns := newNetns(t, randomHex(3), "v")
 	ch := startCharon(t, ns)
@@ -89,7 +89,7 @@ func TestDialNoCharon(t *testing.T) {
 }
 
 func TestClientLoadUnload(t *testing.T) {
-	requireRoot(t)
+	testenv.NeedRoot(t, "network namespaces, charon", charonBin)
 	t.Parallel()
 	ns := newNetns(t, randomHex(3), "l")
 	ch := startCharon(t, ns)
@@ -148,7 +148,7 @@ func testPair(t *testing.T, resp Tunnel) (*Client, *syncBuffer, *testCharon, *te
 }
 
 func TestClientInitiate(t *testing.T) {
-	requireRoot(t)
+	testenv.NeedRoot(t, "network namespaces, charon", charonBin)
 	t.Parallel()
 	key := testKey()
 	tun, resp := testTunnels("cgw-tunnel1", key)
@@ -245,7 +245,7 @@ func waitEvent(t *testing.T, events <-chan Event, typ EventType, up bool) Event 
 }
 
 func TestClientInitiateFailures(t *testing.T) {
-	requireRoot(t)
+	testenv.NeedRoot(t, "network namespaces, charon", charonBin)
 	t.Parallel()
 	tests := []struct {
 		name    string
@@ -309,7 +309,7 @@ func TestClientInitiateFailures(t *testing.T) {
 }
 
 func TestClientCharonGone(t *testing.T) {
-	requireRoot(t)
+	testenv.NeedRoot(t, "network namespaces, charon", charonBin)
 	t.Parallel()
 	ns := newNetns(t, randomHex(3), "k")
 	ch := startCharon(t, ns)
@@ -348,7 +348,7 @@ func TestClientCharonGone(t *testing.T) {
 // sends (the long strong-first proposal lists included) is accepted, and
 // that swanctl loads Render's output to the same connections and keys.
 func TestRenderedConfigLoads(t *testing.T) {
-	requireRoot(t)
+	testenv.NeedRoot(t, "network namespaces, charon", charonBin)
 	if _, err := exec.LookPath("swanctl"); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("needs swanctl")
@@ -427,10 +427,10 @@ func sorted(s []string) []string {
 // goroutine behind. It is not parallel, so no other test's goroutines run
 // meanwhile.
 func TestClientNoLeaks(t *testing.T) {
-	requireRoot(t)
+	testenv.NeedRoot(t, "network namespaces, charon", charonBin)
 	ns := newNetns(t, randomHex(3), "g")
 	ch := startCharon(t, ns)
-	before := runtime.NumGoroutine()
+	testenv.NoLeaks(t)
 
 	cl, _ := dialTest(t, ch)
 	ctx := ctxT(t)
@@ -459,18 +459,10 @@ func TestClientNoLeaks(t *testing.T) {
 	}
 	for range ev2 {
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for runtime.NumGoroutine() > before {
-		if time.Now().After(deadline) {
-			buf := make([]byte, 1<<16)
-			t.Fatalf("%d goroutines before, %d after Close:\n%s", before, runtime.NumGoroutine(), buf[:runtime.Stack(buf, true)])
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func TestClientCloseDuringInitiate(t *testing.T) {
-	requireRoot(t)
+	testenv.NeedRoot(t, "network namespaces, charon", charonBin)
 	t.Parallel()
 	tun, resp := testTunnels("cgw-tunnel1", testKey())
 	tun.RemoteAddr = netip.MustParseAddr("192.0.2.99") // nobody answers

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cgw-project/cgw/gateway/awsconf"
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
 // TestClientInitiateMinimumProfile brings up the strong-first proposal
@@ -15,7 +16,7 @@ import (
 // that allow only what such a download shows (AES128/SHA1/DH 2) and only
 // a strong set, in IKEv1 and IKEv2.
 func TestClientInitiateMinimumProfile(t *testing.T) {
-	requireRoot(t)
+	testenv.NeedRoot(t, "network namespaces, charon", charonBin)
 	t.Parallel()
 	tests := []struct {
 		name     string

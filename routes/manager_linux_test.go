@@ -22,20 +22,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/cgw-project/cgw/internal/netnsrun"
+	"github.com/cgw-project/cgw/internal/testenv"
 )
-
-// requireRoot skips without root, but fails under CI, where privileged
-// tests must run.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("requires root (CAP_NET_ADMIN) to create network namespaces, and CI=true forbids skipping")
-	}
-	t.Skip("skipping: requires root (CAP_NET_ADMIN) to create network namespaces")
-}
 
 // testNetns is a fresh unnamed network namespace with a veth pair
 // (rtv0 192.0.2.1/24, rtv1 172.31.16.1/20 and .2/20) and a TUN device
@@ -48,7 +36,7 @@ type testNetns struct {
 
 func newTestNetns(t *testing.T) *testNetns {
 	t.Helper()
-	requireRoot(t)
+	testenv.NeedRoot(t, "CAP_NET_ADMIN for network namespaces")
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		t.Fatalf("needs /dev/net/tun for the stand-in ipsec0: %v", err)
 	}

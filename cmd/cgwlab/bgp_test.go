@@ -10,15 +10,11 @@ import (
 	"testing"
 
 	"github.com/cgw-project/cgw/internal/lab"
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
 func TestBGPCommands(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("cgwlab's bgp command test needs root; CI must run it as root")
-		}
-		t.Skip("cgwlab's bgp command test needs root (network namespaces, charon, FRR)")
-	}
+	testenv.NeedRoot(t, "network namespaces, charon, FRR")
 	b := make([]byte, 2)
 	_, _ = rand.Read(b)
 	name := "cgwc" + hex.EncodeToString(b)

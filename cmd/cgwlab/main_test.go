@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cgw-project/cgw/internal/lab"
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
 func TestPrintStatus(t *testing.T) {
@@ -71,12 +72,7 @@ func cgwlab(t *testing.T, args ...string) (string, string, error) {
 }
 
 func TestCommands(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("cgwlab's command test needs root; CI must run it as root")
-		}
-		t.Skip("cgwlab's command test needs root (network namespaces, charon)")
-	}
+	testenv.NeedRoot(t, "network namespaces, charon")
 	b := make([]byte, 2)
 	_, _ = rand.Read(b)
 	name := "cgwc" + hex.EncodeToString(b)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cgw-project/cgw/gateway/awsconf"
+	"github.com/cgw-project/cgw/internal/testenv"
 	"github.com/cgw-project/cgw/routes/bgp"
 )
 
@@ -233,7 +234,7 @@ func awsPaths(t *testing.T, l *Lab, prefix string) (map[int]string, BGPStatus) {
 }
 
 func TestBGP(t *testing.T) {
-	needRoot(t)
+	testenv.NeedRoot(t, "network namespaces, charon")
 	if err := checkFRR(); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatal(err)

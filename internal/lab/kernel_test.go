@@ -9,6 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/strongswan/govici/vici"
+
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
 func TestCheckDataplane(t *testing.T) {
@@ -118,7 +120,7 @@ func TestAWSUpdownScript(t *testing.T) {
 // side's interfaces and cgw.yaml instead. internal/vmtest runs the kernel
 // mode end to end in a VM.
 func TestKernelModeWithoutXFRM(t *testing.T) {
-	needRoot(t)
+	testenv.NeedRoot(t, "network namespaces, charon")
 	for _, tc := range []struct {
 		name string
 		bgp  bool

@@ -16,18 +16,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-)
 
-// needRoot skips a test that needs root, or fails it under CI=true.
-func needRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the lab tests need root (network namespaces, charon); CI must run them as root")
-		}
-		t.Skip("the lab tests need root (network namespaces, charon)")
-	}
-}
+	"github.com/cgw-project/cgw/internal/testenv"
+)
 
 // testName returns a unique lab name like cgwt1a2b.
 func testName(t testing.TB) string {
@@ -48,7 +39,7 @@ func testCtx(t testing.TB, d time.Duration) context.Context {
 // checking that nothing is left behind.
 func upLab(t testing.TB, o Options) *Lab {
 	t.Helper()
-	needRoot(t)
+	testenv.NeedRoot(t, "network namespaces, charon")
 	if o.Name == "" {
 		o.Name = testName(t)
 	}
@@ -134,7 +125,7 @@ func tunnelStatus(t testing.TB, l *Lab, n int) TunnelStatus {
 }
 
 func TestUpDownCycles(t *testing.T) {
-	needRoot(t)
+	testenv.NeedRoot(t, "network namespaces, charon")
 	name := testName(t)
 	for i := range 3 {
 		l, err := Up(testCtx(t, 30*time.Second), Options{Name: name, Logf: t.Logf})
@@ -197,7 +188,7 @@ func TestDownAfterCrash(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			needRoot(t)
+			testenv.NeedRoot(t, "network namespaces, charon")
 			name := testName(t)
 			l, err := Up(testCtx(t, 30*time.Second), Options{Name: name, Logf: t.Logf})
 			if err != nil {
@@ -218,7 +209,7 @@ func TestDownAfterCrash(t *testing.T) {
 }
 
 func TestUpRefusesBadOptions(t *testing.T) {
-	needRoot(t)
+	testenv.NeedRoot(t, "network namespaces, charon")
 	_, err := Up(testCtx(t, 5*time.Second), Options{Name: testName(t), Tunnels: 3})
 	if err == nil || !strings.Contains(err.Error(), "tunnels") {
 		t.Errorf("Up with 3 tunnels = %v, want an error about tunnels", err)
@@ -436,7 +427,7 @@ func TestFaults(t *testing.T) {
 }
 
 func TestUpFailureCleansUp(t *testing.T) {
-	needRoot(t)
+	testenv.NeedRoot(t, "network namespaces, charon")
 	name := testName(t)
 	before := rootLinks(t)
 	// charon refuses the proposal only when the AWS side is loaded, after
@@ -470,7 +461,7 @@ func rootLinks(t testing.TB) []string {
 }
 
 func TestRootNamespaceUntouched(t *testing.T) {
-	needRoot(t)
+	testenv.NeedRoot(t, "network namespaces, charon")
 	before := rootLinks(t)
 	l := upLab(t, Options{})
 	if diff := cmp.Diff(before, rootLinks(t)); diff != "" {

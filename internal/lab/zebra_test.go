@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
 func TestBGPDArgs(t *testing.T) {
@@ -66,7 +68,7 @@ func customerBGPDConfig(prepended int) string {
 // prepend moves, go and come back with a bgpd restart, and fall back to
 // the blackhole in table 253 when the sessions end.
 func TestZebraFollowsBestPath(t *testing.T) {
-	needRoot(t)
+	testenv.NeedRoot(t, "network namespaces, charon")
 	if err := checkZebra(); err != nil {
 		t.Skip(err)
 	}

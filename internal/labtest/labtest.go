@@ -18,18 +18,14 @@ import (
 	"time"
 
 	"github.com/cgw-project/cgw/internal/lab"
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
-// NeedRoot skips t when not root, with the reason; under CI=true it fails
-// instead, since CI runs as root and must run every test.
+// NeedRoot skips t when it may not do privileged work (not root, or
+// -short), or fails it under CI=true: testenv.NeedRoot for a lab.
 func NeedRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("this test needs root (network namespaces, charon, netlink); CI must run it as root")
-		}
-		t.Skip("needs root (network namespaces, charon, netlink)")
-	}
+	testenv.NeedRoot(t, "network namespaces, charon, netlink")
 }
 
 // Name returns a unique lab name ("cgwt" and 4 hex digits).

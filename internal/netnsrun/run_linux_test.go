@@ -3,10 +3,11 @@ package netnsrun
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"os"
 	"os/exec"
 	"syscall"
 	"testing"
+
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
 func threadNetns(t *testing.T) uint64 {
@@ -21,12 +22,7 @@ func threadNetns(t *testing.T) uint64 {
 // TestNamed: f runs in the named namespace and the caller stays where it
 // was; errors from f and from a missing namespace come back.
 func TestNamed(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("needs root (ip netns add), and CI runs as root")
-		}
-		t.Skip("needs root (ip netns add)")
-	}
+	testenv.NeedRoot(t, "ip netns add")
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	name := "cgwns" + hex.EncodeToString(b)

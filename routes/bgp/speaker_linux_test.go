@@ -15,24 +15,8 @@ import (
 	"time"
 
 	"github.com/cgw-project/cgw/internal/lab"
+	"github.com/cgw-project/cgw/internal/testenv"
 )
-
-// needRoot skips a test that needs root, or fails it under CI=true.
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the BGP interop tests need root (network namespaces, FRR); CI must run them as root")
-		}
-		t.Skip("the BGP interop tests need root (network namespaces, FRR)")
-	}
-	if _, err := os.Stat(lab.BGPDPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("FRR is not installed (%v); CI must install the Debian package frr", err)
-		}
-		t.Skipf("FRR is not installed (%v): apt-get install frr", err)
-	}
-}
 
 const (
 	awsASN = 64512
@@ -72,7 +56,7 @@ func run(t *testing.T, name string, args ...string) {
 // at cleanup.
 func newAWSPeer(t *testing.T, meds map[int]uint32) *awsPeer {
 	t.Helper()
-	needRoot(t)
+	testenv.NeedRoot(t, "network namespaces, FRR", lab.BGPDPath)
 	b := make([]byte, 3)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
