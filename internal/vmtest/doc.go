@@ -12,7 +12,8 @@
 // host's own strongSwan, FRR bgpd, zebra and vtysh, iproute2, nftables, ping,
 // bash, kmod and busybox-static plus the kernel modules the lab needs, appends a second
 // archive holding freshly built cgw and cgwlab binaries and the guest
-// scripts, and boots it with qemu (TCG, or KVM when /dev/kvm is usable).
+// scripts, and boots it with qemu: KVM when a short KVM boot of the kernel
+// reaches its console, otherwise TCG; CGW_VMTEST_ACCEL=kvm|tcg forces one.
 // Inside, guest/lab.sh brings the lab up in kernel mode, checks the lab
 // with the plain initiator, then runs cgw and checks it, then does it again
 // with the lab's BGP (`cgwlab up --bgp`); it reports on the

@@ -191,14 +191,14 @@ func TestParseDepends(t *testing.T) {
 
 func TestQemuArgs(t *testing.T) {
 	k := Kernel{Vmlinuz: "/c/vmlinuz"}
-	tcg := strings.Join(qemuArgs(k, "/w/initrd", "/w/detail.log", false), " ")
+	tcg := strings.Join(qemuArgs(k, "/w/initrd", "/w/detail.log", AccelTCG), " ")
 	for _, want := range []string{"-accel tcg,thread=multi -cpu max", "-kernel /c/vmlinuz -initrd /w/initrd",
 		"-serial stdio -serial file:/w/detail.log", "-no-reboot", "-nic none", "panic=-1"} {
 		if !strings.Contains(tcg, want) {
 			t.Errorf("qemu args lack %q: %s", want, tcg)
 		}
 	}
-	if kvm := strings.Join(qemuArgs(k, "i", "d", true), " "); !strings.Contains(kvm, "-accel kvm -cpu host") {
+	if kvm := strings.Join(qemuArgs(k, "i", "d", AccelKVM), " "); !strings.Contains(kvm, "-accel kvm -cpu host") {
 		t.Errorf("kvm args: %s", kvm)
 	}
 }

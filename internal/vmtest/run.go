@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,6 +35,10 @@ type Options struct {
 	// GuestScript, when set, is a file that replaces guest/lab.sh (for
 	// debugging the guest; the test takes it from $CGW_VMTEST_SCRIPT).
 	GuestScript string
+	// Accel is "kvm" or "tcg" to force an accelerator, "" or "auto" to
+	// probe: KVM when a short KVM boot works, else TCG (the test takes it
+	// from $CGW_VMTEST_ACCEL).
+	Accel string
 	// Timeout bounds the VM; default 330 s.
 	Timeout time.Duration
 	// Logf receives progress and the guest's "@@", "TIMING" and "RESULT"
@@ -61,9 +66,11 @@ type Result struct {
 	Timings []string
 	// Steps are the host-side steps with their wall time.
 	Steps []Step
-	// Kernel is the kernel that was booted; Accel "kvm" or "tcg".
-	Kernel Kernel
-	Accel  string
+	// Kernel is the kernel that was booted; Accel "kvm" or "tcg", and
+	// AccelReason why that one.
+	Kernel      Kernel
+	Accel       string
+	AccelReason string
 	// Console and Detail are the paths of the first serial port's log
 	// (progress, RESULT) and the second's (dumps).
 	Console, Detail string
@@ -126,7 +133,27 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := concat(initrd, base, overlay); err != nil {
 		return nil, err
 	}
-	err := step("qemu", func() error { return boot(ctx, o, k, initrd, res, logf) })
+	var choice accelChoice
+	if err := step("accelerator", func() (err error) {
+		choice, err = accelProber{}.choose(ctx, o.Accel, k.Vmlinuz)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	res.Accel, res.AccelReason = choice.Accel, choice.Reason
+	logf("host: accelerator %s: %s", choice.Accel, choice.Reason)
+	var sawGuest bool
+	err := step("qemu", func() (err error) { sawGuest, err = boot(ctx, o, k, initrd, res, logf); return err })
+	if err != nil && !sawGuest && choice.Accel == AccelKVM && !choice.Forced {
+		// The probe booted, but this boot died before the guest said
+		// anything: KVM is not to be trusted here. TCG is slower, never
+		// wrong.
+		res.Accel = AccelTCG
+		res.AccelReason = fmt.Sprintf("%s; but the full boot failed under KVM (%v), so TCG", choice.Reason, err)
+		res.Failure, res.Timings = "", nil
+		logf("host: accelerator tcg: %s", res.AccelReason)
+		err = step("qemu (tcg)", func() (err error) { _, err = boot(ctx, o, k, initrd, res, logf); return err })
+	}
 	return res, err
 }
 
@@ -195,13 +222,9 @@ func concat(dst string, srcs ...string) error {
 	return out.Close()
 }
 
-// qemuArgs returns qemu's command line.
-func qemuArgs(k Kernel, initrd, detail string, kvm bool) []string {
-	accel := []string{"-accel", "tcg,thread=multi", "-cpu", "max"}
-	if kvm {
-		accel = []string{"-accel", "kvm", "-cpu", "host"}
-	}
-	return append(append([]string{"-machine", "q35"}, accel...),
+// qemuArgs returns qemu's command line for accel (AccelKVM or AccelTCG).
+func qemuArgs(k Kernel, initrd, detail, accel string) []string {
+	return append(append([]string{"-machine", "q35"}, accelArgs(accel)...),
 		"-smp", "2", "-m", "1024",
 		"-display", "none", "-monitor", "none", "-no-reboot", "-nic", "none",
 		"-serial", "stdio", "-serial", "file:"+detail,
@@ -209,26 +232,27 @@ func qemuArgs(k Kernel, initrd, detail string, kvm bool) []string {
 		"-append", "console=ttyS0 panic=-1 quiet loglevel=4")
 }
 
-// boot runs qemu, following the console.
-func boot(ctx context.Context, o Options, k Kernel, initrd string, res *Result, logf func(string, ...any)) error {
-	kvm := kvmUsable()
-	res.Accel = "tcg"
-	if kvm {
-		res.Accel = "kvm"
-	}
+// boot runs qemu with res.Accel, following the console. sawGuest reports
+// whether the guest printed any of its own lines.
+func boot(ctx context.Context, o Options, k Kernel, initrd string, res *Result, logf func(string, ...any)) (sawGuest bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
+	// A guest that says nothing for firstLineTimeout will say nothing:
+	// end it now rather than at o.Timeout, so that a fallback has time.
+	var wasSilent atomic.Bool
+	silent := time.AfterFunc(firstLineTimeout, func() { wasSilent.Store(true); cancel() })
+	defer silent.Stop()
 	logf("host: booting %s with qemu (%s)", k.Package, res.Accel)
-	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", qemuArgs(k, initrd, res.Detail, kvm)...)
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", qemuArgs(k, initrd, res.Detail, res.Accel)...)
 	console, err := os.Create(res.Console)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer console.Close()
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting qemu: %w", err)
+		return false, fmt.Errorf("starting qemu: %w", err)
 	}
 	waitErr := make(chan error, 1)
 	go func() {
@@ -247,6 +271,10 @@ func boot(ctx context.Context, o Options, k Kernel, initrd string, res *Result, 
 				continue
 			}
 			s := line[i:]
+			if !sawGuest {
+				sawGuest = true
+				silent.Stop()
+			}
 			logf("guest: %s", s)
 			switch {
 			case strings.HasPrefix(s, "TIMING "):
@@ -264,9 +292,11 @@ func boot(ctx context.Context, o Options, k Kernel, initrd string, res *Result, 
 	_, _ = io.Copy(io.Discard, pr)
 	err = <-waitErr
 	if gotResult {
-		return nil
+		return sawGuest, nil
 	}
 	switch {
+	case wasSilent.Load():
+		res.Failure = fmt.Sprintf("the guest printed nothing within %s (qemu killed)", firstLineTimeout)
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		res.Failure = fmt.Sprintf("no RESULT line within %s (qemu killed)", o.Timeout)
 	case err != nil:
@@ -274,5 +304,9 @@ func boot(ctx context.Context, o Options, k Kernel, initrd string, res *Result, 
 	default:
 		res.Failure = "the guest powered off without a RESULT line"
 	}
-	return errors.New(res.Failure)
+	return sawGuest, errors.New(res.Failure)
 }
+
+// firstLineTimeout bounds the wait for the guest's first "@@" line. Under
+// TCG on a loaded 2-core host it comes within about 20 s.
+const firstLineTimeout = 120 * time.Second

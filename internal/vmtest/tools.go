@@ -76,13 +76,3 @@ func checkTools() error {
 	return fmt.Errorf("missing %s; install with: apt-get install --no-install-recommends %s (or run scripts/vm-deps.sh)",
 		strings.Join(missing, ", "), strings.Join(pkgs, " "))
 }
-
-// kvmUsable reports whether /dev/kvm can be opened for reading and writing.
-func kvmUsable() bool {
-	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
-	if err != nil {
-		return false
-	}
-	f.Close()
-	return true
-}

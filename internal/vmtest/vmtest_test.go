@@ -6,17 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// skipOrFail skips the test with reason, or fails it under CI=true (CI must
-// run the VM test, never skip it).
-func skipOrFail(t *testing.T, reason string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("%s; CI=true, so this is a failure, not a skip", reason)
-	}
-	t.Skip(reason)
-}
+	"github.com/cgw-project/cgw/internal/testenv"
+)
 
 // TestKernelDataplaneInQemu boots a Debian cloud kernel under qemu and runs
 // guest/lab.sh: the lab in kernel mode with the plain initiator, then cgw
@@ -25,15 +17,10 @@ func skipOrFail(t *testing.T, reason string) {
 // whose best path (through zebra) is the AWS side's route back.
 // About 2.5 minutes under TCG with a warm cache.
 func TestKernelDataplaneInQemu(t *testing.T) {
-	if os.Geteuid() != 0 {
-		skipOrFail(t, "the VM test needs root (apt-get download into the cache, the lab runs as root in the guest)")
-	}
+	testenv.NeedRoot(t, "apt-get download into the cache, the lab runs as root in the guest")
 	if missing, pkgs := MissingTools(); len(missing) > 0 {
-		skipOrFail(t, "the VM test needs "+strings.Join(missing, ", ")+
+		testenv.SkipOrFail(t, "the VM test needs "+strings.Join(missing, ", ")+
 			"; install with: apt-get install --no-install-recommends "+strings.Join(pkgs, " ")+" (or scripts/vm-deps.sh)")
-	}
-	if testing.Short() {
-		skipOrFail(t, "the VM test takes about 2.5 minutes; skipped with -short")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
@@ -42,9 +29,9 @@ func TestKernelDataplaneInQemu(t *testing.T) {
 	if work == "" {
 		work = t.TempDir()
 	}
-	res, err := Run(ctx, Options{WorkDir: work, GuestScript: os.Getenv("CGW_VMTEST_SCRIPT"), Logf: t.Logf})
+	res, err := Run(ctx, Options{WorkDir: work, GuestScript: os.Getenv("CGW_VMTEST_SCRIPT"), Accel: os.Getenv(AccelEnv), Logf: t.Logf})
 	if res != nil {
-		t.Logf("kernel %s, accel %s, wall time %s", res.Kernel.Package, res.Accel, time.Since(start).Round(100*time.Millisecond))
+		t.Logf("kernel %s, accel %s (%s), wall time %s", res.Kernel.Package, res.Accel, res.AccelReason, time.Since(start).Round(100*time.Millisecond))
 		for _, s := range res.Steps {
 			t.Logf("host step %-36s %s", s.Name, s.Duration.Round(10*time.Millisecond))
 		}
