@@ -15,6 +15,7 @@ import (
 	"github.com/cgw-project/cgw/ike"
 	"github.com/cgw-project/cgw/internal/lab"
 	"github.com/cgw-project/cgw/internal/labtest"
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
 // The benchmarks run cgw and plain strongSwan (swanctl with the equivalent
@@ -192,24 +193,16 @@ func startCGW(b *testing.B, l *lab.Lab, bin string) (stop func()) {
 	return stop
 }
 
-// waitStatusSocket polls cgw's status socket every 20 ms until ok holds
-// and returns when it first did.
+// waitStatusSocket polls cgw's status socket until ok holds and returns
+// when it first did (to the poll's 20 ms).
 func waitStatusSocket(b *testing.B, socket string, within time.Duration, what string, ok func(gateway.Status) bool) time.Time {
 	b.Helper()
-	deadline := time.Now().Add(within)
-	var s gateway.Status
-	var err error
-	for time.Now().Before(deadline) {
+	testenv.WaitValue(b, within, what, func() (gateway.Status, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		s, err = gateway.QueryStatus(ctx, socket)
-		cancel()
-		if err == nil && ok(s) {
-			return time.Now()
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	b.Fatalf("no %s within %v: %+v %v", what, within, s, err)
-	return time.Time{}
+		defer cancel()
+		return gateway.QueryStatus(ctx, socket)
+	}, ok)
+	return time.Now()
 }
 
 func bothTunnelsUp(s gateway.Status) bool {

@@ -14,6 +14,7 @@ import (
 	"github.com/cgw-project/cgw/gateway"
 	"github.com/cgw-project/cgw/internal/lab"
 	"github.com/cgw-project/cgw/internal/labtest"
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
 // running is a Gateway running in the test against a lab.
@@ -88,17 +89,7 @@ func runGateway(t testing.TB, l *lab.Lab, opts ...gwOption) *running {
 // waitStatus polls the gateway's status until ok returns true.
 func waitStatus(t testing.TB, g *gateway.Gateway, within time.Duration, what string, ok func(gateway.Status) bool) gateway.Status {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		s := g.Status()
-		if ok(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s: status %+v", within, what, s)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return testenv.WaitValue(t, within, what, func() (gateway.Status, error) { return g.Status(), nil }, ok)
 }
 
 func bothUp(s gateway.Status) bool {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cgw-project/cgw/gateway/awsconf"
@@ -58,6 +59,8 @@ type Gateway struct {
 
 	mu     sync.Mutex // protects status
 	status Status
+
+	metricsAddr atomic.Pointer[string] // where /metrics listens, once it does
 }
 
 // tunnel is one AWS tunnel's state, owned by the reconcile loop.
@@ -183,6 +186,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("metrics_listen: %w", err)
 		}
+		addr := l.Addr().String()
+		g.metricsAddr.Store(&addr)
 		mctx, stop := context.WithCancel(ctx)
 		wg.Add(1)
 		go func() {

@@ -114,7 +114,17 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// serveMetrics serves /metrics on addr until ctx ends.
+// MetricsAddr returns the address /metrics listens on ("127.0.0.1:9810";
+// with metrics_listen port 0, the port the kernel chose), or "" before it
+// listens or without metrics_listen. Safe for concurrent use.
+func (g *Gateway) MetricsAddr() string {
+	if a := g.metricsAddr.Load(); a != nil {
+		return *a
+	}
+	return ""
+}
+
+// serveMetrics serves /metrics on l until ctx ends.
 func (g *Gateway) serveMetrics(ctx context.Context, l net.Listener) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(newCollector(g.Status), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

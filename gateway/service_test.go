@@ -183,10 +183,14 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 // shows them.
 func TestMetrics(t *testing.T) {
 	l := labtest.Up(t, lab.Options{})
-	const addr = "127.0.0.1:19810"
-	r := runGateway(t, l, withConfig(func(c *gateway.Config) { c.MetricsListen = addr }))
+	// Port 0: the kernel picks a free one, so parallel runs never collide.
+	r := runGateway(t, l, withConfig(func(c *gateway.Config) { c.MetricsListen = "127.0.0.1:0" }))
 	g := r.g
 	s := waitStatus(t, g, 20*time.Second, "both tunnels up with an active one", func(s gateway.Status) bool { return bothUp(s) && s.ActiveTunnel != 0 })
+	addr := g.MetricsAddr()
+	if addr == "" || strings.HasSuffix(addr, ":0") {
+		t.Fatalf("MetricsAddr() = %q once the gateway is ready, want the port it listens on", addr)
+	}
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatal(err)

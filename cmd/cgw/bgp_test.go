@@ -12,6 +12,7 @@ import (
 	"github.com/cgw-project/cgw/gateway"
 	"github.com/cgw-project/cgw/internal/lab"
 	"github.com/cgw-project/cgw/internal/labtest"
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
 // TestDaemonBGP runs `cgw run` against a lab whose AWS side speaks BGP
@@ -265,20 +266,10 @@ func waitPingTo(t *testing.T, l *lab.Lab, addr string, within time.Duration) {
 
 func bgpUp(ts gateway.TunnelStatus) bool { return ts.BGP != nil && ts.BGP.State == "established" }
 
-// waitStatus polls cgw's status until ok holds.
+// waitStatus polls cgw's status socket until ok holds.
 func waitStatus(t *testing.T, l *lab.Lab, within time.Duration, what string, ok func(gateway.Status) bool) gateway.Status {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		s, err := queryStatus(t, l)
-		if err == nil && ok(s) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s within %v: %+v %v", what, within, s, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return testenv.WaitValue(t, within, what, func() (gateway.Status, error) { return queryStatus(t, l) }, ok)
 }
 
 // waitTable198 waits until table 198 in the cgw namespace has (present)

@@ -14,6 +14,7 @@ import (
 	"github.com/cgw-project/cgw/gateway"
 	"github.com/cgw-project/cgw/internal/lab"
 	"github.com/cgw-project/cgw/internal/labtest"
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
 // buildCGW builds the cgw binary once per test into a temp dir.
@@ -105,17 +106,9 @@ func queryStatus(t *testing.T, l *lab.Lab) (gateway.Status, error) {
 
 func waitBothUp(t *testing.T, l *lab.Lab, within time.Duration) gateway.Status {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		s, err := queryStatus(t, l)
-		if err == nil && len(s.Tunnels) == 2 && s.Tunnels[0].Up && s.Tunnels[1].Up {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("both tunnels not up within %v: %+v %v", within, s, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return testenv.WaitValue(t, within, "both tunnels up", func() (gateway.Status, error) { return queryStatus(t, l) }, func(s gateway.Status) bool {
+		return len(s.Tunnels) == 2 && s.Tunnels[0].Up && s.Tunnels[1].Up
+	})
 }
 
 // cgwLeftovers lists what cgw added that is still in the lab's cgw

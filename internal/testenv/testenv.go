@@ -72,6 +72,21 @@ func Eventually(t testing.TB, within time.Duration, what string, cond func() boo
 	}
 }
 
+// WaitValue calls get every Poll until ok holds for what it returned with
+// a nil error, and returns that value; when within passes first, it fails
+// t naming what it waited for and the last value or error. It is the one
+// poll behind every "wait for the status to say …" of cgw's tests: get is
+// a Gateway's Status in-process, or a query of a cgw binary's socket.
+func WaitValue[V any](t testing.TB, within time.Duration, what string, get func() (V, error), ok func(V) bool) V {
+	t.Helper()
+	var v V
+	var err error
+	if !Wait(within, func() bool { v, err = get(); return err == nil && ok(v) }) {
+		t.Fatalf("no %s within %v: last %+v, err %v", what, within, v, err)
+	}
+	return v
+}
+
 // Wait is Eventually without the test: it reports whether cond became
 // true within d.
 func Wait(d time.Duration, cond func() bool) bool {
