@@ -161,7 +161,7 @@ func sampleSAs(ctx context.Context, socket string) ([]diag.SASample, error) {
 // insideLink finds the inside interface and the gateway's address in
 // local_networks.
 func insideLink(h *netlink.Handle, cfg *Config) (string, netip.Addr) {
-	addrs, err := h.AddrList(nil, netlink.FAMILY_V4)
+	addrs, err := h.AddrList(nil, familyV4)
 	if err != nil {
 		return cfg.Interfaces.Inside, netip.Addr{}
 	}
@@ -180,7 +180,7 @@ func insideLink(h *netlink.Handle, cfg *Config) (string, netip.Addr) {
 }
 
 func isLocalAddr(h *netlink.Handle, a netip.Addr) bool {
-	addrs, err := h.AddrList(nil, netlink.FAMILY_V4)
+	addrs, err := h.AddrList(nil, familyV4)
 	if err != nil {
 		return false
 	}
@@ -193,7 +193,7 @@ func isLocalAddr(h *netlink.Handle, a netip.Addr) bool {
 }
 
 func defaultRouteDev(h *netlink.Handle) string {
-	routes, err := h.RouteList(nil, netlink.FAMILY_V4)
+	routes, err := h.RouteList(nil, familyV4)
 	if err != nil {
 		return ""
 	}

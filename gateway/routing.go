@@ -76,7 +76,7 @@ func (g *Gateway) insideAddress(ns netns.NsHandle) netip.Addr {
 	if g.cfg.Interfaces.Inside != "" {
 		link, _ = h.LinkByName(g.cfg.Interfaces.Inside)
 	}
-	addrs, err := h.AddrList(link, netlink.FAMILY_V4)
+	addrs, err := h.AddrList(link, familyV4)
 	if err != nil {
 		return netip.Addr{}
 	}
