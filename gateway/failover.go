@@ -32,11 +32,13 @@ type failover struct {
 	lastRekey time.Time
 	lastMove  time.Time
 	lastFrom  int
-	lostFrom  int           // the tunnel last left because its path was lost
-	lostAt    time.Time     // when
-	count     int           // failovers so far
-	warning   string        // monitors unreachable through both tunnels, …
-	hold      time.Duration // holdTime; tests shorten it
+	lostFrom  int            // the tunnel last left because its path was lost
+	lostAt    time.Time      // when
+	count     int            // failovers so far
+	warning   string         // monitors unreachable through both tunnels, …
+	warnedAt  time.Time      // when warning was raised
+	warnedIn  map[int]uint64 // each tunnel's CHILD SA packets in then
+	hold      time.Duration  // holdTime; tests shorten it
 
 	lastOut map[int]uint64 // CHILD SA packets out per tunnel at the last look
 	lastUp  map[int]bool   // which tunnels were up at the last look
@@ -145,6 +147,56 @@ func (g *Gateway) chooseActive(ctx context.Context, rekey func(name string) erro
 	if why, lost := g.passiveLoss(now); lost {
 		g.moveOff(why, rekey, now)
 	}
+	g.clearWarning(now)
+}
+
+// warn raises the failover warning. It holds while its condition does:
+// clearWarning drops it once a path is seen to work again.
+func (g *Gateway) warn(msg string, now time.Time) {
+	fo := &g.fo
+	if fo.warning == msg {
+		return
+	}
+	fo.warning, fo.warnedAt = msg, now
+	fo.warnedIn = map[int]uint64{}
+	for _, t := range g.tunnels {
+		fo.warnedIn[t.number], _ = childPackets(t)
+	}
+}
+
+// clearWarning drops the failover warning once what it said has ended:
+// the monitors answered after it was raised or, without monitors, the
+// tunnel carrying traffic received packets since.
+func (g *Gateway) clearWarning(now time.Time) {
+	fo := &g.fo
+	if fo.warning == "" {
+		return
+	}
+	recovered := false
+	if g.prober != nil {
+		recovered = g.prober.view(now).LastReply.After(fo.warnedAt)
+	} else if t := g.upTunnel(g.active); t != nil {
+		in, _ := childPackets(t)
+		recovered = in > fo.warnedIn[t.number]
+	}
+	if recovered {
+		g.log.Info("path answers again; warning cleared", "warning", fo.warning, "raised", now.Sub(fo.warnedAt).Round(time.Second))
+		fo.warning = ""
+	}
+}
+
+// childPackets returns the packets in and out of t's installed CHILD SAs.
+func childPackets(t *tunnel) (in, out uint64) {
+	if t.sa == nil {
+		return 0, 0
+	}
+	for _, c := range t.sa.Children {
+		if c.Name == t.spec.Name && c.State == "INSTALLED" {
+			in += c.PacketsIn
+			out += c.PacketsOut
+		}
+	}
+	return in, out
 }
 
 // passiveLoss watches the active tunnel's CHILD SA counters: packets out
@@ -158,13 +210,7 @@ func (g *Gateway) passiveLoss(now time.Time) (string, bool) {
 		fo.pasTunnel = 0
 		return "", false
 	}
-	var in, out uint64
-	for _, c := range t.sa.Children {
-		if c.Name == t.spec.Name && c.State == "INSTALLED" {
-			in += c.PacketsIn
-			out += c.PacketsOut
-		}
-	}
+	in, out := childPackets(t)
 	if fo.pasTunnel != t.number || in != fo.pasIn || out < fo.pasOut {
 		fo.pasTunnel, fo.pasIn, fo.pasOut, fo.pasSince = t.number, in, out, time.Time{}
 		return "", false
@@ -196,12 +242,12 @@ func (g *Gateway) moveOff(why string, rekey func(name string) error, now time.Ti
 		}
 	}
 	if to == nil {
-		fo.warning = fmt.Sprintf("%s, and no other tunnel is up", why)
+		g.warn(fmt.Sprintf("%s, and no other tunnel is up", why), now)
 		g.log.Warn("path lost and no other tunnel is up", "tunnel", from, "why", why)
 		return
 	}
 	if fo.lastFrom == to.number && now.Sub(fo.lastMove) < flapWindow {
-		fo.warning = "replies come back through neither tunnel: look at the VPC side (security group, network ACL, route table), not the tunnels"
+		g.warn("replies come back through neither tunnel: look at the VPC side (security group, network ACL, route table), not the tunnels", now)
 		return
 	}
 	g.log.Warn("failover", "from_tunnel", from, "to_tunnel", to.number, "why", why)
@@ -265,12 +311,12 @@ func (g *Gateway) onLoss(ctx context.Context, rekey func(name string) error, wg 
 	}
 	why := fmt.Sprintf("monitors %v unanswered for %v", g.cfg.Monitors, h.SilentFor.Round(10*time.Millisecond))
 	if to == nil {
-		fo.warning = fmt.Sprintf("tunnel %d: %s and no other tunnel is up", from, why)
+		g.warn(fmt.Sprintf("tunnel %d: %s and no other tunnel is up", from, why), now)
 		g.log.Warn("path lost and no other tunnel is up", "tunnel", from, "why", why)
 		return
 	}
 	if fo.lastFrom == to.number && now.Sub(fo.lastMove) < flapWindow {
-		fo.warning = "the monitors do not answer through either tunnel: look at the VPC side (security group, network ACL, route table), not the tunnels"
+		g.warn("the monitors do not answer through either tunnel: look at the VPC side (security group, network ACL, route table), not the tunnels", now)
 		g.log.Warn("monitors unanswered through both tunnels; not failing over again", "why", why)
 		g.prober.reset(now)
 		return

@@ -116,6 +116,16 @@ func TestFailoverBothSilent(t *testing.T) {
 	if out, ok := labtest.Ping(t, l, 3); !ok {
 		t.Fatalf("no ping after both endpoints returned:\n%s", out)
 	}
+	// Status is current: once traffic flows again, no warning and no
+	// tunnel's error from the outage is shown as if it still held.
+	s = waitStatus(t, r.g, 15*time.Second, "the outage's warnings cleared", func(s gateway.Status) bool {
+		return bothUp(s) && s.ActiveTunnel != 0 && len(s.Warnings) == 0
+	})
+	for _, ts := range s.Tunnels {
+		if ts.LastError != "" || ts.LastErrorAt != nil {
+			t.Errorf("tunnel %d is up but status shows the error %q (at %v)", ts.Number, ts.LastError, ts.LastErrorAt)
+		}
+	}
 }
 
 // TestBlockNATT: UDP 4500 blocked for a minute (all ESP and IKE after
@@ -179,4 +189,33 @@ func TestFailoverPassive(t *testing.T) {
 	if gap > 6*time.Second {
 		t.Errorf("gap %v: the passive failover took too long", gap)
 	}
+}
+
+// TestWarningClears: a VPC-side fault (the security group drops ICMP)
+// raises "the monitors do not answer through either tunnel" after one
+// failover; once the VPC answers again, the warning goes by itself.
+func TestWarningClears(t *testing.T) {
+	l := labtest.Up(t, lab.Options{})
+	r := runGateway(t, l)
+	waitStatus(t, r.g, 20*time.Second, "both tunnels up with an active one", func(s gateway.Status) bool { return bothUp(s) && s.ActiveTunnel != 0 })
+	ctx := context.Background()
+	if err := l.Fault(ctx, lab.FaultDropICMPVPC, true); err != nil {
+		t.Fatal(err)
+	}
+	s := waitStatus(t, r.g, 30*time.Second, "a warning that the VPC side answers through neither tunnel", func(s gateway.Status) bool {
+		for _, w := range s.Warnings {
+			if strings.Contains(w, "either tunnel") || strings.Contains(w, "neither tunnel") {
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("with the VPC host dropping ICMP: %q", s.Warnings)
+	if err := l.Fault(ctx, lab.FaultDropICMPVPC, false); err != nil {
+		t.Fatal(err)
+	}
+	s = waitStatus(t, r.g, 15*time.Second, "empty warnings once the VPC answers", func(s gateway.Status) bool {
+		return len(s.Warnings) == 0 && s.ActiveTunnel != 0
+	})
+	t.Logf("after: active tunnel %d, probes %+v", s.ActiveTunnel, s.Probe)
 }

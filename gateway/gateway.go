@@ -71,7 +71,8 @@ type tunnel struct {
 	initiating bool
 	next       time.Time     // earliest next initiate
 	backoff    time.Duration // current retry delay
-	lastErr    string
+	lastErr    string        // why the last load or initiate failed ("" none)
+	lastErrAt  time.Time     // when
 	upSince    time.Time
 	sa         *ike.IKESA // last seen IKE SA with this name, or nil
 
@@ -264,7 +265,7 @@ func (g *Gateway) session(ctx context.Context, c *ike.Client, wg *sync.WaitGroup
 			if errors.Is(err, ike.ErrClosed) {
 				return err
 			}
-			t.lastErr = ike.Explain(err, t.label())
+			t.failed(ike.Explain(err, t.label()), time.Now())
 			g.log.Error("loading tunnel into charon failed", "tunnel", t.number, "err", err)
 			continue
 		}
@@ -437,11 +438,20 @@ func (g *Gateway) initiated(r initResult) {
 	delay := t.backoff + time.Duration(rand.Int64N(int64(t.backoff/4)+1))
 	t.next = time.Now().Add(delay)
 	msg := ike.Explain(r.err, t.label())
+	if g.upTunnel(t.number) != nil {
+		// The tunnel came up meanwhile (an SA charon or AWS started): the
+		// failure is moot, and status must not show it as current.
+		g.log.Debug("initiate failed, but the tunnel is up", "tunnel", t.number, "why", msg)
+		return
+	}
 	if msg != t.lastErr {
 		g.log.Warn("initiate failed", "tunnel", t.number, "why", msg, "retry_in", delay.Round(100*time.Millisecond))
 	}
-	t.lastErr = msg
+	t.failed(msg, time.Now())
 }
+
+// failed records why a load or initiate of t failed.
+func (t *tunnel) failed(msg string, now time.Time) { t.lastErr, t.lastErrAt = msg, now }
 
 func (t *tunnel) label() string { return "tunnel " + strconv.Itoa(t.number) }
 

@@ -99,7 +99,7 @@ func (g *Gateway) applyReload(ctx context.Context, c *ike.Client, r reload) erro
 				}
 			}
 			if err := c.Load(ctx, nt.spec); err != nil {
-				nt.lastErr = ike.Explain(err, nt.label())
+				nt.failed(ike.Explain(err, nt.label()), time.Now())
 				errs = append(errs, err)
 			} else {
 				nt.loaded = true

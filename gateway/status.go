@@ -64,7 +64,11 @@ type TunnelStatus struct {
 	BytesOut   uint64 `json:"bytes_out"`
 	PacketsIn  uint64 `json:"packets_in"`
 	PacketsOut uint64 `json:"packets_out"`
-	LastError  string `json:"last_error,omitempty"`
+	// LastError is why the last load or initiate failed, while the
+	// tunnel is not up (an up tunnel's past failures are in the log), and
+	// LastErrorAt when.
+	LastError   string     `json:"last_error,omitempty"`
+	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
 	// BGP is the tunnel's BGP session (routing bgp only).
 	BGP *TunnelBGP `json:"bgp,omitempty"`
 }
@@ -107,7 +111,6 @@ func (g *Gateway) snapshotLocked(now time.Time) Status {
 			Identity:    t.spec.LocalID,
 			IKEState:    "DOWN",
 			ChildState:  "DOWN",
-			LastError:   t.lastErr,
 		}
 		if sa := t.sa; sa != nil {
 			ts.IKEState = sa.State
@@ -132,6 +135,10 @@ func (g *Gateway) snapshotLocked(now time.Time) Status {
 		}
 		if !t.loaded && t.lastErr != "" {
 			ts.ChildState = "NOT LOADED"
+		}
+		if t.lastErr != "" && !ts.Up {
+			at := t.lastErrAt
+			ts.LastError, ts.LastErrorAt = t.lastErr, &at
 		}
 		s.Tunnels = append(s.Tunnels, ts)
 	}

@@ -103,7 +103,12 @@ func printStatus(w io.Writer, s gateway.Status) error {
 	}
 	for _, t := range s.Tunnels {
 		if t.LastError != "" {
-			fmt.Fprintf(w, "tunnel %d: %s\n", t.Number, t.LastError)
+			// The message names its tunnel already ("tunnel 2: …").
+			when := ""
+			if t.LastErrorAt != nil {
+				when = fmt.Sprintf(" (at %s)", t.LastErrorAt.Local().Format(time.TimeOnly))
+			}
+			fmt.Fprintf(w, "%s%s\n", t.LastError, when)
 		}
 	}
 	for _, wn := range s.Warnings {

@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cgw-project/cgw/gateway"
 )
@@ -30,5 +31,24 @@ func TestPrintStatusBGP(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("status lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+// TestPrintStatusLastError: a tunnel's last error is printed once, with
+// its own "tunnel N:" and the time it happened, not "tunnel 2: tunnel 2:".
+func TestPrintStatusLastError(t *testing.T) {
+	at := time.Date(2026, 12, 4, 1, 2, 3, 0, time.Local)
+	s := gateway.Status{Tunnels: []gateway.TunnelStatus{
+		{Number: 2, AWSEndpoint: "203.0.113.20", LastError: "tunnel 2: AWS does not answer IKE", LastErrorAt: &at},
+	}}
+	var b strings.Builder
+	if err := printStatus(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	if want := "tunnel 2: AWS does not answer IKE (at 01:02:03)\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("status lacks %q:\n%s", want, b.String())
+	}
+	if strings.Contains(b.String(), "tunnel 2: tunnel 2:") {
+		t.Errorf("the tunnel is named twice:\n%s", b.String())
 	}
 }
