@@ -9,6 +9,7 @@ import (
 	"github.com/cgw-project/cgw/gateway"
 	"github.com/cgw-project/cgw/internal/lab"
 	"github.com/cgw-project/cgw/internal/labtest"
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
 func activeIs(n int) func(gateway.Status) bool {
@@ -31,10 +32,7 @@ func TestFailover(t *testing.T) {
 	t.Logf("active: tunnel %d (%s)", s.ActiveTunnel, s.ActiveReason)
 
 	p := labtest.StartPinger(t, l, 100*time.Millisecond)
-	time.Sleep(2 * time.Second)
-	if p.LastReply().IsZero() {
-		t.Fatal("no replies before the fault")
-	}
+	testenv.Eventually(t, 10*time.Second, "ping replies before the fault", func() bool { return !p.LastReply().IsZero() })
 	ctx := context.Background()
 	faultAt := time.Now()
 	if err := l.Fault(ctx, lab.FaultSilenceTunnel1, true); err != nil {
@@ -42,12 +40,10 @@ func TestFailover(t *testing.T) {
 	}
 	s = waitStatus(t, r.g, 5*time.Second, "tunnel 2 active after silencing tunnel 1", activeIs(2))
 	t.Logf("failed over: %s; failovers %d", s.ActiveReason, s.Failovers)
-	time.Sleep(3 * time.Second)
+	movedAt := time.Now()
+	testenv.Eventually(t, 10*time.Second, "ping replies through tunnel 2 after the failover", func() bool { return p.LastReply().After(movedAt) })
 	gap, at := p.LongestGap(faultAt.Add(-time.Second))
 	t.Logf("longest gap in replies: %v (from %v after the fault)", gap, at.Sub(faultAt).Round(time.Millisecond))
-	if last := p.LastReply(); time.Since(last) > time.Second {
-		t.Fatalf("replies did not resume after the failover: last %v ago", time.Since(last))
-	}
 	// Budget: detection (~0.65 s) + rekey + probe interval, with slack
 	// for a loaded 2-core CI machine; the benchmark reports the figure.
 	if gap > 3*time.Second {
@@ -62,6 +58,7 @@ func TestFailover(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = waitStatus(t, r.g, 30*time.Second, "tunnel 1 back up", tunnelUp(1))
+	// A window, not a wait: traffic must stay on tunnel 2 through it.
 	time.Sleep(3 * time.Second)
 	s = r.g.Status()
 	if s.ActiveTunnel != 2 {
@@ -168,9 +165,16 @@ func TestFailoverPassive(t *testing.T) {
 	g := r.g
 	waitStatus(t, g, 20*time.Second, "both tunnels up", bothUp)
 	p := labtest.StartPinger(t, l, 100*time.Millisecond)
-	s := waitStatus(t, g, 10*time.Second, "an active tunnel seen carrying the pings", func(s gateway.Status) bool { return s.ActiveTunnel != 0 })
-	time.Sleep(time.Second)
-	s = g.Status()
+	testenv.Eventually(t, 10*time.Second, "ping replies before the fault", func() bool { return !p.LastReply().IsZero() })
+	// The active tunnel is the one whose CHILD SA carries the pings both
+	// ways (libipsec sends on the newest SA, which status follows).
+	s := waitStatus(t, g, 10*time.Second, "an active tunnel seen carrying the pings", func(s gateway.Status) bool {
+		if s.ActiveTunnel == 0 {
+			return false
+		}
+		ts := s.Tunnels[s.ActiveTunnel-1]
+		return ts.PacketsOut > 5 && ts.PacketsIn > 5
+	})
 	fault := lab.FaultSilenceTunnel1
 	if s.ActiveTunnel == 2 {
 		fault = lab.FaultSilenceTunnel2
@@ -180,12 +184,10 @@ func TestFailoverPassive(t *testing.T) {
 	}
 	t0 := time.Now()
 	waitStatus(t, g, 10*time.Second, "a failover on the counters alone", func(s gateway.Status) bool { return s.Failovers > 0 })
-	time.Sleep(2 * time.Second)
+	movedAt := time.Now()
+	testenv.Eventually(t, 10*time.Second, "ping replies after the passive failover", func() bool { return p.LastReply().After(movedAt) })
 	gap, _ := p.LongestGap(t0.Add(-time.Second))
 	t.Logf("longest gap without monitors: %v", gap)
-	if since := time.Since(p.LastReply()); since > time.Second {
-		t.Fatalf("replies did not resume: last %v ago", since)
-	}
 	if gap > 6*time.Second {
 		t.Errorf("gap %v: the passive failover took too long", gap)
 	}

@@ -95,8 +95,7 @@ func TestNotifyReadyAfterTunnelsLoaded(t *testing.T) {
 			t.Errorf("READY=1 came before %s was loaded:\n%s", c, out)
 		}
 	}
-	time.Sleep(1500 * time.Millisecond)
-	if _, ok := n.first("WATCHDOG=1"); !ok {
+	if !testenv.Wait(10*time.Second, func() bool { _, ok := n.first("WATCHDOG=1"); return ok }) {
 		t.Error("no WATCHDOG=1 with WATCHDOG_USEC set")
 	}
 	if _, ok := n.first("STATUS="); !ok {
