@@ -48,6 +48,9 @@ type analysis struct {
 	anyUp    bool
 	notes    []Packet // Note lines from the receiver
 	noRoute  bool     // the receiver said it has no route back to the source
+	probes   bool     // the flow is cgw's own monitor probes (nothing else was seen)
+	flow     string   // which flow was analysed, and why
+	others   []string // the other echo flows to TARGET in the captures
 }
 
 func analyse(o Observation) *analysis {
@@ -88,9 +91,7 @@ func analyse(o Observation) *analysis {
 	if o.HaveReceiver {
 		a.captured[PointReceiver] = true
 	}
-	if !a.source.IsValid() {
-		a.source = a.inferSource()
-	}
+	a.chooseFlow()
 	aws := map[netip.Addr]bool{}
 	for _, t := range o.Tunnels {
 		if t.AWSOutside.IsValid() {
@@ -165,23 +166,76 @@ func analyse(o Observation) *analysis {
 	return a
 }
 
-// inferSource picks the most common source of echo requests to TARGET.
-func (a *analysis) inferSource() netip.Addr {
-	count := map[netip.Addr]int{}
+// chooseFlow settles which echo requests to TARGET are analysed: those
+// from the source the user named (or live diagnose's own pings), else the
+// source with the most requests that are not cgw's own monitor probes
+// (their data is ProbePayload). Probes are analysed only when nothing else
+// was seen, and that is said. The other flows are listed.
+func (a *analysis) chooseFlow() {
+	user, probe := map[netip.Addr]int{}, map[netip.Addr]int{}
 	for _, pts := range a.o.Points {
 		for _, p := range pts {
-			if p.Kind == EchoRequest && p.Dst == a.o.Target && a.keyOK(p) {
-				count[p.Src]++
+			if p.Kind != EchoRequest || p.Dst != a.o.Target || !a.keyOK(p) {
+				continue
+			}
+			if p.Probe {
+				probe[p.Src]++
+			} else {
+				user[p.Src]++
 			}
 		}
 	}
+	why := "named"
+	switch {
+	case a.source.IsValid() && len(a.keys) > 0:
+		why = "diagnose's own pings"
+	case a.source.IsValid():
+		a.probes = user[a.source] == 0 && probe[a.source] > 0
+	case len(user) > 0:
+		a.source, why = mostFrequent(user), "the most echo requests to the target that are not cgw's own probes"
+	case len(probe) > 0:
+		a.source, a.probes, why = mostFrequent(probe), true, "only cgw's own monitor probes were captured"
+	default:
+		return
+	}
+	kind := "echo requests"
+	if a.probes {
+		kind = "cgw's monitor probes"
+		if why == "named" {
+			why = "named; only cgw's own probes come from it"
+		}
+	}
+	a.flow = fmt.Sprintf("%s from %s to %s (%s)", kind, a.source, a.o.Target, why)
+	for _, addr := range sortedAddrs(user) {
+		if addr != a.source || a.probes {
+			a.others = append(a.others, fmt.Sprintf("echo requests from %s (%d)", addr, user[addr]))
+		}
+	}
+	for _, addr := range sortedAddrs(probe) {
+		if addr != a.source || !a.probes {
+			a.others = append(a.others, fmt.Sprintf("cgw's monitor probes from %s (%d)", addr, probe[addr]))
+		}
+	}
+}
+
+// mostFrequent returns the address counted most often, the lowest on a tie.
+func mostFrequent(count map[netip.Addr]int) netip.Addr {
 	var best netip.Addr
-	for addr, n := range count {
-		if n > count[best] || (n == count[best] && addr.Less(best)) {
+	for _, addr := range sortedAddrs(count) {
+		if !best.IsValid() || count[addr] > count[best] {
 			best = addr
 		}
 	}
 	return best
+}
+
+func sortedAddrs(m map[netip.Addr]int) []netip.Addr {
+	out := make([]netip.Addr, 0, len(m))
+	for a := range m {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
+	return out
 }
 
 func (a *analysis) keyOK(p Packet) bool {
@@ -196,12 +250,12 @@ func (a *analysis) inWindow(p Packet) bool {
 }
 
 func (a *analysis) isRequest(p Packet) bool {
-	return p.Kind == EchoRequest && p.Dst == a.o.Target &&
+	return p.Kind == EchoRequest && p.Dst == a.o.Target && p.Probe == a.probes &&
 		(!a.source.IsValid() || p.Src == a.source) && a.keyOK(p)
 }
 
 func (a *analysis) isReply(p Packet) bool {
-	return p.Kind == EchoReply && p.Src == a.o.Target &&
+	return p.Kind == EchoReply && p.Src == a.o.Target && p.Probe == a.probes &&
 		(!a.source.IsValid() || p.Dst == a.source) && a.keyOK(p)
 }
 
@@ -265,6 +319,7 @@ func Classify(o Observation) Report {
 	if a.source.IsValid() {
 		r.Source = a.source.String()
 	}
+	r.Flow, r.OtherFlows = a.flow, a.others
 	a.decide(&r)
 	r.Evidence = a.evidence(r)
 	r.Checks = a.checks(r)

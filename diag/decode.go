@@ -1,6 +1,7 @@
 package diag
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -167,6 +168,9 @@ var unreachNames = map[uint8]string{
 	13: "admin prohibited filter",
 }
 
+// probePayload is ProbePayload as bytes, for decodeICMP.
+var probePayload = []byte(ProbePayload)
+
 func decodeICMP(p *Packet, pl []byte, plLen int) {
 	p.Kind = ICMPOther
 	if len(pl) < 4 {
@@ -178,6 +182,7 @@ func decodeICMP(p *Packet, pl []byte, plLen int) {
 	case (typ == 8 || typ == 0) && len(pl) >= 8:
 		p.ID = binary.BigEndian.Uint16(pl[4:])
 		p.Seq = binary.BigEndian.Uint16(pl[6:])
+		p.Probe = bytes.HasPrefix(pl[8:], probePayload)
 		what := "request"
 		p.Kind = EchoRequest
 		if typ == 0 {

@@ -49,6 +49,7 @@ func ExampleClassify() {
 	// Output:
 	// Case 2 (2-or-3): requests leave through the tunnel, no reply comes back
 	// Target 10.10.100.110 from 172.31.16.1: 1 sent, 0 answered
+	// Flow: echo requests from 172.31.16.1 to 10.10.100.110 (diagnose's own pings)
 	//
 	// the requests leave through the tunnel and no reply comes back; without a capture on 10.10.100.110, Case 2 (requests never arrive) and Case 3 (replies never return) cannot be told apart
 	//

@@ -7,6 +7,7 @@ package diag
 import (
 	"bytes"
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -90,7 +91,7 @@ func TestLabCases(t *testing.T) {
 		if o.HaveReceiver {
 			recvPkts = append([]Packet{}, o.Points[PointReceiver]...)
 		}
-		off := ClassifyCaptures(sender, recvPkts, addr(target))
+		off := ClassifyCaptures(sender, recvPkts, addr(target), netip.Addr{})
 		if off.Case != r.Case || off.Subcase != r.Subcase {
 			t.Errorf("offline from the evidence file: case %d %q, live %d %q\n%s", off.Case, off.Subcase, r.Case, r.Subcase, textOf(t, off))
 		}
@@ -98,7 +99,7 @@ func TestLabCases(t *testing.T) {
 		// headers, lan0, ipsec0 and wan0 mixed in one file).
 		stopDump()
 		any := readFile(t, dump)
-		off = ClassifyCaptures(any, recvPkts, addr(target))
+		off = ClassifyCaptures(any, recvPkts, addr(target), netip.Addr{})
 		if off.Case != r.Case || off.Subcase != r.Subcase {
 			t.Errorf("offline from tcpdump -i any: case %d %q, live %d %q\n%s", off.Case, off.Subcase, r.Case, r.Subcase, textOf(t, off))
 		}

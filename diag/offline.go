@@ -26,7 +26,12 @@ import (
 // The AWS endpoints are the ESP peers other than the local outside address,
 // which is the address found in most ESP and IKE packets. Without the
 // gateway's facts (routes, SAs) the checks stay general.
-func ClassifyCaptures(sender, receiver []Packet, target netip.Addr) Report {
+//
+// source, when valid, names the flow: echo requests from source to target.
+// Otherwise the flow is the source with the most requests that are not
+// cgw's own monitor probes (see ProbePayload); the Report says which flow
+// it chose and lists the others.
+func ClassifyCaptures(sender, receiver []Packet, target, source netip.Addr) Report {
 	points := map[string][]Packet{}
 	var unplaced []Packet
 	for _, p := range sender {
@@ -53,7 +58,7 @@ func ClassifyCaptures(sender, receiver []Packet, target netip.Addr) Report {
 			}
 		}
 	}
-	o := Observation{Target: target, Points: points}
+	o := Observation{Target: target, Source: source, Points: points}
 	if receiver != nil {
 		o.HaveReceiver = true
 		rp := make([]Packet, len(receiver))

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -117,7 +118,7 @@ func TestClassifyTcpdumpFiles(t *testing.T) {
 			stopS()
 			stopR()
 			sender, receiver := readFile(t, sf), readFile(t, rf)
-			r := ClassifyCaptures(sender, receiver, addr("192.0.2.2"))
+			r := ClassifyCaptures(sender, receiver, addr("192.0.2.2"), netip.Addr{})
 			if r.Case != tc.wantCase || r.Subcase != tc.wantSub {
 				t.Errorf("got case %d %q, want %d %q:\n%s", r.Case, r.Subcase, tc.wantCase, tc.wantSub, textOf(t, r))
 			}

@@ -1,6 +1,8 @@
 package diag
 
 import (
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,12 +36,37 @@ func (m *mixed) rep(ms int, ttl uint8, dst string, seq uint16) *mixed {
 	return m.add(ms, ttl, echoLayers(vpcHost, dst, true, probeID, seq))
 }
 
+// probe adds one of cgw's monitor probes from the gateway's inside
+// address (gwInside) and, when answered, its reply: data ProbePayload, as
+// gateway/probe_linux.go sends them.
+func (m *mixed) probe(ms int, seq uint16, answered bool) *mixed {
+	data := gopacket.Payload(ProbePayload)
+	req := echoLayers(gwInside, vpcHost, false, 4242, seq)
+	req[2] = data
+	m.add(ms, 64, req)
+	if answered {
+		rep := echoLayers(vpcHost, gwInside, true, 4242, seq)
+		rep[2] = data
+		m.add(ms+2, 63, rep)
+	}
+	return m
+}
+
 func (m *mixed) esp(ms int, src, dst string) *mixed {
 	return m.add(ms, 64, udpLayers(src, dst, 4500, 4500, espPayload(0xc0ffee01, uint32(ms+1), 100)))
 }
 
 func (m *mixed) ike(ms int, src, dst string) *mixed {
 	return m.add(ms, 64, udpLayers(src, dst, 4500, 4500, make([]byte, 4+80)))
+}
+
+// withProbes adds ten of cgw's monitor probes to m's packets.
+func withProbes(m *mixed, answered bool) *mixed {
+	out := &mixed{t: m.t, pkts: append([]Packet(nil), m.pkts...)}
+	for i := uint16(1); i <= 10; i++ {
+		out.probe(int(i)*70, i, answered)
+	}
+	return out
 }
 
 func TestClassifyCaptures(t *testing.T) {
@@ -101,10 +128,15 @@ func TestClassifyCaptures(t *testing.T) {
 		{"forwarded in clear, no outside traffic in the file", fwdClear.pkts, nil, result{1, Sub1a, 2, 0}, "outside  09:00:00.201000 IP 172.31.16.103 > 10.10.100.110: ICMP echo request"},
 		{"LAN-side capture only", lanOnly.pkts, []Packet{}, result{1, Sub1b, 2, 0}, "inside   09:00:00.200000"},
 		{"empty sender file", []Packet{}, nil, result{1, Sub1b, 0, 0}, ""},
+		// cgw's probes (every 200 ms, answered) outnumber the user's ping,
+		// which never leaves: the flow is the user's, not the probes'.
+		{"user's ping among cgw's answered probes", withProbes(lanOnly, true).pkts, []Packet{}, result{1, Sub1b, 2, 0}, "inside   09:00:00.200000"},
+		{"healthy user's ping among cgw's unanswered probes", withProbes(healthy(), false).pkts, receiverAll.pkts, result{0, SubHealthy, 3, 3}, ""},
+		{"only cgw's probes in the file", (&mixed{t: t}).probe(100, 1, true).probe(300, 2, true).pkts, nil, result{0, SubHealthy, 2, 2}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := ClassifyCaptures(tt.sender, tt.receiver, addr(vpcHost))
+			r := ClassifyCaptures(tt.sender, tt.receiver, addr(vpcHost), netip.Addr{})
 			if diff := cmp.Diff(tt.want, result{r.Case, r.Subcase, r.Sent, r.Received}); diff != "" {
 				t.Errorf("(-want +got):\n%s\n%s", diff, textOf(t, r))
 			}
@@ -146,5 +178,29 @@ func TestLocalOutside(t *testing.T) {
 	m = (&mixed{t: t}).esp(1, aws1, gwOut)
 	if ts = awsPeers(m.pkts, m.pkts, addr(vpcHost)); len(ts) != 1 || ts[0].AWSOutside != addr(aws1) {
 		t.Errorf("peers = %+v", ts)
+	}
+}
+
+// TestClassifyCapturesFlow: the report names the flow it analysed and the
+// others it saw; a named source wins over the guess.
+func TestClassifyCapturesFlow(t *testing.T) {
+	sender := withProbes((&mixed{t: t}).req(200, 64, onprem, 1).req(400, 64, onprem, 2), true).pkts
+	r := ClassifyCaptures(sender, nil, addr(vpcHost), netip.Addr{})
+	if r.Source != onprem || !strings.Contains(r.Flow, "not cgw's own probes") {
+		t.Errorf("unnamed: source %q, flow %q; want %s chosen over cgw's probes", r.Source, r.Flow, onprem)
+	}
+	if want := []string{"cgw's monitor probes from 172.31.16.1 (10)"}; !cmp.Equal(want, r.OtherFlows) {
+		t.Errorf("other flows %q, want %q", r.OtherFlows, want)
+	}
+	r = ClassifyCaptures(sender, nil, addr(vpcHost), addr(gwInside))
+	if r.Source != gwInside || r.Case != 0 || !strings.Contains(r.Flow, "only cgw's own probes come from it") {
+		t.Errorf("--source %s: case %d, source %q, flow %q; want the probes' flow, healthy", gwInside, r.Case, r.Source, r.Flow)
+	}
+	var b strings.Builder
+	if err := r.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "Other flows seen (use --source to pick one): echo requests from 172.31.16.103 (2)") {
+		t.Errorf("text report lacks the other flows:\n%s", b.String())
 	}
 }

@@ -88,7 +88,15 @@ type Packet struct {
 	TTL     uint8  // IP time to live
 	Len     int    // IP packet length (IPv4 total length), the same on every link type
 	Summary string // tcpdump-like line without the time stamp
+	// Probe marks an echo request or reply of cgw's own monitor probes:
+	// its data begins with ProbePayload.
+	Probe bool
 }
+
+// ProbePayload is the data of every echo request cgw's monitor probes
+// send (and so of every reply to one): how diagnose tells them from the
+// user's traffic in any capture. It is a stable interface.
+const ProbePayload = "cgw-probe"
 
 type packetJSON struct {
 	Time    time.Time `json:"time"`
@@ -106,6 +114,7 @@ type packetJSON struct {
 	TTL     uint8     `json:"ttl,omitempty"`
 	Len     int       `json:"len"`
 	Summary string    `json:"summary"`
+	Probe   bool      `json:"cgw_probe,omitempty"`
 }
 
 // MarshalJSON writes the stable line format: time (RFC 3339 with
@@ -116,7 +125,7 @@ func (p Packet) MarshalJSON() ([]byte, error) {
 	j := packetJSON{
 		Time: p.Time, Point: p.Point, Iface: p.Iface, Kind: p.Kind,
 		SrcPort: p.SrcPort, DstPort: p.DstPort, ID: p.ID, Seq: p.Seq,
-		SPI: p.SPI, ESPSeq: p.ESPSeq, TTL: p.TTL, Len: p.Len, Summary: p.Summary,
+		SPI: p.SPI, ESPSeq: p.ESPSeq, TTL: p.TTL, Len: p.Len, Summary: p.Summary, Probe: p.Probe,
 	}
 	if p.Src.IsValid() {
 		j.Src = p.Src.String()
@@ -136,7 +145,7 @@ func (p *Packet) UnmarshalJSON(b []byte) error {
 	q := Packet{
 		Time: j.Time, Point: j.Point, Iface: j.Iface, Kind: j.Kind,
 		SrcPort: j.SrcPort, DstPort: j.DstPort, ID: j.ID, Seq: j.Seq,
-		SPI: j.SPI, ESPSeq: j.ESPSeq, TTL: j.TTL, Len: j.Len, Summary: j.Summary,
+		SPI: j.SPI, ESPSeq: j.ESPSeq, TTL: j.TTL, Len: j.Len, Summary: j.Summary, Probe: j.Probe,
 	}
 	var err error
 	if j.Src != "" {

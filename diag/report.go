@@ -25,6 +25,11 @@ type Report struct {
 	Sent     int      `json:"sent"`
 	Received int      `json:"received"`
 	Receiver bool     `json:"receiver_captured"`
+	// Flow says which echo flow was analysed and why; OtherFlows lists the
+	// other echo flows to Target that the captures hold (cgw's own
+	// monitor probes among them), so a wrong choice shows.
+	Flow       string   `json:"flow,omitempty"`
+	OtherFlows []string `json:"other_flows,omitempty"`
 	// DurationMS is how long the diagnosis took; the caller sets it.
 	DurationMS int64 `json:"duration_ms,omitempty"`
 	// BGP is the BGP check (dynamic routing only); set it with AddBGP.
@@ -69,6 +74,12 @@ func (r Report) WriteText(w io.Writer) error {
 		from = " from " + r.Source
 	}
 	fmt.Fprintf(&b, "Target %s%s: %d sent, %d answered\n", r.Target, from, r.Sent, r.Received)
+	if r.Flow != "" {
+		fmt.Fprintf(&b, "Flow: %s\n", r.Flow)
+	}
+	if len(r.OtherFlows) > 0 {
+		fmt.Fprintf(&b, "Other flows seen (use --source to pick one): %s\n", strings.Join(r.OtherFlows, "; "))
+	}
 	fmt.Fprintf(&b, "\n%s\n", r.Verdict)
 	if len(r.Evidence) > 0 {
 		b.WriteString("\nEvidence:\n")

@@ -13,6 +13,8 @@ import (
 	"golang.org/x/net/ipv4"
 
 	"github.com/cgw-project/cgw/internal/netnsrun"
+
+	"github.com/cgw-project/cgw/diag"
 )
 
 // Probe timing: an echo request to every monitor each probeEvery; the path
@@ -123,7 +125,7 @@ func (p *prober) send(now time.Time) {
 		default:
 		}
 	}
-	msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: p.id, Seq: seq, Data: []byte("cgw-probe")}}
+	msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: p.id, Seq: seq, Data: []byte(diag.ProbePayload)}}
 	b, err := msg.Marshal(nil)
 	if err != nil {
 		return

@@ -51,6 +51,7 @@ func TestDaemonBGPPathChoice(t *testing.T) {
 	waitPing(t, l, 10*time.Second)
 
 	setMEDs([2]int64{2, -1}, [2]int64{1, -1})
+	// A window, not a wait: traffic must stay on tunnel 2 through it.
 	time.Sleep(3 * time.Second)
 	if s := waitStatus(t, l, 2*time.Second, "a status", func(gateway.Status) bool { return true }); s.ActiveTunnel != 2 {
 		t.Errorf("traffic left tunnel 2 within 3 s of the MED going away (hold time 30 s): %s", s.ActiveReason)

@@ -160,7 +160,10 @@ func TestDaemonCleanupAfterKill(t *testing.T) {
 	l := labtest.Up(t, lab.Options{})
 	d := startDaemon(t, l, bin)
 	waitBothUp(t, l, 20*time.Second)
-	time.Sleep(time.Second) // let routes land
+	// Kill only once cgw has put its routes, rules and nft table in place.
+	testenv.Eventually(t, 10*time.Second, "cgw's routes, rules and nft table installed", func() bool {
+		return len(cgwLeftovers(t, l)) >= 3
+	})
 	_ = d.cmd.Process.Kill()
 	err := <-d.done
 	d.done <- err

@@ -45,7 +45,13 @@ func newDiagnoseCmd() *cobra.Command {
 			}
 			var r diag.Report
 			if senderPcap != "" {
-				if r, err = diagnoseOffline(senderPcap, receiverPcap, target); err != nil {
+				var src netip.Addr
+				if source != "" {
+					if src, err = netip.ParseAddr(source); err != nil {
+						return fmt.Errorf("--source: %w", err)
+					}
+				}
+				if r, err = diagnoseOffline(senderPcap, receiverPcap, target, src); err != nil {
 					return err
 				}
 			} else {
@@ -100,7 +106,7 @@ func newDiagnoseCmd() *cobra.Command {
 	return cmd
 }
 
-func diagnoseOffline(senderFile, receiverFile string, target netip.Addr) (diag.Report, error) {
+func diagnoseOffline(senderFile, receiverFile string, target, source netip.Addr) (diag.Report, error) {
 	read := func(path string) ([]diag.Packet, error) {
 		f, err := os.Open(path)
 		if err != nil {
@@ -123,7 +129,7 @@ func diagnoseOffline(senderFile, receiverFile string, target netip.Addr) (diag.R
 			return diag.Report{}, err
 		}
 	}
-	return diag.ClassifyCaptures(sender, receiver, target), nil
+	return diag.ClassifyCaptures(sender, receiver, target, source), nil
 }
 
 func writeEvidence(path string, recorded []diag.Recorded) error {

@@ -12,6 +12,7 @@ import (
 	"github.com/cgw-project/cgw/diag"
 	"github.com/cgw-project/cgw/internal/lab"
 	"github.com/cgw-project/cgw/internal/labtest"
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
 // diagnoseCase is one induced situation and the verdict it must give.
@@ -166,18 +167,26 @@ func TestDiagnoseOffline(t *testing.T) {
 }
 
 // tcpdump writes a pcap of ICMP and NAT-T on iface in host's namespace
-// until the returned stop is called.
+// until the returned stop is called. --immediate-mode: without it libpcap
+// hands packets over a ring block at a time, and a capture stopped within
+// a second of the last ping can lose them all.
 func tcpdump(t testing.TB, l *lab.Lab, h lab.Host, iface, file string) func() {
 	t.Helper()
-	cmd := l.Command(context.Background(), h, "tcpdump", "-i", iface, "-n", "-U", "-w", file, "icmp or udp port 4500 or udp port 500")
+	cmd := l.Command(context.Background(), h, "tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-w", file, "icmp or udp port 4500 or udp port 500")
+	var stderr labtest.SyncBuffer
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(500 * time.Millisecond) // tcpdump needs a moment to attach
+	// tcpdump says "listening on IFACE" once its socket is attached.
+	testenv.Eventually(t, 10*time.Second, "tcpdump listening on "+iface, func() bool {
+		return strings.Contains(stderr.String(), "listening on")
+	})
 	return func() {
 		time.Sleep(300 * time.Millisecond)
 		_ = cmd.Process.Signal(interruptSignal())
 		_ = cmd.Wait()
+
 	}
 }
 
