@@ -64,6 +64,16 @@ type bgpLink struct {
 	routedSince time.Time
 	preferred   int // last tunnel handed to SetPreferred
 
+	// Return-path steering (steerBGP): the more-specifics, the tunnel
+	// traffic moved off whose session AWS may still prefer, and when that
+	// session was established.
+	steer          bgp.Steering
+	steerFrom      int
+	steerFromSince time.Time
+	lastWant       int  // fo.want at the last steerBGP
+	steerOff       bool // bgp.steer_return_path: false
+	maxPrefixes    int
+
 	stop func()        // ends the speaker's Run
 	done chan struct{} // closed when the speaker's Run has returned
 }
@@ -110,7 +120,8 @@ func newBGPLink(cfg *Config, conn *awsconf.Connection, dp Dataplane, log *slog.L
 	if err != nil {
 		return nil, fmt.Errorf("routing bgp: %w", err)
 	}
-	b := &bgpLink{sp: sp, peers: peers, announce: announce, updates: sp.Updates(), filter: filter, preferred: sp.Preferred(), done: make(chan struct{})}
+	b := &bgpLink{sp: sp, peers: peers, announce: announce, updates: sp.Updates(), filter: filter, preferred: sp.Preferred(), done: make(chan struct{}),
+		steerOff: !cfg.BGP.steer(), maxPrefixes: bgp.AWSMaxPrefixes}
 	if dp == DataplaneKernel {
 		return b, nil // the inside /30s go on the XFRM interfaces
 	}
@@ -136,7 +147,7 @@ func (b *bgpLink) sameSpeaker(o *bgpLink) bool {
 	if b == nil || o == nil {
 		return b == o
 	}
-	return slices.Equal(b.peers, o.peers) && slices.Equal(b.announce, o.announce) && slices.Equal(b.filter, o.filter)
+	return slices.Equal(b.peers, o.peers) && slices.Equal(b.announce, o.announce) && slices.Equal(b.filter, o.filter) && b.steerOff == o.steerOff
 }
 
 // reloadBGP replaces the running speaker with nb (nil: static routing)
@@ -304,6 +315,78 @@ func (g *Gateway) preferBGP() {
 	b.preferred = g.fo.want
 }
 
+// steerBGP steers AWS's return path to the tunnel cgw moved traffic to.
+// After a move off tunnel F (the probes lost its path, AWS's MED, its
+// session) AWS may go on preferring the path it learned over F's session
+// until that session ends: a silent path carries neither the new prepend
+// nor a withdrawal, and the hold timer takes 30 s. So while F's session is
+// the one established before the move, cgw announces its networks' halves
+// over the new tunnel only (bgp.Speaker.Steer), and AWS's longest-prefix
+// match moves its return traffic at once. The halves are withdrawn when
+// F's session ends (AWS then has only the covering prefix, over the new
+// tunnel) or traffic moves back to F (after preferBGP has moved the
+// prepend). A move back to the preferred tunnel after the hold time, with
+// nothing lost, steers nothing: both sessions are healthy and the prepend
+// moves AWS. It runs in the loop, after preferBGP.
+func (g *Gateway) steerBGP(now time.Time) {
+	b := g.bgp
+	if b == nil || b.steerOff {
+		return
+	}
+	want := g.fo.want
+	if from := b.lastWant; want != from {
+		b.lastWant = want
+		if p, ok := b.peerState(from); ok && from != 0 && want != 0 && p.Established() &&
+			(want != g.fo.preferred || g.fo.lostFrom == from) {
+			b.steerFrom, b.steerFromSince = from, now.Add(-p.Uptime)
+		}
+	}
+	target := 0
+	if b.steerFrom != 0 && want != 0 && want != b.steerFrom {
+		// The same session: established at the same time, to the
+		// second GoBGP reports uptimes in.
+		if p, ok := b.peerState(b.steerFrom); ok && p.Established() && now.Add(-p.Uptime).Sub(b.steerFromSince).Abs() < 3*time.Second {
+			target = want
+		}
+	}
+	if target == 0 {
+		b.steerFrom = 0
+	}
+	if target == b.steer.Tunnel {
+		return
+	}
+	st, err := b.sp.Steer(target)
+	if err != nil {
+		g.log.Warn("steering AWS's return path", "tunnel", target, "err", err)
+		return
+	}
+	old := b.steer
+	b.steer = st
+	if target == 0 {
+		g.log.Info("return path steering ended: more-specifics withdrawn", "tunnel", old.Tunnel, "prefixes", len(old.Prefixes))
+		return
+	}
+	g.log.Info("steering AWS's return path: more-specifics over the new tunnel", "tunnel", target, "from_tunnel", b.steerFrom,
+		"prefixes", len(st.Prefixes), "announced", st.Announced(len(b.announce)), "limit", b.maxPrefixes)
+	if len(st.HostRoutes) > 0 {
+		g.log.Warn("a /32 cannot be split: AWS's return traffic for it moves only with the AS path or when the old session ends",
+			"host_routes", st.HostRoutes)
+	}
+	if len(st.OverBudget) > 0 {
+		g.log.Warn("AWS accepts at most 100 prefixes per session: these networks are not split", "left_whole", st.OverBudget, "limit", b.maxPrefixes)
+	}
+}
+
+// peerState returns tunnel n's session as the speaker last reported it.
+func (b *bgpLink) peerState(n int) (bgp.PeerState, bool) {
+	for _, p := range b.state.Peers {
+		if p.Tunnel == n {
+			return p, true
+		}
+	}
+	return bgp.PeerState{}, false
+}
+
 // learned returns the learned prefixes within the filter (all of them
 // without one).
 func (b *bgpLink) learned() []netip.Prefix {
@@ -401,6 +484,29 @@ type BGPRoute struct {
 	Installed bool `json:"installed"`
 }
 
+// BGPSteering is return-path steering in Status: the halves of the local
+// networks cgw announces over one tunnel after a failover (see the README,
+// "Static and dynamic routing"), against AWS's limit of 100 prefixes per
+// session.
+type BGPSteering struct {
+	// Enabled is bgp.steer_return_path.
+	Enabled bool `json:"enabled"`
+	// Tunnel carries the more-specifics, 0 while none are announced;
+	// FromTunnel is the tunnel traffic left, whose session AWS may still
+	// prefer.
+	Tunnel     int `json:"tunnel"`
+	FromTunnel int `json:"from_tunnel,omitempty"`
+	// Prefixes are the more-specifics; HostRoutes the /32s, which cannot
+	// be split; LeftWhole the networks not split to stay within Limit.
+	Prefixes   []string `json:"prefixes"`
+	HostRoutes []string `json:"host_routes,omitempty"`
+	LeftWhole  []string `json:"left_whole,omitempty"`
+	// Announced is how many prefixes the steered session carries (the
+	// local networks and the more-specifics), Limit AWS's limit.
+	Announced int `json:"announced"`
+	Limit     int `json:"limit"`
+}
+
 // addBGPStatus adds the sessions, learned routes and warnings to s.
 func (g *Gateway) addBGPStatus(s *Status) {
 	b := g.bgp
@@ -440,6 +546,21 @@ func (g *Gateway) addBGPStatus(s *Status) {
 	}
 	// The speaker warns at 90% of AWS's limit of 100 announced prefixes.
 	s.Warnings = append(s.Warnings, b.state.Warnings...)
+	st := &BGPSteering{Enabled: !b.steerOff, Tunnel: b.steer.Tunnel, FromTunnel: b.steerFrom, Prefixes: []string{},
+		Announced: len(b.announce), Limit: b.maxPrefixes}
+	if b.steer.Tunnel != 0 {
+		st.Announced = b.steer.Announced(len(b.announce))
+		st.Prefixes, st.HostRoutes, st.LeftWhole = prefixStrings(b.steer.Prefixes), prefixStrings(b.steer.HostRoutes), prefixStrings(b.steer.OverBudget)
+	}
+	s.BGPSteering = st
+}
+
+func prefixStrings(ps []netip.Prefix) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.String())
+	}
+	return out
 }
 
 // bgpChose reports whether BGP demands tunnel n right now.

@@ -87,9 +87,17 @@ type BGPConfig struct {
 	// HoldTimeS is the hold time cgw proposes, in seconds (3 to 65535);
 	// keepalives go every third of it.
 	HoldTimeS int `mapstructure:"hold_time_s"`
+	// SteerReturnPath announces the local networks' halves over the tunnel
+	// traffic moved to, so that AWS's return traffic follows at once
+	// (default true; see Gateway.steerBGP). nil means the default.
+	SteerReturnPath *bool `mapstructure:"steer_return_path"`
 }
 
-func (b BGPConfig) set() bool { return b != BGPConfig{} }
+// steer reports whether return-path steering is on.
+func (b BGPConfig) steer() bool { return b.SteerReturnPath == nil || *b.SteerReturnPath }
+
+// set reports whether cgw.yaml overrides what the AWS file says of BGP.
+func (b BGPConfig) set() bool { return b.LocalASN != 0 || b.PeerASN != 0 || b.HoldTimeS != 0 }
 
 // Defaults of the keys that have one.
 const (
@@ -104,6 +112,7 @@ var keys = []string{
 	"aws_config", "aws_format", "local_networks", "remote_networks", "vici_socket", "dataplane",
 	"identity", "monitors", "interfaces.inside", "interfaces.outside", "status_socket",
 	"metrics_listen", "log_level", "log_format", "bgp.local_asn", "bgp.peer_asn", "bgp.hold_time_s",
+	"bgp.steer_return_path",
 }
 
 // Keys returns every configuration key.
@@ -140,6 +149,7 @@ func AddFlags(fs *pflag.FlagSet) {
 	fs.Uint32(FlagName("bgp.local_asn"), 0, "BGP: the customer gateway's ASN (default: from the AWS file)")
 	fs.Uint32(FlagName("bgp.peer_asn"), 0, "BGP: AWS's ASN (default: from the AWS file)")
 	fs.Int(FlagName("bgp.hold_time_s"), 0, "BGP: hold time in seconds, 3 to 65535 (default: from the AWS file)")
+	fs.Bool(FlagName("bgp.steer_return_path"), true, "BGP: after a failover, announce the local networks' halves over the new tunnel so AWS's return traffic follows at once")
 }
 
 // LoadConfig reads the configuration: defaults, then the YAML file at path

@@ -383,6 +383,7 @@ func (g *Gateway) reconcile(ctx context.Context, c *ike.Client, results chan ini
 	}
 	g.chooseActive(ctx, func(name string) error { return c.Rekey(ctx, name) }, now)
 	g.preferBGP()
+	g.steerBGP(now)
 	if g.routing != nil {
 		if err := g.routing.apply(ctx, g.desiredRoutes(g.active, g.routing.source), now); err != nil {
 			g.log.Warn("routes", "err", err)

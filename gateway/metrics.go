@@ -22,6 +22,7 @@ type collector struct {
 	failovers, probeLost, probeRTT, probeSent, probeReplies                   *prometheus.Desc
 	// BGP (routing bgp only).
 	bgpEstablished, bgpUptime, bgpReceived, bgpAccepted, bgpAdvertised, bgpInstalled *prometheus.Desc
+	bgpSteerTunnel, bgpMoreSpecifics, bgpAdvertiseLimit                              *prometheus.Desc
 }
 
 // newCollector exports what status returns (the Gateway's Status).
@@ -47,19 +48,23 @@ func newCollector(status func() Status) *collector {
 		probeSent:    d("probe_sent_total", "Echo requests sent to the monitors.", nil),
 		probeReplies: d("probe_replies_total", "Echo replies received from the monitors.", nil),
 
-		bgpEstablished: d("bgp_session_established", "1 when the tunnel's BGP session is established, else 0 (AWS shows a BGP tunnel DOWN without it, even with IPsec up).", tl),
-		bgpUptime:      d("bgp_session_uptime_seconds", "Seconds since the tunnel's BGP session was established, 0 when it is not.", tl),
-		bgpReceived:    d("bgp_prefixes_received", "Prefixes AWS announces over the tunnel's BGP session.", tl),
-		bgpAccepted:    d("bgp_prefixes_accepted", "Prefixes received over the tunnel's BGP session that lie within remote_networks.", tl),
-		bgpAdvertised:  d("bgp_prefixes_advertised", "Prefixes cgw announces to AWS over the tunnel's BGP session.", tl),
-		bgpInstalled:   d("bgp_routes_installed", "Prefixes learned over BGP that cgw routes into the tunnels.", nil),
+		bgpEstablished:    d("bgp_session_established", "1 when the tunnel's BGP session is established, else 0 (AWS shows a BGP tunnel DOWN without it, even with IPsec up).", tl),
+		bgpUptime:         d("bgp_session_uptime_seconds", "Seconds since the tunnel's BGP session was established, 0 when it is not.", tl),
+		bgpReceived:       d("bgp_prefixes_received", "Prefixes AWS announces over the tunnel's BGP session.", tl),
+		bgpAccepted:       d("bgp_prefixes_accepted", "Prefixes received over the tunnel's BGP session that lie within remote_networks.", tl),
+		bgpAdvertised:     d("bgp_prefixes_advertised", "Prefixes cgw announces to AWS over the tunnel's BGP session.", tl),
+		bgpInstalled:      d("bgp_routes_installed", "Prefixes learned over BGP that cgw routes into the tunnels.", nil),
+		bgpSteerTunnel:    d("bgp_steer_tunnel", "The tunnel over which cgw announces more-specifics to steer AWS's return path, 0 when none.", nil),
+		bgpMoreSpecifics:  d("bgp_more_specifics", "More-specifics cgw announces to steer AWS's return path.", nil),
+		bgpAdvertiseLimit: d("bgp_advertise_limit", "AWS's limit on prefixes announced per BGP session (more-specifics included).", nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.up, c.active, c.bytesIn, c.bytesOut, c.pktsIn, c.pktsOut, c.uptime, c.ready, c.reconnects,
 		c.failovers, c.probeLost, c.probeRTT, c.probeSent, c.probeReplies,
-		c.bgpEstablished, c.bgpUptime, c.bgpReceived, c.bgpAccepted, c.bgpAdvertised, c.bgpInstalled} {
+		c.bgpEstablished, c.bgpUptime, c.bgpReceived, c.bgpAccepted, c.bgpAdvertised, c.bgpInstalled,
+		c.bgpSteerTunnel, c.bgpMoreSpecifics, c.bgpAdvertiseLimit} {
 		ch <- d
 	}
 }
@@ -102,6 +107,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			}
 		}
 		ch <- prometheus.MustNewConstMetric(c.bgpInstalled, prometheus.GaugeValue, float64(n))
+		if st := s.BGPSteering; st != nil {
+			ch <- prometheus.MustNewConstMetric(c.bgpSteerTunnel, prometheus.GaugeValue, float64(st.Tunnel))
+			ch <- prometheus.MustNewConstMetric(c.bgpMoreSpecifics, prometheus.GaugeValue, float64(len(st.Prefixes)))
+			ch <- prometheus.MustNewConstMetric(c.bgpAdvertiseLimit, prometheus.GaugeValue, float64(st.Limit))
+		}
 	}
 	ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, b(s.Ready))
 	ch <- prometheus.MustNewConstMetric(c.reconnects, prometheus.CounterValue, float64(s.CharonReconnects))

@@ -25,8 +25,10 @@ type Status struct {
 	Probe *ProbeStatus `json:"probe"`
 	// BGPRoutes are the prefixes learned over BGP (routing bgp only).
 	BGPRoutes []BGPRoute `json:"bgp_routes,omitempty"`
-	Warnings  []string   `json:"warnings"`
-	Time      time.Time  `json:"time"`
+	// BGPSteering is return-path steering (routing bgp only).
+	BGPSteering *BGPSteering `json:"bgp_steering,omitempty"`
+	Warnings    []string     `json:"warnings"`
+	Time        time.Time    `json:"time"`
 
 	// CharonWarning is set while charon cannot be reached.
 	CharonWarning string `json:"-"`
@@ -81,6 +83,10 @@ func (g *Gateway) Status() Status {
 	s.Tunnels = slices.Clone(s.Tunnels)
 	s.Warnings = slices.Clone(s.Warnings)
 	s.BGPRoutes = slices.Clone(s.BGPRoutes)
+	if s.BGPSteering != nil {
+		st := *s.BGPSteering
+		s.BGPSteering = &st
+	}
 	return s
 }
 

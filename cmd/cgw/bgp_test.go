@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,7 +110,33 @@ func TestDaemonBGP(t *testing.T) {
 	// keeps its old path until the hold timer (30 s) ends the session, as
 	// with real AWS. The surviving tunnel's path loses its prepend.
 	waitPrepend(t, l, other, false, 10*time.Second)
+	// Return-path steering: the halves of the on-premises network reach
+	// AWS over the surviving tunnel only, so its longest-prefix match
+	// moves the return traffic without waiting for that hold timer.
+	t0 = time.Now()
+	waitMoreSpecifics(t, l, other, 10*time.Second)
+	t.Logf("more-specifics over tunnel %d at AWS %v after the move", other, time.Since(t0).Round(10*time.Millisecond))
+	st := waitStatus(t, l, 5*time.Second, "status showing the steering", func(s gateway.Status) bool {
+		return s.BGPSteering != nil && s.BGPSteering.Tunnel == other && len(s.BGPSteering.Prefixes) == 2
+	}).BGPSteering
+	if st.FromTunnel != active || st.Announced != 3 || st.Limit != 100 {
+		t.Errorf("steering %+v: want from tunnel %d, 3 of 100 announced", st, active)
+	}
 	if err := l.Fault(ctx, fault, false); err != nil {
+		t.Fatal(err)
+	}
+	// The old tunnel's session ends (AWS shuts it here; its hold timer
+	// would): AWS keeps only the covering prefix, over the surviving
+	// tunnel, so the halves are withdrawn.
+	if err := l.BGPSession(ctx, active, true); err != nil {
+		t.Fatal(err)
+	}
+	waitMoreSpecifics(t, l, 0, 40*time.Second)
+	waitStatus(t, l, 5*time.Second, "steering ended", func(s gateway.Status) bool {
+		return s.BGPSteering != nil && s.BGPSteering.Tunnel == 0
+	})
+	waitPing(t, l, 10*time.Second)
+	if err := l.BGPSession(ctx, active, false); err != nil {
 		t.Fatal(err)
 	}
 
@@ -307,6 +334,51 @@ func waitPing(t *testing.T, l *lab.Lab, within time.Duration) {
 // waitPrepend waits until the AWS side has the on-prem prefix from the
 // active tunnel's neighbour with the bare customer ASN and, with standby,
 // from the other neighbour prepended.
+// waitMoreSpecifics waits until AWS's BGP table holds the halves of the
+// on-premises network from tunnel's session only (tunnel 0: from none),
+// while the network itself stays announced.
+func waitMoreSpecifics(t *testing.T, l *lab.Lab, tunnel int, within time.Duration) {
+	t.Helper()
+	on := netip.MustParsePrefix(lab.OnPremNetwork)
+	hi := on.Addr().As4()
+	hi[on.Bits()/8] |= 0x80 >> (on.Bits() % 8)
+	halves := []string{netip.PrefixFrom(on.Addr(), on.Bits()+1).String(), netip.PrefixFrom(netip.AddrFrom4(hi), on.Bits()+1).String()}
+	var last string
+	ok := testenv.Wait(within, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		st, err := l.BGPStatus(ctx)
+		cancel()
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		byAddr := map[string]int{}
+		for _, n := range st.Neighbors {
+			byAddr[n.Neighbor] = n.Tunnel
+		}
+		if len(st.PathsTo(lab.OnPremNetwork)) == 0 {
+			last = "the network itself is not announced"
+			return false
+		}
+		for _, h := range halves {
+			var from []int
+			for _, p := range st.PathsTo(h) {
+				if p.From != "" {
+					from = append(from, byAddr[p.From])
+				}
+			}
+			if want := []int{tunnel}; tunnel == 0 && len(from) != 0 || tunnel != 0 && !slices.Equal(from, want) {
+				last = fmt.Sprintf("%s from tunnels %v", h, from)
+				return false
+			}
+		}
+		return true
+	})
+	if !ok {
+		t.Fatalf("AWS's table: no more-specifics from tunnel %d alone (0: none) within %v: %s", tunnel, within, last)
+	}
+}
+
 func waitPrepend(t *testing.T, l *lab.Lab, active int, standby bool, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)

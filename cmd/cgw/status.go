@@ -87,6 +87,23 @@ func printStatus(w io.Writer, s gateway.Status) error {
 				time.Duration(b.UptimeS)*time.Second, hold, b.Received, b.Accepted, b.Advertised)
 		}
 	}
+	if st := s.BGPSteering; st != nil {
+		switch {
+		case !st.Enabled:
+			fmt.Fprintf(w, "return path steering: off (bgp.steer_return_path); %d of %d prefixes announced per session\n", st.Announced, st.Limit)
+		case st.Tunnel == 0:
+			fmt.Fprintf(w, "return path steering: none needed; %d of %d prefixes announced per session\n", st.Announced, st.Limit)
+		default:
+			fmt.Fprintf(w, "return path steering: %d more-specifics over tunnel %d (AWS may still prefer tunnel %d's session); %d of %d prefixes announced there\n",
+				len(st.Prefixes), st.Tunnel, st.FromTunnel, st.Announced, st.Limit)
+			if len(st.HostRoutes) > 0 {
+				fmt.Fprintf(w, "  not split (a /32 has no halves): %s\n", strings.Join(st.HostRoutes, ", "))
+			}
+			if len(st.LeftWhole) > 0 {
+				fmt.Fprintf(w, "  left whole to stay within AWS's %d: %s\n", st.Limit, strings.Join(st.LeftWhole, ", "))
+			}
+		}
+	}
 	for _, r := range s.BGPRoutes {
 		installed := "not in remote_networks: not routed"
 		if r.Installed {

@@ -25,6 +25,7 @@ type Speaker struct {
 
 	mu        sync.Mutex
 	preferred int
+	steer     Steering          // the more-specifics (see Steer)
 	srv       *server.BgpServer // while Run has it set up
 	ran       bool
 
@@ -176,6 +177,7 @@ func (s *Speaker) setup(ctx context.Context, srv *server.BgpServer) error {
 	var sets []*api.DefinedSet
 	sets = append(sets, &api.DefinedSet{DefinedType: api.DefinedType_NEIGHBOR, Name: prependSet,
 		List: s.prependList(s.preferred)})
+	sets = append(sets, s.steerSets()...)
 	if len(s.cfg.Filter) > 0 {
 		d := &api.DefinedSet{DefinedType: api.DefinedType_PREFIX, Name: filterSet}
 		for _, p := range s.cfg.Filter {
@@ -190,20 +192,21 @@ func (s *Speaker) setup(ctx context.Context, srv *server.BgpServer) error {
 		}
 	}
 
-	// Export: only what the speaker originates; prepended towards the
-	// tunnels that are not preferred.
+	// Export: only what the speaker originates; the more-specifics to the
+	// steered tunnel only; prepended towards the tunnels that are not
+	// preferred.
 	local := api.Conditions_ROUTE_TYPE_LOCAL
-	var stmts []*api.Statement
+	stmts := s.steerStatements()
 	if s.cfg.Prepend > 0 {
 		stmts = append(stmts, &api.Statement{Name: exportPolicy + "-prepend",
 			Conditions: &api.Conditions{RouteType: local,
 				NeighborSet: &api.MatchSet{Type: api.MatchSet_ANY, Name: prependSet}},
-			Actions: &api.Actions{RouteAction: api.RouteAction_ACCEPT,
+			Actions: &api.Actions{RouteAction: api.RouteAction_ACCEPT, Community: s.untag(),
 				AsPrepend: &api.AsPrependAction{Asn: s.cfg.LocalASN, Repeat: uint32(s.cfg.Prepend)}}})
 	}
 	stmts = append(stmts, &api.Statement{Name: exportPolicy + "-local",
 		Conditions: &api.Conditions{RouteType: local},
-		Actions:    &api.Actions{RouteAction: api.RouteAction_ACCEPT}})
+		Actions:    &api.Actions{RouteAction: api.RouteAction_ACCEPT, Community: s.untag()}})
 	policies := []*api.Policy{{Name: exportPolicy, Statements: stmts}}
 	assign := []*api.PolicyAssignment{{Name: "global", Direction: api.PolicyDirection_EXPORT,
 		Policies: []*api.Policy{{Name: exportPolicy}}, DefaultAction: api.RouteAction_REJECT}}
@@ -242,6 +245,12 @@ func (s *Speaker) setup(ctx context.Context, srv *server.BgpServer) error {
 		}
 	}
 
+	if s.steer.Tunnel != 0 {
+		if err := s.applySteer(ctx, srv, Steering{}, s.steer); err != nil {
+			return err
+		}
+	}
+
 	for _, p := range s.cfg.Peers {
 		hold := uint64(p.HoldTime / time.Second)
 		peer := &api.Peer{
@@ -259,8 +268,9 @@ func (s *Speaker) setup(ctx context.Context, srv *server.BgpServer) error {
 	return nil
 }
 
-// localPath is an announcement of p with next hop "self".
-func localPath(p netip.Prefix) (*api.Path, error) {
+// localPath is an announcement of p with next hop "self", carrying the
+// communities tags (the steering tags, removed on export).
+func localPath(p netip.Prefix, tags ...uint32) (*api.Path, error) {
 	nlri, err := apb.New(&api.IPAddressPrefix{Prefix: p.Addr().String(), PrefixLen: uint32(p.Bits())})
 	if err != nil {
 		return nil, fmt.Errorf("bgp: announcing %v: %w", p, err)
@@ -274,7 +284,15 @@ func localPath(p netip.Prefix) (*api.Path, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bgp: announcing %v: %w", p, err)
 	}
-	return &api.Path{Family: ipv4Unicast, Nlri: nlri, Pattrs: []*apb.Any{origin, nh}}, nil
+	attrs := []*apb.Any{origin, nh}
+	if len(tags) > 0 {
+		c, err := apb.New(&api.CommunitiesAttribute{Communities: tags})
+		if err != nil {
+			return nil, fmt.Errorf("bgp: announcing %v: %w", p, err)
+		}
+		attrs = append(attrs, c)
+	}
+	return &api.Path{Family: ipv4Unicast, Nlri: nlri, Pattrs: attrs}, nil
 }
 
 // prependList is the neighbour set of the tunnels other than preferred.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -355,5 +356,95 @@ func TestSpeakerFilterAndLimit(t *testing.T) {
 	}
 	if len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "90%") {
 		t.Errorf("warnings %q, want one about the announcement limit", st.Warnings)
+	}
+}
+
+// TestSteerAgainstFRR: Steer announces the halves of the customer's
+// network over one tunnel only; moving them reaches the new tunnel's
+// session before the old one withdraws them; Steer(0) withdraws them. The
+// covering prefix stays on both sessions throughout.
+func TestSteerAgainstFRR(t *testing.T) {
+	a := newAWSPeer(t, nil)
+	s, err := New(a.speakerConfig(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSpeaker(t, s)
+	waitState(t, s, 30*time.Second, "both sessions", bothEstablished)
+	c1, c2 := a.peers[0].CGW.String(), a.peers[1].CGW.String()
+	halves := []string{"172.31.16.0/21", "172.31.24.0/21"}
+	from := func(tab lab.BGPTable, prefix string) map[string]bool {
+		m := map[string]bool{}
+		for _, p := range tab.PathsTo(prefix) {
+			if p.From != "" {
+				m[p.From] = true
+			}
+		}
+		return m
+	}
+	only := func(neighbor string) func(lab.BGPTable) bool {
+		return func(tab lab.BGPTable) bool {
+			for _, h := range halves {
+				m := from(tab, h)
+				if len(m) != 1 || !m[neighbor] {
+					return false
+				}
+			}
+			return len(from(tab, onPremPrefix.String())) == 2
+		}
+	}
+	none := func(tab lab.BGPTable) bool {
+		return len(from(tab, halves[0])) == 0 && len(from(tab, halves[1])) == 0 && len(from(tab, onPremPrefix.String())) == 2
+	}
+
+	st, err := s.Steer(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := prefixes(halves...); !slices.Equal(st.Prefixes, want) || st.Tunnel != 2 {
+		t.Fatalf("Steer(2) = %+v, want the halves %v over tunnel 2", st, want)
+	}
+	t0 := time.Now()
+	a.waitFRR(t, 10*time.Second, "the halves from tunnel 2 only", only(c2))
+	t.Logf("more-specifics at AWS after %v", time.Since(t0).Round(time.Millisecond))
+	// The steering tags never leave the speaker.
+	if out, err := a.bgpd.Vtysh(ctxFor(t, 5*time.Second), "show ip bgp "+halves[0]); err != nil || strings.Contains(out, "65533:") || strings.Contains(out, "Community") {
+		t.Errorf("AWS sees a community on the more-specific (err %v):\n%s", err, out)
+	}
+	waitState(t, s, 10*time.Second, "tunnel 2 advertising 3 prefixes, tunnel 1 one", func(st State) bool {
+		return st.Peers[0].Advertised == 1 && st.Peers[1].Advertised == 3
+	})
+
+	// Moving: tunnel 1 has them before tunnel 2 loses them (watched
+	// at every look: never neither).
+	if _, err := s.Steer(1); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tab, err := a.bgpd.Table(ctxFor(t, 5*time.Second))
+		if err == nil {
+			if len(from(tab, halves[0])) == 0 {
+				t.Fatalf("a moment with no more-specifics at AWS while moving them: %+v", tab)
+			}
+			if only(c1)(tab) {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the halves did not move to tunnel 1 alone within 10 s: %+v (err %v)", tab, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	if _, err := s.Steer(0); err != nil {
+		t.Fatal(err)
+	}
+	a.waitFRR(t, 10*time.Second, "the halves withdrawn, the /20 kept", none)
+	if st := s.Steering(); st.Tunnel != 0 || len(st.Prefixes) != 0 {
+		t.Errorf("Steering after Steer(0) = %+v", st)
+	}
+	if _, err := s.Steer(3); err == nil {
+		t.Error("Steer(3) accepted a tunnel without a peer")
 	}
 }
