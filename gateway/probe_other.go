@@ -23,6 +23,7 @@ type healthView struct {
 func newProber(string, netip.Addr, []netip.Addr) (*prober, error) {
 	return nil, errors.New("monitor probes are not supported on this platform")
 }
-func (p *prober) run(context.Context)       {}
-func (p *prober) reset(time.Time)           {}
-func (p *prober) view(time.Time) healthView { return healthView{} }
+func (p *prober) run(context.Context)        {}
+func (p *prober) reset(time.Time)            {}
+func (p *prober) setCarried(bool, time.Time) {}
+func (p *prober) view(time.Time) healthView  { return healthView{} }
