@@ -225,6 +225,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		if err != nil {
 			g.applyRoutes(ctx, time.Now()) // repairs drift while charon is away
 			g.setWarning(fmt.Sprintf("charon is not answering on %s: %v", g.cfg.VICISocket, err))
+			g.refreshStatus(time.Now())
 			g.log.Warn("cannot reach charon; retrying", "socket", g.cfg.VICISocket, "err", err, "in", backoff)
 			if !g.wait(ctx, backoff) {
 				break
@@ -249,8 +250,18 @@ func (g *Gateway) Run(ctx context.Context) error {
 		// No SA survives charon: unreachable at once, not after the
 		// reconnect (the guards already hold if the device went away).
 		g.applyRoutes(ctx, time.Now())
+		g.refreshStatus(time.Now())
 	}
 	return nil
+}
+
+// refreshStatus takes a new status snapshot outside the reconcile loop
+// (which takes one every round), so status tells the truth while charon
+// is away.
+func (g *Gateway) refreshStatus(now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.status = g.snapshotLocked(now)
 }
 
 // applyRoutes hands the loop's view to the routes.Manager and lets the
