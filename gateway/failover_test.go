@@ -101,7 +101,8 @@ func TestFailoverBothSilent(t *testing.T) {
 	})
 	t.Logf("status with both silent: active %d, warnings %q", s.ActiveTunnel, s.Warnings)
 	out, _ := l.Command(ctx, lab.CGW, "ip", "route", "show", "table", "198").CombinedOutput()
-	if !strings.Contains(string(out), "unreachable 10.10.100.0/24") {
+	// The route at cgw's metric itself, not just the guard beneath it.
+	if !strings.Contains(string(out), "unreachable 10.10.100.0/24 proto 198 metric 100") {
 		t.Errorf("with no tunnel up the VPC network should be unreachable in table 198:\n%s", out)
 	}
 	for _, f := range []string{lab.FaultSilenceTunnel1, lab.FaultSilenceTunnel2} {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cgw-project/cgw/gateway/awsconf"
 	"github.com/cgw-project/cgw/ike"
+	"github.com/cgw-project/cgw/routes"
 )
 
 // Timing of the reconcile loop.
@@ -217,6 +218,10 @@ func (g *Gateway) Run(ctx context.Context) error {
 			defer stop()
 		}
 	}
+	// Fail closed from the start: before charon answers and before the
+	// first SA, every remote network is unreachable in cgw's table, so
+	// nothing for the VPC follows the default route out in clear.
+	g.applyRoutes(ctx, time.Now())
 	g.startBGP(ctx, &wg)
 	defer g.shutdown()
 
@@ -224,7 +229,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		c, err := ike.Dial(ctx, g.cfg.VICISocket, g.log.With("component", "ike"))
 		if err != nil {
+			g.applyRoutes(ctx, time.Now()) // repairs drift while charon is away
 			g.setWarning(fmt.Sprintf("charon is not answering on %s: %v", g.cfg.VICISocket, err))
+			g.refreshStatus(time.Now())
 			g.log.Warn("cannot reach charon; retrying", "socket", g.cfg.VICISocket, "err", err, "in", backoff)
 			if !g.wait(ctx, backoff) {
 				break
@@ -246,8 +253,47 @@ func (g *Gateway) Run(ctx context.Context) error {
 		for _, t := range g.tunnels {
 			t.loaded, t.sa = false, nil
 		}
+		// No SA survives charon: unreachable at once, not after the
+		// reconnect (the guards already hold if the device went away).
+		g.applyRoutes(ctx, time.Now())
+		g.refreshStatus(time.Now())
 	}
 	return nil
+}
+
+// refreshStatus takes a new status snapshot outside the reconcile loop
+// (which takes one every round), so status tells the truth while charon
+// is away.
+func (g *Gateway) refreshStatus(now time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.status = g.snapshotLocked(now)
+}
+
+// applyRoutes hands the loop's view to the routes.Manager and lets the
+// probes out only while a tunnel carries them.
+func (g *Gateway) applyRoutes(ctx context.Context, now time.Time) {
+	if g.routing == nil {
+		return
+	}
+	st := g.desiredRoutes(g.active, g.routing.source)
+	if err := g.routing.apply(ctx, st, now); err != nil {
+		g.log.Warn("routes", "err", err)
+	}
+	if g.prober != nil {
+		g.prober.setCarried(carried(st), now)
+	}
+}
+
+// carried reports whether st routes traffic into a tunnel: an active
+// tunnel that is up.
+func carried(st routes.State) bool {
+	for _, t := range st.Tunnels {
+		if t.Name == st.Active {
+			return t.Up
+		}
+	}
+	return false
 }
 
 // initResult is the outcome of one initiate, sent back to the loop.
@@ -384,11 +430,7 @@ func (g *Gateway) reconcile(ctx context.Context, c *ike.Client, results chan ini
 	g.chooseActive(ctx, func(name string) error { return c.Rekey(ctx, name) }, now)
 	g.preferBGP()
 	g.steerBGP(now)
-	if g.routing != nil {
-		if err := g.routing.apply(ctx, g.desiredRoutes(g.active, g.routing.source), now); err != nil {
-			g.log.Warn("routes", "err", err)
-		}
-	}
+	g.applyRoutes(ctx, now)
 	g.mu.Lock()
 	g.status = g.snapshotLocked(now)
 	up := 0
@@ -473,6 +515,11 @@ func saUp(sa *ike.IKESA, child string) bool {
 // session and a bounded time.
 func (g *Gateway) shutdown() {
 	g.notify.stopping()
+	if g.prober != nil {
+		// No probe goes out once the tunnels are being torn down; the
+		// routes (and their guards) go last, in routes.Manager.Close.
+		g.prober.setCarried(false, time.Now())
+	}
 	g.stopBGP()
 	defer func() {
 		if g.routing != nil {

@@ -26,7 +26,8 @@ const (
 
 // prober pings the monitors (addresses in the VPC) from the gateway's
 // inside address. The probes follow the routes, so they cross whichever
-// tunnel carries traffic: they judge the active path end to end.
+// tunnel carries traffic: they judge the active path end to end. They are
+// sent only while the loop says a tunnel carries them (setCarried).
 //
 // It is safe for concurrent use.
 type prober struct {
@@ -44,6 +45,7 @@ type prober struct {
 	rtt                  time.Duration     // last RTT
 	sentTotal, recvTotal uint64
 	signalled            bool
+	carried              bool // a tunnel carries the probes: only then are they sent
 }
 
 // newProber opens a raw ICMP socket in the namespace at nsPath ("" = the
@@ -102,6 +104,13 @@ func (p *prober) run(ctx context.Context) {
 
 func (p *prober) send(now time.Time) {
 	p.mu.Lock()
+	if !p.carried {
+		// No tunnel would carry it: a probe now could only be refused by
+		// the guard routes, or leave in clear if something else routed
+		// it. Not sending it is not a loss either.
+		p.mu.Unlock()
+		return
+	}
 	p.seq = (p.seq + 1) & 0xffff
 	seq := p.seq
 	p.sent[seq] = now
@@ -182,6 +191,18 @@ func (p *prober) setMonitors(ms []netip.Addr, now time.Time) {
 	p.monitors = ms
 	p.mu.Unlock()
 	p.reset(now)
+}
+
+// setCarried tells the prober whether a tunnel carries its probes. It
+// sends nothing until one does, and the loss clock starts again when one
+// does again.
+func (p *prober) setCarried(on bool, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if on && !p.carried {
+		p.since, p.sentSince, p.signalled = now, 0, false
+	}
+	p.carried = on
 }
 
 // reset restarts the loss clock, after a failover, so the new path gets

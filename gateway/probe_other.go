@@ -26,4 +26,5 @@ func newProber(string, netip.Addr, []netip.Addr) (*prober, error) {
 func (p *prober) run(context.Context)                 {}
 func (p *prober) reset(time.Time)                     {}
 func (p *prober) setMonitors([]netip.Addr, time.Time) {}
+func (p *prober) setCarried(bool, time.Time)          {}
 func (p *prober) view(time.Time) healthView           { return healthView{} }

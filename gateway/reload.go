@@ -127,6 +127,9 @@ func (g *Gateway) applyReload(ctx context.Context, c *ike.Client, r reload) erro
 	}
 	g.tunnels, g.cfg, g.conn = next, r.cfg, r.conn
 	g.reloadBGP(r.bgp)
+	// New remote networks are guarded at once, also while charon is away
+	// (the retry that would apply them may be up to backoffMax off).
+	g.applyRoutes(ctx, time.Now())
 	g.log.Info("configuration reloaded", "tunnels", len(next))
 	g.mu.Lock()
 	g.status = g.snapshotLocked(time.Now())

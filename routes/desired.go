@@ -17,7 +17,8 @@ const tableMain = 254
 type plan struct {
 	// Links are the XFRM interfaces (kernel mode only).
 	Links []linkSpec
-	// Routes are cgw's routes, all in Table with Metric and Protocol.
+	// Routes are cgw's routes, all with Protocol; in Table and at Metric
+	// unless they say otherwise (the guards are at GuardMetric).
 	Routes []routeSpec
 	// Rules are cgw's policy rules, all with Protocol.
 	Rules []ruleSpec
@@ -40,10 +41,19 @@ type linkSpec struct {
 
 // routeSpec is one of cgw's routes.
 type routeSpec struct {
-	Dst   netip.Prefix
-	Dev   string     // "" means an unreachable route
-	Src   netip.Addr // zero: no preferred source
-	Table int        // 0 means Table
+	Dst    netip.Prefix
+	Dev    string     // "" means an unreachable route
+	Src    netip.Addr // zero: no preferred source
+	Table  int        // 0 means Table
+	Metric int        // 0 means Metric
+}
+
+// metric returns the route metric of r.
+func (r routeSpec) metric() int {
+	if r.Metric == 0 {
+		return Metric
+	}
+	return r.Metric
 }
 
 // table returns the routing table of r.
@@ -74,6 +84,9 @@ func (r routeSpec) String() string {
 	}
 	if r.table() != Table {
 		s += " table " + strconv.Itoa(r.table())
+	}
+	if r.metric() != Metric {
+		s += " metric " + strconv.Itoa(r.metric())
 	}
 	return s
 }
@@ -277,6 +290,15 @@ func planFor(st State, down map[string]bool) (plan, error) {
 		}
 		p.Routes = append(p.Routes, r)
 		families[dst.Addr().Is6()] = true
+	}
+	// The guards: an unreachable route beneath each route into the
+	// tunnel, in the same table. They do not depend on any device, so
+	// when the kernel deletes the route with its device (charon
+	// restarting takes ipsec0 with it) the guard answers at once, before
+	// cgw notices: nothing for a remote network falls through to the
+	// main table's default route in clear.
+	for _, dst := range remote {
+		p.Routes = append(p.Routes, routeSpec{Dst: dst, Metric: GuardMetric})
 	}
 
 	for _, dst := range normalize(st.Guard) {

@@ -18,6 +18,7 @@ var (
 type planStrings struct {
 	Links   []string
 	Routes  []string
+	Guards  []string // the routes at GuardMetric
 	Rules   []string
 	Addrs   []string
 	Devices []string
@@ -36,6 +37,14 @@ func stringsOf(p plan) planStrings {
 		s.Links = append(s.Links, line)
 	}
 	for _, r := range p.Routes {
+		if r.metric() == GuardMetric {
+			if r.Dev != "" || r.table() != Table {
+				s.Guards = append(s.Guards, "not a guard: "+r.String())
+				continue
+			}
+			s.Guards = append(s.Guards, r.Dst.String())
+			continue
+		}
 		s.Routes = append(s.Routes, r.String())
 	}
 	for _, r := range p.Rules {
@@ -97,6 +106,7 @@ func TestPlanFor(t *testing.T) {
 				Source: addr("172.31.16.1"), Tunnels: libipsecTunnels(true, true), Active: "tunnel1"},
 			want: planStrings{
 				Routes:  []string{"10.10.100.0/24 dev ipsec0 src 172.31.16.1"},
+				Guards:  []string{"10.10.100.0/24"},
 				Rules:   []string{"-4 210: to 172.31.16.0/20 lookup 254", "-4 215: to all lookup 198"},
 				Devices: []string{"ipsec0"},
 			},
@@ -109,6 +119,7 @@ func TestPlanFor(t *testing.T) {
 				Tunnels: libipsecTunnels(false, true), Active: "tunnel2"},
 			want: planStrings{
 				Routes:  []string{"10.10.100.0/24 dev tun7", "10.20.0.0/16 dev tun7"},
+				Guards:  []string{"10.10.100.0/24", "10.20.0.0/16"},
 				Rules:   []string{"-4 210: to 172.31.16.0/20 lookup 254", "-4 210: to 192.168.50.0/24 lookup 254", "-4 215: to all lookup 198"},
 				Devices: []string{"tun7"},
 			},
@@ -119,6 +130,7 @@ func TestPlanFor(t *testing.T) {
 				Unrouted: []netip.Prefix{pfx("10.10.0.0/16"), pfx("10.20.0.0/16")}, Tunnels: libipsecTunnels(true, true), Active: "tunnel1"},
 			want: planStrings{
 				Routes:  []string{"unreachable 10.10.0.0/16", "10.10.100.0/24 dev ipsec0", "10.20.0.0/16 dev ipsec0"},
+				Guards:  []string{"10.10.100.0/24", "10.20.0.0/16"},
 				Rules:   []string{"-4 215: to all lookup 198"},
 				Devices: []string{"ipsec0"},
 			},
@@ -138,6 +150,7 @@ func TestPlanFor(t *testing.T) {
 				Tunnels: libipsecTunnels(true, true)},
 			want: planStrings{
 				Routes:  []string{"unreachable 10.10.100.0/24"},
+				Guards:  []string{"10.10.100.0/24"},
 				Rules:   []string{"-4 215: to all lookup 198"},
 				Devices: []string{"ipsec0"},
 			},
@@ -148,6 +161,7 @@ func TestPlanFor(t *testing.T) {
 				Tunnels: libipsecTunnels(false, true), Active: "tunnel1"},
 			want: planStrings{
 				Routes:  []string{"unreachable 10.10.100.0/24"},
+				Guards:  []string{"10.10.100.0/24"},
 				Rules:   []string{"-4 215: to all lookup 198"},
 				Devices: []string{"ipsec0"},
 			},
@@ -159,6 +173,7 @@ func TestPlanFor(t *testing.T) {
 			down: map[string]bool{"ipsec0": true},
 			want: planStrings{
 				Routes:  []string{"unreachable 10.10.100.0/24"},
+				Guards:  []string{"10.10.100.0/24"},
 				Rules:   []string{"-4 215: to all lookup 198"},
 				Devices: []string{"ipsec0"},
 			},
@@ -170,6 +185,7 @@ func TestPlanFor(t *testing.T) {
 				Tunnels: libipsecTunnels(true, false), Active: "tunnel1"},
 			want: planStrings{
 				Routes: []string{"0.0.0.0/0 dev ipsec0 src 172.31.16.1", "2001:db8:100::/48 dev ipsec0"},
+				Guards: []string{"0.0.0.0/0", "2001:db8:100::/48"},
 				Rules: []string{"-4 210: to 172.31.16.0/20 lookup 254", "-4 215: to all lookup 198",
 					"-6 210: to 2001:db8:1::/64 lookup 254", "-6 215: to all lookup 198"},
 				Devices: []string{"ipsec0"},
@@ -184,6 +200,7 @@ func TestPlanFor(t *testing.T) {
 			want: planStrings{
 				Routes: []string{"10.10.100.0/24 dev ipsec0 src 172.31.16.1",
 					"unreachable 169.254.10.1/32 table 254", "unreachable 169.254.20.1/32 table 254"},
+				Guards:  []string{"10.10.100.0/24"},
 				Rules:   []string{"-4 215: to all lookup 198"},
 				Addrs:   []string{"169.254.10.2/32", "169.254.20.2/32"},
 				Devices: []string{"ipsec0"},
@@ -211,6 +228,7 @@ func TestPlanFor(t *testing.T) {
 			want: planStrings{
 				Links:   kernelLinks,
 				Routes:  []string{"10.10.100.0/24 dev cgw-t1 src 172.31.16.1"},
+				Guards:  []string{"10.10.100.0/24"},
 				Rules:   []string{"-4 210: to 172.31.16.0/20 lookup 254", "-4 215: to all lookup 198"},
 				Devices: []string{"cgw-t1", "cgw-t2"},
 			},
@@ -222,6 +240,7 @@ func TestPlanFor(t *testing.T) {
 			want: planStrings{
 				Links:   kernelLinks,
 				Routes:  []string{"10.10.100.0/24 dev cgw-t2 src 172.31.16.1", "10.30.0.0/16 dev cgw-t2 src 172.31.16.1"},
+				Guards:  []string{"10.10.100.0/24", "10.30.0.0/16"},
 				Rules:   []string{"-4 210: to 172.31.16.0/20 lookup 254", "-4 215: to all lookup 198"},
 				Devices: []string{"cgw-t1", "cgw-t2"},
 			},
@@ -234,6 +253,7 @@ func TestPlanFor(t *testing.T) {
 			want: planStrings{
 				Links:   kernelLinks,
 				Routes:  []string{"unreachable 10.10.100.0/24"},
+				Guards:  []string{"10.10.100.0/24"},
 				Rules:   []string{"-4 215: to all lookup 198"},
 				Devices: []string{"cgw-t1", "cgw-t2"},
 			},
@@ -243,6 +263,7 @@ func TestPlanFor(t *testing.T) {
 			st:   State{Mode: ModeKernel, Remote: []netip.Prefix{pfx("10.10.100.0/24")}},
 			want: planStrings{
 				Routes: []string{"unreachable 10.10.100.0/24"},
+				Guards: []string{"10.10.100.0/24"},
 				Rules:  []string{"-4 215: to all lookup 198"},
 			},
 		},

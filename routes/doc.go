@@ -21,6 +21,23 @@
 // immediate ICMP "host unreachable" and nothing leaks. A device that is down
 // is logged and retried on the next Set.
 //
+// # Guards: failing closed without cgw
+//
+// Beneath every remote-network route, in the same table, Set keeps a guard:
+// an unreachable route at [GuardMetric] (a lower preference than [Metric]).
+// The kernel prefers the route at Metric while it exists; when the kernel
+// deletes that route itself, because its device went away (charon's
+// kernel-libipsec plugin deletes ipsec0 when charon stops, or an XFRM
+// interface is deleted), the guard takes over in the same lookup, before
+// cgw has noticed anything. Neither the guards nor the rule that selects
+// table 198 depend on a device, so from the first Set until Close (or
+// [Cleanup]) no packet for a remote network can follow the main table's
+// default route out in clear. Close and Cleanup remove the routes into the
+// tunnels first, then the rules, then the guards, so that no step opens a
+// gap while cgw's state still exists; once it is all gone, traffic for the
+// remote networks follows the host's other routes again: stopping cgw ends
+// the protection, by design.
+//
 // # What cgw owns and how it is marked
 //
 //   - routes with protocol [Protocol] (198, unassigned in
@@ -48,6 +65,7 @@
 //	ip route replace 10.10.100.0/24 dev ipsec0 src 172.31.16.1 table 198 proto 198 metric 100   # libipsec
 //	ip route replace 10.10.100.0/24 dev cgw-t1 src 172.31.16.1 table 198 proto 198 metric 100   # kernel, failover: same with dev cgw-t2
 //	ip route replace unreachable 10.10.100.0/24 table 198 proto 198 metric 100                 # no tunnel up
+//	ip route replace unreachable 10.10.100.0/24 table 198 proto 198 metric 4000                # the guard, always
 //	ip link add cgw-t1 mtu 1436 type xfrm if_id 1 && ip link set cgw-t1 alias cgw             # kernel mode
 //	ip addr replace 169.254.10.2/30 dev cgw-t1 && sysctl net.ipv6.conf.cgw-t1.disable_ipv6=1 && ip link set cgw-t1 up
 //	ip addr replace 169.254.10.2/32 dev lo label lo:cgw                                        # BGP: State.InsideAddrs
@@ -55,9 +73,10 @@
 //	sysctl net.ipv4.ip_forward=1 net.ipv4.conf.ipsec0.rp_filter=2
 //	nft -f - <<< 'table inet cgw; delete table inet cgw; table inet cgw { … }'
 //
-// and the removal side is "ip route del … proto 198", "ip rule del …
-// protocol 198", "ip addr del … dev lo label lo:cgw", "ip link del cgw-t1"
-// and "nft delete table inet cgw".
+// and the removal side is "ip route del … proto 198" for the routes into
+// the tunnels, "ip rule del … protocol 198", "ip route del unreachable …
+// proto 198" for the guards, "ip addr del … dev lo label lo:cgw", "ip link
+// del cgw-t1" and "nft delete table inet cgw", in that order.
 //
 // # Data planes
 //

@@ -160,7 +160,8 @@ func (m *Manager) Close() error {
 // after a crash, when no Manager is left to Close. It leaves sysctls alone:
 // their previous values died with the Manager.
 //
-// Equivalent to: ip route flush table all proto 198; ip rule del protocol 198 (each);
+// Equivalent to, in this order (see removeAll): ip route del <each route into a tunnel> proto 198;
+// ip rule del protocol 198 (each); ip route del <each unreachable route> proto 198;
 // ip addr del <each address labelled lo:cgw> dev lo;
 // ip link del <cgw xfrm interfaces>; nft delete table inet cgw.
 func Cleanup(ctx context.Context, opts Options) error {
@@ -174,17 +175,28 @@ func Cleanup(ctx context.Context, opts Options) error {
 }
 
 // removeAll deletes all cgw-owned state: adds are over, so only deletes.
+// The order never opens a gap while any of it remains: the routes into the
+// tunnels go first (the guards beneath them answer instead), then the
+// rules (nothing is looked up in table 198 any more), and only then the
+// unreachable routes, the guards among them.
 func removeAll(ctx context.Context, h *netlink.Handle, ns netns.NsHandle, log *slog.Logger) error {
 	var errs []error
 	routes, err := ownedRoutes(h)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	for _, r := range routes {
-		if err := h.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
-			errs = append(errs, fmt.Errorf("routes: delete route %s: %w", r.Dst, err))
+	unreachable := func(r netlink.Route) bool { return r.Type == unix.RTN_UNREACHABLE }
+	delRoutes := func(last bool) {
+		for _, r := range routes {
+			if unreachable(r) != last {
+				continue
+			}
+			if err := h.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
+				errs = append(errs, fmt.Errorf("routes: delete route %s: %w", routeDst(r), err))
+			}
 		}
 	}
+	delRoutes(false)
 	rules, err := ownedRules(h)
 	if err != nil {
 		errs = append(errs, err)
@@ -194,6 +206,7 @@ func removeAll(ctx context.Context, h *netlink.Handle, ns netns.NsHandle, log *s
 			errs = append(errs, fmt.Errorf("routes: delete rule %s: %w", r, err))
 		}
 	}
+	delRoutes(true)
 	if err := deleteAddrsExcept(h, nil); err != nil {
 		errs = append(errs, err)
 	}
@@ -266,6 +279,9 @@ func (m *Manager) checkRoutes(p plan) []Warning {
 			continue
 		}
 		for _, want := range p.Routes {
+			if want.metric() == GuardMetric {
+				continue // its route at Metric has the same destination
+			}
 			if dst.Bits() > want.Dst.Bits() && want.Dst.Contains(dst.Addr()) {
 				ws = append(ws, Warning{Code: "foreign-route", Message: fmt.Sprintf("route %s (table %d, proto %d) is more specific than cgw's %s", dst, r.Table, r.Protocol, want.Dst)})
 			}
@@ -588,7 +604,7 @@ func (m *Manager) netlinkRoute(s routeSpec) (*netlink.Route, error) {
 	r := &netlink.Route{
 		Dst:      prefixIPNet(s.Dst),
 		Table:    s.table(),
-		Priority: Metric,
+		Priority: s.metric(),
 		Protocol: Protocol,
 		Family:   family(s.Dst.Addr()),
 	}

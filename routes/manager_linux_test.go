@@ -310,7 +310,7 @@ var libipsecSteps = []struct {
 		st: State{Mode: ModeLibipsec, Remote: []netip.Prefix{pfx("10.10.100.0/24")}, Local: []netip.Prefix{pfx("172.31.16.0/20")},
 			Source: addr("172.31.16.1"), Tunnels: libipsecTunnels(true, true), Active: "tunnel1", MSS: 1379},
 		want: kernelState{
-			Routes: []string{"table 198 metric 100 10.10.100.0/24 dev ipsec0 src 172.31.16.1"},
+			Routes: []string{"table 198 metric 100 10.10.100.0/24 dev ipsec0 src 172.31.16.1", "table 198 metric 4000 unreachable 10.10.100.0/24"},
 			Rules:  []string{"-4 210: to 172.31.16.0/20 lookup 254", "-4 215: to all lookup 198"},
 			NFT:    nftFixed(1360),
 		},
@@ -320,7 +320,7 @@ var libipsecSteps = []struct {
 		st: State{Mode: ModeLibipsec, Remote: []netip.Prefix{pfx("10.10.100.0/24"), pfx("10.20.0.0/16")}, Local: []netip.Prefix{pfx("172.31.16.0/20")},
 			Source: addr("172.31.16.1"), Tunnels: libipsecTunnels(false, true), Active: "tunnel2", MSS: 1300},
 		want: kernelState{
-			Routes: []string{"table 198 metric 100 10.10.100.0/24 dev ipsec0 src 172.31.16.1", "table 198 metric 100 10.20.0.0/16 dev ipsec0 src 172.31.16.1"},
+			Routes: []string{"table 198 metric 100 10.10.100.0/24 dev ipsec0 src 172.31.16.1", "table 198 metric 100 10.20.0.0/16 dev ipsec0 src 172.31.16.1", "table 198 metric 4000 unreachable 10.10.100.0/24", "table 198 metric 4000 unreachable 10.20.0.0/16"},
 			Rules:  []string{"-4 210: to 172.31.16.0/20 lookup 254", "-4 215: to all lookup 198"},
 			NFT:    nftFixed(1300),
 		},
@@ -330,7 +330,7 @@ var libipsecSteps = []struct {
 		st: State{Mode: ModeLibipsec, Remote: []netip.Prefix{pfx("10.20.0.0/16")}, Local: []netip.Prefix{pfx("172.31.16.0/20")},
 			Source: addr("172.31.16.2"), Tunnels: libipsecTunnels(true, true), Active: "tunnel1"},
 		want: kernelState{
-			Routes: []string{"table 198 metric 100 10.20.0.0/16 dev ipsec0 src 172.31.16.2"},
+			Routes: []string{"table 198 metric 100 10.20.0.0/16 dev ipsec0 src 172.31.16.2", "table 198 metric 4000 unreachable 10.20.0.0/16"},
 			Rules:  []string{"-4 210: to 172.31.16.0/20 lookup 254", "-4 215: to all lookup 198"},
 			NFT:    nftPMTU,
 		},
@@ -340,7 +340,7 @@ var libipsecSteps = []struct {
 		st: State{Mode: ModeLibipsec, Remote: []netip.Prefix{pfx("10.10.100.0/24"), pfx("10.20.0.0/16")}, Local: []netip.Prefix{pfx("172.31.16.0/20")},
 			Source: addr("172.31.16.1"), Tunnels: libipsecTunnels(false, false), MSS: 1360},
 		want: kernelState{
-			Routes: []string{"table 198 metric 100 unreachable 10.10.100.0/24", "table 198 metric 100 unreachable 10.20.0.0/16"},
+			Routes: []string{"table 198 metric 100 unreachable 10.10.100.0/24", "table 198 metric 100 unreachable 10.20.0.0/16", "table 198 metric 4000 unreachable 10.10.100.0/24", "table 198 metric 4000 unreachable 10.20.0.0/16"},
 			Rules:  []string{"-4 210: to 172.31.16.0/20 lookup 254", "-4 215: to all lookup 198"},
 			NFT:    nftFixed(1360),
 		},
@@ -350,7 +350,7 @@ var libipsecSteps = []struct {
 		st: State{Mode: ModeLibipsec, Remote: []netip.Prefix{pfx("0.0.0.0/0")}, Local: []netip.Prefix{pfx("172.31.16.0/20"), pfx("192.0.2.0/24")},
 			Source: addr("172.31.16.1"), Tunnels: libipsecTunnels(true, false), Active: "tunnel1", MSS: 1360},
 		want: kernelState{
-			Routes: []string{"table 198 metric 100 0.0.0.0/0 dev ipsec0 src 172.31.16.1"},
+			Routes: []string{"table 198 metric 100 0.0.0.0/0 dev ipsec0 src 172.31.16.1", "table 198 metric 4000 unreachable 0.0.0.0/0"},
 			Rules:  []string{"-4 210: to 172.31.16.0/20 lookup 254", "-4 210: to 192.0.2.0/24 lookup 254", "-4 215: to all lookup 198"},
 			NFT:    nftFixed(1360),
 		},
@@ -367,7 +367,7 @@ var libipsecSteps = []struct {
 			InsideAddrs: []netip.Prefix{pfx("169.254.10.2/32"), pfx("169.254.20.2/32")},
 			Guard:       []netip.Prefix{pfx("169.254.20.1/32"), pfx("169.254.10.1/32")}},
 		want: kernelState{
-			Routes: []string{"table 198 metric 100 10.10.100.0/24 dev ipsec0 src 172.31.16.1",
+			Routes: []string{"table 198 metric 100 10.10.100.0/24 dev ipsec0 src 172.31.16.1", "table 198 metric 4000 unreachable 10.10.100.0/24",
 				"table 254 metric 100 unreachable 169.254.10.1/32", "table 254 metric 100 unreachable 169.254.20.1/32"},
 			Rules: []string{"-4 210: to 172.31.16.0/20 lookup 254", "-4 215: to all lookup 198"},
 			Addrs: []string{"169.254.10.2/32 lo:cgw", "169.254.20.2/32 lo:cgw"},
@@ -486,7 +486,7 @@ func TestIntegrationFailoverKeepsOneRoute(t *testing.T) {
 		if err := m.Set(ctx, st); err != nil {
 			t.Fatalf("Set dev %s: %v", dev, err)
 		}
-		want := []string{"table 198 metric 100 10.10.100.0/24 dev " + dev + " src 172.31.16.1"}
+		want := []string{"table 198 metric 100 10.10.100.0/24 dev " + dev + " src 172.31.16.1", "table 198 metric 4000 unreachable 10.10.100.0/24"}
 		if diff := cmp.Diff(want, tn.dump(t).Routes); diff != "" {
 			t.Fatalf("move %d to %s (-want +got):\n%s", i, dev, diff)
 		}
@@ -503,7 +503,7 @@ func TestIntegrationDeviceDown(t *testing.T) {
 	if err := m.Set(ctx, st); err != nil {
 		t.Fatalf("Set with ipsec0 down: %v", err)
 	}
-	want := []string{"table 198 metric 100 unreachable 10.10.100.0/24"}
+	want := []string{"table 198 metric 100 unreachable 10.10.100.0/24", "table 198 metric 4000 unreachable 10.10.100.0/24"}
 	if diff := cmp.Diff(want, tn.dump(t).Routes); diff != "" {
 		t.Fatalf("ipsec0 down (-want +got):\n%s", diff)
 	}
@@ -660,7 +660,7 @@ func TestIntegrationKernelMode(t *testing.T) {
 			}
 		}
 		got := tn.dump(t)
-		want := []string{"table 198 metric 100 unreachable 10.10.100.0/24"}
+		want := []string{"table 198 metric 100 unreachable 10.10.100.0/24", "table 198 metric 4000 unreachable 10.10.100.0/24"}
 		if diff := cmp.Diff(want, got.Routes); diff != "" {
 			t.Errorf("routes without xfrm interfaces (-want +got):\n%s", diff)
 		}
@@ -681,7 +681,7 @@ func TestIntegrationKernelMode(t *testing.T) {
 			t.Errorf("%s disable_ipv6 = %s, want 1", tun.IfName, got)
 		}
 	}
-	want := []string{"table 198 metric 100 10.10.100.0/24 dev cgw-t1 src 172.31.16.1"}
+	want := []string{"table 198 metric 100 10.10.100.0/24 dev cgw-t1 src 172.31.16.1", "table 198 metric 4000 unreachable 10.10.100.0/24"}
 	if diff := cmp.Diff(want, tn.dump(t).Routes); diff != "" {
 		t.Errorf("tunnel1 active (-want +got):\n%s", diff)
 	}
@@ -689,7 +689,7 @@ func TestIntegrationKernelMode(t *testing.T) {
 	if err := m.Set(ctx, st); err != nil {
 		t.Fatalf("failover Set: %v", err)
 	}
-	want = []string{"table 198 metric 100 10.10.100.0/24 dev cgw-t2 src 172.31.16.1"}
+	want = []string{"table 198 metric 100 10.10.100.0/24 dev cgw-t2 src 172.31.16.1", "table 198 metric 4000 unreachable 10.10.100.0/24"}
 	if diff := cmp.Diff(want, tn.dump(t).Routes); diff != "" {
 		t.Errorf("after failover (-want +got):\n%s", diff)
 	}

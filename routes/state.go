@@ -20,9 +20,16 @@ const (
 	// Table is the routing table holding cgw's routes ("table 198").
 	Table = 198
 
-	// Metric is the fixed metric of every cgw route. It never changes, so
+	// Metric is the fixed metric of every cgw route but the guards. It never changes, so
 	// moving a route to another device is a replace, not a second route.
 	Metric = 100
+
+	// GuardMetric is the metric of the guards: an unreachable route in
+	// Table for every remote network, beneath (at a lower preference
+	// than) the route at Metric into the tunnel. A guard never points at
+	// a device, so it outlives the tunnel device's deletion, and Manager
+	// keeps it from the first Set until Close.
+	GuardMetric = 4000
 
 	// RulePriorityLocal is the priority of the rules "to <local network>
 	// lookup main": below charon's 220 so decrypted traffic for the local

@@ -7,7 +7,10 @@
 # failover (silence tunnel 1; the plain stand-in moves its route at once, so
 # the time until pings resume is the AWS side's DPD).
 # Phase 2 (cgw): the same with `cgw run` in the cgw namespace, failover by
-# cgw's route preference, and a clean SIGTERM shutdown.
+# cgw's route preference, a cgw-side charon restart, and a clean SIGTERM
+# shutdown; all along, an nftables counter on the cgw namespace's wan0
+# counts packets to or from the VPC in clear (the leak check): it must stay
+# at 0 from cgw's first routes until it has removed them.
 # Phase 3 (BGP): the lab again with --bgp (FRR bgpd as the AWS side) and
 # cgw learning the VPC's prefixes over both tunnels' sessions: routes in
 # table 198 via the active XFRM interface, the standby path prepended at
@@ -35,6 +38,7 @@ SOCK=$DIR/cgw.sock
 START=$EPOCHREALTIME
 CGW_PID=
 PING_PID=
+LEAK_PING_PID=
 declare -A dev_of # if_id -> cgw's XFRM interface (xfrm_devs)
 # Limits, in seconds.
 CGW_UP_MAX=40      # cgw run -> both tunnels up
@@ -91,6 +95,7 @@ dump() {
 
 finish() {
 	[ -n "$PING_PID" ] && kill "$PING_PID" 2>/dev/null
+	[ -n "$LEAK_PING_PID" ] && kill "$LEAK_PING_PID" 2>/dev/null
 	[ -n "$CGW_PID" ] && kill -TERM "$CGW_PID" 2>/dev/null && sleep 2
 	cgwlab down >>/tmp/cgwlab.log 2>&1
 }
@@ -276,6 +281,38 @@ xfrm_devs() {
 		fail "$1: want XFRM interfaces with if_id 1 and 2 in $NS_CGW, have: $(ip -n "$NS_CGW" -o link show type xfrm | awk -F': ' '{ printf "%s ", $2 }')"
 }
 
+# leak_watch_on: table netdev leakwatch in the cgw namespace counts, at
+# wan0's egress and ingress hooks (what the wire sees, as tcpdump would),
+# the packets with a VPC address in their IP header. The tunnel's packets
+# there are ESP in UDP 4500 between the outside addresses, so anything
+# counted went in clear. (Not inet postrouting: with XFRM the clear packet
+# passes it with the outer route's device, wan0, before it is encrypted.)
+leak_watch_on() {
+	ip netns exec "$NS_CGW" nft -f - <<-EOF || fail "leak check: cannot add the nft counters"
+	table netdev leakwatch {
+		chain out { type filter hook egress device "wan0" priority 0; policy accept; ip daddr $VPCNET counter; }
+		chain in { type filter hook ingress device "wan0" priority 0; policy accept; ip saddr $VPCNET counter; }
+	}
+	EOF
+}
+
+# leaks: packets counted by table netdev leakwatch so far (both directions).
+leaks() {
+	ip netns exec "$NS_CGW" nft list table netdev leakwatch 2>/dev/null |
+		awk '{ for (i = 1; i < NF; i++) if ($i == "packets") n += $(i + 1) } END { print n + 0 }'
+}
+
+# leak_check LABEL BASE: fail if packets in clear were counted since BASE.
+leak_check() {
+	local n
+	n=$(($(leaks) - $2))
+	[ "$n" -eq 0 ] || fail "$1: $n packets to or from $VPCNET crossed wan0 in clear"
+	mark "$1: 0 packets in clear on wan0"
+}
+
+# guard_in_place: cgw's unreachable guard for the VPC is in table 198.
+guard_in_place() { ip -n "$NS_CGW" route show table 198 "$VPCNET" | grep -q '^unreachable .* metric 4000'; }
+
 # cgw_status: cgw status --json, whitespace removed (one line to grep).
 cgw_status() { cgw status --socket "$SOCK" --json 2>/dev/null | tr -d ' \n\t'; }
 
@@ -359,8 +396,22 @@ mark "plain: PASS"
 echo "PLAIN PASS"
 
 # ----------------------------------------------------------- phase 2: cgw
+# The leak counter sees a packet in clear when there is one: with no cgw,
+# the gateway's own ping to the VPC host leaves by the default route.
+leak_watch_on
+base=$(leaks)
+ip netns exec "$NS_CGW" ping -n -q -c 1 -W 1 "$VPC" >/dev/null 2>&1
+[ "$(leaks)" -gt "$base" ] || fail "leak check: a ping in clear without cgw was not counted on wan0: $(ip netns exec "$NS_CGW" nft list table netdev leakwatch 2>&1 | tr '\n' ' ')"
+mark "leak check: the counter sees a ping in clear without cgw ($(($(leaks) - base)) packets)"
 t=$EPOCHREALTIME
 start_cgw
+wait_for "cgw: unreachable guard for $VPCNET in table 198 (before any tunnel)" 10 guard_in_place
+# From here until cgw has removed its state, nothing may leave in clear,
+# whatever happens to the tunnels: pings every 0.2 s from onprem, and
+# cgw's own probes.
+LEAK_BASE=$(leaks)
+ip netns exec "$NS_ONPREM" ping -n -D -O -i 0.2 "$VPC" >/tmp/ping-leak.log 2>&1 &
+LEAK_PING_PID=$!
 while :; do
 	s=$(cgw status --socket "$SOCK" --json 2>/dev/null)
 	up=$(grep -c '"up": true' <<<"$s")
@@ -384,12 +435,39 @@ active=$(ifid_of "$NS_CGW" "$dev")
 status_active=$(sed -n 's/.*"active_tunnel": \([0-9]*\).*/\1/p' <<<"$s")
 mark "cgw: route to $VPCNET via $dev (tunnel $active); status says active tunnel $status_active"
 ping_ok cgw
+leak_check "cgw: tunnels coming up" "$LEAK_BASE"
+
+# charon restarts under cgw: its SAs and if_id policies go, cgw's XFRM
+# interfaces and routes stay and carry nothing until cgw has loaded and
+# initiated the tunnels again.
+t=$EPOCHREALTIME
+run "cgw: cgwlab fault restart-cgw-charon on" cgwlab fault restart-cgw-charon on
+both_up_again() {
+	kill -0 "$CGW_PID" 2>/dev/null || { CGW_PID=; fail "cgw: cgw run exited: $(tail -3 /tmp/cgw.log | tr '\n' ' ')"; }
+	[ "$(cgw status --socket "$SOCK" --json 2>/dev/null | grep -c '"up": true')" -eq 2 ] &&
+		[ -n "$(ifid_of "$NS_CGW" "$(route_dev "$NS_CGW" 198)")" ]
+}
+wait_for "cgw: both tunnels up and routed after the cgw-side charon restart" "$CGW_UP_MAX" both_up_again
+timing cgw_charon_restart_up_s "$WAITED_S"
+ping_ok "cgw after charon restart"
+leak_check "cgw: cgw-side charon restart" "$LEAK_BASE"
+dev=$(route_dev "$NS_CGW" 198)
+active=$(ifid_of "$NS_CGW" "$dev")
+
 ROUTE_MAX=$ROUTE_MOVE_MAX
 failover cgw "$active" "$NS_CGW" 198 ""
 timing cgw_failover_route_s "$ROUTE_S"
 timing cgw_failover_resume_s "$RESUME_S"
+leak_check "cgw: failover" "$LEAK_BASE"
 
+# After SIGTERM cgw protects nothing, by design: the onprem pings stop
+# first, cgw's own probes run on until it stops them.
+kill "$LEAK_PING_PID" 2>/dev/null
+wait "$LEAK_PING_PID" 2>/dev/null
+LEAK_PING_PID=
 stop_cgw cgw
+leak_check "cgw: SIGTERM" "$LEAK_BASE"
+ip netns exec "$NS_CGW" nft delete table netdev leakwatch
 
 # ------------------------------------------------- phase 3: cgw with BGP
 run "bgp: cgwlab down" cgwlab down
