@@ -11,14 +11,17 @@ DEBS := strongswan-charon strongswan-swanctl libcharon-extra-plugins \
 	libstrongswan-standard-plugins nftables tcpdump iputils-ping iproute2 \
 	systemd frr qemu-system-x86 busybox-static kmod cpio
 BIN := bin
+# The version cgw reports (cgw --version, cgw version --json).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION)
 
 .PHONY: all build deps test check demo bench fuzz clean
 
 all: build
 
 build:
-	$(GO) build -trimpath -o $(BIN)/cgw ./cmd/cgw
-	$(GO) build -trimpath -o $(BIN)/cgwlab ./cmd/cgwlab
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/cgw ./cmd/cgw
+	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/cgwlab ./cmd/cgwlab
 
 # deps installs the Debian packages (skipped when all are present) and the Go modules.
 deps:

@@ -24,5 +24,7 @@ func newRootCmd() *cobra.Command {
 		newCaptureCmd(),
 		newVersionCmd(),
 	)
+	setRootVersion(root)
+	registerCompletions(root)
 	return root
 }
