@@ -8,6 +8,15 @@ import (
 	"github.com/cgw-project/cgw/gateway/awsconf"
 )
 
+// finishRoot adds what the whole tree shares once its commands are in:
+// --version, the hidden gen-docs (only with -tags gendocs) and flag value
+// completion, last so that it sees every flag.
+func finishRoot(root *cobra.Command) {
+	setRootVersion(root)
+	root.AddCommand(docsCommands()...)
+	registerCompletions(root)
+}
+
 // flagValues lists the values shell completion offers for flags that take
 // one of a fixed set, whichever command defines them.
 func flagValues() map[string][]string {

@@ -24,7 +24,6 @@ func newRootCmd() *cobra.Command {
 		newCaptureCmd(),
 		newVersionCmd(),
 	)
-	setRootVersion(root)
-	registerCompletions(root)
+	finishRoot(root)
 	return root
 }
