@@ -118,6 +118,8 @@ func TestDebianPackage(t *testing.T) {
 		t.Error("postinst does not disable strongswan-starter.service")
 	}
 
+	t.Run("maintainer scripts", func(t *testing.T) { testMaintainerScripts(t, deb, ctrl) })
+
 	// lintian, with the overrides in packaging/debian/cgw.lintian-overrides.
 	lint := exec.Command(lintian, "--fail-on", "error,warning", "--no-tag-display-limit", deb)
 	if out, err := lint.CombinedOutput(); err != nil {
@@ -156,4 +158,58 @@ func gunzip(t *testing.T, path string) string {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return string(b)
+}
+
+// testMaintainerScripts runs the package's postinst, prerm and postrm the
+// way dpkg --root would, against a throwaway root where strongswan-starter
+// is enabled as its own package enables it: deb-systemd-helper honours
+// DPKG_ROOT, and no systemd runs here, so nothing is started or stopped.
+func testMaintainerScripts(t *testing.T, deb, ctrl string) {
+	need(t, "deb-systemd-helper", "init-system-helpers")
+	root := t.TempDir()
+	if out, err := exec.Command("dpkg-deb", "-x", deb, root).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb -x: %v\n%s", err, out)
+	}
+	starter := "[Unit]\nDescription=strongSwan starter (stand-in)\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"
+	if err := os.WriteFile(filepath.Join(root, "lib/systemd/system/strongswan-starter.service"), []byte(starter), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(pkg, prog string, args ...string) {
+		t.Helper()
+		cmd := exec.Command(prog, args...)
+		cmd.Env = append(os.Environ(), "DPKG_ROOT="+root, "DPKG_MAINTSCRIPT_PACKAGE="+pkg)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("%s %v: %v\n%s", prog, args, err, out)
+		}
+	}
+	link := func(unit string) string {
+		dst, err := os.Readlink(filepath.Join(root, "etc/systemd/system", unit))
+		if err != nil {
+			return ""
+		}
+		return dst
+	}
+	wants := "multi-user.target.wants/"
+	run("strongswan-starter", "deb-systemd-helper", "enable", "strongswan-starter.service")
+	if link(wants+"strongswan-starter.service") == "" {
+		t.Fatal("setup: strongswan-starter.service not enabled")
+	}
+
+	run("cgw", filepath.Join(ctrl, "postinst"), "configure")
+	if l := link(wants + "strongswan-starter.service"); l != "" {
+		t.Errorf("postinst left strongswan-starter.service enabled (%s): two charons", l)
+	}
+	if l := link(wants + "cgw.service"); l != "/lib/systemd/system/cgw.service" {
+		t.Errorf("postinst: cgw.service enablement %q", l)
+	}
+
+	run("cgw", filepath.Join(ctrl, "prerm"), "remove")
+	run("cgw", filepath.Join(ctrl, "postrm"), "remove")
+	if l := link("cgw.service"); l != "/dev/null" {
+		t.Errorf("postrm remove: cgw.service not masked (%q)", l)
+	}
+	run("cgw", filepath.Join(ctrl, "postrm"), "purge")
+	if l, m := link(wants+"cgw.service"), link("cgw.service"); l != "" || m != "" {
+		t.Errorf("postrm purge left cgw.service links: %q %q", l, m)
+	}
 }
