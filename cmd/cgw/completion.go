@@ -33,11 +33,13 @@ func flagValues() map[string][]string {
 	}
 }
 
-// fileFlags are flags naming a file, completed with files of these
+// fileFlagExts lists flags naming a file, completed with files of these
 // extensions (none: any file).
-var fileFlagExts = map[string][]string{
-	"config":     {"yaml", "yml"},
-	"aws-config": nil,
+func fileFlagExts() map[string][]string {
+	return map[string][]string{
+		"config":     {"yaml", "yml"},
+		"aws-config": nil,
+	}
 }
 
 // registerCompletions walks the command tree once and registers value
@@ -45,7 +47,7 @@ var fileFlagExts = map[string][]string{
 // `cgw run --dataplane <TAB>` offers auto, kernel and libipsec. The
 // `completion` command itself is cobra's (bash, zsh, fish, powershell).
 func registerCompletions(root *cobra.Command) {
-	values := flagValues()
+	values, files := flagValues(), fileFlagExts()
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		c.Flags().VisitAll(func(f *pflag.Flag) {
@@ -54,7 +56,7 @@ func registerCompletions(root *cobra.Command) {
 				// registered; neither can happen for a flag just visited.
 				_ = c.RegisterFlagCompletionFunc(f.Name, cobra.FixedCompletions(vs, cobra.ShellCompDirectiveNoFileComp))
 			}
-			if exts, ok := fileFlagExts[f.Name]; ok {
+			if exts, ok := files[f.Name]; ok {
 				if len(exts) > 0 {
 					_ = c.MarkFlagFilename(f.Name, exts...)
 				} else {

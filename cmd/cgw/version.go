@@ -112,6 +112,7 @@ func newVersionCmd() *cobra.Command {
 
 // setRootVersion makes `cgw --version` print the same line as `cgw version`.
 func setRootVersion(root *cobra.Command) {
-	root.Version = currentBuildInfo().Version
-	root.SetVersionTemplate(currentBuildInfo().String() + "\n")
+	info := currentBuildInfo()
+	root.Version = info.Version
+	root.SetVersionTemplate(info.String() + "\n")
 }
