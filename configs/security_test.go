@@ -107,10 +107,11 @@ func unitSyscalls(t *testing.T, sa string, unit []byte) map[string]bool {
 }
 
 // TestServiceSyscallFilter runs what the unit runs — cgw run --check (with
-// the data-plane probe), cgw
-// run through tunnels up, a ping, SIGHUP and SIGTERM, then cgw cleanup —
-// under strace -f (nft, which cgw runs, included) in a lab, and checks that
-// every system call made is one the unit's SystemCallFilter allows.
+// the data-plane probe), cgw run through tunnels up (static, and BGP with
+// both sessions and the learned route), a ping, SIGHUP and SIGTERM, then
+// cgw cleanup — under strace -f (nft, which cgw runs, included) in a lab,
+// and checks that every system call made is one the unit's
+// SystemCallFilter allows.
 func TestServiceSyscallFilter(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: brings a lab up (root)")
@@ -124,12 +125,33 @@ func TestServiceSyscallFilter(t *testing.T) {
 	}
 	allowed := unitSyscalls(t, sa, unit)
 
-	dir := t.TempDir()
-	cgw := filepath.Join(dir, "cgw")
+	cgw := filepath.Join(t.TempDir(), "cgw")
 	if out, err := exec.Command("go", "build", "-o", cgw, "../cmd/cgw").CombinedOutput(); err != nil {
 		t.Fatalf("go build cgw: %v\n%s", err, out)
 	}
-	l := labtest.Up(t, lab.Options{})
+	tests := []struct {
+		name  string
+		bgp   bool
+		ready func(status string) bool
+	}{
+		{"static", false, func(st string) bool { return strings.Count(st, `"up": true`) == 2 }},
+		{"bgp", true, func(st string) bool {
+			return strings.Count(st, `"state": "established"`) == 2 && strings.Contains(st, `"installed": true`)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			traceLifecycle(t, strace, cgw, allowed, lab.Options{BGP: tt.bgp}, tt.ready)
+		})
+	}
+}
+
+// traceLifecycle runs the unit's commands under strace in a lab made with
+// o, waiting for ready(cgw status --json), and reports every call that
+// allowed lacks.
+func traceLifecycle(t *testing.T, strace, cgw string, allowed map[string]bool, o lab.Options, ready func(string) bool) {
+	dir := t.TempDir()
+	l := labtest.Up(t, o)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	traced := func(name string, args ...string) *exec.Cmd {
@@ -170,9 +192,9 @@ func TestServiceSyscallFilter(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	waitFor("two tunnels up", 90*time.Second, func() bool {
+	waitFor("the tunnels (and sessions) up", 120*time.Second, func() bool {
 		out, _ := exec.Command(cgw, "status", "--json", "--socket", l.StatusSocket()).Output()
-		return strings.Count(string(out), `"up": true`) == 2
+		return ready(string(out))
 	})
 	if out, ok := labtest.Ping(t, l, 3); !ok {
 		t.Errorf("no ping across the tunnels under the filter's calls:\n%s", out)
