@@ -6,16 +6,40 @@
 # same connection with dynamic routing (FRR bgpd as AWS's BGP side): BGP
 # sessions over both tunnels, the VPC prefix learned, a ping, the standby
 # tunnel's announcement prepended as AWS sees it; teardown.
+#
+# Variables (none is CGW_*: cgw refuses CGW_ variables that are not its keys,
+# and it inherits this script's environment):
+#   DEMO_NAME  lab name, 1-20 of [a-z0-9-] starting with a letter (default
+#              cgwdemo); the namespaces, sockets and files under
+#              /run/cgwlab/DEMO_NAME are the lab's, so two demos with two
+#              names run side by side
+#   BIN        where cgw and cgwlab are (default ./bin)
+#   NO_COLOR   set: no bold step headings (also none unless stdout and stderr
+#              are terminals)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-$PWD/bin}
-NAME=${CGW_DEMO_NAME:-cgwdemo}
+if [[ -n ${CGW_DEMO_NAME:-} ]]; then
+	# The old name; cgw's strict environment check would refuse it.
+	echo "demo: CGW_DEMO_NAME is now DEMO_NAME; using DEMO_NAME=$CGW_DEMO_NAME" >&2
+	DEMO_NAME=${DEMO_NAME:-$CGW_DEMO_NAME}
+	unset CGW_DEMO_NAME
+fi
+NAME=${DEMO_NAME:-cgwdemo}
+if ! [[ $NAME =~ ^[a-z][a-z0-9-]{0,19}$ ]]; then
+	echo "demo: DEMO_NAME=$NAME: want 1-20 lowercase letters, digits or '-', starting with a letter" >&2
+	exit 2
+fi
 DIR=/run/cgwlab/$NAME
 T0=$EPOCHREALTIME
 cgw_pid=""
+bold="" plain=""
+if [[ -t 1 && -t 2 && -z ${NO_COLOR:-} ]]; then
+	bold=$'\033[1m' plain=$'\033[0m'
+fi
 
 since() { awk -v a="$T0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%5.2fs", b - a }'; }
-step() { printf '\n\033[1m== [%s] %s\033[0m\n' "$(since)" "$*" >&2; }
+step() { printf '\n%s== [%s] %s%s\n' "$bold" "$(since)" "$*" "$plain" >&2; }
 lab() { "$BIN/cgwlab" --name "$NAME" "$@"; }
 
 finish() {
@@ -38,9 +62,8 @@ finish() {
 	fi
 	exit "$rc"
 }
-trap finish EXIT
-
 [[ $(id -u) -eq 0 ]] || { echo "the demo needs root: sudo make demo" >&2; exit 1; }
+trap finish EXIT
 lab down >/dev/null 2>&1 || true
 
 step "bringing the lab up: vpc, aws (two AWS endpoints, real charon), inet, nat (Elastic IP), cgw, onprem"
@@ -58,14 +81,15 @@ ip netns exec "$NAME-cgw" "$BIN/cgw" run --config "$DIR/cgw.yaml" >"$DIR/cgw.log
 cgw_pid=$!
 
 step "waiting for both tunnels"
-for _ in $(seq 1 100); do
+deadline=$((SECONDS + 60))
+while ((SECONDS < deadline)); do
 	if up=$("$BIN/cgw" status --socket "$DIR/cgw.sock" --json 2>/dev/null | grep -c '"up": true'); [[ $up -eq 2 ]]; then
 		break
 	fi
 	kill -0 "$cgw_pid" 2>/dev/null || { echo "cgw exited" >&2; exit 1; }
 	sleep 0.1
 done
-[[ ${up:-0} -eq 2 ]] || { echo "both tunnels were not up within 10 s" >&2; exit 1; }
+[[ ${up:-0} -eq 2 ]] || { echo "both tunnels were not up within 60 s" >&2; exit 1; }
 echo "both tunnels up after $(since)" >&2
 
 step "ping from the on-premises host (172.31.16.103) to the VPC host (10.10.100.110)"
@@ -103,7 +127,8 @@ ip netns exec "$NAME-cgw" "$BIN/cgw" run --config "$DIR/cgw.yaml" >"$DIR/cgw.log
 cgw_pid=$!
 
 step "waiting for both BGP sessions and the VPC prefix"
-for _ in $(seq 1 200); do
+deadline=$((SECONDS + 90))
+while ((SECONDS < deadline)); do
 	st=$("$BIN/cgw" status --socket "$DIR/cgw.sock" --json 2>/dev/null || true)
 	if [[ $(grep -c '"state": "established"' <<<"$st") -eq 2 ]] && grep -q '"installed": true' <<<"$st"; then
 		break
@@ -111,7 +136,7 @@ for _ in $(seq 1 200); do
 	kill -0 "$cgw_pid" 2>/dev/null || { echo "cgw exited" >&2; exit 1; }
 	sleep 0.1
 done
-grep -q '"installed": true' <<<"$st" || { echo "no BGP route installed within 20 s" >&2; exit 1; }
+grep -q '"installed": true' <<<"$st" || { echo "no BGP route installed within 90 s" >&2; exit 1; }
 echo "sessions established and the VPC prefix learned after $(since)" >&2
 
 step "ping from the on-premises host to the VPC host, over the BGP-learned route"

@@ -97,7 +97,7 @@ func newDiagnoseCmd() *cobra.Command {
 	f.StringVar(&sourceNetns, "source-netns", "", "network namespace of a --source host behind the gateway (labs)")
 	f.IntVar(&count, "count", 4, "echo requests to send")
 	f.DurationVar(&interval, "interval", 200*time.Millisecond, "time between echo requests")
-	f.StringVar(&receiverCmd, "receiver-cmd", "", "command that runs `cgw capture --json` on the receiver, e.g. 'ssh ec2-user@HOST sudo cgw capture --json'")
+	f.StringVar(&receiverCmd, "receiver-cmd", "", "`COMMAND` that runs 'cgw capture --json' on the receiver, e.g. 'ssh ec2-user@HOST sudo cgw capture --json'")
 	f.StringVar(&pcapOut, "pcap-out", "", "write every capture as one pcapng file (for a support ticket)")
 	f.StringVar(&senderPcap, "sender-pcap", "", "classify this capture from the sending side instead of probing")
 	f.StringVar(&receiverPcap, "receiver-pcap", "", "with --sender-pcap: the receiver's capture")

@@ -24,5 +24,6 @@ func newRootCmd() *cobra.Command {
 		newCaptureCmd(),
 		newVersionCmd(),
 	)
+	finishRoot(root)
 	return root
 }

@@ -3,10 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -96,25 +94,4 @@ func runCheck(w io.Writer, cfg *gateway.Config) error {
 			p.Tunnel, p.Local, p.Neighbor, p.LocalASN, p.PeerASN, hold, hold/3)
 	}
 	return nil
-}
-
-// newLogger builds the daemon's logger: text or JSON on w (stderr, which
-// journald collects under systemd).
-func newLogger(w io.Writer, level, format string) *slog.Logger {
-	var lv slog.Level
-	switch strings.ToLower(level) {
-	case "debug":
-		lv = slog.LevelDebug
-	case "warn", "warning":
-		lv = slog.LevelWarn
-	case "error":
-		lv = slog.LevelError
-	default:
-		lv = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }
