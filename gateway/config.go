@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -366,3 +367,51 @@ func (c *Config) CheckContext(ctx context.Context) (*awsconf.Connection, error) 
 
 // File returns the path of the config file, or "".
 func (c *Config) File() string { return c.file }
+
+// Warnings returns what in the configuration exposes the gateway, one
+// sentence each: the config file or the AWS file (it holds the keys)
+// readable or writable by group or others, with the chmod that fixes it,
+// and a metrics listener that is not on loopback. `cgw run --check` prints
+// them and `cgw run` logs them at start and at each reload.
+func (c *Config) Warnings() []string {
+	var out []string
+	for _, f := range []struct{ path, what string }{
+		{c.file, "the configuration"},
+		{c.AWSConfig, "the tunnels' pre-shared keys"},
+	} {
+		if f.path == "" {
+			continue
+		}
+		fi, err := os.Stat(f.path)
+		if err != nil || fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s holds %s and is open to group or others (mode %04o): run chmod 600 %s",
+			f.path, f.what, fi.Mode().Perm(), shellQuote(f.path)))
+	}
+	if c.MetricsListen != "" && !loopback(c.MetricsListen) {
+		out = append(out, fmt.Sprintf("metrics_listen %s is not on loopback: /metrics (tunnel state, addresses, counters) is open to the network; listen on 127.0.0.1 or firewall it", c.MetricsListen))
+	}
+	return out
+}
+
+// loopback reports whether a listen address (host:port) binds only to
+// loopback. An empty host binds every address.
+func loopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && a.IsLoopback()
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -385,3 +385,52 @@ func FuzzLoadConfig(f *testing.F) {
 		}
 	})
 }
+
+func TestConfigWarnings(t *testing.T) {
+	dir := t.TempDir()
+	aws := filepath.Join(dir, "vpn.txt")
+	if err := os.WriteFile(aws, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "cgw.yaml")
+	if err := os.WriteFile(p, []byte(goodYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(p, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.Warnings(); len(w) != 0 {
+		t.Errorf("0600 files, no metrics: warnings %q", w)
+	}
+	for _, f := range []string{p, aws} {
+		if err := os.Chmod(f, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, listen := range []string{"127.0.0.1:9810", "[::1]:9810", "localhost:9810"} {
+		c.MetricsListen = listen
+		if w := c.Warnings(); len(w) != 2 {
+			t.Errorf("metrics_listen %s: warnings %q, want only the two files", listen, w)
+		}
+	}
+	c.MetricsListen = ":9810"
+	w := c.Warnings()
+	want := []string{
+		p + " holds the configuration and is open to group or others (mode 0644): run chmod 600 " + p,
+		aws + " holds the tunnels' pre-shared keys and is open to group or others (mode 0644): run chmod 600 " + aws,
+		"metrics_listen :9810 is not on loopback",
+	}
+	if len(w) != len(want) {
+		t.Fatalf("warnings %q, want %d", w, len(want))
+	}
+	for i := range want {
+		if !strings.HasPrefix(w[i], want[i]) {
+			t.Errorf("warning %d = %q, want %q", i, w[i], want[i])
+		}
+	}
+	c.MetricsListen = "192.0.2.1:9810"
+	if w := c.Warnings(); len(w) != 3 {
+		t.Errorf("metrics on 192.0.2.1: warnings %q", w)
+	}
+}

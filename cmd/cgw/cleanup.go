@@ -24,14 +24,11 @@ func newCleanupCmd() *cobra.Command {
 			"(names starting with cgw-). Nothing else is touched. It is safe to run at any time cgw is not running.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			socket := gateway.DefaultVICISocket
-			if configFile != "" {
-				cfg, err := gateway.LoadConfig(configFile, cmd.Flags(), os.Environ())
-				if err != nil {
-					return err
-				}
-				socket = cfg.VICISocket
+			cfg, err := gateway.LoadSettings(configPath(configFile), cmd.Flags(), os.Environ())
+			if err != nil {
+				return err
 			}
+			socket := cfg.VICISocket
 			ctx, cancel := context.WithTimeout(cmd.Context(), 20*time.Second)
 			defer cancel()
 			var problems []string
@@ -43,9 +40,15 @@ func newCleanupCmd() *cobra.Command {
 			n, err := cleanupCharon(ctx, socket)
 			switch {
 			case err != nil:
-				problems = append(problems, fmt.Sprintf("charon (%s): %v", socket, err))
+				problems = append(problems, fmt.Sprintf("charon (%s): %v; cgw's connections in charon, if any, are not removed", socket, err))
 			default:
 				fmt.Fprintf(cmd.ErrOrStderr(), "%d cgw connection(s) removed from charon\n", n)
+			}
+			// A cgw killed with SIGKILL leaves its status socket behind.
+			if removed, err := gateway.RemoveStaleStatusSocket(cfg.StatusSocket); err != nil {
+				problems = append(problems, err.Error())
+			} else if removed {
+				fmt.Fprintf(cmd.ErrOrStderr(), "stale status socket %s removed\n", cfg.StatusSocket)
 			}
 			if len(problems) > 0 {
 				return fmt.Errorf("cleanup incomplete: %s", strings.Join(problems, "; "))
@@ -53,20 +56,21 @@ func newCleanupCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&configFile, "config", "c", "", "configuration file (for vici_socket)")
-	gateway.AddFlags(cmd.Flags())
+	addConfigFlag(cmd, &configFile)
+	gateway.AddFlags(cmd.Flags(), "vici_socket", "status_socket")
 	return cmd
 }
 
 // cleanupCharon terminates and unloads every connection named cgw-*. A
-// charon that is not running has nothing of cgw's: that is not an error.
+// charon it cannot reach is an error: whatever cgw loaded there, if charon
+// runs elsewhere, was not removed.
 func cleanupCharon(ctx context.Context, socket string) (int, error) {
 	if _, err := os.Stat(socket); os.IsNotExist(err) {
-		return 0, nil
+		return 0, fmt.Errorf("no VICI socket there: is charon running? (vici_socket)")
 	}
 	c, err := ike.Dial(ctx, socket, nil)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("cannot reach charon: %w", err)
 	}
 	defer c.Close()
 	conns, err := c.Conns(ctx)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cgw-project/cgw/gateway/awsconf"
+	"github.com/cgw-project/cgw/internal/fileread"
 )
 
 func newImportCmd() *cobra.Command {
@@ -27,7 +27,7 @@ func newImportCmd() *cobra.Command {
 			"both tunnels. Keys are never printed, only their fingerprints.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			data, err := os.ReadFile(args[0])
+			data, err := fileread.ReadFile(cmd.Context(), args[0], fileread.TextLimit)
 			if err != nil {
 				return err
 			}
