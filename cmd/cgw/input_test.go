@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -375,5 +376,28 @@ func TestCleanupWithoutCharon(t *testing.T) {
 	}
 	if _, err := os.Lstat(stale); !os.IsNotExist(err) {
 		t.Errorf("stale status socket left: %v", err)
+	}
+}
+
+// TestImportFingerprint: cgw import shows keys only as keyed fingerprints,
+// in the table and in the JSON, and says how they are keyed.
+func TestImportFingerprint(t *testing.T) {
+	file := "../../gateway/awsconf/testdata/generic-static-ikev2.txt"
+	out, stderr, err := runCgw(t, nil, "import", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`(?m)^psk +hmac-sha256:[0-9a-f]{16} +hmac-sha256:[0-9a-f]{16}$`).MatchString(out) || strings.Contains(out, " sha256:") {
+		t.Errorf("table:\n%s", out)
+	}
+	if !strings.Contains(stderr, "note: psk fingerprints are keyed per tunnel") {
+		t.Errorf("stderr lacks the fingerprint note: %q", stderr)
+	}
+	js, _, err := runCgw(t, nil, "import", "--json", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(regexp.MustCompile(`"psk_fingerprint": "hmac-sha256:[0-9a-f]{16}"`).FindAllString(js, -1)); n != 2 {
+		t.Errorf("%d keyed psk_fingerprint fields in the JSON, want 2:\n%s", n, js)
 	}
 }
