@@ -374,15 +374,24 @@ func FuzzLoadConfig(f *testing.F) {
 	f.Add([]byte(goodYAML + "bgp:\n  local_asn: -5\n  hold_time_s: 1.5\n"))
 	f.Add([]byte("a: &x [1]\nb: *x\n"))
 	f.Add([]byte("interfaces: ~\nbgp: {}\n"))
-	dir := f.TempDir()
-	p := filepath.Join(dir, "cgw.yaml")
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
+		const p = "/etc/cgw/cgw.yaml"
+		raws, err := parseYAML(p, data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), p) {
+				t.Fatalf("error %q does not name the file", err)
+			}
+			return
 		}
-		if _, err := LoadConfig(p, nil, nil); err != nil && !strings.Contains(err.Error(), p) {
-			t.Fatalf("error %q does not name the file", err)
+		var c Config
+		for _, k := range keys {
+			if r, ok := raws[k]; ok {
+				if err := c.decode(k, r); err != nil && !strings.HasPrefix(err.Error(), k+": ") {
+					t.Fatalf("error %q does not name the key", err)
+				}
+			}
 		}
+		_ = c.Validate()
 	})
 }
 

@@ -73,6 +73,11 @@ func readYAML(ctx context.Context, path string) (map[string]raw, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
+	return parseYAML(path, data)
+}
+
+// parseYAML parses the config file's text; path names it in errors.
+func parseYAML(path string, data []byte) (map[string]raw, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))
