@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cgw-project/cgw/gateway"
+	"github.com/cgw-project/cgw/internal/lab"
 	"github.com/cgw-project/cgw/internal/labtest"
 )
 
@@ -399,5 +400,80 @@ func TestImportFingerprint(t *testing.T) {
 	}
 	if n := len(regexp.MustCompile(`"psk_fingerprint": "hmac-sha256:[0-9a-f]{16}"`).FindAllString(js, -1)); n != 2 {
 		t.Errorf("%d keyed psk_fingerprint fields in the JSON, want 2:\n%s", n, js)
+	}
+}
+
+// waitLogCount waits until text appears n times in the daemon's log.
+func waitLogCount(t *testing.T, d *daemon, text string, n int, within time.Duration) string {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		b, _ := os.ReadFile(d.log)
+		if strings.Count(string(b), text) >= n {
+			return string(b)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%q not %d times in cgw's log within %v:\n%s", text, n, within, b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestDaemonReloadFIFO: a reload whose config file or AWS file became a
+// FIFO (nobody writing) fails at once, logged, and the next reload works;
+// the start warns about a config file open to others.
+func TestDaemonReloadFIFO(t *testing.T) {
+	labtest.NeedRoot(t)
+	bin := buildCGW(t)
+	l := labtest.Up(t, lab.Options{})
+	if err := os.Chmod(l.ConfigFile(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, l, bin)
+	d.waitLog(t, "run chmod 600 "+l.ConfigFile(), time.Minute)
+	waitBothUp(t, l, time.Minute)
+
+	for i, file := range []string{l.ConfigFile(), l.GenericFile()} {
+		if err := os.Rename(file, file+".saved"); err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Mkfifo(file, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		log := waitLogCount(t, d, "reload failed", i+1, time.Minute)
+		if !strings.Contains(log, "not a regular file (a FIFO)") {
+			t.Errorf("the failed reload does not say why:\n%s", log)
+		}
+		if err := os.Rename(file+".saved", file); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	d.waitLog(t, "configuration reloaded", time.Minute)
+	waitBothUp(t, l, time.Minute)
+	d.term(t, time.Minute)
+}
+
+// TestDefaultConfigFile: with no --config, /etc/cgw/cgw.yaml is read when
+// it exists. Run in a mount namespace of its own with a tmpfs on /etc, so
+// the host's /etc is not touched.
+func TestDefaultConfigFile(t *testing.T) {
+	labtest.NeedRoot(t)
+	bin := buildCGW(t)
+	sock := filepath.Join(t.TempDir(), "from-etc.sock")
+	script := `mount -t tmpfs cgwtest /etc && mkdir /etc/cgw && printf 'status_socket: %s\n' "$1" > /etc/cgw/cgw.yaml && exec "$2" status`
+	out, err := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", sock, bin).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), sock) {
+		t.Errorf("cgw status with /etc/cgw/cgw.yaml naming %s: %v\n%s", sock, err, out)
+	}
+	// Without the file, the default socket.
+	out, err = exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c", `mount -t tmpfs cgwtest /etc && exec "$1" status`, "sh", bin).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), gateway.DefaultStatusSocket) && !strings.Contains(string(out), "running") {
+		t.Errorf("cgw status without a config: %v\n%s", err, out)
 	}
 }
