@@ -224,6 +224,19 @@ func localOutside(outside, all []Packet, target netip.Addr, count map[netip.Addr
 	return best[0]
 }
 
+// MaxCapturePackets bounds the packets a capture file may give (ICMP,
+// ESP, IKE: what cgw decodes; others are skipped and not counted), and so
+// the memory a file takes to classify: about 1.5 KiB a packet.
+const MaxCapturePackets = 100_000
+
+// checkPackets refuses a capture that already gave MaxCapturePackets.
+func checkPackets(n int) error {
+	if n >= MaxCapturePackets {
+		return fmt.Errorf("more than %d ICMP, ESP and IKE packets: capture only the ping (tcpdump -c 1000, or a filter such as 'icmp or esp or udp port 500 or udp port 4500')", MaxCapturePackets)
+	}
+	return nil
+}
+
 // ReadCapture reads the capture file at path (pcap, pcapng or JSON lines,
 // see ReadCaptureFile), or standard input for "-". A file must be a regular
 // file of at most fileread.CaptureLimit bytes; it is streamed, not read
