@@ -1,12 +1,15 @@
 package gateway
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/spf13/pflag"
@@ -441,5 +444,23 @@ func TestConfigWarnings(t *testing.T) {
 	c.MetricsListen = "192.0.2.1:9810"
 	if w := c.Warnings(); len(w) != 3 {
 		t.Errorf("metrics on 192.0.2.1: warnings %q", w)
+	}
+}
+
+// A read past its deadline fails: a reload that cannot read its files in
+// time gives up (ReadTimeout) instead of holding later reloads.
+func TestLoadConfigDeadline(t *testing.T) {
+	p := writeConfig(t, goodYAML)
+	ctx, cancel := context.WithTimeout(context.Background(), -time.Second)
+	defer cancel()
+	if _, err := LoadConfigContext(ctx, p, nil, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("LoadConfigContext past its deadline: %v", err)
+	}
+	c, err := LoadConfig(p, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CheckContext(ctx); !errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(err.Error(), "aws_config: ") {
+		t.Errorf("CheckContext past its deadline: %v", err)
 	}
 }

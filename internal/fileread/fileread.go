@@ -72,8 +72,8 @@ func Open(path string, limit int64) (*os.File, error) {
 // ctx's error, even when the file system does not answer; the abandoned
 // read then finishes on its own and closes the file.
 func ReadFile(ctx context.Context, path string, limit int64) ([]byte, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("%s: %w", path, context.Cause(ctx))
 	}
 	type result struct {
 		data []byte
@@ -94,7 +94,7 @@ func ReadFile(ctx context.Context, path string, limit int64) ([]byte, error) {
 	case r := <-done:
 		return r.data, r.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("reading %s: %w", path, context.Cause(ctx))
+		return nil, fmt.Errorf("%s: %w", path, context.Cause(ctx))
 	}
 }
 
