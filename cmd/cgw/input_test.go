@@ -477,3 +477,65 @@ func TestDefaultConfigFile(t *testing.T) {
 		t.Errorf("cgw status without a config: %v\n%s", err, out)
 	}
 }
+
+// TestStatusSocketFlood: 20,000 connections to the status socket leave
+// the daemon's file descriptors bounded (it holds at most 32 of them),
+// the tunnels up, and cgw status answering once they close.
+func TestStatusSocketFlood(t *testing.T) {
+	labtest.NeedRoot(t)
+	bin := buildCGW(t)
+	l := labtest.Up(t, lab.Options{})
+	d := startDaemon(t, l, bin)
+	waitBothUp(t, l, time.Minute)
+	pid := d.cmd.Process.Pid
+	fds := func() int {
+		ents, _ := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "fd"))
+		return len(ents)
+	}
+	base := fds()
+	if fi, err := os.Stat(l.StatusSocket()); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("status socket: %v %v, want mode 0600", fi.Mode(), err)
+	}
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	refused := 0
+	for range 20000 {
+		c, err := net.Dial("unix", l.StatusSocket())
+		if err != nil {
+			refused++ // the kernel's backlog is full; the daemon is not involved
+			continue
+		}
+		conns = append(conns, c)
+	}
+	t.Logf("%d connections open, %d refused by the kernel; daemon fds %d before", len(conns), refused, base)
+	most := 0
+	for range 20 { // sample while the flood is held
+		most = max(most, fds())
+		time.Sleep(50 * time.Millisecond)
+	}
+	if most > base+32+8 {
+		t.Errorf("the daemon held %d fds during the flood, %d before: not bounded", most, base)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	deadline := time.Now().Add(time.Minute)
+	for {
+		s, err := queryStatus(t, l)
+		if err == nil && len(s.Tunnels) == 2 && s.Tunnels[0].Up && s.Tunnels[1].Up {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no status with both tunnels up a minute after the flood: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if log, _ := os.ReadFile(d.log); strings.Contains(string(log), "too many open files") {
+		t.Errorf("the daemon ran out of file descriptors:\n%s", log)
+	}
+}
