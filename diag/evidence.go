@@ -141,6 +141,9 @@ func readPcap(r io.Reader) ([]Packet, error) {
 			return out, fmt.Errorf("read pcap: packet %d: %w", n, err)
 		}
 		if p, ok := Decode(data, link); ok {
+			if err := checkPackets(len(out)); err != nil {
+				return nil, fmt.Errorf("read pcap: %w", err)
+			}
 			out = append(out, stamp(p, ci.Timestamp, "", ""))
 		}
 	}
@@ -170,6 +173,9 @@ func readPcapng(r io.Reader) ([]Packet, error) {
 		p, ok := Decode(data, intf.LinkType)
 		if !ok {
 			continue
+		}
+		if err := checkPackets(len(out)); err != nil {
+			return nil, fmt.Errorf("read pcapng: %w", err)
 		}
 		point, iface := splitLabel(intf.Name)
 		out = append(out, stamp(p, ci.Timestamp, point, iface))

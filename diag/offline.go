@@ -1,9 +1,15 @@
 package diag
 
 import (
+	"context"
+	"fmt"
+	"io"
 	"net/netip"
+	"os"
 	"sort"
 	"time"
+
+	"github.com/cgw-project/cgw/internal/fileread"
 )
 
 // ClassifyCaptures classifies capture files taken elsewhere (tcpdump -w,
@@ -221,4 +227,67 @@ func localOutside(outside, all []Packet, target netip.Addr, count map[netip.Addr
 		}
 	}
 	return best[0]
+}
+
+// MaxCapturePackets bounds the packets a capture file may give (ICMP,
+// ESP, IKE: what cgw decodes; others are skipped and not counted), and so
+// the memory a file takes to classify: about 1.5 KiB a packet.
+const MaxCapturePackets = 100_000
+
+// checkPackets refuses a capture that already gave MaxCapturePackets.
+func checkPackets(n int) error {
+	if n >= MaxCapturePackets {
+		return fmt.Errorf("more than %d ICMP, ESP and IKE packets: capture only the ping (tcpdump -c 1000, or a filter such as 'icmp or esp or udp port 500 or udp port 4500')", MaxCapturePackets)
+	}
+	return nil
+}
+
+// ReadCapture reads the capture file at path (pcap, pcapng or JSON lines,
+// see ReadCaptureFile), or standard input for "-". A file must be a regular
+// file of at most fileread.CaptureLimit bytes; it is streamed, not read
+// whole. A cancelled ctx (a signal) ends the read at once, even one
+// waiting on standard input.
+func ReadCapture(ctx context.Context, path string) ([]Packet, error) {
+	var r io.Reader
+	if path == "-" {
+		r = fileread.Limit(os.Stdin, "standard input", fileread.CaptureLimit)
+	} else {
+		f, err := fileread.Open(path, fileread.CaptureLimit)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = fileread.Limit(f, path, fileread.CaptureLimit)
+	}
+	type result struct {
+		ps  []Packet
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		ps, err := ReadCaptureFile(ctxReader{ctx, r})
+		done <- result{ps, err}
+	}()
+	select {
+	case res := <-done:
+		if res.err != nil {
+			return nil, fmt.Errorf("%s: %w", path, res.err)
+		}
+		return res.ps, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("reading %s: %w", path, context.Cause(ctx))
+	}
+}
+
+// ctxReader stops reading once ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

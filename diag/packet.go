@@ -186,6 +186,9 @@ func ReadPacketJSONLines(r io.Reader) ([]Packet, error) {
 		if err != nil {
 			return out, fmt.Errorf("line %d: %w", n, err)
 		}
+		if err := checkPackets(len(out)); err != nil {
+			return nil, fmt.Errorf("line %d: %w", n, err)
+		}
 		out = append(out, p)
 	}
 	if err := sc.Err(); err != nil {

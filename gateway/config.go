@@ -1,20 +1,20 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
+	"time"
 
-	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/pflag"
-	"github.com/spf13/viper"
 
 	"github.com/cgw-project/cgw/gateway/awsconf"
+	"github.com/cgw-project/cgw/internal/fileread"
 )
 
 // Dataplane names where ESP is processed.
@@ -130,110 +130,111 @@ func EnvName(key string) string {
 	return "CGW_" + strings.ToUpper(strings.NewReplacer(".", "_").Replace(key))
 }
 
-// AddFlags defines one flag per configuration key on fs, for LoadConfig.
-func AddFlags(fs *pflag.FlagSet) {
-	fs.String(FlagName("aws_config"), "", "file downloaded from AWS for the VPN connection")
-	fs.String(FlagName("aws_format"), "", "format of the AWS file (default: detect)")
-	fs.StringSlice(FlagName("local_networks"), nil, "networks behind the gateway (CIDRs)")
-	fs.StringSlice(FlagName("remote_networks"), nil, "VPC networks (CIDRs)")
-	fs.String(FlagName("vici_socket"), "", "charon's VICI socket (default "+DefaultVICISocket+")")
-	fs.String(FlagName("dataplane"), "", "auto, kernel or libipsec (default auto)")
-	fs.String(FlagName("identity"), "", "IKE identity (default: the customer outside address from the AWS file)")
-	fs.StringSlice(FlagName("monitors"), nil, "addresses in the VPC to probe")
-	fs.String(FlagName("interfaces.inside"), "", "inside (LAN) interface")
-	fs.String(FlagName("interfaces.outside"), "", "outside (WAN) interface")
-	fs.String(FlagName("status_socket"), "", "status socket (default "+DefaultStatusSocket+")")
-	fs.String(FlagName("metrics_listen"), "", "address for Prometheus /metrics, e.g. 127.0.0.1:9810 (default off)")
-	fs.String(FlagName("log_level"), "", "debug, info, warn or error (default info)")
-	fs.String(FlagName("log_format"), "", "text or json (default text)")
-	fs.Uint32(FlagName("bgp.local_asn"), 0, "BGP: the customer gateway's ASN (default: from the AWS file)")
-	fs.Uint32(FlagName("bgp.peer_asn"), 0, "BGP: AWS's ASN (default: from the AWS file)")
-	fs.Int(FlagName("bgp.hold_time_s"), 0, "BGP: hold time in seconds, 3 to 65535 (default: from the AWS file)")
-	fs.Bool(FlagName("bgp.steer_return_path"), true, "BGP: after a failover, announce the local networks' halves over the new tunnel so AWS's return traffic follows at once")
+// AddFlags defines on fs the flags of the configuration keys given, for
+// LoadConfig; no keys means every key. A command offers only the flags it
+// uses; the file and the CGW_* variables still give every key.
+func AddFlags(fs *pflag.FlagSet, only ...string) {
+	want := func(k string) bool { return len(only) == 0 || slices.Contains(only, k) }
+	str := func(k, usage string) {
+		if want(k) {
+			fs.String(FlagName(k), "", usage)
+		}
+	}
+	list := func(k, usage string) {
+		if want(k) {
+			fs.StringSlice(FlagName(k), nil, usage)
+		}
+	}
+	// The numbers are read as text and checked by LoadConfig, so that an
+	// error is worded like the file's and the variables'.
+	num := func(k, typ, usage string) {
+		if want(k) {
+			fs.Var(&numberFlag{typ: typ}, FlagName(k), usage)
+		}
+	}
+	str("aws_config", "file downloaded from AWS for the VPN connection")
+	str("aws_format", "format of the AWS file (default: detect)")
+	list("local_networks", "networks behind the gateway (CIDRs)")
+	list("remote_networks", "VPC networks (CIDRs)")
+	str("vici_socket", "charon's VICI socket, a path or unix:///path (default "+DefaultVICISocket+")")
+	str("dataplane", "auto, kernel or libipsec (default auto)")
+	str("identity", "IKE identity (default: the customer outside address from the AWS file)")
+	list("monitors", "addresses in the VPC to probe")
+	str("interfaces.inside", "inside (LAN) interface")
+	str("interfaces.outside", "outside (WAN) interface")
+	str("status_socket", "status socket (default "+DefaultStatusSocket+")")
+	str("metrics_listen", "address for Prometheus /metrics, e.g. 127.0.0.1:9810 (default off)")
+	str("log_level", "debug, info, warn or error (default info)")
+	str("log_format", "text or json (default text)")
+	num("bgp.local_asn", "uint32", "BGP: the customer gateway's ASN, 1 to 4294967295 (default: from the AWS file)")
+	num("bgp.peer_asn", "uint32", "BGP: AWS's ASN, 1 to 4294967295 (default: from the AWS file)")
+	num("bgp.hold_time_s", "int", "BGP: hold time in seconds, 3 to 65535 (default: from the AWS file)")
+	if want("bgp.steer_return_path") {
+		fs.Bool(FlagName("bgp.steer_return_path"), true, "BGP: after a failover, announce the local networks' halves over the new tunnel so AWS's return traffic follows at once")
+	}
 }
+
+// numberFlag holds a number flag's text for LoadConfig to check.
+type numberFlag struct{ typ, s string }
+
+func (f *numberFlag) String() string     { return f.s }
+func (f *numberFlag) Set(s string) error { f.s = s; return nil }
+func (f *numberFlag) Type() string       { return f.typ }
+
+// DefaultConfigFile is the config file read when none is given and it
+// exists.
+const DefaultConfigFile = "/etc/cgw/cgw.yaml"
+
+// ConfigFile returns the config file to read: given when not "", else
+// dflt (DefaultConfigFile) when that file exists, else "" (none).
+func ConfigFile(given, dflt string) string {
+	if given != "" {
+		return given
+	}
+	if _, err := os.Stat(dflt); err == nil {
+		return dflt
+	}
+	return ""
+}
+
+// ReadTimeout bounds the reading of the config file and the AWS file at a
+// reload: a file that cannot be read in this time fails the reload.
+const ReadTimeout = 10 * time.Second
 
 // LoadConfig reads the configuration: defaults, then the YAML file at path
 // (optional: "" reads none), then CGW_* variables from environ, then the
-// flags of fs that were set (fs may be nil). A misspelt key in the file or
-// an unknown CGW_ variable is an error naming it. The result is validated
-// (Validate) but the AWS file is not read; see Check.
+// flags of fs that were set (fs may be nil). Every value is checked, and an
+// error names its source: the file and line ("cgw.yaml:12: bgp.local_asn:
+// -5 is negative: …"), the variable or the flag. A misspelt key in the
+// file or an unknown CGW_ variable is an error naming it. The result is
+// validated (Validate) but the AWS file is not read; see Check.
 func LoadConfig(path string, fs *pflag.FlagSet, environ []string) (*Config, error) {
-	v := viper.NewWithOptions(
-		viper.WithDecodeHook(mapstructure.ComposeDecodeHookFunc(
-			mapstructure.StringToWeakSliceHookFunc(","),
-			mapstructure.TextUnmarshallerHookFunc(),
-		)),
-	)
-	v.SetDefault("vici_socket", DefaultVICISocket)
-	v.SetDefault("dataplane", string(DataplaneAuto))
-	v.SetDefault("status_socket", DefaultStatusSocket)
-	v.SetDefault("log_level", DefaultLogLevel)
-	v.SetDefault("log_format", DefaultLogFormat)
+	return LoadConfigContext(context.Background(), path, fs, environ)
+}
 
-	if path != "" {
-		v.SetConfigFile(path)
-		v.SetConfigType("yaml")
-		if err := v.ReadInConfig(); err != nil {
-			return nil, fmt.Errorf("reading config %s: %w", path, err)
-		}
-	}
-
-	// Environment: only CGW_ names that are keys; anything else is a typo.
-	known := map[string]string{}
-	for _, k := range keys {
-		known[EnvName(k)] = k
-	}
-	var unknown []string
-	for _, kv := range environ {
-		name, val, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, "CGW_") {
-			continue
-		}
-		k, ok := known[name]
-		if !ok {
-			unknown = append(unknown, name)
-			continue
-		}
-		v.Set(k, val)
-	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return nil, fmt.Errorf("unknown environment variable %s (known: %s)", strings.Join(unknown, ", "), strings.Join(envNames(), ", "))
-	}
-
-	if fs != nil {
-		for _, k := range keys {
-			f := fs.Lookup(FlagName(k))
-			if f == nil || !f.Changed {
-				continue
-			}
-			if sv, ok := f.Value.(pflag.SliceValue); ok {
-				v.Set(k, sv.GetSlice())
-			} else {
-				v.Set(k, f.Value.String())
-			}
-		}
-	}
-
-	var c Config
-	if err := v.UnmarshalExact(&c); err != nil {
-		where := "configuration"
-		if path != "" {
-			where = path
-		}
-		return nil, fmt.Errorf("%s: %w", where, err)
-	}
-	c.file = path
-	if c.AWSConfig != "" && path != "" && !filepath.IsAbs(c.AWSConfig) {
-		c.AWSConfig = filepath.Join(filepath.Dir(path), c.AWSConfig)
-	}
-	if err := c.Validate(); err != nil {
-		if path != "" {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
+// LoadConfigContext is LoadConfig with a context that ends the reading of
+// the file (a signal, a reload deadline).
+func LoadConfigContext(ctx context.Context, path string, fs *pflag.FlagSet, environ []string) (*Config, error) {
+	c, o, err := load(ctx, path, fs, environ)
+	if err != nil {
 		return nil, err
 	}
-	return &c, nil
+	if key, err := c.validate(); err != nil {
+		if _, ok := o[key]; !ok && path != "" {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return nil, o.blame(key, err)
+	}
+	return c, nil
+}
+
+// LoadSettings reads the configuration as LoadConfig does, checking every
+// value given, but does not require the keys only `cgw run` needs
+// (aws_config): for the commands that only talk to the daemon or to charon
+// (status, cleanup).
+func LoadSettings(path string, fs *pflag.FlagSet, environ []string) (*Config, error) {
+	c, _, err := load(context.Background(), path, fs, environ)
+	return c, err
 }
 
 func envNames() []string {
@@ -247,18 +248,24 @@ func envNames() []string {
 // Validate checks the configuration on its own, without reading the AWS
 // file. Errors name the key.
 func (c *Config) Validate() error {
+	_, err := c.validate()
+	return err
+}
+
+// validate is Validate, also returning the key an error is about.
+func (c *Config) validate() (string, error) {
 	if c.AWSConfig == "" {
-		return errors.New("aws_config: missing: give the file downloaded from AWS for the VPN connection")
+		return "aws_config", errors.New("aws_config: missing: give the file downloaded from AWS for the VPN connection")
 	}
 	if c.AWSFormat != "" {
 		if _, err := awsconf.ParseFormatName(c.AWSFormat); err != nil {
-			return fmt.Errorf("aws_format: %w", err)
+			return "aws_format", fmt.Errorf("aws_format: %w", err)
 		}
 	}
 	switch c.Dataplane {
 	case DataplaneAuto, DataplaneKernel, DataplaneLibIPsec:
 	default:
-		return fmt.Errorf("dataplane: %q is not auto, kernel or libipsec", c.Dataplane)
+		return "dataplane", fmt.Errorf("dataplane: %q is not auto, kernel or libipsec", c.Dataplane)
 	}
 	for _, set := range []struct {
 		key string
@@ -266,14 +273,14 @@ func (c *Config) Validate() error {
 	}{{"local_networks", c.LocalNetworks}, {"remote_networks", c.RemoteNetworks}} {
 		for i, p := range set.ps {
 			if !p.Addr().Is4() {
-				return fmt.Errorf("%s: %s is not an IPv4 network", set.key, p)
+				return set.key, fmt.Errorf("%s: %s is not an IPv4 network", set.key, p)
 			}
 			if p != p.Masked() {
-				return fmt.Errorf("%s: %s has host bits set (did you mean %s?)", set.key, p, p.Masked())
+				return set.key, fmt.Errorf("%s: %s has host bits set (did you mean %s?)", set.key, p, p.Masked())
 			}
 			for _, q := range set.ps[:i] {
 				if p.Overlaps(q) {
-					return fmt.Errorf("%s: %s overlaps %s", set.key, p, q)
+					return set.key, fmt.Errorf("%s: %s overlaps %s", set.key, p, q)
 				}
 			}
 		}
@@ -281,16 +288,16 @@ func (c *Config) Validate() error {
 	for _, l := range c.LocalNetworks {
 		for _, r := range c.RemoteNetworks {
 			if l.Overlaps(r) {
-				return fmt.Errorf("local_networks %s overlaps remote_networks %s: traffic between them could not be routed", l, r)
+				return "local_networks", fmt.Errorf("local_networks %s overlaps remote_networks %s: traffic between them could not be routed", l, r)
 			}
 		}
 	}
 	for _, m := range c.Monitors {
 		if !m.Is4() {
-			return fmt.Errorf("monitors: %s is not an IPv4 address", m)
+			return "monitors", fmt.Errorf("monitors: %s is not an IPv4 address", m)
 		}
 		if len(c.RemoteNetworks) > 0 && !slices.ContainsFunc(c.RemoteNetworks, func(p netip.Prefix) bool { return p.Contains(m) }) {
-			return fmt.Errorf("monitors: %s is in none of remote_networks %v: probes would not cross the tunnels", m, c.RemoteNetworks)
+			return "monitors", fmt.Errorf("monitors: %s is in none of remote_networks %v: probes would not cross the tunnels", m, c.RemoteNetworks)
 		}
 	}
 	for _, asn := range []struct {
@@ -299,31 +306,37 @@ func (c *Config) Validate() error {
 	}{{"bgp.local_asn", c.BGP.LocalASN}, {"bgp.peer_asn", c.BGP.PeerASN}} {
 		// 23456 is AS_TRANS (RFC 6793), 4294967295 reserved (RFC 7300).
 		if asn.v == 23456 || asn.v == 4294967295 {
-			return fmt.Errorf("%s: %d is a reserved ASN", asn.key, asn.v)
+			return asn.key, fmt.Errorf("%s: %d is a reserved ASN (AS_TRANS 23456 and 4294967295 are not for peering)", asn.key, asn.v)
 		}
 	}
 	if h := c.BGP.HoldTimeS; h != 0 && (h < 3 || h > 65535) {
-		return fmt.Errorf("bgp.hold_time_s: %d: want 3 to 65535 seconds (AWS uses 30)", h)
+		return "bgp.hold_time_s", fmt.Errorf("bgp.hold_time_s: %d: want 3 to 65535 seconds (AWS uses 30)", h)
 	}
-	if c.VICISocket == "" {
-		return errors.New("vici_socket: empty")
+	if _, err := ViciSocketPath(c.VICISocket); err != nil {
+		return "vici_socket", err
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "debug", "info", "warn", "warning", "error":
 	default:
-		return fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel)
+		return "log_level", fmt.Errorf("log_level: %q is not debug, info, warn or error", c.LogLevel)
 	}
 	switch c.LogFormat {
 	case "text", "json":
 	default:
-		return fmt.Errorf("log_format: %q is not text or json", c.LogFormat)
+		return "log_format", fmt.Errorf("log_format: %q is not text or json", c.LogFormat)
 	}
-	return nil
+	return "", nil
 }
 
 // Import reads and parses the AWS file named by AWSConfig.
 func (c *Config) Import() (*awsconf.Connection, error) {
-	data, err := os.ReadFile(c.AWSConfig)
+	return c.ImportContext(context.Background())
+}
+
+// ImportContext is Import with a context that ends the reading of the file.
+// The file must be a regular file of at most fileread.TextLimit bytes.
+func (c *Config) ImportContext(ctx context.Context) (*awsconf.Connection, error) {
+	data, err := fileread.ReadFile(ctx, c.AWSConfig, fileread.TextLimit)
 	if err != nil {
 		return nil, fmt.Errorf("aws_config: %w", err)
 	}
@@ -342,7 +355,13 @@ func (c *Config) Import() (*awsconf.Connection, error) {
 // static connection needs remote_networks, since no AWS file carries the
 // VPC CIDR). It returns the imported connection.
 func (c *Config) Check() (*awsconf.Connection, error) {
-	conn, err := c.Import()
+	return c.CheckContext(context.Background())
+}
+
+// CheckContext is Check with a context that ends the reading of the AWS
+// file.
+func (c *Config) CheckContext(ctx context.Context) (*awsconf.Connection, error) {
+	conn, err := c.ImportContext(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -360,3 +379,51 @@ func (c *Config) Check() (*awsconf.Connection, error) {
 
 // File returns the path of the config file, or "".
 func (c *Config) File() string { return c.file }
+
+// Warnings returns what in the configuration exposes the gateway, one
+// sentence each: the config file or the AWS file (it holds the keys)
+// readable or writable by group or others, with the chmod that fixes it,
+// and a metrics listener that is not on loopback. `cgw run --check` prints
+// them and `cgw run` logs them at start and at each reload.
+func (c *Config) Warnings() []string {
+	var out []string
+	for _, f := range []struct{ path, what string }{
+		{c.file, "the configuration"},
+		{c.AWSConfig, "the tunnels' pre-shared keys"},
+	} {
+		if f.path == "" {
+			continue
+		}
+		fi, err := os.Stat(f.path)
+		if err != nil || fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s holds %s and is open to group or others (mode %04o): run chmod 600 %s",
+			f.path, f.what, fi.Mode().Perm(), shellQuote(f.path)))
+	}
+	if c.MetricsListen != "" && !loopback(c.MetricsListen) {
+		out = append(out, fmt.Sprintf("metrics_listen %s is not on loopback: /metrics (tunnel state, addresses, counters) is open to the network; listen on 127.0.0.1 or firewall it", c.MetricsListen))
+	}
+	return out
+}
+
+// loopback reports whether a listen address (host:port) binds only to
+// loopback. An empty host binds every address.
+func loopback(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && a.IsLoopback()
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

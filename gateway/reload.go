@@ -32,7 +32,11 @@ type reload struct {
 // listener are fixed at start; changes to them are logged and take effect
 // on restart. Reload is safe to call from any goroutine while Run runs.
 func (g *Gateway) Reload(ctx context.Context, cfg *Config) error {
-	conn, err := cfg.Check()
+	// A file that cannot be read in time (a hung file system) fails the
+	// reload rather than holding every later one.
+	rctx, cancel := context.WithTimeout(ctx, ReadTimeout)
+	conn, err := cfg.CheckContext(rctx)
+	cancel()
 	if err != nil {
 		return err
 	}

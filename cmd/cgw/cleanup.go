@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"strings"
@@ -29,14 +27,11 @@ func newCleanupCmd() *cobra.Command {
 			"networks follows the host's other routes again: cleanup ends the protection, as a stop does.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			socket, status := gateway.DefaultVICISocket, gateway.DefaultStatusSocket
-			if configFile != "" {
-				cfg, err := gateway.LoadConfig(configFile, cmd.Flags(), os.Environ())
-				if err != nil {
-					return err
-				}
-				socket, status = cfg.VICISocket, cfg.StatusSocket
+			cfg, err := gateway.LoadSettings(configPath(configFile), cmd.Flags(), os.Environ())
+			if err != nil {
+				return err
 			}
+			socket, status := cfg.VICISocket, cfg.StatusSocket
 			if live(status) {
 				return fmt.Errorf("cgw is running (its status socket %s answers): stop it first; cleanup would remove a running daemon's routes", status)
 			}
@@ -50,7 +45,7 @@ func newCleanupCmd() *cobra.Command {
 			n, err := cleanupCharon(ctx, socket)
 			switch {
 			case err != nil:
-				problems = append(problems, fmt.Sprintf("charon (%s): %v", socket, err))
+				problems = append(problems, fmt.Sprintf("charon (%s): %v; cgw's connections in charon, if any, are not removed", socket, err))
 			default:
 				fmt.Fprintf(cmd.ErrOrStderr(), "%d cgw connection(s) removed from charon\n", n)
 			}
@@ -59,7 +54,8 @@ func newCleanupCmd() *cobra.Command {
 			} else {
 				fmt.Fprintln(cmd.ErrOrStderr(), "routes, rules, guards, XFRM interfaces and the nft table removed")
 			}
-			switch removed, err := removeStaleSocket(status); {
+			// A cgw killed with SIGKILL leaves its status socket behind.
+			switch removed, err := gateway.RemoveStaleStatusSocket(status); {
 			case err != nil:
 				problems = append(problems, err.Error())
 			case removed:
@@ -71,8 +67,8 @@ func newCleanupCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&configFile, "config", "c", "", "configuration file (for vici_socket)")
-	gateway.AddFlags(cmd.Flags())
+	addConfigFlag(cmd, &configFile)
+	gateway.AddFlags(cmd.Flags(), "vici_socket", "status_socket")
 	return cmd
 }
 
@@ -86,33 +82,16 @@ func live(path string) bool {
 	return true
 }
 
-// removeStaleSocket removes the status socket a killed cgw left behind.
-// Anything at path that is not a socket is left alone.
-func removeStaleSocket(path string) (bool, error) {
-	fi, err := os.Lstat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("status socket: %w", err)
-	case fi.Mode()&fs.ModeSocket == 0:
-		return false, fmt.Errorf("status socket %s: not a socket (%s); left alone", path, fi.Mode().Type())
-	}
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return false, fmt.Errorf("remove stale status socket: %w", err)
-	}
-	return true, nil
-}
-
 // cleanupCharon terminates and unloads every connection named cgw-*. A
-// charon that is not running has nothing of cgw's: that is not an error.
+// charon it cannot reach is an error: whatever cgw loaded there, if charon
+// runs elsewhere, was not removed.
 func cleanupCharon(ctx context.Context, socket string) (int, error) {
 	if _, err := os.Stat(socket); os.IsNotExist(err) {
-		return 0, nil
+		return 0, fmt.Errorf("no VICI socket there: is charon running? (vici_socket)")
 	}
 	c, err := ike.Dial(ctx, socket, nil)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("cannot reach charon: %w", err)
 	}
 	defer c.Close()
 	conns, err := c.Conns(ctx)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -51,14 +52,14 @@ func newDiagnoseCmd() *cobra.Command {
 						return fmt.Errorf("--source: %w", err)
 					}
 				}
-				if r, err = diagnoseOffline(senderPcap, receiverPcap, target, src); err != nil {
+				if r, err = diagnoseOffline(cmd.Context(), senderPcap, receiverPcap, target, src); err != nil {
 					return err
 				}
 			} else {
 				if receiverPcap != "" {
 					return errors.New("--receiver-pcap goes with --sender-pcap")
 				}
-				cfg, err := gateway.LoadConfig(configFile, cmd.Flags(), os.Environ())
+				cfg, err := gateway.LoadConfig(configPath(configFile), cmd.Flags(), os.Environ())
 				if err != nil {
 					return err
 				}
@@ -92,40 +93,34 @@ func newDiagnoseCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&configFile, "config", "c", "", "configuration file (cgw.yaml)")
 	f.StringVar(&source, "source", "", "address to ping from (default: the gateway's inside address)")
 	f.StringVar(&sourceNetns, "source-netns", "", "network namespace of a --source host behind the gateway (labs)")
 	f.IntVar(&count, "count", 4, "echo requests to send")
 	f.DurationVar(&interval, "interval", 200*time.Millisecond, "time between echo requests")
 	f.StringVar(&receiverCmd, "receiver-cmd", "", "`COMMAND` that runs 'cgw capture --json' on the receiver, e.g. 'ssh ec2-user@HOST sudo cgw capture --json'")
 	f.StringVar(&pcapOut, "pcap-out", "", "write every capture as one pcapng file (for a support ticket)")
-	f.StringVar(&senderPcap, "sender-pcap", "", "classify this capture from the sending side instead of probing")
+	f.StringVar(&senderPcap, "sender-pcap", "", "classify this capture from the sending side instead of probing (\"-\": standard input)")
 	f.StringVar(&receiverPcap, "receiver-pcap", "", "with --sender-pcap: the receiver's capture")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON (case, subcase, verdict, evidence, checks; bgp with BGP routing)")
-	gateway.AddFlags(f)
+	addConfigFlag(cmd, &configFile)
+	// What diagnose reads of the configuration: the tunnels, the networks,
+	// the interfaces, and the sockets of charon and of the daemon.
+	gateway.AddFlags(f, "aws_config", "aws_format", "local_networks", "remote_networks", "vici_socket", "dataplane",
+		"interfaces.inside", "interfaces.outside", "status_socket")
 	return cmd
 }
 
-func diagnoseOffline(senderFile, receiverFile string, target, source netip.Addr) (diag.Report, error) {
-	read := func(path string) ([]diag.Packet, error) {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		ps, err := diag.ReadCaptureFile(f)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		return ps, nil
+func diagnoseOffline(ctx context.Context, senderFile, receiverFile string, target, source netip.Addr) (diag.Report, error) {
+	if senderFile == "-" && receiverFile == "-" {
+		return diag.Report{}, errors.New("--sender-pcap and --receiver-pcap cannot both be standard input")
 	}
-	sender, err := read(senderFile)
+	sender, err := diag.ReadCapture(ctx, senderFile)
 	if err != nil {
 		return diag.Report{}, err
 	}
 	var receiver []diag.Packet
 	if receiverFile != "" {
-		if receiver, err = read(receiverFile); err != nil {
+		if receiver, err = diag.ReadCapture(ctx, receiverFile); err != nil {
 			return diag.Report{}, err
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cgw-project/cgw/gateway/awsconf"
+	"github.com/cgw-project/cgw/internal/fileread"
 )
 
 func newImportCmd() *cobra.Command {
@@ -24,10 +24,13 @@ func newImportCmd() *cobra.Command {
 		Short: "Read an AWS VPN configuration file and print its tunnels",
 		Long: "import reads the file AWS offers for a VPN connection (native XML, describe-vpn-connections JSON,\n" +
 			"or the Generic, Windows Server, Strongswan, Openswan/Libreswan or Vyatta download) and prints\n" +
-			"both tunnels. Keys are never printed, only their fingerprints.",
+			"both tunnels. Keys are never printed, only their fingerprints: hmac-sha256: and 16 hex digits of\n" +
+			"HMAC-SHA256 of the key keyed with the VPN connection id and the tunnel's AWS outside address\n" +
+			"(versions before this one printed a bare sha256: prefix; the JSON field is still psk_fingerprint).\n" +
+			"FILE must be a regular file of at most 4 MiB.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			data, err := os.ReadFile(args[0])
+			data, err := fileread.ReadFile(cmd.Context(), args[0], fileread.TextLimit)
 			if err != nil {
 				return err
 			}
@@ -68,6 +71,7 @@ func importNotes(c *awsconf.Connection) []string {
 	} else {
 		notes = append(notes, "no AWS file carries the VPC's CIDR: list it as remote_networks in cgw.yaml")
 	}
+	notes = append(notes, "psk fingerprints are keyed per tunnel (hmac-sha256: of the key with the connection id and AWS address), not the bare sha256: of earlier versions")
 	if c.Profile == awsconf.ProfileMinimum {
 		notes = append(notes, "the algorithms shown are AWS's sample (minimum) profile; the tunnels may allow more (see describe-vpn-connections Options.TunnelOptions)")
 	}

@@ -23,7 +23,7 @@ func newRenderCmd() *cobra.Command {
 			"--show-secrets is given.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := gateway.LoadConfig(configFile, cmd.Flags(), os.Environ())
+			cfg, err := gateway.LoadConfig(configPath(configFile), cmd.Flags(), os.Environ())
 			if err != nil {
 				return err
 			}
@@ -35,8 +35,9 @@ func newRenderCmd() *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVarP(&configFile, "config", "c", "", "configuration file (cgw.yaml)")
+	addConfigFlag(cmd, &configFile)
 	cmd.Flags().BoolVar(&showSecrets, "show-secrets", false, "print the pre-shared keys (as swanctl's 0x hex)")
-	gateway.AddFlags(cmd.Flags())
+	// Only what changes the rendered connections.
+	gateway.AddFlags(cmd.Flags(), "aws_config", "aws_format", "local_networks", "remote_networks", "dataplane", "identity")
 	return cmd
 }

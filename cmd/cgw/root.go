@@ -2,6 +2,8 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+
+	"github.com/cgw-project/cgw/gateway"
 )
 
 // newRootCmd builds the cgw command tree. Results go to stdout, progress
@@ -26,4 +28,15 @@ func newRootCmd() *cobra.Command {
 	)
 	finishRoot(root)
 	return root
+}
+
+// addConfigFlag adds --config (-c) to cmd, bound to p.
+func addConfigFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVarP(p, "config", "c", "", "configuration file (default "+gateway.DefaultConfigFile+" when it exists)")
+}
+
+// configPath is the config file to read: the one given with --config,
+// else gateway.DefaultConfigFile when it exists, else none.
+func configPath(given string) string {
+	return gateway.ConfigFile(given, gateway.DefaultConfigFile)
 }

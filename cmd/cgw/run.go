@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -29,14 +30,21 @@ func newRunCmd() *cobra.Command {
 			"routing, the sessions it will run.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := gateway.LoadConfig(configFile, cmd.Flags(), os.Environ())
+			configFile = configPath(configFile)
+			cfg, err := gateway.LoadConfigContext(cmd.Context(), configFile, cmd.Flags(), os.Environ())
 			if err != nil {
 				return err
 			}
 			if check {
+				for _, w := range cfg.Warnings() {
+					fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+				}
 				return runCheck(cmd.OutOrStdout(), cfg)
 			}
 			logger := newLogger(cmd.ErrOrStderr(), cfg.LogLevel, cfg.LogFormat)
+			for _, w := range cfg.Warnings() {
+				logger.Warn(w)
+			}
 			g, err := gateway.New(cfg, logger)
 			if err != nil {
 				return err
@@ -54,8 +62,15 @@ func newRunCmd() *cobra.Command {
 						return
 					case <-hup:
 						logger.Info("SIGHUP: reloading the configuration")
-						ncfg, err := gateway.LoadConfig(configFile, cmd.Flags(), os.Environ())
+						// A config file that cannot be read in time fails
+						// this reload and does not hold the next ones.
+						rctx, cancel := context.WithTimeout(ctx, gateway.ReadTimeout)
+						ncfg, err := gateway.LoadConfigContext(rctx, configFile, cmd.Flags(), os.Environ())
+						cancel()
 						if err == nil {
+							for _, w := range ncfg.Warnings() {
+								logger.Warn(w)
+							}
 							err = g.Reload(ctx, ncfg)
 						}
 						if err != nil {
@@ -67,7 +82,7 @@ func newRunCmd() *cobra.Command {
 			return g.Run(ctx)
 		},
 	}
-	cmd.Flags().StringVarP(&configFile, "config", "c", "", "configuration file (cgw.yaml)")
+	addConfigFlag(cmd, &configFile)
 	cmd.Flags().BoolVar(&check, "check", false, "validate the configuration and the AWS file, print what would run, then exit")
 	gateway.AddFlags(cmd.Flags())
 	return cmd

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -16,15 +17,24 @@ import (
 
 func newStatusCmd() *cobra.Command {
 	var (
-		socket string
-		asJSON bool
+		configFile, socket string
+		asJSON             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the running gateway's tunnels",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := gateway.QueryStatus(cmd.Context(), socket)
+			if cmd.Flags().Changed("socket") {
+				if err := cmd.Flags().Set(gateway.FlagName("status_socket"), socket); err != nil {
+					return err
+				}
+			}
+			cfg, err := gateway.LoadSettings(configPath(configFile), cmd.Flags(), os.Environ())
+			if err != nil {
+				return err
+			}
+			s, err := gateway.QueryStatus(cmd.Context(), cfg.StatusSocket)
 			if err != nil {
 				return err
 			}
@@ -36,7 +46,10 @@ func newStatusCmd() *cobra.Command {
 			return printStatus(cmd.OutOrStdout(), s)
 		},
 	}
-	cmd.Flags().StringVar(&socket, "socket", gateway.DefaultStatusSocket, "the gateway's status socket")
+	addConfigFlag(cmd, &configFile)
+	gateway.AddFlags(cmd.Flags(), "status_socket")
+	cmd.Flags().StringVar(&socket, "socket", "", "the gateway's status socket")
+	_ = cmd.Flags().MarkHidden("socket") // the older name of --status-socket
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
 	return cmd
 }

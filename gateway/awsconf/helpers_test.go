@@ -99,9 +99,9 @@ func checkParseProperty(t *testing.T, data []byte, c *Connection, err error) {
 			}
 		}
 		if fp, _ := tu["psk_fingerprint"].(string); !fingerprintRE.MatchString(fp) {
-			t.Fatalf("tunnel %d's psk_fingerprint %q is not sha256:<16 hex>", i+1, fp)
+			t.Fatalf("tunnel %d's psk_fingerprint %q is not hmac-sha256:<16 hex>", i+1, fp)
 		}
 	}
 }
 
-var fingerprintRE = regexp.MustCompile(`^sha256:[0-9a-f]{16}$`)
+var fingerprintRE = regexp.MustCompile(`^hmac-sha256:[0-9a-f]{16}$`)

@@ -1,10 +1,12 @@
 package awsconf
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net/netip"
 )
 
 // Redacted is what a PSK prints as, whatever the verb or encoder.
@@ -17,7 +19,8 @@ const Redacted = "[redacted]"
 //
 // The zero PSK is empty: IsZero reports true.
 type PSK struct {
-	key string
+	key  string
+	salt string // keys the fingerprint; see Salted
 }
 
 // NewPSK wraps key. It does not validate it; see ValidatePSK.
@@ -33,14 +36,35 @@ func (p PSK) IsZero() bool { return p.key == "" }
 // Equal reports whether p and q hold the same key, without revealing it.
 func (p PSK) Equal(q PSK) bool { return p.key == q.key }
 
-// Fingerprint identifies a key without disclosing it: "sha256:" and the
-// first 16 hex digits of the SHA-256 of the key. It is "" for an empty key.
+// Salted returns p with the salt its fingerprint is keyed with. The
+// parsers salt every tunnel's key with FingerprintSalt(the VPN connection
+// id, the tunnel's AWS outside address).
+func (p PSK) Salted(salt string) PSK {
+	p.salt = salt
+	return p
+}
+
+// FingerprintSalt is the salt of a tunnel's key fingerprint: the VPN
+// connection id (empty when the file has none) and the tunnel's AWS
+// outside address, joined by a space.
+func FingerprintSalt(vpnConnectionID string, awsOutside netip.Addr) string {
+	return vpnConnectionID + " " + awsOutside.String()
+}
+
+// Fingerprint identifies a key without disclosing it: "hmac-sha256:" and
+// the first 16 hex digits of HMAC-SHA256(salt, key), keyed with the salt
+// of Salted. Keyed per connection and tunnel, the same key gives different
+// fingerprints on different tunnels and no table computed in advance
+// matches it; whoever knows the salt (it is no secret) can still test a
+// guess, so a key must be strong (AWS's are 32 random characters). It is
+// "" for an empty key.
 func (p PSK) Fingerprint() string {
 	if p.key == "" {
 		return ""
 	}
-	sum := sha256.Sum256([]byte(p.key))
-	return "sha256:" + hex.EncodeToString(sum[:])[:16]
+	m := hmac.New(sha256.New, []byte(p.salt))
+	m.Write([]byte(p.key))
+	return "hmac-sha256:" + hex.EncodeToString(m.Sum(nil))[:16]
 }
 
 // String implements fmt.Stringer and always returns Redacted.

@@ -1,6 +1,7 @@
 package awsconf
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -61,11 +62,13 @@ func sampleView(t Tunnel) sampleTunnel {
 	return v
 }
 
-// fingerprintOf is "sha256:" and the first 16 hex digits of the key's
-// SHA-256, as DESIGN.md defines psk_fingerprint.
-func fingerprintOf(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return "sha256:" + hex.EncodeToString(sum[:])[:16]
+// fingerprintOf is "hmac-sha256:" and the first 16 hex digits of the
+// HMAC-SHA256 of the key keyed with the VPN connection id, a space and the
+// AWS outside address, as the README defines psk_fingerprint.
+func fingerprintOf(vpnID, awsOutside, key string) string {
+	m := hmac.New(sha256.New, []byte(vpnID+" "+awsOutside))
+	m.Write([]byte(key))
+	return "hmac-sha256:" + hex.EncodeToString(m.Sum(nil))[:16]
 }
 
 // sampleRefusal is the error a sample gets as published.
@@ -322,7 +325,7 @@ func checkSample(t *testing.T, tc sampleCase, data []byte) {
 	want := got
 	want.Format, want.Routing, want.Profile, want.IDs, want.Tunnels = tc.format, tc.routing, ProfileMinimum, tc.ids, nil
 	for _, tu := range tc.tunnels {
-		tu.Key = fingerprintOf(tu.Key)
+		tu.Key = fingerprintOf(tc.ids[0], tu.AWSOutside, tu.Key)
 		want.Tunnels = append(want.Tunnels, tu)
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -244,6 +244,9 @@ func finish(c *Connection, file string) (*Connection, error) {
 	if err := c.Validate(file); err != nil {
 		return nil, err
 	}
+	for i, t := range c.Tunnels {
+		c.Tunnels[i].PSK = t.PSK.Salted(FingerprintSalt(c.VPNConnectionID, t.AWSOutside))
+	}
 	if len(c.Tunnels) == 1 {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("the file describes only tunnel %d; AWS gives every connection two tunnels, configure both", c.Tunnels[0].Number))
 	}
