@@ -48,6 +48,7 @@ check:
 # with a reason elsewhere, and fail instead of skipping under CI=true.
 test: deps check
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 25m ./...
+	@$(MAKE) --no-print-directory fuzz-smoke
 
 demo: deps build
 	./scripts/demo.sh
