@@ -259,7 +259,7 @@ func TestLoadConfigUnknownKeys(t *testing.T) {
 		{"twice", goodYAML + "dataplane: kernel\n", "cgw.yaml:12: dataplane given twice (first on line 6)"},
 		{"list for a value", goodYAML + "identity: [a, b]\n", "cgw.yaml:12: identity: want one value, not a list"},
 		{"keys for a value", goodYAML + "metrics_listen:\n  a: b\n", "cgw.yaml:12: metrics_listen: want a value, not keys"},
-		{"value for a group", goodYAML + "bgp: 65000\n", `cgw.yaml:12: bgp: want keys (local_asn, peer_asn, hold_time_s), not "65000"`},
+		{"value for a group", goodYAML + "bgp: 65000\n", `cgw.yaml:12: bgp: want keys (local_asn, peer_asn, hold_time_s, steer_return_path), not "65000"`},
 		{"not a mapping", "- a\n- b\n", "cgw.yaml:1: want keys (key: value), not a list"},
 	}
 	for _, tt := range tests {
@@ -462,5 +462,26 @@ func TestLoadConfigDeadline(t *testing.T) {
 	}
 	if _, err := c.CheckContext(ctx); !errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(err.Error(), "aws_config: ") {
 		t.Errorf("CheckContext past its deadline: %v", err)
+	}
+}
+
+// TestLoadConfigSteerReturnPath: bgp.steer_return_path defaults to on, is
+// a boolean from the file, a variable or the flag, and nothing else.
+func TestLoadConfigSteerReturnPath(t *testing.T) {
+	c, err := LoadConfig(writeConfig(t, goodYAML), nil, nil)
+	if err != nil || !c.BGP.steer() {
+		t.Fatalf("default: steer %v, err %v; want on", c != nil && c.BGP.steer(), err)
+	}
+	c, err = LoadConfig(writeConfig(t, goodYAML+"bgp:\n  steer_return_path: false\n"), nil, nil)
+	if err != nil || c.BGP.steer() || c.BGP.set() {
+		t.Errorf("steer_return_path: false: err %v, steer %v, counted as a BGP override %v", err, c != nil && c.BGP.steer(), c != nil && c.BGP.set())
+	}
+	c, err = LoadConfig(writeConfig(t, goodYAML), nil, []string{"CGW_BGP_STEER_RETURN_PATH=off"})
+	if err != nil || c.BGP.steer() {
+		t.Errorf("CGW_BGP_STEER_RETURN_PATH=off: err %v, steer %v", err, c != nil && c.BGP.steer())
+	}
+	_, err = LoadConfig(writeConfig(t, goodYAML+"bgp:\n  steer_return_path: maybe\n"), nil, nil)
+	if err == nil || !strings.Contains(err.Error(), `cgw.yaml:13: bgp.steer_return_path: "maybe": want true or false`) {
+		t.Errorf("steer_return_path: maybe: %v", err)
 	}
 }
