@@ -3,6 +3,7 @@ package diag
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -144,6 +145,7 @@ func readPcap(r io.Reader) ([]Packet, error) {
 			if err := checkPackets(len(out)); err != nil {
 				return nil, fmt.Errorf("read pcap: %w", err)
 			}
+			p.link = linkOf(data, link, 1)
 			out = append(out, stamp(p, ci.Timestamp, "", ""))
 		}
 	}
@@ -178,6 +180,7 @@ func readPcapng(r io.Reader) ([]Packet, error) {
 			return nil, fmt.Errorf("read pcapng: %w", err)
 		}
 		point, iface := splitLabel(intf.Name)
+		p.link = linkOf(data, intf.LinkType, ci.InterfaceIndex+1)
 		out = append(out, stamp(p, ci.Timestamp, point, iface))
 	}
 }
@@ -194,6 +197,54 @@ func splitLabel(name string) (point, iface string) {
 		}
 	}
 	return "", name
+}
+
+// Linux hardware types (ARPHRD_*) of tunnel devices, as a cooked capture
+// (tcpdump -i any) gives them: TUN devices such as charon's ipsec0 and xfrm
+// interfaces have none, vti is a tunnel.
+const (
+	arphrdTunnel = 768
+	arphrdNone   = 0xfffe
+	arphrdVoid   = 0xffff
+	pktOutgoing  = 4 // PACKET_OUTGOING
+)
+
+// linkOf says what a frame's link type and, for cooked captures, its
+// header tell of the device it was taken on.
+func linkOf(data []byte, link layers.LinkType, iface int) linkInfo {
+	li := linkInfo{iface: iface}
+	var hatype, pkttype uint16
+	switch link {
+	case layers.LinkTypeRaw, layers.LinkTypeIPv4:
+		li.kind = linkTunnel
+		return li
+	case layers.LinkTypeEthernet:
+		li.kind = linkEther
+		return li
+	case layers.LinkTypeLinuxSLL:
+		if len(data) < 16 {
+			return li
+		}
+		pkttype, hatype = binary.BigEndian.Uint16(data[0:]), binary.BigEndian.Uint16(data[2:])
+	case layers.LinkTypeLinuxSLL2:
+		if len(data) < 20 {
+			return li
+		}
+		hatype, pkttype = binary.BigEndian.Uint16(data[8:]), uint16(data[10])
+	default:
+		return li
+	}
+	switch hatype {
+	case arphrdTunnel, arphrdNone, arphrdVoid:
+		li.kind = linkTunnel
+	default:
+		li.kind = linkCooked
+	}
+	li.dir = -1
+	if pkttype == pktOutgoing {
+		li.dir = 1
+	}
+	return li
 }
 
 func knownLink(l layers.LinkType) bool {
