@@ -51,8 +51,18 @@ func ClassifyFiles(senders [][]Packet, receiver []Packet, target, source netip.A
 	points := map[string][]Packet{}
 	captured := map[string]bool{}
 	var how []string
-	var all []Packet
+	var all, fromEvidence []Packet
 	for fi, sender := range senders {
+		// An evidence file (WriteEvidence) holds the receiver too.
+		kept := make([]Packet, 0, len(sender))
+		for _, p := range sender {
+			if p.Point == PointReceiver {
+				fromEvidence = append(fromEvidence, p)
+			} else {
+				kept = append(kept, p)
+			}
+		}
+		sender = kept
 		all = append(all, sender...)
 		outsideIface := map[int]bool{} // the file's interfaces that carry ESP or IKE
 		for _, p := range sender {
@@ -124,6 +134,9 @@ func ClassifyFiles(senders [][]Packet, receiver []Packet, target, source netip.A
 		}
 	}
 	o := Observation{Target: target, Source: source, Points: points, Placement: how}
+	if receiver == nil && fromEvidence != nil {
+		receiver = fromEvidence
+	}
 	if receiver != nil {
 		o.HaveReceiver = true
 		rp := make([]Packet, len(receiver))

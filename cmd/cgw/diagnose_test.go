@@ -81,16 +81,25 @@ func runDiagnose(t testing.TB, l *lab.Lab, bin, target string, extra ...string) 
 	start := time.Now()
 	out, err := exec.Command("ip", args...).Output()
 	d := time.Since(start)
+	code := 0
 	if err != nil {
-		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() == 1 {
+			var stderr string
+			if ok {
+				stderr = string(ee.Stderr)
+			}
+			t.Fatalf("cgw diagnose: %v\n%s\n%s", err, out, stderr)
 		}
-		t.Fatalf("cgw diagnose: %v\n%s\n%s", err, out, stderr)
+		code = ee.ExitCode()
 	}
 	var r diag.Report
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("diagnose JSON: %v\n%s", err, out)
+	}
+	// The exit status is the verdict's, and --json carries the same.
+	if code != r.ExitCode {
+		t.Errorf("exit status %d, JSON exit_code %d", code, r.ExitCode)
 	}
 	return r, d
 }
@@ -149,7 +158,7 @@ func TestDiagnoseOffline(t *testing.T) {
 		stop1()
 		stop2()
 		out, err := exec.Command(bin, "diagnose", "--json", "--sender-pcap", send, "--receiver-pcap", recv, lab.VPCHost).Output()
-		if err != nil {
+		if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() == 1) {
 			t.Fatalf("offline diagnose: %v\n%s", err, out)
 		}
 		var r diag.Report
