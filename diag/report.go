@@ -11,9 +11,12 @@ import (
 
 // Report is the result of a diagnosis: the case, what shows it, and what to
 // check next. Its JSON form is the stable output of `cgw diagnose --json`:
-// case (0-3), subcase, verdict, evidence[], checks[], plus target, source,
-// sent, received, receiver_captured, duration_ms and, for a connection
-// with BGP routing, bgp (see BGPCheck).
+// case (0-3, or -1 inconclusive), subcase, verdict, evidence[], checks[],
+// reasons[] (inconclusive), coverage[] (what the captures can tell),
+// exit_code, plus target, source, sent, received, receiver_captured, flow,
+// other_flows, esp_peer/esp_out/esp_in (outside-only captures),
+// duration_ms, sections[] (checks added later, such as the AWS side's)
+// and, for a connection with BGP routing, bgp (see BGPCheck).
 type Report struct {
 	Case     int      `json:"case"`
 	Subcase  string   `json:"subcase"`
