@@ -116,10 +116,6 @@ func Diagnose(ctx context.Context, cfg *Config, o DiagnoseOptions) (diag.Report,
 		return diag.Report{}, nil, nil, err
 	}
 	obs := col.Observation
-	obs.Problems = captureProblems(points, obs, col.Notes)
-	if saErr != nil {
-		obs.Problems = append(obs.Problems, fmt.Sprintf("charon cannot be reached over %s (%v): the tunnels' state and SA counters are unknown", cfg.VICISocket, saErr))
-	}
 	obs.GatewayFacts = true
 	obs.SenderBehind = behind
 	obs.InRemote = slices.ContainsFunc(cfg.RemoteNetworks, func(p netip.Prefix) bool { return p.Contains(o.Target) })
@@ -137,6 +133,10 @@ func Diagnose(ctx context.Context, cfg *Config, o DiagnoseOptions) (diag.Report,
 		obs.RPFilterStrict = true
 	}
 	obs.FirewallDrops = firewallDrops(ctx)
+	obs.Problems = captureProblems(points, obs, col.Notes)
+	if saErr != nil {
+		obs.Problems = append(obs.Problems, fmt.Sprintf("charon cannot be reached over %s (%v): the tunnels' state and SA counters are unknown", cfg.VICISocket, saErr))
+	}
 	r := diag.Classify(obs)
 	notes := col.Notes
 	if stErr == nil {
@@ -153,7 +153,9 @@ func Diagnose(ctx context.Context, cfg *Config, o DiagnoseOptions) (diag.Report,
 // captureProblems are the reasons the captures cannot carry a verdict:
 // neither the tunnel device nor the outside interface could be captured,
 // or no capture point saw a single packet while the probe went unanswered
-// (the captures are not where the packets go).
+// although the route to the target goes out through a captured device and
+// no firewall rule drops (the captures are not where the packets go). No
+// route at all is a finding (Case 1), not a gap.
 func captureProblems(points []diag.CapturePoint, obs diag.Observation, notes []string) []string {
 	var failed []string
 	seen := 0
@@ -176,7 +178,8 @@ func captureProblems(points []diag.CapturePoint, obs diag.Observation, notes []s
 			why = ": " + strings.Join(notes, "; ")
 		}
 		probs = append(probs, fmt.Sprintf("neither the tunnel device nor the outside interface could be captured (%s)%s", strings.Join(failed, ", "), why))
-	case seen == 0 && !replied && len(obs.Sent) > 0:
+	case seen == 0 && !replied && len(obs.Sent) > 0 && len(obs.FirewallDrops) == 0 &&
+		slices.ContainsFunc(points, func(p diag.CapturePoint) bool { return p.Iface == obs.RouteDev }):
 		probs = append(probs, fmt.Sprintf("no capture point (%s) saw a single packet during the probe: the captures are not where the packets go (wrong interfaces or namespace)", describePoints(points)))
 	}
 	return probs
