@@ -70,6 +70,11 @@ func ClassifyFiles(senders [][]Packet, receiver []Packet, target, source netip.A
 				outsideIface[p.link.iface] = true
 			}
 		}
+		// A cooked capture tells the outside link by direction only when
+		// the file shows one: ESP or IKE, or a request the host forwarded
+		// (seen coming in and going out). A host's own ping on a capture
+		// with neither stays on the inside link, as it always did.
+		cookedOutside := len(outsideIface) > 0 || forwardedCooked(sender)
 		var unplaced []Packet
 		fileHas := map[string]bool{}
 		for _, p := range sender {
@@ -92,7 +97,7 @@ func ClassifyFiles(senders [][]Packet, receiver []Packet, target, source netip.A
 				p.Point = PointTunnel
 			case linkCooked:
 				p.Point = PointOutside
-				if (p.Kind == EchoRequest) == (p.link.dir < 0) {
+				if !cookedOutside || (p.Kind == EchoRequest) == (p.link.dir < 0) {
 					p.Point = PointInside
 				}
 			case linkEther:
@@ -148,6 +153,27 @@ func ClassifyFiles(senders [][]Packet, receiver []Packet, target, source netip.A
 	}
 	o.Tunnels = awsPeers(points[PointOutside], all, target)
 	return Classify(o)
+}
+
+// forwardedCooked says whether a cooked capture holds an echo request seen
+// both coming in and going out on Ethernet-like devices: forwarded.
+func forwardedCooked(sender []Packet) bool {
+	type key struct {
+		src, dst netip.Addr
+		id, seq  uint16
+	}
+	dirs := map[key]int8{}
+	for _, p := range sender {
+		if p.link.kind != linkCooked || p.Kind != EchoRequest {
+			continue
+		}
+		k := key{p.Src, p.Dst, p.ID, p.Seq}
+		if d, ok := dirs[k]; ok && d != p.link.dir {
+			return true
+		}
+		dirs[k] = p.link.dir
+	}
+	return false
 }
 
 func isOutsideKind(k Kind) bool {
