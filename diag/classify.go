@@ -592,6 +592,9 @@ func (a *analysis) coverage(r Report) []string {
 	switch {
 	case a.o.HaveReceiver:
 		c = append(c, fmt.Sprintf("receiver: whether the requests reached %s and it answered them, which tells Case 2 from Case 3", t))
+		if r.Subcase == SubUnanswered && len(a.notes) == 0 {
+			c = append(c, "receiver capture without cgw capture's route-back note: a host with no route back sends no reply either, so it looks like a host firewall here; `cgw capture --json` on the receiver tells them apart")
+		}
 	case r.Case >= 2 || r.Case == CaseInconclusive:
 		c = append(c, fmt.Sprintf("no receiver capture: Case 2 (requests never arrive) and Case 3 (replies never return) look the same from the sending side; a capture on %s tells them apart (requests seen and answered there: Case 3; none seen: Case 2)", t))
 	}
