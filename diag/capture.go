@@ -48,6 +48,8 @@ type Recorded struct {
 	Iface    string
 	LinkType layers.LinkType
 	Frames   []Frame
+
+	rebuilt bool // frames made from decoded packets (WriteEvidence's receiver)
 }
 
 // Packets decodes the recorded frames, labelled with the capture point.

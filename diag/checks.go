@@ -20,6 +20,13 @@ func (a *analysis) checks(r Report) []string {
 	add := func(s string, args ...any) { c = append(c, fmt.Sprintf(s, args...)) }
 
 	switch {
+	case r.Case == CaseInconclusive:
+		add("Capture where the missing evidence is: on the gateway's tunnel device and outside interface (`tcpdump -ni any -w gw.pcap 'icmp or esp or udp port 500 or udp port 4500'` takes all of them), and on %s (`tcpdump -ni any -w rx.pcap icmp`); then `cgw diagnose --sender-pcap gw.pcap --receiver-pcap rx.pcap %s`.", t, t)
+		add("Run `cgw diagnose %s` in the gateway's own network namespace, where charon's VICI socket and the inside address are.", t)
+	case r.Subcase == SubNotInTunnel:
+		add("Capture the outside link too (`tcpdump -ni any`): plain ICMP to %s there is Case 1a (not covered by the tunnel), nothing is Case 1b.", t)
+		add("Check that remote_networks covers %s and the route: `ip route get %s from %s` must go via %s.", t, t, srcAddr, tun)
+		add("Check tunnel state (`cgw status`, `swanctl --list-sas`) and the local firewall (`nft list ruleset`).")
 	case r.Case == 0 && r.Subcase == SubHealthy:
 		add("Nothing to fix for ICMP. If an application still fails, test its own protocol and port: security groups and NACLs allow per protocol.")
 		add("For large transfers that hang, check the MTU through the tunnel: `ping -M do -s 1372 %s` (ipsec0 MTU is 1400) and that TCP MSS is clamped.", t)

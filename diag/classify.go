@@ -22,7 +22,13 @@ const (
 	Sub2or3               = "2-or-3"              // case 2: left through the tunnel, no reply, no receiver capture
 	SubReturnPath         = "return-path"         // case 3: receiver answered, reply never came back through the tunnel
 	SubSenderDrop         = "sender-drop"         // case 3: reply came back through the tunnel and was dropped on the sender side
+	SubNotInTunnel        = "not-in-tunnel"       // case 1: a tunnel capture alone holds no request (1a and 1b look the same there)
+	SubInconclusive       = "inconclusive"        // no case: the evidence is missing (Report.Reasons says what)
 )
+
+// CaseInconclusive is Report.Case when no case can be named: a live
+// diagnosis could not gather the evidence, or the captures cannot show it.
+const CaseInconclusive = -1
 
 type echoKey struct{ id, seq uint16 }
 
@@ -51,6 +57,10 @@ type analysis struct {
 	probes   bool     // the flow is cgw's own monitor probes (nothing else was seen)
 	flow     string   // which flow was analysed, and why
 	others   []string // the other echo flows to TARGET in the captures
+	// senderSeen counts the flow's echoes on the sender-side points; 0
+	// with an outside capture means the verdict rests on ESP counts.
+	senderSeen int
+	basis      []Packet // the packets the verdict rests on
 }
 
 func analyse(o Observation) *analysis {
@@ -142,6 +152,10 @@ func analyse(o Observation) *analysis {
 	}
 	if !o.HaveReceiver {
 		delete(a.captured, PointReceiver)
+	}
+
+	for _, pt := range []string{PointInside, PointTunnel, PointOutside} {
+		a.senderSeen += len(a.req[pt]) + len(a.rep[pt])
 	}
 	if a.sent == 0 {
 		// No prober results (offline): the sender side's requests are
@@ -321,8 +335,14 @@ func Classify(o Observation) Report {
 	}
 	r.Flow, r.OtherFlows = a.flow, a.others
 	a.decide(&r)
+	if r.Case != CaseInconclusive && len(a.basis) == 0 {
+		a.basis = a.flowPackets()
+	}
 	r.Evidence = a.evidence(r)
 	r.Checks = a.checks(r)
+	r.Coverage = a.coverage(r)
+	r.ExitCode = r.exitCode()
+	r.basis = a.basis
 	return r
 }
 
@@ -337,10 +357,30 @@ func (a *analysis) decide(r *Report) {
 	left := a.leftThroughTunnel() || len(a.req[PointReceiver]) > 0
 	inTunnelCapture := len(a.req[PointTunnel]) > 0
 	espSeen := len(a.espOut) > 0
+	if len(a.o.Problems) > 0 {
+		a.inconclusive(r, a.o.Problems...)
+		return
+	}
+	if a.byESP() {
+		a.decideByESP(r)
+		return
+	}
+	seesPast := a.captured[PointTunnel] || a.captured[PointOutside] || a.counters
 	switch {
+	case a.sent == 0 && len(a.captured) == 0:
+		a.inconclusive(r, fmt.Sprintf("nothing was captured: no capture holds a packet to judge %s by", t))
+	case a.sent == 0 && a.captured[PointTunnel] && !a.captured[PointOutside] && !a.captured[PointInside] && !a.counters:
+		r.Case, r.Subcase = 1, SubNotInTunnel
+		r.Verdict = fmt.Sprintf("no echo request to %s is in the tunnel capture: the request never enters the tunnel; without the outside link, plain ICMP (1a) and no request at all (1b) cannot be told apart", t)
+	case a.sent == 0 && !seesPast:
+		a.inconclusive(r, fmt.Sprintf("no echo request to %s in the captures, and none of them shows the tunnel or the outside link", t))
 	case a.sent == 0:
 		r.Case, r.Subcase = 1, Sub1b
 		r.Verdict = fmt.Sprintf("no echo request to %s was seen at all: nothing was sent, or it was dropped before any capture point (route, local firewall)", t)
+	case a.replied == 0 && !seesPast && !a.o.HaveReceiver:
+		a.inconclusive(r, fmt.Sprintf("the requests to %s are seen on the inside link only and no reply comes back: without a capture on the tunnel device, the outside link or %s, Case 1, 2 and 3 look the same", t, t))
+	case a.replied == 0 && !seesPast && len(a.req[PointReceiver]) == 0:
+		a.inconclusive(r, fmt.Sprintf("%s never sees the requests, and no capture of the tunnel device or the outside link says whether they entered the tunnel (Case 1) or were lost past it (Case 2)", t))
 	case a.replied > 0 && len(a.plainOut) > 0 && !inTunnelCapture && !espSeen:
 		r.Case, r.Subcase = 1, Sub1a
 		r.Verdict = fmt.Sprintf("%s answers, but the ping went over the outside link in clear, not through the tunnel", t)
@@ -362,6 +402,9 @@ func (a *analysis) decide(r *Report) {
 	case len(a.plainOut) > 0:
 		r.Case, r.Subcase = 1, Sub1a
 		r.Verdict = fmt.Sprintf("the requests to %s leave the outside link as plain ICMP, not through the tunnel: %s is not covered by the tunnel's policy or route", t, t)
+	case !left && !a.captured[PointOutside] && !a.counters:
+		r.Case, r.Subcase = 1, SubNotInTunnel
+		r.Verdict = fmt.Sprintf("no request to %s enters the tunnel; without a capture of the outside link, plain ICMP (1a) and no request at all (1b) cannot be told apart", t)
 	case !left:
 		r.Case, r.Subcase = 1, Sub1b
 		r.Verdict = fmt.Sprintf("no request to %s enters the tunnel and none leaves in clear: %s", t, a.why1b())
@@ -387,6 +430,71 @@ func (a *analysis) decide(r *Report) {
 	default:
 		r.Case, r.Subcase = 2, Sub2or3
 		r.Verdict = fmt.Sprintf("the requests leave through the tunnel and no reply comes back; without a capture on %s, Case 2 (requests never arrive) and Case 3 (replies never return) cannot be told apart", t)
+	}
+}
+
+// inconclusive names no case: the reasons say what evidence is missing.
+func (a *analysis) inconclusive(r *Report, reasons ...string) {
+	r.Case, r.Subcase = CaseInconclusive, SubInconclusive
+	r.Reasons = append([]string(nil), reasons...)
+	r.Verdict = "inconclusive: " + strings.Join(reasons, "; ")
+}
+
+// byESP says whether the verdict must rest on ESP counts: the outside
+// link was captured and no sender-side capture shows the flow's echoes
+// (an outside-only capture, where the echoes travel encrypted).
+func (a *analysis) byESP() bool {
+	return a.captured[PointOutside] && !a.captured[PointTunnel] && a.senderSeen == 0 && len(a.plainOut) == 0 && len(a.o.Sent) == 0
+}
+
+// espCounts gives the ESP packets to and from the endpoint that carried
+// the most ESP out.
+func (a *analysis) espCounts() (peer netip.Addr, out, in int) {
+	peer, ok := a.activeEndpoint()
+	if !ok {
+		return peer, 0, 0
+	}
+	return peer, len(a.espOut[peer]), len(a.espIn[peer])
+}
+
+// decideByESP classifies an outside-only capture by the ESP packets per
+// direction: they carry the flow, but also cgw's own probes and any other
+// traffic through the tunnel, which the outside link cannot tell apart.
+func (a *analysis) decideByESP(r *Report) {
+	t := a.o.Target
+	peer, out, in := a.espCounts()
+	r.ESPPeer, r.ESPOut, r.ESPIn = "", out, in
+	if peer.IsValid() {
+		r.ESPPeer = peer.String()
+	}
+	back := in > 0 && 2*in >= out
+	counts := fmt.Sprintf("%d ESP packets to %s, %d from it", out, peer, in)
+	a.basis = append(append(a.basis, a.espOut[peer]...), a.espIn[peer]...)
+	recvReq, recvRep := len(a.req[PointReceiver]) > 0, len(a.rep[PointReceiver]) > 0
+	switch {
+	case out == 0:
+		a.inconclusive(r, fmt.Sprintf("the outside capture holds no ESP to an AWS endpoint and no plain ICMP to %s: nothing shows where the requests went", t))
+	case a.o.HaveReceiver && !recvReq:
+		r.Case, r.Subcase = 2, SubNotReceived
+		r.Verdict = fmt.Sprintf("ESP leaves for %s (%s) but %s never sees a request (outside capture: classified by ESP counts per direction)", peer, counts, t)
+	case a.o.HaveReceiver && !recvRep && a.noRoute:
+		r.Case, r.Subcase = 3, SubReturnPath
+		r.Verdict = fmt.Sprintf("%s receives the requests but has no route back, so its replies never leave it (%s)", t, counts)
+	case a.o.HaveReceiver && !recvRep:
+		r.Case, r.Subcase = 2, SubUnanswered
+		r.Verdict = fmt.Sprintf("the requests reach %s but it does not answer them (%s)", t, counts)
+	case a.o.HaveReceiver && !back:
+		r.Case, r.Subcase = 3, SubReturnPath
+		r.Verdict = fmt.Sprintf("%s receives the requests and answers, but ESP does not come back from %s (%s): the replies never enter the tunnel", t, peer, counts)
+	case back:
+		r.Case, r.Subcase = 0, SubHealthy
+		r.Verdict = fmt.Sprintf("healthy by ESP counts: %s, both directions alike (outside capture: the inner packets cannot be seen, so cgw's own probes and other tunnel traffic count too)", counts)
+	default:
+		r.Case, r.Subcase = 2, Sub2or3
+		r.Verdict = fmt.Sprintf("ESP leaves for %s but little or none comes back (%s); classified by ESP counts per direction. Without a capture on %s, Case 2 (requests never arrive) and Case 3 (replies never return) cannot be told apart", peer, counts, t)
+	}
+	if a.o.HaveReceiver {
+		a.basis = append(append(a.basis, a.req[PointReceiver]...), a.rep[PointReceiver]...)
 	}
 }
 
@@ -441,4 +549,57 @@ func (a *analysis) activeEndpoint() (netip.Addr, bool) {
 		}
 	}
 	return best, most > 0 && best.IsValid()
+}
+
+// flowPackets are the packets a verdict on the flow rests on: its requests
+// and replies at every point, plain ICMP on the outside link, ICMP errors,
+// and the ESP to the endpoint that carried it when no tunnel capture shows
+// the inner packets.
+func (a *analysis) flowPackets() []Packet {
+	var ps []Packet
+	for _, pt := range sortedPoints(a.o.Points) {
+		ps = append(append(ps, a.req[pt]...), a.rep[pt]...)
+	}
+	ps = append(ps, a.icmpErr...)
+	if !a.captured[PointTunnel] {
+		if peer, ok := a.activeEndpoint(); ok {
+			ps = append(append(ps, a.espOut[peer]...), a.espIn[peer]...)
+		}
+	}
+	return ps
+}
+
+// coverage says what the captures at hand can and cannot show.
+func (a *analysis) coverage(r Report) []string {
+	t := a.o.Target
+	var c []string
+	c = append(c, a.o.Placement...)
+	if a.captured[PointInside] {
+		c = append(c, "inside: the requests reaching the gateway from the LAN and the replies going back; not whether they went through the tunnel")
+	}
+	if a.captured[PointTunnel] {
+		c = append(c, "tunnel: which requests entered the tunnel and which replies came out of it")
+	}
+	switch {
+	case a.byESP():
+		c = append(c, "outside only: classified by ESP counts per direction; the inner packets are encrypted, so cgw's own probes and any other tunnel traffic are counted with the flow")
+	case a.captured[PointOutside]:
+		c = append(c, "outside: plain ICMP leaving in clear (Case 1a), and ESP per direction to each AWS endpoint; not which inner packet an ESP packet carries")
+	}
+	if !a.captured[PointTunnel] && !a.captured[PointOutside] && !a.counters {
+		c = append(c, "no capture of the tunnel device or the outside link: whether the requests entered the tunnel cannot be seen")
+	}
+	switch {
+	case a.o.HaveReceiver:
+		c = append(c, fmt.Sprintf("receiver: whether the requests reached %s and it answered them, which tells Case 2 from Case 3", t))
+		if r.Subcase == SubUnanswered && len(a.notes) == 0 {
+			c = append(c, "receiver capture without cgw capture's route-back note: a host with no route back sends no reply either, so it looks like a host firewall here; `cgw capture --json` on the receiver tells them apart")
+		}
+	case r.Case >= 2 || r.Case == CaseInconclusive:
+		c = append(c, fmt.Sprintf("no receiver capture: Case 2 (requests never arrive) and Case 3 (replies never return) look the same from the sending side; a capture on %s tells them apart (requests seen and answered there: Case 3; none seen: Case 2)", t))
+	}
+	if a.counters {
+		c = append(c, "SA counters: packets through each CHILD SA before and after, whatever the captures missed")
+	}
+	return c
 }

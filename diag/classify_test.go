@@ -354,7 +354,7 @@ func TestWriteText(t *testing.T) {
 	r := Classify(newScenario(t, gwInside, 3, false).requests(PointTunnel, 1, 2, 3).esp(gwOut, aws1, 3).counters(0, 3, 0).o)
 	got := textOf(t, r)
 	for _, want := range []string{
-		"Case 2 (2-or-3): requests leave through the tunnel, no reply comes back\n",
+		"Case 2 or 3: requests leave through the tunnel, no reply comes back\n",
 		"Target 10.10.100.110 from 172.31.16.1: 3 sent, 0 answered\n",
 		"\nEvidence:\n  prober   sent 3 echo requests to 10.10.100.110 (id 21469), 0 answered, no reply for seq 1,2,3\n",
 		"\nNext checks:\n  1. Capture on the receiver",

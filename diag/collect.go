@@ -46,7 +46,8 @@ type CollectOptions struct {
 // Collected is what Collect gathered: an Observation whose gateway facts
 // (GatewayFacts, InRemote, RouteDev, TunnelDev, Forwarding, RPFilterStrict,
 // FirewallDrops, SenderBehind) the caller still fills in before Classify,
-// the raw frames per point for WritePcapng, and notes on what could not be
+// the raw frames per point for WriteEvidence (the receiver's rebuilt from
+// its JSON lines), and notes on what could not be
 // captured.
 type Collected struct {
 	Observation Observation
@@ -139,6 +140,7 @@ func Collect(ctx context.Context, opts CollectOptions) (Collected, error) {
 			}
 			o.HaveReceiver = true
 			o.Points[PointReceiver] = pkts
+			out.Recorded = append(out.Recorded, rebuild(PointReceiver, pkts))
 		}
 	}
 	out.Observation = o

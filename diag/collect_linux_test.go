@@ -76,8 +76,10 @@ func TestCollect(t *testing.T) {
 			if len(col.Notes) != 1 || !strings.HasPrefix(col.Notes[0], "tunnel (dg-nope0) not captured") {
 				t.Errorf("notes = %q", col.Notes)
 			}
-			if len(col.Recorded) != 1 || col.Recorded[0].Point != PointInside {
-				t.Errorf("recorded %d points", len(col.Recorded))
+			// The inside capture, and the receiver's rebuilt from its
+			// JSON lines for the evidence file.
+			if len(col.Recorded) != 2 || col.Recorded[0].Point != PointInside || col.Recorded[1].Point != PointReceiver || len(col.Recorded[1].Frames) == 0 {
+				t.Errorf("recorded %d points: %+v", len(col.Recorded), col.Recorded)
 			}
 			o := col.Observation
 			o.GatewayFacts, o.InRemote, o.RouteDev, o.TunnelDev = true, true, vp.IfA, vp.IfA

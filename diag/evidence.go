@@ -3,11 +3,15 @@ package diag
 import (
 	"bufio"
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"sort"
+	"strings"
 
+	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 )
@@ -15,31 +19,88 @@ import (
 // WritePcapng writes every capture point as one pcapng file with one
 // interface per point, named "POINT (IFACE)", so a reader sees where each
 // packet was taken. Link types may differ between points (Ethernet for the
-// outside link, raw IP for ipsec0): Wireshark reads such files, tcpdump
-// (libpcap 1.10) refuses them. Packets are written in time order.
+// outside link, raw IP for ipsec0): Wireshark and tshark read such files,
+// tcpdump (libpcap 1.10) refuses them. Packets are written in time order.
 func WritePcapng(w io.Writer, captures []Recorded) error {
+	return writePcapng(w, captures, nil)
+}
+
+// WriteEvidence writes the evidence file for a support ticket: every
+// capture as WritePcapng does (Collect's include the receiver's, rebuilt
+// from its `cgw capture --json` lines, headers only, since the receiver
+// sends no raw frames), the verdict in the section header's
+// comment, and a comment on each packet the verdict rests on
+// ("cgw diagnose: evidence for Case 2 (unanswered): ..."), which
+// `tshark -r FILE -Y frame.comment` lists.
+// A file written so classifies offline to the same verdict
+// (`cgw diagnose --sender-pcap FILE TARGET`): its receiver interface is
+// taken as the receiver's capture.
+func WriteEvidence(w io.Writer, captures []Recorded, r Report) error {
+	return writePcapng(w, captures, &r)
+}
+
+// evidenceKey identifies a packet across its decoded and raw forms.
+type evidenceKey struct {
+	point    string
+	t        int64
+	src, dst netip.Addr
+	kind     Kind
+	id, seq  uint16
+}
+
+func keyOf(point string, p Packet) evidenceKey {
+	return evidenceKey{point, p.Time.UnixNano(), p.Src, p.Dst, p.Kind, p.ID, p.Seq}
+}
+
+// sectionComment is the verdict as the evidence file's section comment.
+func sectionComment(r Report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "cgw diagnose: %s\n%s", r.Title(), r.Verdict)
+	if r.Flow != "" {
+		fmt.Fprintf(&b, "\nFlow: %s", r.Flow)
+	}
+	fmt.Fprintf(&b, "\nTarget %s, %d sent, %d answered, exit status %d", r.Target, r.Sent, r.Received, r.ExitCode)
+	for _, c := range r.Coverage {
+		fmt.Fprintf(&b, "\n%s", c)
+	}
+	return b.String()
+}
+
+func writePcapng(w io.Writer, captures []Recorded, r *Report) error {
 	if len(captures) == 0 {
 		return errors.New("write pcapng: no captures")
 	}
 	type rec struct {
 		f     Frame
 		iface int
+		point string
+		link  layers.LinkType
+	}
+	basis := map[evidenceKey]bool{}
+	section := pcapgo.NgSectionInfo{Application: "cgw diagnose"}
+	if r != nil {
+		section.Comment = sectionComment(*r)
+		for _, p := range r.basis {
+			basis[keyOf(p.Point, p)] = true
+		}
 	}
 	var nw *pcapgo.NgWriter
 	var all []rec
 	for i, c := range captures {
+		desc := "cgw diagnose capture point " + c.Point
+		if c.Point == PointReceiver && c.rebuilt {
+			desc += " (rebuilt from cgw capture --json: headers only)"
+		}
 		intf := pcapgo.NgInterface{
 			Name:        ifaceLabel(c),
-			Description: "cgw diagnose capture point " + c.Point,
+			Description: desc,
 			LinkType:    c.LinkType,
 			SnapLength:  snapLen,
 		}
 		var id int
 		var err error
 		if i == 0 {
-			nw, err = pcapgo.NewNgWriterInterface(w, intf, pcapgo.NgWriterOptions{
-				SectionInfo: pcapgo.NgSectionInfo{Application: "cgw diagnose"},
-			})
+			nw, err = pcapgo.NewNgWriterInterface(w, intf, pcapgo.NgWriterOptions{SectionInfo: section})
 		} else {
 			id, err = nw.AddInterface(intf)
 		}
@@ -47,18 +108,27 @@ func WritePcapng(w io.Writer, captures []Recorded) error {
 			return fmt.Errorf("write pcapng: interface %q: %w", intf.Name, err)
 		}
 		for _, f := range c.Frames {
-			all = append(all, rec{f, id})
+			all = append(all, rec{f, id, c.Point, c.LinkType})
 		}
 	}
 	sort.SliceStable(all, func(i, j int) bool { return all[i].f.Info.Timestamp.Before(all[j].f.Info.Timestamp) })
-	for _, r := range all {
-		ci := r.f.Info
-		ci.InterfaceIndex = r.iface
-		ci.CaptureLength = len(r.f.Data)
+	for _, x := range all {
+		ci := x.f.Info
+		ci.InterfaceIndex = x.iface
+		ci.CaptureLength = len(x.f.Data)
 		if ci.Length < ci.CaptureLength {
 			ci.Length = ci.CaptureLength
 		}
-		if err := nw.WritePacket(ci, r.f.Data); err != nil {
+		var opts pcapgo.NgPacketOptions
+		if r != nil && len(basis) > 0 {
+			if p, ok := Decode(x.f.Data, x.link); ok {
+				p.Time = ci.Timestamp
+				if basis[keyOf(x.point, p)] {
+					opts.Comments = []string{fmt.Sprintf("cgw diagnose: evidence for %s: %s: %s", r.Title(), x.point, p.Summary)}
+				}
+			}
+		}
+		if err := nw.WritePacketWithOptions(ci, x.f.Data, opts); err != nil {
 			return fmt.Errorf("write pcapng: packet: %w", err)
 		}
 	}
@@ -66,6 +136,87 @@ func WritePcapng(w io.Writer, captures []Recorded) error {
 		return fmt.Errorf("write pcapng: %w", err)
 	}
 	return nil
+}
+
+// rebuild makes raw-IP frames from decoded packets (a receiver's JSON
+// lines): the IP header with the addresses, TTL and protocol, and the ICMP
+// echo, UDP or ESP header with its identifiers; the payload is zeros (the
+// probe marker for cgw's probes), padded to the packet's length.
+func rebuild(point string, ps []Packet) Recorded {
+	rec := Recorded{Point: point, LinkType: layers.LinkTypeRaw, rebuilt: true}
+	for _, p := range ps {
+		data, ok := rebuildFrame(p)
+		if !ok {
+			continue
+		}
+		rec.Frames = append(rec.Frames, Frame{Data: data, Info: gopacket.CaptureInfo{Timestamp: p.Time, CaptureLength: len(data), Length: max(len(data), p.Len)}})
+		if rec.Iface == "" {
+			rec.Iface = p.Iface
+		}
+	}
+	return rec
+}
+
+func rebuildFrame(p Packet) ([]byte, bool) {
+	if !p.Src.Is4() || !p.Dst.Is4() {
+		return nil, false
+	}
+	ttl := p.TTL
+	if ttl == 0 {
+		ttl = 64
+	}
+	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: ttl, SrcIP: p.Src.AsSlice(), DstIP: p.Dst.AsSlice()}
+	var ls []gopacket.SerializableLayer
+	pad := func(hdr int) gopacket.Payload {
+		n := p.Len - 20 - hdr
+		if n < 0 || n > 1500 {
+			n = 0
+		}
+		b := make([]byte, n)
+		if p.Probe {
+			copy(b, ProbePayload)
+		}
+		return gopacket.Payload(b)
+	}
+	switch p.Kind {
+	case EchoRequest, EchoReply:
+		ip.Protocol = layers.IPProtocolICMPv4
+		typ := uint8(layers.ICMPv4TypeEchoRequest)
+		if p.Kind == EchoReply {
+			typ = layers.ICMPv4TypeEchoReply
+		}
+		ls = []gopacket.SerializableLayer{ip, &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(typ, 0), Id: p.ID, Seq: p.Seq}, pad(8)}
+	case ESP:
+		ip.Protocol = layers.IPProtocolESP
+		b := make([]byte, 8)
+		binary.BigEndian.PutUint32(b, p.SPI)
+		binary.BigEndian.PutUint32(b[4:], p.ESPSeq)
+		ls = []gopacket.SerializableLayer{ip, gopacket.Payload(append(b, pad(8)...))}
+	case ESPInUDP, IKE, NATKeepalive:
+		ip.Protocol = layers.IPProtocolUDP
+		udp := &layers.UDP{SrcPort: layers.UDPPort(p.SrcPort), DstPort: layers.UDPPort(p.DstPort)}
+		var body []byte
+		switch p.Kind {
+		case ESPInUDP:
+			body = make([]byte, 8)
+			binary.BigEndian.PutUint32(body, p.SPI)
+			binary.BigEndian.PutUint32(body[4:], p.ESPSeq)
+			body = append(body, pad(16)...)
+		case IKE:
+			body = make([]byte, 4+28)
+		default:
+			body = []byte{0xff}
+		}
+		_ = udp.SetNetworkLayerForChecksum(ip)
+		ls = []gopacket.SerializableLayer{ip, udp, gopacket.Payload(body)}
+	default:
+		return nil, false
+	}
+	buf := gopacket.NewSerializeBuffer()
+	if err := gopacket.SerializeLayers(buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true}, ls...); err != nil {
+		return nil, false
+	}
+	return buf.Bytes(), true
 }
 
 func ifaceLabel(c Recorded) string {
@@ -144,6 +295,7 @@ func readPcap(r io.Reader) ([]Packet, error) {
 			if err := checkPackets(len(out)); err != nil {
 				return nil, fmt.Errorf("read pcap: %w", err)
 			}
+			p.link = linkOf(data, link, 1)
 			out = append(out, stamp(p, ci.Timestamp, "", ""))
 		}
 	}
@@ -178,6 +330,7 @@ func readPcapng(r io.Reader) ([]Packet, error) {
 			return nil, fmt.Errorf("read pcapng: %w", err)
 		}
 		point, iface := splitLabel(intf.Name)
+		p.link = linkOf(data, intf.LinkType, ci.InterfaceIndex+1)
 		out = append(out, stamp(p, ci.Timestamp, point, iface))
 	}
 }
@@ -194,6 +347,54 @@ func splitLabel(name string) (point, iface string) {
 		}
 	}
 	return "", name
+}
+
+// Linux hardware types (ARPHRD_*) of tunnel devices, as a cooked capture
+// (tcpdump -i any) gives them: TUN devices such as charon's ipsec0 and xfrm
+// interfaces have none, vti is a tunnel.
+const (
+	arphrdTunnel = 768
+	arphrdNone   = 0xfffe
+	arphrdVoid   = 0xffff
+	pktOutgoing  = 4 // PACKET_OUTGOING
+)
+
+// linkOf says what a frame's link type and, for cooked captures, its
+// header tell of the device it was taken on.
+func linkOf(data []byte, link layers.LinkType, iface int) linkInfo {
+	li := linkInfo{iface: iface}
+	var hatype, pkttype uint16
+	switch link {
+	case layers.LinkTypeRaw, layers.LinkTypeIPv4:
+		li.kind = linkTunnel
+		return li
+	case layers.LinkTypeEthernet:
+		li.kind = linkEther
+		return li
+	case layers.LinkTypeLinuxSLL:
+		if len(data) < 16 {
+			return li
+		}
+		pkttype, hatype = binary.BigEndian.Uint16(data[0:]), binary.BigEndian.Uint16(data[2:])
+	case layers.LinkTypeLinuxSLL2:
+		if len(data) < 20 {
+			return li
+		}
+		hatype, pkttype = binary.BigEndian.Uint16(data[8:]), uint16(data[10])
+	default:
+		return li
+	}
+	switch hatype {
+	case arphrdTunnel, arphrdNone, arphrdVoid:
+		li.kind = linkTunnel
+	default:
+		li.kind = linkCooked
+	}
+	li.dir = -1
+	if pkttype == pktOutgoing {
+		li.dir = 1
+	}
+	return li
 }
 
 func knownLink(l layers.LinkType) bool {

@@ -47,7 +47,7 @@ func ExampleClassify() {
 	r := diag.Classify(o)
 	r.WriteText(os.Stdout)
 	// Output:
-	// Case 2 (2-or-3): requests leave through the tunnel, no reply comes back
+	// Case 2 or 3: requests leave through the tunnel, no reply comes back
 	// Target 10.10.100.110 from 172.31.16.1: 1 sent, 0 answered
 	// Flow: echo requests from 172.31.16.1 to 10.10.100.110 (diagnose's own pings)
 	//
@@ -60,6 +60,11 @@ func ExampleClassify() {
 	//   receiver not captured (no receiver command or file)
 	//   ike      tunnel1 (203.0.113.10): up, SA packets out +1 (100→101), in +0 (90→90)
 	//   route    10.10.100.110 dev ipsec0
+	//
+	// What these captures can tell:
+	//   tunnel: which requests entered the tunnel and which replies came out of it
+	//   no receiver capture: Case 2 (requests never arrive) and Case 3 (replies never return) look the same from the sending side; a capture on 10.10.100.110 tells them apart (requests seen and answered there: Case 3; none seen: Case 2)
+	//   SA counters: packets through each CHILD SA before and after, whatever the captures missed
 	//
 	// Next checks:
 	//   1. Capture on the receiver to tell Case 2 from Case 3: `cgw diagnose --receiver-cmd 'ssh ec2-user@10.10.100.110 sudo cgw capture --json' 10.10.100.110`, or `tcpdump -ni any icmp` on 10.10.100.110. Requests seen and answered there means Case 3; nothing seen means Case 2.

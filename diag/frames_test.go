@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -87,4 +88,4 @@ func sll(ipPacket []byte, outgoing bool) []byte {
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
 
 // cmpAddr lets cmp compare netip.Addr values.
-var cmpAddr = cmpopts.EquateComparable(netip.Addr{})
+var cmpAddr = cmp.Options{cmpopts.EquateComparable(netip.Addr{}), cmpopts.IgnoreUnexported(Packet{})}

@@ -3,6 +3,9 @@ package diag
 import (
 	"bytes"
 	"encoding/json"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,8 +15,14 @@ import (
 )
 
 // A capture file either reads or fails with an error that says what was
-// being read; it never panics.
+// being read; it never panics, and what it reads classifies to a verdict
+// with its exit status.
 func FuzzReadCaptureFile(f *testing.F) {
+	for _, g := range []string{"healthy/any.pcap", "outside-vpn/any.pcapng", "reply-lost-on-return/merged.pcapng"} {
+		if b, err := os.ReadFile(filepath.Join("testdata", "golden", g)); err == nil {
+			f.Add(b)
+		}
+	}
 	var ng bytes.Buffer
 	WritePcapng(&ng, []Recorded{
 		{Point: PointTunnel, Iface: "ipsec0", LinkType: layers.LinkTypeRaw, Frames: []Frame{frame(f, t0, serialize(f, echoLayers(gwInside, vpcHost, false, 1, 1)...))}},
@@ -33,6 +42,10 @@ func FuzzReadCaptureFile(f *testing.F) {
 			if p.Summary == "" {
 				t.Errorf("packet without summary: %+v", p)
 			}
+		}
+		r := ClassifyFiles([][]Packet{ps}, nil, addr(vpcHost), netip.Addr{})
+		if r.Case < CaseInconclusive || r.Case > 3 || r.Verdict == "" || r.ExitCode != r.exitCode() {
+			t.Errorf("report: case %d, exit %d, verdict %q", r.Case, r.ExitCode, r.Verdict)
 		}
 	})
 }

@@ -64,6 +64,14 @@ type Observation struct {
 	// absent key means the point was not captured.
 	Points       map[string][]Packet
 	HaveReceiver bool
+	// Placement says how offline capture files were read: which point
+	// each file's interfaces stand for (ClassifyFiles fills it in).
+	Placement []string
+	// Problems are reasons a live diagnosis could not gather the
+	// evidence it needs (the source address is not on this host, no
+	// capture point could be opened, charon cannot be reached): with any,
+	// Classify says "inconclusive" and names them instead of a case.
+	Problems []string
 	// Start and End bound the probe window; zero values are derived from
 	// Sent.
 	Start, End time.Time

@@ -13,21 +13,31 @@ import (
 )
 
 // ClassifyCaptures classifies capture files taken elsewhere (tcpdump -w,
-// Wireshark; read with ReadCaptureFile). sender is what was captured on the
-// sending side: one capture, often `tcpdump -i any`, that mixes the inside,
-// tunnel and outside traffic; receiver is what the target captured, or nil
-// when there is no receiver file. Packets that already carry a known Point
-// (a pcapng written by WritePcapng) keep it; the others are placed by kind:
+// dumpcap, Wireshark; read with ReadCaptureFile). sender is one capture
+// from the sending side, receiver what the target captured, or nil when
+// there is no receiver file. It is ClassifyFiles with one sender file.
+func ClassifyCaptures(sender, receiver []Packet, target, source netip.Addr) Report {
+	return ClassifyFiles([][]Packet{sender}, receiver, target, source)
+}
+
+// ClassifyFiles classifies any mix of sender-side captures (the gateway's
+// inside, outside and tunnel interfaces, `tcpdump -i any`, a merged
+// pcapng) and a receiver capture. Packets that already carry a known Point
+// (a pcapng written by WritePcapng) keep it; the others are placed by what
+// their file says of the interface they were taken on:
 //
 //   - ESP, ESP in UDP, IKE and NAT keepalives were seen on the outside link;
-//   - echo requests and replies for target were inner packets ("tunnel")
-//     when ESP flowed while they did; otherwise, when the file shows the
-//     outside link at all (IKE, ESP or keepalives at other times), they went
-//     out in clear ("outside"), as they did when the file shows the gateway
-//     forwarding them without any ESP; otherwise the capture was on the LAN
-//     side ("inside");
-//   - a packet the gateway forwarded shows up twice with TTLs one apart:
-//     the copy before forwarding is "inside".
+//   - a raw-IP interface (tcpdump -i ipsec0), or a tunnel device in a
+//     cooked capture (tcpdump -i any: hardware type none or tunnel), is the
+//     tunnel;
+//   - in a cooked capture, an Ethernet device's echo request coming in,
+//     and a reply going out, is the inside link; a request going out, and a
+//     reply coming in, the outside link (in clear);
+//   - a single Ethernet interface is the outside link if it carries ESP or
+//     IKE, else the inside link;
+//   - packets with no such information (JSON lines without a point) are
+//     placed by the older rules: inner packets ("tunnel") when ESP flowed
+//     while they did, the first of two copies with TTLs one apart "inside".
 //
 // The AWS endpoints are the ESP peers other than the local outside address,
 // which is the address found in most ESP and IKE packets. Without the
@@ -37,34 +47,101 @@ import (
 // Otherwise the flow is the source with the most requests that are not
 // cgw's own monitor probes (see ProbePayload); the Report says which flow
 // it chose and lists the others.
-func ClassifyCaptures(sender, receiver []Packet, target, source netip.Addr) Report {
+func ClassifyFiles(senders [][]Packet, receiver []Packet, target, source netip.Addr) Report {
 	points := map[string][]Packet{}
-	var unplaced []Packet
-	for _, p := range sender {
-		switch p.Point {
-		case PointInside, PointOutside, PointTunnel:
+	captured := map[string]bool{}
+	var how []string
+	var all, fromEvidence []Packet
+	for fi, sender := range senders {
+		// An evidence file (WriteEvidence) holds the receiver too.
+		kept := make([]Packet, 0, len(sender))
+		for _, p := range sender {
+			if p.Point == PointReceiver {
+				fromEvidence = append(fromEvidence, p)
+			} else {
+				kept = append(kept, p)
+			}
+		}
+		sender = kept
+		all = append(all, sender...)
+		outsideIface := map[int]bool{} // the file's interfaces that carry ESP or IKE
+		for _, p := range sender {
+			if isOutsideKind(p.Kind) {
+				outsideIface[p.link.iface] = true
+			}
+		}
+		// A cooked capture tells the outside link by direction only when
+		// the file shows one: ESP or IKE, or a request the host forwarded
+		// (seen coming in and going out). A host's own ping on a capture
+		// with neither stays on the inside link, as it always did.
+		cookedOutside := len(outsideIface) > 0 || forwardedCooked(sender)
+		var unplaced []Packet
+		fileHas := map[string]bool{}
+		for _, p := range sender {
+			switch p.Point {
+			case PointInside, PointOutside, PointTunnel:
+				points[p.Point] = append(points[p.Point], p)
+				fileHas[p.Point] = true
+				continue
+			}
+			if isOutsideKind(p.Kind) {
+				p.Point = PointOutside
+				points[PointOutside] = append(points[PointOutside], p)
+				continue
+			}
+			if p.Kind != EchoRequest && p.Kind != EchoReply && p.Kind != ICMPOther {
+				continue
+			}
+			switch p.link.kind {
+			case linkTunnel:
+				p.Point = PointTunnel
+			case linkCooked:
+				p.Point = PointOutside
+				if !cookedOutside || (p.Kind == EchoRequest) == (p.link.dir < 0) {
+					p.Point = PointInside
+				}
+			case linkEther:
+				p.Point = PointInside
+				if outsideIface[p.link.iface] {
+					p.Point = PointOutside
+				}
+			default:
+				unplaced = append(unplaced, p)
+				continue
+			}
 			points[p.Point] = append(points[p.Point], p)
-			continue
 		}
-		switch p.Kind {
-		case ESP, ESPInUDP, IKE, NATKeepalive:
-			p.Point = PointOutside
-			points[PointOutside] = append(points[PointOutside], p)
-		case EchoRequest, EchoReply, ICMPOther:
-			unplaced = append(unplaced, p)
+		placeEchoes(points, unplaced, target)
+		descs := describeFile(sender, outsideIface)
+		for _, d := range descs {
+			how = append(how, fmt.Sprintf("sender file %d: %s", fi+1, d.text))
+			for _, pt := range d.points {
+				captured[pt] = true
+			}
 		}
-	}
-	placeEchoes(points, unplaced, target)
-	// Every sender-side point counts as captured when the file has any
-	// packet: an empty point is a finding, not a gap.
-	if len(sender) > 0 {
-		for _, pt := range []string{PointInside, PointTunnel, PointOutside} {
-			if _, ok := points[pt]; !ok && capturedOffline(points, pt) {
-				points[pt] = nil
+		for pt := range fileHas {
+			captured[pt] = true
+		}
+		if len(unplaced) > 0 || (len(sender) > 0 && len(descs) == 0 && len(fileHas) == 0) {
+			// Old-style mixed capture: every point counts as captured
+			// when the file shows the outside link.
+			for _, pt := range []string{PointInside, PointTunnel, PointOutside} {
+				if len(points[pt]) > 0 || capturedOffline(points, pt) {
+					captured[pt] = true
+				}
 			}
 		}
 	}
-	o := Observation{Target: target, Source: source, Points: points}
+	// A captured point with no packets is a finding, not a gap.
+	for pt := range captured {
+		if _, ok := points[pt]; !ok {
+			points[pt] = nil
+		}
+	}
+	o := Observation{Target: target, Source: source, Points: points, Placement: how}
+	if receiver == nil && fromEvidence != nil {
+		receiver = fromEvidence
+	}
 	if receiver != nil {
 		o.HaveReceiver = true
 		rp := make([]Packet, len(receiver))
@@ -74,8 +151,83 @@ func ClassifyCaptures(sender, receiver []Packet, target, source netip.Addr) Repo
 		}
 		o.Points[PointReceiver] = rp
 	}
-	o.Tunnels = awsPeers(points[PointOutside], sender, target)
+	o.Tunnels = awsPeers(points[PointOutside], all, target)
 	return Classify(o)
+}
+
+// forwardedCooked says whether a cooked capture holds an echo request seen
+// both coming in and going out on Ethernet-like devices: forwarded.
+func forwardedCooked(sender []Packet) bool {
+	type key struct {
+		src, dst netip.Addr
+		id, seq  uint16
+	}
+	dirs := map[key]int8{}
+	for _, p := range sender {
+		if p.link.kind != linkCooked || p.Kind != EchoRequest {
+			continue
+		}
+		k := key{p.Src, p.Dst, p.ID, p.Seq}
+		if d, ok := dirs[k]; ok && d != p.link.dir {
+			return true
+		}
+		dirs[k] = p.link.dir
+	}
+	return false
+}
+
+func isOutsideKind(k Kind) bool {
+	return k == ESP || k == ESPInUDP || k == IKE || k == NATKeepalive
+}
+
+// fileIface is how one interface of a capture file was read.
+type fileIface struct {
+	text   string
+	points []string
+}
+
+// describeFile says, per interface of a capture file, what it was taken
+// for: the points it shows.
+func describeFile(sender []Packet, outsideIface map[int]bool) []fileIface {
+	type seen struct {
+		kind  linkKind
+		name  string
+		first int
+	}
+	ifaces := map[int]*seen{}
+	var order []int
+	for i, p := range sender {
+		if p.link.kind == linkUnknown || p.Point != "" {
+			continue
+		}
+		if _, ok := ifaces[p.link.iface]; !ok {
+			ifaces[p.link.iface] = &seen{kind: p.link.kind, name: p.Iface, first: i}
+			order = append(order, p.link.iface)
+		}
+	}
+	var out []fileIface
+	for _, id := range order {
+		s := ifaces[id]
+		name := fmt.Sprintf("interface %d", id)
+		if s.name != "" {
+			name = fmt.Sprintf("interface %d (%s)", id, s.name)
+		}
+		var d fileIface
+		switch {
+		case s.kind == linkTunnel && sender[s.first].Point == "":
+			d = fileIface{name + ": raw IP, a tunnel device: the inner packets", []string{PointTunnel}}
+		case s.kind == linkCooked:
+			d = fileIface{name + ": all interfaces (Linux cooked): inside and outside told apart by direction, the tunnel by device type", []string{PointInside, PointOutside, PointTunnel}}
+		case s.kind == linkEther && outsideIface[id]:
+			d = fileIface{name + ": Ethernet carrying ESP/IKE: the outside link", []string{PointOutside}}
+		case s.kind == linkEther:
+			d = fileIface{name + ": Ethernet without ESP or IKE: the inside link", []string{PointInside}}
+		default:
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // capturedOffline says whether a point with no packets should count as

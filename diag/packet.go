@@ -91,6 +91,30 @@ type Packet struct {
 	// Probe marks an echo request or reply of cgw's own monitor probes:
 	// its data begins with ProbePayload.
 	Probe bool
+
+	// link is what the capture file said of the interface (see linkInfo);
+	// zero for packets decoded by hand or read from JSON lines.
+	link linkInfo
+}
+
+// linkKind is what a capture file tells of the device a packet was taken on.
+type linkKind uint8
+
+const (
+	linkUnknown linkKind = iota // no file, or a link type that says nothing
+	linkTunnel                  // raw IP (a TUN, xfrm or vti device), or cooked with a tunnel's hardware type
+	linkEther                   // one Ethernet-like interface
+	linkCooked                  // tcpdump -i any on an Ethernet-like device: the direction is known
+)
+
+// linkInfo locates a packet in its capture file: which interface of the
+// file (1 + the pcapng interface index; 1 for pcap), what kind of device,
+// and for cooked captures the direction (+1 sent by the capturing host,
+// -1 received).
+type linkInfo struct {
+	iface int
+	kind  linkKind
+	dir   int8
 }
 
 // ProbePayload is the data of every echo request cgw's monitor probes

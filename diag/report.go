@@ -11,9 +11,12 @@ import (
 
 // Report is the result of a diagnosis: the case, what shows it, and what to
 // check next. Its JSON form is the stable output of `cgw diagnose --json`:
-// case (0-3), subcase, verdict, evidence[], checks[], plus target, source,
-// sent, received, receiver_captured, duration_ms and, for a connection
-// with BGP routing, bgp (see BGPCheck).
+// case (0-3, or -1 inconclusive), subcase, verdict, evidence[], checks[],
+// reasons[] (inconclusive), coverage[] (what the captures can tell),
+// exit_code, plus target, source, sent, received, receiver_captured, flow,
+// other_flows, esp_peer/esp_out/esp_in (outside-only captures),
+// duration_ms, sections[] (checks added later, such as the AWS side's)
+// and, for a connection with BGP routing, bgp (see BGPCheck).
 type Report struct {
 	Case     int      `json:"case"`
 	Subcase  string   `json:"subcase"`
@@ -30,10 +33,71 @@ type Report struct {
 	// monitor probes among them), so a wrong choice shows.
 	Flow       string   `json:"flow,omitempty"`
 	OtherFlows []string `json:"other_flows,omitempty"`
+	// Reasons say, for an inconclusive report (Case CaseInconclusive),
+	// what evidence is missing.
+	Reasons []string `json:"reasons,omitempty"`
+	// Coverage says what each capture at hand can and cannot show (and,
+	// offline, how each file's interfaces were read).
+	Coverage []string `json:"coverage,omitempty"`
+	// ESPPeer, ESPOut and ESPIn are the ESP counts an outside-only
+	// capture was classified by.
+	ESPPeer string `json:"esp_peer,omitempty"`
+	ESPOut  int    `json:"esp_out,omitempty"`
+	ESPIn   int    `json:"esp_in,omitempty"`
+	// ExitCode is the exit status `cgw diagnose` ends with for this
+	// report (see ExitCode).
+	ExitCode int `json:"exit_code"`
+	// Sections are further checks added after Classify (the AWS side,
+	// say), each under its own title; see AddSection.
+	Sections []Section `json:"sections,omitempty"`
 	// DurationMS is how long the diagnosis took; the caller sets it.
 	DurationMS int64 `json:"duration_ms,omitempty"`
 	// BGP is the BGP check (dynamic routing only); set it with AddBGP.
 	BGP *BGPCheck `json:"bgp,omitempty"`
+
+	basis []Packet // the packets the verdict rests on, for evidence comments
+}
+
+// Section is a group of findings added to a Report after Classify, such as
+// checks of the AWS side: a title, its lines, and the checks it suggests.
+type Section struct {
+	Title  string   `json:"title"`
+	Lines  []string `json:"lines"`
+	Checks []string `json:"checks,omitempty"`
+}
+
+// AddSection appends s to the report's sections and its checks to the
+// report's.
+func (r *Report) AddSection(s Section) {
+	r.Sections = append(r.Sections, s)
+	r.Checks = append(r.Checks, s.Checks...)
+}
+
+// Exit statuses of `cgw diagnose`, one per verdict; 1 stays cgw's status
+// for an error (bad flags, unreadable files).
+const (
+	ExitHealthy      = 0  // Case 0 (partial loss included)
+	ExitCase1        = 11 // Case 1: the request never enters the tunnel (1a, 1b, appendix)
+	ExitCase2        = 12 // Case 2: the request leaves but never arrives, or is not answered
+	ExitCase3        = 13 // Case 3: the reply never comes back
+	ExitCase2or3     = 14 // Case 2 or 3: no reply, no receiver capture to tell which
+	ExitInconclusive = 15 // no case: the evidence is missing (Reasons)
+)
+
+func (r Report) exitCode() int {
+	switch {
+	case r.Case == CaseInconclusive:
+		return ExitInconclusive
+	case r.Subcase == Sub2or3:
+		return ExitCase2or3
+	case r.Case == 1:
+		return ExitCase1
+	case r.Case == 2:
+		return ExitCase2
+	case r.Case == 3:
+		return ExitCase3
+	}
+	return ExitHealthy
 }
 
 var caseTitles = [...]string{
@@ -46,13 +110,17 @@ var caseTitles = [...]string{
 // Title is the case's one-line name, e.g. "Case 2 (2-or-3): the request
 // leaves through the tunnel but never arrives".
 func (r Report) Title() string {
+	switch {
+	case r.Case == CaseInconclusive:
+		return "Inconclusive: no case can be named from this evidence"
+	case r.Subcase == Sub2or3:
+		return "Case 2 or 3: requests leave through the tunnel, no reply comes back"
+	}
 	title := ""
 	if r.Case >= 0 && r.Case < len(caseTitles) {
 		title = caseTitles[r.Case]
 	}
 	switch r.Subcase {
-	case Sub2or3:
-		title = "requests leave through the tunnel, no reply comes back"
 	case SubUnanswered:
 		title = "the request arrives but is not answered"
 	case SubSenderDrop:
@@ -73,7 +141,11 @@ func (r Report) WriteText(w io.Writer) error {
 	if r.Source != "" {
 		from = " from " + r.Source
 	}
-	fmt.Fprintf(&b, "Target %s%s: %d sent, %d answered\n", r.Target, from, r.Sent, r.Received)
+	if r.ESPOut > 0 || r.ESPIn > 0 {
+		fmt.Fprintf(&b, "Target %s%s: ESP to %s: %d out, %d in (outside capture only)\n", r.Target, from, r.ESPPeer, r.ESPOut, r.ESPIn)
+	} else {
+		fmt.Fprintf(&b, "Target %s%s: %d sent, %d answered\n", r.Target, from, r.Sent, r.Received)
+	}
 	if r.Flow != "" {
 		fmt.Fprintf(&b, "Flow: %s\n", r.Flow)
 	}
@@ -89,6 +161,18 @@ func (r Report) WriteText(w io.Writer) error {
 	}
 	if r.BGP != nil {
 		r.BGP.writeText(&b)
+	}
+	for _, sec := range r.Sections {
+		fmt.Fprintf(&b, "\n%s:\n", sec.Title)
+		for _, l := range sec.Lines {
+			fmt.Fprintf(&b, "  %s\n", l)
+		}
+	}
+	if len(r.Coverage) > 0 {
+		b.WriteString("\nWhat these captures can tell:\n")
+		for _, c := range r.Coverage {
+			fmt.Fprintf(&b, "  %s\n", c)
+		}
 	}
 	if len(r.Checks) > 0 {
 		b.WriteString("\nNext checks:\n")

@@ -57,13 +57,23 @@ func Diagnose(ctx context.Context, cfg *Config, o DiagnoseOptions) (diag.Report,
 	inside, insideAddr := insideLink(h, cfg)
 	source := o.Source
 	behind := false
-	if !source.IsValid() {
+	// Guards: without an address to send from, no ping can show anything;
+	// say so rather than name a case.
+	var problem string
+	switch {
+	case !source.IsValid() && !insideAddr.IsValid():
+		problem = fmt.Sprintf("no address of this host or namespace is in local_networks (%s): run diagnose in the gateway's network namespace, or give --source", prefixList(cfg.LocalNetworks))
+	case !source.IsValid():
 		source = insideAddr
-	} else if !isLocalAddr(h, source) {
+	case !isLocalAddr(h, source) && o.SourceNetns == "":
+		problem = fmt.Sprintf("--source %s is not an address of this host or namespace: to diagnose from a host behind the gateway, ping from that host while `cgw capture` runs here, or give --source-netns", source)
+	case !isLocalAddr(h, source):
 		behind = true
-		if o.SourceNetns == "" {
-			return diag.Report{}, nil, nil, fmt.Errorf("--source %s is not an address of this gateway: to diagnose from a host behind it, ping from that host while `cgw capture` runs here, or give the namespace to send from", source)
-		}
+	}
+	if problem != "" {
+		r := diag.Classify(diag.Observation{Target: o.Target, Source: source, Problems: []string{problem}})
+		r.DurationMS = time.Since(start).Milliseconds()
+		return r, nil, nil, nil
 	}
 	outside := cfg.Interfaces.Outside
 	if outside == "" {
@@ -88,12 +98,19 @@ func Diagnose(ctx context.Context, cfg *Config, o DiagnoseOptions) (diag.Report,
 	}
 	progress("capturing on %s while pinging %s from %s%s", describePoints(points), o.Target, source, map[bool]string{true: " (receiver capture running)", false: ""}[len(receiver) > 0])
 
+	var saErr error
 	col, err := diag.Collect(ctx, diag.CollectOptions{
 		Probe: diag.ProbeOptions{Target: o.Target, Source: source, Netns: o.SourceNetns,
 			Count: o.Count, Interval: o.Interval, Timeout: 1500 * time.Millisecond},
 		Captures:    points,
 		ReceiverCmd: receiver,
-		SAs:         func(ctx context.Context) ([]diag.SASample, error) { return sampleSAs(ctx, cfg.VICISocket) },
+		SAs: func(ctx context.Context) ([]diag.SASample, error) {
+			s, err := sampleSAs(ctx, cfg.VICISocket)
+			if err != nil && saErr == nil {
+				saErr = err
+			}
+			return s, err
+		},
 	})
 	if err != nil {
 		return diag.Report{}, nil, nil, err
@@ -116,6 +133,10 @@ func Diagnose(ctx context.Context, cfg *Config, o DiagnoseOptions) (diag.Report,
 		obs.RPFilterStrict = true
 	}
 	obs.FirewallDrops = firewallDrops(ctx)
+	obs.Problems = captureProblems(points, obs, col.Notes)
+	if saErr != nil {
+		obs.Problems = append(obs.Problems, fmt.Sprintf("charon cannot be reached over %s (%v): the tunnels' state and SA counters are unknown", cfg.VICISocket, saErr))
+	}
 	r := diag.Classify(obs)
 	notes := col.Notes
 	if stErr == nil {
@@ -127,6 +148,52 @@ func Diagnose(ctx context.Context, cfg *Config, o DiagnoseOptions) (diag.Report,
 	}
 	r.DurationMS = time.Since(start).Milliseconds()
 	return r, col.Recorded, notes, nil
+}
+
+// captureProblems are the reasons the captures cannot carry a verdict:
+// neither the tunnel device nor the outside interface could be captured,
+// or no capture point saw a single packet while the probe went unanswered
+// although the route to the target goes out through a captured device and
+// no firewall rule drops (the captures are not where the packets go). No
+// route at all is a finding (Case 1), not a gap.
+func captureProblems(points []diag.CapturePoint, obs diag.Observation, notes []string) []string {
+	var failed []string
+	seen := 0
+	for _, p := range points {
+		pkts, ok := obs.Points[p.Point]
+		if !ok {
+			failed = append(failed, p.Point+" "+p.Iface)
+			continue
+		}
+		seen += len(pkts)
+	}
+	_, tunnel := obs.Points[diag.PointTunnel]
+	_, outside := obs.Points[diag.PointOutside]
+	replied := slices.ContainsFunc(obs.Sent, func(r diag.ProbeResult) bool { return r.Replied })
+	var probs []string
+	switch {
+	case !tunnel && !outside:
+		why := ""
+		if len(notes) > 0 {
+			why = ": " + strings.Join(notes, "; ")
+		}
+		probs = append(probs, fmt.Sprintf("neither the tunnel device nor the outside interface could be captured (%s)%s", strings.Join(failed, ", "), why))
+	case seen == 0 && !replied && len(obs.Sent) > 0 && len(obs.FirewallDrops) == 0 &&
+		slices.ContainsFunc(points, func(p diag.CapturePoint) bool { return p.Iface == obs.RouteDev }):
+		probs = append(probs, fmt.Sprintf("no capture point (%s) saw a single packet during the probe: the captures are not where the packets go (wrong interfaces or namespace)", describePoints(points)))
+	}
+	return probs
+}
+
+func prefixList(ps []netip.Prefix) string {
+	var s []string
+	for _, p := range ps {
+		s = append(s, p.String())
+	}
+	if len(s) == 0 {
+		return "none configured"
+	}
+	return strings.Join(s, ", ")
 }
 
 // sampleSAs reads cgw's tunnels from charon for the SA counters.

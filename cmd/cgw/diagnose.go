@@ -16,10 +16,11 @@ import (
 
 func newDiagnoseCmd() *cobra.Command {
 	var (
-		configFile, receiverCmd, pcapOut, senderPcap, receiverPcap, sourceNetns, source string
-		count                                                                           int
-		interval                                                                        time.Duration
-		asJSON                                                                          bool
+		configFile, receiverCmd, pcapOut, receiverPcap, sourceNetns, source string
+		senderPcaps                                                         []string
+		count                                                               int
+		interval                                                            time.Duration
+		asJSON                                                              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "diagnose TARGET",
@@ -33,8 +34,13 @@ func newDiagnoseCmd() *cobra.Command {
 			"With BGP routing it adds the BGP checks from the daemon's status: each tunnel's session (IPsec up\n" +
 			"but BGP down shows the tunnel DOWN at AWS), the learned prefix covering TARGET, its best tunnel and\n" +
 			"whether cgw routes it.\n\n" +
-			"Offline: --sender-pcap A [--receiver-pcap B] TARGET classifies captures taken elsewhere\n" +
-			"(tcpdump pcap, Wireshark pcapng, `cgw capture --json` lines).",
+			"Offline: --sender-pcap A [--sender-pcap A2 ...] [--receiver-pcap B] TARGET classifies captures\n" +
+			"taken elsewhere (tcpdump pcap, dumpcap/Wireshark pcapng, `cgw capture --json` lines): any mix of\n" +
+			"the gateway's inside, outside and tunnel interfaces, `-i any`, merged files; the report says\n" +
+			"what those captures can and cannot tell. With evidence missing the verdict is \"inconclusive\"\n" +
+			"with the reasons, never a case.\n\n" +
+			"Exit status: 0 healthy (Case 0), 11 Case 1, 12 Case 2, 13 Case 3, 14 Case 2 or 3 (no receiver\n" +
+			"capture to tell them apart), 15 inconclusive, 1 an error; --json carries it as exit_code.",
 		Example: "  cgw diagnose 10.10.100.110\n" +
 			"  cgw diagnose --receiver-cmd 'ssh ec2-user@10.10.100.110 sudo cgw capture --json' 10.10.100.110\n" +
 			"  cgw diagnose --sender-pcap gw.pcap --receiver-pcap ec2.pcapng 10.10.100.110",
@@ -45,14 +51,17 @@ func newDiagnoseCmd() *cobra.Command {
 				return fmt.Errorf("TARGET %q is not an IPv4 address", args[0])
 			}
 			var r diag.Report
-			if senderPcap != "" {
+			if len(senderPcaps) > 0 {
 				var src netip.Addr
 				if source != "" {
 					if src, err = netip.ParseAddr(source); err != nil {
 						return fmt.Errorf("--source: %w", err)
 					}
 				}
-				if r, err = diagnoseOffline(cmd.Context(), senderPcap, receiverPcap, target, src); err != nil {
+				if pcapOut != "" {
+					return errors.New("--pcap-out goes with a live diagnosis, not --sender-pcap")
+				}
+				if r, err = diagnoseOffline(cmd.Context(), senderPcaps, receiverPcap, target, src); err != nil {
 					return err
 				}
 			} else {
@@ -79,17 +88,24 @@ func newDiagnoseCmd() *cobra.Command {
 				for _, n := range notes {
 					fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
 				}
-				if pcapOut != "" {
-					if err := writeEvidence(pcapOut, recorded); err != nil {
+				if pcapOut != "" && len(recorded) > 0 {
+					if err := writeEvidence(pcapOut, recorded, r); err != nil {
 						return err
 					}
-					fmt.Fprintf(cmd.ErrOrStderr(), "evidence written to %s (pcapng; Wireshark reads it)\n", pcapOut)
+					fmt.Fprintf(cmd.ErrOrStderr(), "evidence written to %s (pcapng with the verdict in its comments; Wireshark and tshark read it)\n", pcapOut)
 				}
 			}
+			write := r.WriteText
 			if asJSON {
-				return r.WriteJSON(cmd.OutOrStdout())
+				write = r.WriteJSON
 			}
-			return r.WriteText(cmd.OutOrStdout())
+			if err := write(cmd.OutOrStdout()); err != nil {
+				return err
+			}
+			if r.ExitCode != 0 {
+				return exitStatus(r.ExitCode)
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -98,10 +114,10 @@ func newDiagnoseCmd() *cobra.Command {
 	f.IntVar(&count, "count", 4, "echo requests to send")
 	f.DurationVar(&interval, "interval", 200*time.Millisecond, "time between echo requests")
 	f.StringVar(&receiverCmd, "receiver-cmd", "", "`COMMAND` that runs 'cgw capture --json' on the receiver, e.g. 'ssh ec2-user@HOST sudo cgw capture --json'")
-	f.StringVar(&pcapOut, "pcap-out", "", "write every capture as one pcapng file (for a support ticket)")
-	f.StringVar(&senderPcap, "sender-pcap", "", "classify this capture from the sending side instead of probing (\"-\": standard input)")
+	f.StringVar(&pcapOut, "pcap-out", "", "write every capture, the receiver's included, as one pcapng file with the verdict in its comments (for a support ticket)")
+	f.StringArrayVar(&senderPcaps, "sender-pcap", nil, "classify this capture from the sending side instead of probing (\"-\": standard input); repeat for captures of several interfaces")
 	f.StringVar(&receiverPcap, "receiver-pcap", "", "with --sender-pcap: the receiver's capture")
-	f.BoolVar(&asJSON, "json", false, "print the report as JSON (case, subcase, verdict, evidence, checks; bgp with BGP routing)")
+	f.BoolVar(&asJSON, "json", false, "print the report as JSON (case, subcase, verdict, evidence, checks, coverage, exit_code; bgp with BGP routing)")
 	addConfigFlag(cmd, &configFile)
 	// What diagnose reads of the configuration: the tunnels, the networks,
 	// the interfaces, and the sockets of charon and of the daemon.
@@ -110,29 +126,50 @@ func newDiagnoseCmd() *cobra.Command {
 	return cmd
 }
 
-func diagnoseOffline(ctx context.Context, senderFile, receiverFile string, target, source netip.Addr) (diag.Report, error) {
-	if senderFile == "-" && receiverFile == "-" {
-		return diag.Report{}, errors.New("--sender-pcap and --receiver-pcap cannot both be standard input")
+// exitStatus is the error a command returns when it has printed its
+// result and only the exit status is left to set (main exits with it and
+// prints nothing).
+type exitStatus int
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func diagnoseOffline(ctx context.Context, senderFiles []string, receiverFile string, target, source netip.Addr) (diag.Report, error) {
+	stdin := 0
+	for _, f := range append(append([]string(nil), senderFiles...), receiverFile) {
+		if f == "-" {
+			stdin++
+		}
 	}
-	sender, err := diag.ReadCapture(ctx, senderFile)
-	if err != nil {
-		return diag.Report{}, err
+	if stdin > 1 {
+		return diag.Report{}, errors.New("only one of --sender-pcap and --receiver-pcap can be standard input")
+	}
+	var senders [][]diag.Packet
+	for _, f := range senderFiles {
+		ps, err := diag.ReadCapture(ctx, f)
+		if err != nil {
+			return diag.Report{}, err
+		}
+		senders = append(senders, ps)
 	}
 	var receiver []diag.Packet
 	if receiverFile != "" {
+		var err error
 		if receiver, err = diag.ReadCapture(ctx, receiverFile); err != nil {
 			return diag.Report{}, err
 		}
+		if receiver == nil {
+			receiver = []diag.Packet{}
+		}
 	}
-	return diag.ClassifyCaptures(sender, receiver, target, source), nil
+	return diag.ClassifyFiles(senders, receiver, target, source), nil
 }
 
-func writeEvidence(path string, recorded []diag.Recorded) error {
+func writeEvidence(path string, recorded []diag.Recorded, r diag.Report) error {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
-	if err := diag.WritePcapng(f, recorded); err != nil {
+	if err := diag.WriteEvidence(f, recorded, r); err != nil {
 		f.Close()
 		return err
 	}

@@ -54,6 +54,13 @@ func diagnoseCases(l *lab.Lab) []diagnoseCase {
 			}},
 		{name: "VPC host drops ICMP (security group)", setup: faultCase(lab.FaultDropICMPVPC), target: lab.VPCHost, want: 2, subcase: "unanswered"},
 		{name: "VPC host has no route back (route table)", setup: faultCase(lab.FaultNoReturnRoute), target: lab.VPCHost, want: 3, subcase: "return-path"},
+		// The seed's Case 3: the host answers, a router past it loses the
+		// reply (the receiver's capture shows request and reply).
+		{name: "reply lost on the AWS side", target: lab.VPCHost, want: 3, subcase: "return-path",
+			setup: func(t testing.TB, l *lab.Lab) func() {
+				nftIn(t, l, lab.AWS, "table inet cgwtestrep {\n chain fwdrop {\n  type filter hook forward priority 0;\n  icmp type echo-reply drop\n }\n}\n")
+				return func() { nftIn(t, l, lab.AWS, "delete table inet cgwtestrep\n") }
+			}},
 		// cgw itself keeps net.ipv4.ip_forward on (it resets it on its next
 		// routes sync), so the gateway's forwarding is broken here the way
 		// a firewall breaks it: a forward chain that drops.
@@ -81,16 +88,25 @@ func runDiagnose(t testing.TB, l *lab.Lab, bin, target string, extra ...string) 
 	start := time.Now()
 	out, err := exec.Command("ip", args...).Output()
 	d := time.Since(start)
+	code := 0
 	if err != nil {
-		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
+		ee, ok := err.(*exec.ExitError)
+		if !ok || ee.ExitCode() == 1 {
+			var stderr string
+			if ok {
+				stderr = string(ee.Stderr)
+			}
+			t.Fatalf("cgw diagnose: %v\n%s\n%s", err, out, stderr)
 		}
-		t.Fatalf("cgw diagnose: %v\n%s\n%s", err, out, stderr)
+		code = ee.ExitCode()
 	}
 	var r diag.Report
 	if err := json.Unmarshal(out, &r); err != nil {
 		t.Fatalf("diagnose JSON: %v\n%s", err, out)
+	}
+	// The exit status is the verdict's, and --json carries the same.
+	if code != r.ExitCode {
+		t.Errorf("exit status %d, JSON exit_code %d", code, r.ExitCode)
 	}
 	return r, d
 }
@@ -149,7 +165,7 @@ func TestDiagnoseOffline(t *testing.T) {
 		stop1()
 		stop2()
 		out, err := exec.Command(bin, "diagnose", "--json", "--sender-pcap", send, "--receiver-pcap", recv, lab.VPCHost).Output()
-		if err != nil {
+		if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() == 1) {
 			t.Fatalf("offline diagnose: %v\n%s", err, out)
 		}
 		var r diag.Report

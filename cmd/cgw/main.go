@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -22,6 +23,12 @@ func main() {
 	}()
 	err := newRootCmd().ExecuteContext(ctx)
 	stop()
+	// A command that printed its result and has a status to report
+	// (diagnose's verdict) returns an exitStatus.
+	var status exitStatus
+	if errors.As(err, &status) {
+		os.Exit(int(status))
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cgw:", err)
 		os.Exit(1)
