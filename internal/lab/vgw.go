@@ -1,0 +1,342 @@
+package lab
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/strongswan/govici/vici"
+)
+
+// The faithful AWS side (Options.AWSSide = AWSFaithful) picks its return
+// path like AWS (notes/aws-faithful-lab.md, aws-return-path-and-options.md):
+//
+//   - Static routing: the vgw router sends all traffic for the customer
+//     network over the preferred tunnel (Options.AWSPrefer, default 1)
+//     while that tunnel's endpoint has an ESTABLISHED IKE_SA with an
+//     INSTALLED CHILD_SA, else over the other tunnel if its endpoint has
+//     one; with neither the route is unreachable. It therefore moves when
+//     the customer closes the preferred tunnel's IKE_SA (at once) or when
+//     the endpoint's own AWS-like DPD clears it (10 s idle, then 30 s of
+//     retransmits), never merely because the customer moved its traffic.
+//     The watcher that keeps this route is runWatcher: it wakes on each
+//     endpoint charon's SA events (the VICI events `swanctl --monitor-sa`
+//     prints: ike-updown, child-updown, ike-rekey, child-rekey) and every
+//     second, and reopens an endpoint's event session when its charon's
+//     PID changes (an event session does not notice its charon going).
+//   - BGP: each endpoint's bgpd passes what the customer announces to
+//     vgw's bgpd over iBGP (next-hop-self), and vgw's zebra installs the
+//     one best path (maximum-paths 1): longest prefix, AS path, MED. No
+//     watcher runs then (see bgp.go).
+
+// returnTunnel is the static return path's choice: prefer while it is up,
+// else the other tunnel when it is up, else 0 (unreachable).
+func returnTunnel(prefer int, up map[int]bool) int {
+	if up[prefer] {
+		return prefer
+	}
+	for _, n := range []int{1, 2} {
+		if n != prefer && up[n] {
+			return n
+		}
+	}
+	return 0
+}
+
+// returnWhy says why the static return path is on tunnel n.
+func returnWhy(prefer, n int) string {
+	switch n {
+	case prefer:
+		return fmt.Sprintf("static routing: tunnel %d is preferred and its endpoint has an IKE_SA with an installed CHILD_SA", n)
+	case 0:
+		return "static routing: no endpoint has an IKE_SA with an installed CHILD_SA, so the customer network is unreachable"
+	}
+	return fmt.Sprintf("static routing: the preferred tunnel %d has no SA (the customer closed it or its endpoint's DPD cleared it); tunnel %d has one", prefer, n)
+}
+
+// ReturnPath is the AWS side's choice of tunnel for traffic to the
+// customer network, as Status shows it.
+type ReturnPath struct {
+	// Tunnel is the tunnel the return traffic goes over, 0 for none
+	// (and in AWSNewestSA mode, where libipsec decides per packet).
+	Tunnel int `json:"tunnel"`
+	// Route is vgw's (or the aws host's) route to the customer network.
+	Route string `json:"route,omitempty"`
+	// Why says what chose it.
+	Why string `json:"why"`
+	// Since is when the watcher last moved it (static routing only).
+	Since time.Time `json:"since,omitzero"`
+}
+
+// returnRecord is the watcher's record of its last choice, in
+// <dir>/vgw/return.json.
+type returnRecord struct {
+	Tunnel int       `json:"tunnel"`
+	Why    string    `json:"why"`
+	Since  time.Time `json:"since"`
+}
+
+func vgwDir(dir string) string     { return filepath.Join(dir, string(VGW)) }
+func returnFile(dir string) string { return filepath.Join(vgwDir(dir), "return.json") }
+func watcherLog(dir string) string { return filepath.Join(vgwDir(dir), "watch.log") }
+func endpointVia(n int) string     { return "via " + endpointAddr(n) }
+func vgwRouteLine(n int) string {
+	if n == 0 {
+		return "route replace unreachable " + OnPremNetwork
+	}
+	return "route replace " + OnPremNetwork + " " + endpointVia(n)
+}
+
+// startWatcher starts the static return-path watcher: cmd detached (its
+// PID recorded in the state file for Down), or, without cmd, a goroutine
+// that Close stops.
+func (l *Lab) startWatcher(cmd []string) error {
+	if err := os.MkdirAll(vgwDir(l.dir), 0o700); err != nil {
+		return fmt.Errorf("starting the return-path watcher: %w", err)
+	}
+	if len(cmd) == 0 {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		l.watchMu.Lock()
+		l.watchStop, l.watchDone = cancel, done
+		l.watchMu.Unlock()
+		go func() {
+			defer close(done)
+			_ = runWatcher(ctx, l.dir)
+		}()
+		l.log("return-path watcher running in-process (static routing, prefers tunnel %d)", l.st.prefer())
+		return nil
+	}
+	out, err := os.OpenFile(watcherLog(l.dir), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("starting the return-path watcher: %w", err)
+	}
+	defer out.Close()
+	c := exec.Command(cmd[0], cmd[1:]...)
+	c.Stdout, c.Stderr = out, out
+	detach(c)
+	if err := c.Start(); err != nil {
+		return fmt.Errorf("starting the return-path watcher %s: %w", cmd[0], err)
+	}
+	pid := c.Process.Pid
+	go func() { _ = c.Wait() }() // reaped here while this process lives
+	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+	if err != nil {
+		return fmt.Errorf("starting the return-path watcher: %w", err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.st.WatcherPID, l.st.WatcherExe = pid, strings.TrimSuffix(exe, " (deleted)")
+	l.log("return-path watcher running as pid %d (static routing, prefers tunnel %d)", pid, l.st.prefer())
+	return l.save()
+}
+
+// stopWatcher stops the in-process watcher, if this Lab runs one.
+func (l *Lab) stopWatcher() {
+	l.watchMu.Lock()
+	stop, done := l.watchStop, l.watchDone
+	l.watchStop, l.watchDone = nil, nil
+	l.watchMu.Unlock()
+	if stop != nil {
+		stop()
+		<-done
+	}
+}
+
+// RunVGWWatcher runs the static return-path watcher of lab name (dir ""
+// = default) until ctx ends or the lab goes down: what `cgwlab vgw-watch`
+// runs, detached, for a lab that `cgwlab up` built.
+func RunVGWWatcher(ctx context.Context, name, dir string) error {
+	name, dir, err := resolve(name, dir)
+	if err != nil {
+		return err
+	}
+	st, err := readState(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("lab %q (state %s): %w", name, dir, ErrNotUp)
+	}
+	if err != nil {
+		return err
+	}
+	if !st.faithful() {
+		return fmt.Errorf("lab %q has the %q AWS side: no return-path watcher", name, st.AWSSide)
+	}
+	return runWatcher(ctx, dir)
+}
+
+// saMonitor is one endpoint charon's event session: every SA event wakes
+// the watcher.
+type saMonitor struct {
+	pid  int
+	s    *vici.Session
+	ch   chan vici.Event
+	stop chan struct{}
+}
+
+// watchSAs opens an event session on socket for the charon with pid; nil
+// when the charon does not answer (the next poll tries again).
+func watchSAs(socket string, pid int, wake chan<- struct{}) *saMonitor {
+	if _, err := os.Stat(socket); err != nil {
+		return nil
+	}
+	s, err := vici.NewSession(vici.WithSocketPath(socket))
+	if err != nil {
+		return nil
+	}
+	m := &saMonitor{pid: pid, s: s, ch: make(chan vici.Event, 64), stop: make(chan struct{})}
+	s.NotifyEvents(m.ch)
+	if err := s.Subscribe("ike-updown", "child-updown", "ike-rekey", "child-rekey"); err != nil {
+		s.StopEvents(m.ch)
+		_ = s.Close()
+		return nil
+	}
+	go func() {
+		for {
+			select {
+			case <-m.ch:
+				select {
+				case wake <- struct{}{}:
+				default:
+				}
+			case <-m.stop:
+				return
+			}
+		}
+	}()
+	return m
+}
+
+func (m *saMonitor) close() {
+	if m == nil {
+		return
+	}
+	m.s.StopEvents(m.ch)
+	_ = m.s.Close()
+	close(m.stop)
+}
+
+// endpointUp reports whether tunnel t's endpoint charon (socket) has an
+// ESTABLISHED IKE_SA for it with an INSTALLED CHILD_SA.
+func endpointUp(ctx context.Context, socket string, t tunnel) bool {
+	sas, err := listSAs(ctx, socket)
+	if err != nil {
+		return false
+	}
+	for _, sa := range sas {
+		if sa.name == t.name() && sa.state == "ESTABLISHED" && sa.installed > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// runWatcher keeps vgw's static route to the customer network on the
+// tunnel returnTunnel chooses, until ctx ends or the lab it was started
+// for goes (its state file disappears or belongs to a newer lab). It reads
+// the state file on every round, so a charon restarted by another process
+// (cgwlab fault restart-aws-charon) is followed. Its log is
+// <dir>/vgw/watch.log.
+func runWatcher(ctx context.Context, dir string) error {
+	st, err := readState(dir)
+	if err != nil {
+		return err
+	}
+	created, name := st.Created, st.Name
+	logf := func(format string, args ...any) {
+		f, err := os.OpenFile(watcherLog(dir), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return
+		}
+		fmt.Fprintf(f, time.Now().UTC().Format("15:04:05.000")+" "+format+"\n", args...)
+		f.Close()
+	}
+	wake := make(chan struct{}, 1)
+	mons := map[int]*saMonitor{}
+	defer func() {
+		for _, m := range mons {
+			m.close()
+		}
+	}()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	applied := -1
+	for {
+		st, err := readState(dir)
+		if err != nil || !st.Created.Equal(created) {
+			return nil // the lab is down, or another one took its place
+		}
+		up := map[int]bool{}
+		for _, t := range st.Tunnels {
+			h := st.endpoint(t.Number)
+			socket := filepath.Join(dir, string(h), "charon.vici")
+			if m := mons[t.Number]; m == nil || m.pid != st.PIDs[h] {
+				m.close()
+				mons[t.Number] = watchSAs(socket, st.PIDs[h], wake)
+			}
+			qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			up[t.Number] = endpointUp(qctx, socket, t)
+			cancel()
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if n := returnTunnel(st.prefer(), up); n != applied {
+			if err := ipBatch(ctx, namespace(name, VGW), vgwRouteLine(n)); err != nil {
+				logf("setting the return path to tunnel %d: %v", n, err)
+			} else {
+				why := returnWhy(st.prefer(), n)
+				logf("return path: tunnel %d (%s)", n, why)
+				if b, err := json.Marshal(returnRecord{Tunnel: n, Why: why, Since: time.Now().UTC()}); err == nil {
+					_ = writeFileAtomic(returnFile(dir), append(b, '\n'), 0o600)
+				}
+				applied = n
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// faithfulReturnPath reads the faithful side's return path: the route vgw
+// uses for the on-prem host (`ip route get`, so a more-specific counts)
+// and why: the watcher's record with static routing, vgw's bgpd with BGP.
+func (l *Lab) faithfulReturnPath(ctx context.Context) *ReturnPath {
+	out, err := exec.CommandContext(ctx, "ip", "-n", l.Namespace(VGW), "route", "get", OnPremHost).CombinedOutput()
+	route := strings.Join(strings.Fields(string(out)), " ")
+	if err != nil {
+		route = "none: " + route
+	}
+	rp := &ReturnPath{Route: route}
+	for n := 1; n <= 2; n++ {
+		if strings.Contains(" "+route+" ", " "+endpointVia(n)+" ") {
+			rp.Tunnel = n
+		}
+	}
+	if l.BGP() {
+		rp.Why = l.bgpWhy(ctx, rp.Tunnel)
+		return rp
+	}
+	var rec returnRecord
+	b, err := os.ReadFile(returnFile(l.dir))
+	switch {
+	case err == nil && json.Unmarshal(b, &rec) == nil && rec.Tunnel == rp.Tunnel:
+		rp.Why, rp.Since = rec.Why, rec.Since
+	case rp.Tunnel == 0:
+		rp.Why = returnWhy(l.st.prefer(), 0)
+	default:
+		rp.Why = "static routing: the watcher has not recorded this route (is it running? log " + watcherLog(l.dir) + ")"
+	}
+	return rp
+}
