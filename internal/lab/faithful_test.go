@@ -306,3 +306,124 @@ func TestFaithfulLayout(t *testing.T) {
 		t.Error("RunVGWWatcher still runs 10 s after the lab went down")
 	}
 }
+
+// faithfulCustomerBGPD is a customer speaker for the faithful BGP test:
+// AS 65000 from the customer inside addresses, announcing the on-prem /20
+// on both tunnels (route-map OUT1, OUT2) and, where allowed, the two /21s
+// of prefix-list SPLIT (denied on OUT1 and, until a test lets them out,
+// on OUT2).
+func faithfulCustomerBGPDConfig(l *Lab) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	w("frr defaults traditional")
+	w("ip prefix-list ANY seq 5 permit 0.0.0.0/0 le 32")
+	w("ip prefix-list SPLIT seq 5 permit 172.31.16.0/21")
+	w("ip prefix-list SPLIT seq 10 permit 172.31.24.0/21")
+	w("route-map IN permit 10")
+	w(" match ip address prefix-list ANY")
+	for _, tun := range l.st.Tunnels {
+		w("route-map OUT%d deny 5", tun.Number)
+		w(" match ip address prefix-list SPLIT")
+		w("route-map OUT%d permit 10", tun.Number)
+		if tun.Number == 2 {
+			w(" set as-path prepend 65000 65000")
+		}
+	}
+	_, c1 := tunnelInside(l.st.Tunnels[0])
+	w("router bgp %d", CustomerASN)
+	w(" bgp router-id %s", c1)
+	w(" no bgp network import-check")
+	w(" timers bgp 10 30")
+	for _, tun := range l.st.Tunnels {
+		a, c := tunnelInside(tun)
+		w(" neighbor %s remote-as %d", a, AWSASN)
+		w(" neighbor %s update-source %s", a, c)
+		w(" neighbor %s disable-connected-check", a)
+		w(" neighbor %s timers connect 1", a)
+	}
+	w(" address-family ipv4 unicast")
+	w("  network %s", OnPremNetwork)
+	w("  network 172.31.16.0/21")
+	w("  network 172.31.24.0/21")
+	for _, tun := range l.st.Tunnels {
+		a, _ := tunnelInside(tun)
+		w("  neighbor %s route-map IN in", a)
+		w("  neighbor %s route-map OUT%d out", a, tun.Number)
+	}
+	w(" exit-address-family")
+	return b.String()
+}
+
+// TestFaithfulBGPReturnPath: vgw's route back follows BGP's best path: AS
+// path (prepend), MED, and a more-specific over tunnel 2 only.
+func TestFaithfulBGPReturnPath(t *testing.T) {
+	testenv.NeedRoot(t, "network namespaces, charon, FRR")
+	if err := checkZebra(); err != nil {
+		testenv.SkipOrFail(t, err.Error())
+	}
+	t.Parallel()
+	l := upLab(t, Options{BGP: true})
+	ctx := testCtx(t, 4*time.Minute)
+	if err := l.PlainInitiate(testCtx(t, 30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	cb, err := StartBGPD(ctx, l.Namespace(CGW), t.TempDir(), faithfulCustomerBGPDConfig(l))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cb.Stop)
+	soft := func(lines ...string) {
+		t.Helper()
+		if err := cb.Configure(ctx, lines...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cb.Vtysh(ctx, "clear bgp ipv4 unicast * soft out"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	d := waitReturn(t, l, 1, 60*time.Second)
+	rp := returnPath(t, l)
+	t.Logf("BGP: return path on tunnel 1 (tunnel 2 prepended) %v after the tunnels: %+v", d.Round(time.Millisecond), rp)
+	if !strings.Contains(rp.Why, "best") || !strings.Contains(rp.Route, "via "+endpointAddr(1)) {
+		t.Errorf("return path %+v", rp)
+	}
+	st, err := l.BGPStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("AWS side:\n%s", st)
+	if len(st.Neighbors) != 2 {
+		t.Errorf("AWS side neighbours %+v, want the two customer sessions only", st.Neighbors)
+	}
+	for _, p := range st.PathsTo(OnPremNetwork) {
+		if p.Best != (p.ASPath == "65000") {
+			t.Errorf("AWS side path %+v: best should be the unprepended one", p)
+		}
+	}
+	if !ping(t, l, OnPrem, VPCHost, 3) {
+		t.Error("no ping with BGP")
+	}
+
+	soft("route-map OUT2 permit 10", "no set as-path prepend", "route-map OUT1 permit 10", "set as-path prepend 65000 65000")
+	d = waitReturn(t, l, 2, 30*time.Second)
+	t.Logf("TIMING faithful_bgp_prepend_move_s %.3f (the prepend moved to tunnel 1)", d.Seconds())
+
+	soft("route-map OUT1 permit 10", "no set as-path prepend", "set metric 100", "route-map OUT2 permit 10", "set metric 200")
+	d = waitReturn(t, l, 1, 30*time.Second)
+	t.Logf("TIMING faithful_bgp_med_move_s %.3f (MED 100 on tunnel 1, 200 on tunnel 2)", d.Seconds())
+
+	soft("no route-map OUT2 deny 5")
+	d = waitReturn(t, l, 2, 30*time.Second)
+	rp = returnPath(t, l)
+	t.Logf("TIMING faithful_bgp_more_specific_move_s %.3f (the /20 as two /21s over tunnel 2 only): %+v", d.Seconds(), rp)
+	if !strings.Contains(rp.Why, "172.31.16.0/21") {
+		t.Errorf("why %q does not name the more-specific", rp.Why)
+	}
+	if !ping(t, l, OnPrem, VPCHost, 3) {
+		t.Error("no ping over the more-specific")
+	}
+	soft("route-map OUT2 deny 5", "match ip address prefix-list SPLIT")
+	d = waitReturn(t, l, 1, 30*time.Second)
+	t.Logf("TIMING faithful_bgp_more_specific_back_s %.3f (the /21s withdrawn)", d.Seconds())
+}

@@ -88,12 +88,6 @@ func vgwDir(dir string) string     { return filepath.Join(dir, string(VGW)) }
 func returnFile(dir string) string { return filepath.Join(vgwDir(dir), "return.json") }
 func watcherLog(dir string) string { return filepath.Join(vgwDir(dir), "watch.log") }
 func endpointVia(n int) string     { return "via " + endpointAddr(n) }
-func vgwRouteLine(n int) string {
-	if n == 0 {
-		return "route replace unreachable " + OnPremNetwork
-	}
-	return "route replace " + OnPremNetwork + " " + endpointVia(n)
-}
 
 // startWatcher starts the static return-path watcher: cmd detached (its
 // PID recorded in the state file for Down), or, without cmd, a goroutine
@@ -173,54 +167,83 @@ func RunVGWWatcher(ctx context.Context, name, dir string) error {
 }
 
 // saMonitor is one endpoint charon's event session: every SA event wakes
-// the watcher.
+// the watcher. It runs on its own, so a charon that does not answer (one
+// starting or stopping; a subscribe seen hanging under load) never holds
+// the watcher up: the 1 s poll goes on.
 type saMonitor struct {
 	pid  int
-	s    *vici.Session
-	ch   chan vici.Event
 	stop chan struct{}
 }
 
-// watchSAs opens an event session on socket for the charon with pid; nil
-// when the charon does not answer (the next poll tries again).
+// watchSAs starts an event monitor on socket for the charon with pid.
 func watchSAs(socket string, pid int, wake chan<- struct{}) *saMonitor {
-	if _, err := os.Stat(socket); err != nil {
-		return nil
-	}
-	s, err := vici.NewSession(vici.WithSocketPath(socket))
-	if err != nil {
-		return nil
-	}
-	m := &saMonitor{pid: pid, s: s, ch: make(chan vici.Event, 64), stop: make(chan struct{})}
-	s.NotifyEvents(m.ch)
-	if err := s.Subscribe("ike-updown", "child-updown", "ike-rekey", "child-rekey"); err != nil {
-		s.StopEvents(m.ch)
-		_ = s.Close()
-		return nil
-	}
-	go func() {
-		for {
-			select {
-			case <-m.ch:
-				select {
-				case wake <- struct{}{}:
-				default:
-				}
-			case <-m.stop:
-				return
-			}
-		}
-	}()
+	m := &saMonitor{pid: pid, stop: make(chan struct{})}
+	go m.run(socket, wake)
 	return m
 }
 
-func (m *saMonitor) close() {
-	if m == nil {
-		return
+// run subscribes to the SA events and forwards them as wakes until stop,
+// trying again every second while the charon does not answer.
+func (m *saMonitor) run(socket string, wake chan<- struct{}) {
+	for {
+		if s, ch := subscribeSAs(socket, m.stop); s != nil {
+			for {
+				select {
+				case <-ch:
+					select {
+					case wake <- struct{}{}:
+					default:
+					}
+					continue
+				case <-m.stop:
+				}
+				break
+			}
+			s.StopEvents(ch)
+			_ = s.Close()
+			return
+		}
+		select {
+		case <-m.stop:
+			return
+		case <-time.After(time.Second):
+		}
 	}
-	m.s.StopEvents(m.ch)
-	_ = m.s.Close()
-	close(m.stop)
+}
+
+// subscribeSAs opens a session on socket subscribed to the SA events, or
+// returns nil when that fails or takes more than 3 s (or stop closes).
+func subscribeSAs(socket string, stop <-chan struct{}) (*vici.Session, chan vici.Event) {
+	if _, err := os.Stat(socket); err != nil {
+		return nil, nil
+	}
+	s, err := vici.NewSession(vici.WithSocketPath(socket))
+	if err != nil {
+		return nil, nil
+	}
+	ch := make(chan vici.Event, 64)
+	s.NotifyEvents(ch)
+	done := make(chan error, 1)
+	go func() { done <- s.Subscribe("ike-updown", "child-updown", "ike-rekey", "child-rekey") }()
+	select {
+	case err = <-done:
+	case <-time.After(3 * time.Second):
+		err = errors.New("subscribe timed out")
+	case <-stop:
+		err = errors.New("stopped")
+	}
+	if err != nil {
+		s.StopEvents(ch)
+		_ = s.Close()
+		return nil, nil
+	}
+	return s, ch
+}
+
+func (m *saMonitor) close() {
+	if m != nil {
+		close(m.stop)
+	}
 }
 
 // endpointUp reports whether tunnel t's endpoint charon (socket) has an
@@ -289,7 +312,7 @@ func runWatcher(ctx context.Context, dir string) error {
 			return nil
 		}
 		if n := returnTunnel(st.prefer(), up); n != applied {
-			if err := ipBatch(ctx, namespace(name, VGW), vgwRouteLine(n)); err != nil {
+			if err := setVGWRoute(namespace(name, VGW), n); err != nil {
 				logf("setting the return path to tunnel %d: %v", n, err)
 			} else {
 				why := returnWhy(st.prefer(), n)
