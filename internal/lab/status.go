@@ -26,7 +26,10 @@ type Status struct {
 	AWSSide string `json:"aws_side,omitempty"`
 	// ReturnPath is the tunnel the AWS side sends traffic for the
 	// customer network over, and why.
-	ReturnPath *ReturnPath       `json:"return_path,omitempty"`
+	ReturnPath *ReturnPath `json:"return_path,omitempty"`
+	// WatcherPID is the detached return-path watcher (cgwlab vgw-watch),
+	// 0 when the watcher runs in the process that brought the lab up.
+	WatcherPID int               `json:"watcher_pid,omitempty"`
 	Namespaces []NamespaceStatus `json:"namespaces"`
 	Charons    []CharonStatus    `json:"charons"`
 	Tunnels    []TunnelStatus    `json:"tunnels"`
@@ -89,7 +92,7 @@ func (l *Lab) Status(ctx context.Context) (Status, error) {
 	if s.Faults == nil {
 		s.Faults = []string{}
 	}
-	s.AWSSide = st.AWSSide
+	s.AWSSide, s.WatcherPID = st.AWSSide, st.WatcherPID
 	for _, h := range st.hosts() {
 		_, err := os.Stat(nsPath(l.Namespace(h)))
 		s.Namespaces = append(s.Namespaces, NamespaceStatus{Host: h, Namespace: l.Namespace(h), Exists: err == nil})
