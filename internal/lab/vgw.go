@@ -102,9 +102,15 @@ func (l *Lab) startWatcher(cmd []string) error {
 		l.watchMu.Lock()
 		l.watchStop, l.watchDone = cancel, done
 		l.watchMu.Unlock()
+		w, err := newWatcher(l.dir)
+		if err != nil {
+			cancel()
+			return fmt.Errorf("starting the return-path watcher: %w", err)
+		}
+		w.round(ctx) // its monitors exist before Up returns
 		go func() {
 			defer close(done)
-			_ = runWatcher(ctx, l.dir)
+			w.loop(ctx)
 		}()
 		l.log("return-path watcher running in-process (static routing, prefers tunnel %d)", l.st.prefer())
 		return nil
@@ -175,38 +181,42 @@ type saMonitor struct {
 	stop chan struct{}
 }
 
-// watchSAs starts an event monitor on socket for the charon with pid.
+// watchSAs starts an event monitor on socket for the charon with pid. The
+// first subscription is made before it returns, so a Lab's watcher has
+// its goroutines by the time Up returns (tests that count goroutines
+// after Up do not see them as new).
 func watchSAs(socket string, pid int, wake chan<- struct{}) *saMonitor {
 	m := &saMonitor{pid: pid, stop: make(chan struct{})}
-	go m.run(socket, wake)
+	s, ch := subscribeSAs(socket, m.stop)
+	go m.run(socket, wake, s, ch)
 	return m
 }
 
-// run subscribes to the SA events and forwards them as wakes until stop,
-// trying again every second while the charon does not answer.
-func (m *saMonitor) run(socket string, wake chan<- struct{}) {
-	for {
-		if s, ch := subscribeSAs(socket, m.stop); s != nil {
-			for {
-				select {
-				case <-ch:
-					select {
-					case wake <- struct{}{}:
-					default:
-					}
-					continue
-				case <-m.stop:
-				}
-				break
-			}
-			s.StopEvents(ch)
-			_ = s.Close()
-			return
-		}
+// run forwards the SA events of session s (subscribed already, or nil)
+// as wakes until stop, subscribing again every second while the charon
+// does not answer.
+func (m *saMonitor) run(socket string, wake chan<- struct{}, s *vici.Session, ch chan vici.Event) {
+	for s == nil {
 		select {
 		case <-m.stop:
 			return
 		case <-time.After(time.Second):
+		}
+		s, ch = subscribeSAs(socket, m.stop)
+	}
+	defer func() {
+		s.StopEvents(ch)
+		_ = s.Close()
+	}()
+	for {
+		select {
+		case <-ch:
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		case <-m.stop:
+			return
 		}
 	}
 }
@@ -268,68 +278,104 @@ func endpointUp(ctx context.Context, socket string, t tunnel) bool {
 // (cgwlab fault restart-aws-charon) is followed. Its log is
 // <dir>/vgw/watch.log.
 func runWatcher(ctx context.Context, dir string) error {
-	st, err := readState(dir)
+	w, err := newWatcher(dir)
 	if err != nil {
 		return err
 	}
-	created, name := st.Created, st.Name
-	logf := func(format string, args ...any) {
-		f, err := os.OpenFile(watcherLog(dir), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-		if err != nil {
-			return
-		}
-		fmt.Fprintf(f, time.Now().UTC().Format("15:04:05.000")+" "+format+"\n", args...)
-		f.Close()
+	if w.round(ctx) {
+		w.loop(ctx)
 	}
-	wake := make(chan struct{}, 1)
-	mons := map[int]*saMonitor{}
+	return nil
+}
+
+// watcher is runWatcher's state between rounds.
+type watcher struct {
+	dir, name string
+	created   time.Time
+	wake      chan struct{}
+	mons      map[int]*saMonitor
+	applied   int
+}
+
+func newWatcher(dir string) (*watcher, error) {
+	st, err := readState(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &watcher{dir: dir, name: st.Name, created: st.Created, wake: make(chan struct{}, 1),
+		mons: map[int]*saMonitor{}, applied: -1}, nil
+}
+
+func (w *watcher) logf(format string, args ...any) {
+	f, err := os.OpenFile(watcherLog(w.dir), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return
+	}
+	fmt.Fprintf(f, time.Now().UTC().Format("15:04:05.000")+" "+format+"\n", args...)
+	f.Close()
+}
+
+// loop runs a round on every SA event and every second until ctx ends or
+// the lab goes, then closes the monitors.
+func (w *watcher) loop(ctx context.Context) {
 	defer func() {
-		for _, m := range mons {
+		for _, m := range w.mons {
 			m.close()
 		}
 	}()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	applied := -1
 	for {
-		st, err := readState(dir)
-		if err != nil || !st.Created.Equal(created) {
-			return nil // the lab is down, or another one took its place
-		}
-		up := map[int]bool{}
-		for _, t := range st.Tunnels {
-			h := st.endpoint(t.Number)
-			socket := filepath.Join(dir, string(h), "charon.vici")
-			if m := mons[t.Number]; m == nil || m.pid != st.PIDs[h] {
-				m.close()
-				mons[t.Number] = watchSAs(socket, st.PIDs[h], wake)
-			}
-			qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			up[t.Number] = endpointUp(qctx, socket, t)
-			cancel()
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		if n := returnTunnel(st.prefer(), up); n != applied {
-			if err := setVGWRoute(namespace(name, VGW), n); err != nil {
-				logf("setting the return path to tunnel %d: %v", n, err)
-			} else {
-				why := returnWhy(st.prefer(), n)
-				logf("return path: tunnel %d (%s)", n, why)
-				if b, err := json.Marshal(returnRecord{Tunnel: n, Why: why, Since: time.Now().UTC()}); err == nil {
-					_ = writeFileAtomic(returnFile(dir), append(b, '\n'), 0o600)
-				}
-				applied = n
-			}
-		}
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-wake:
+			return
+		case <-w.wake:
 		case <-tick.C:
 		}
+		if !w.round(ctx) {
+			return
+		}
 	}
+}
+
+// round checks both endpoints (reopening a monitor whose charon has a new
+// PID) and moves vgw's route when the choice changed. It reports false
+// once the lab is gone or ctx has ended.
+func (w *watcher) round(ctx context.Context) bool {
+	st, err := readState(w.dir)
+	if err != nil || !st.Created.Equal(w.created) {
+		return false // the lab is down, or another one took its place
+	}
+	up := map[int]bool{}
+	for _, t := range st.Tunnels {
+		h := st.endpoint(t.Number)
+		socket := filepath.Join(w.dir, string(h), "charon.vici")
+		if m := w.mons[t.Number]; m == nil || m.pid != st.PIDs[h] {
+			m.close()
+			w.mons[t.Number] = watchSAs(socket, st.PIDs[h], w.wake)
+		}
+		qctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		up[t.Number] = endpointUp(qctx, socket, t)
+		cancel()
+	}
+	if ctx.Err() != nil {
+		return false
+	}
+	n := returnTunnel(st.prefer(), up)
+	if n == w.applied {
+		return true
+	}
+	if err := setVGWRoute(namespace(w.name, VGW), n); err != nil {
+		w.logf("setting the return path to tunnel %d: %v", n, err)
+		return true
+	}
+	why := returnWhy(st.prefer(), n)
+	w.logf("return path: tunnel %d (%s)", n, why)
+	if b, err := json.Marshal(returnRecord{Tunnel: n, Why: why, Since: time.Now().UTC()}); err == nil {
+		_ = writeFileAtomic(returnFile(w.dir), append(b, '\n'), 0o600)
+	}
+	w.applied = n
+	return true
 }
 
 // faithfulReturnPath reads the faithful side's return path: the route vgw
