@@ -192,10 +192,10 @@ func watchSAs(socket string, pid int, wake chan<- struct{}) *saMonitor {
 	return m
 }
 
-// run forwards the SA events of session s (subscribed already, or nil)
+// run forwards the SA events of sessions s (subscribed already, or nil)
 // as wakes until stop, subscribing again every second while the charon
 // does not answer.
-func (m *saMonitor) run(socket string, wake chan<- struct{}, s *vici.Session, ch chan vici.Event) {
+func (m *saMonitor) run(socket string, wake chan<- struct{}, s []*vici.Session, ch chan vici.Event) {
 	for s == nil {
 		select {
 		case <-m.stop:
@@ -205,8 +205,10 @@ func (m *saMonitor) run(socket string, wake chan<- struct{}, s *vici.Session, ch
 		s, ch = subscribeSAs(socket, m.stop)
 	}
 	defer func() {
-		s.StopEvents(ch)
-		_ = s.Close()
+		for _, x := range s {
+			x.StopEvents(ch)
+			_ = x.Close()
+		}
 	}()
 	for {
 		select {
@@ -221,33 +223,49 @@ func (m *saMonitor) run(socket string, wake chan<- struct{}, s *vici.Session, ch
 	}
 }
 
-// subscribeSAs opens a session on socket subscribed to the SA events, or
-// returns nil when that fails or takes more than 3 s (or stop closes).
-func subscribeSAs(socket string, stop <-chan struct{}) (*vici.Session, chan vici.Event) {
+// saEvents are the SA events the monitor wakes on: `swanctl --monitor-sa`
+// prints these and the rekeys, which change no tunnel's up or down (the
+// 1 s poll sees any).
+var saEvents = []string{"ike-updown", "child-updown"}
+
+// subscribeSAs opens one session per SA event on socket, all delivering
+// to one channel, or returns nil when that fails or takes more than 3 s
+// (or stop closes). One event per session: govici v0.8.0 holds its event
+// lock while it registers, so an event for the first registration that
+// arrives while it registers the second deadlocks the session (seen).
+func subscribeSAs(socket string, stop <-chan struct{}) ([]*vici.Session, chan vici.Event) {
 	if _, err := os.Stat(socket); err != nil {
 		return nil, nil
 	}
-	s, err := vici.NewSession(vici.WithSocketPath(socket))
-	if err != nil {
-		return nil, nil
-	}
 	ch := make(chan vici.Event, 64)
-	s.NotifyEvents(ch)
-	done := make(chan error, 1)
-	go func() { done <- s.Subscribe("ike-updown", "child-updown", "ike-rekey", "child-rekey") }()
-	select {
-	case err = <-done:
-	case <-time.After(3 * time.Second):
-		err = errors.New("subscribe timed out")
-	case <-stop:
-		err = errors.New("stopped")
-	}
-	if err != nil {
-		s.StopEvents(ch)
-		_ = s.Close()
+	var ss []*vici.Session
+	fail := func() ([]*vici.Session, chan vici.Event) {
+		for _, s := range ss {
+			go func() { _ = s.Close() }() // a stuck one must not hold us
+		}
 		return nil, nil
 	}
-	return s, ch
+	for _, ev := range saEvents {
+		s, err := vici.NewSession(vici.WithSocketPath(socket))
+		if err != nil {
+			return fail()
+		}
+		ss = append(ss, s)
+		s.NotifyEvents(ch)
+		done := make(chan error, 1)
+		go func() { done <- s.Subscribe(ev) }()
+		select {
+		case err = <-done:
+		case <-time.After(3 * time.Second):
+			err = errors.New("subscribe timed out")
+		case <-stop:
+			err = errors.New("stopped")
+		}
+		if err != nil {
+			return fail()
+		}
+	}
+	return ss, ch
 }
 
 func (m *saMonitor) close() {
