@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/strongswan/govici/vici"
@@ -187,39 +188,49 @@ type saMonitor struct {
 // after Up do not see them as new).
 func watchSAs(socket string, pid int, wake chan<- struct{}) *saMonitor {
 	m := &saMonitor{pid: pid, stop: make(chan struct{})}
-	s, ch := subscribeSAs(socket, m.stop)
-	go m.run(socket, wake, s, ch)
+	ss, chs := subscribeSAs(socket, m.stop)
+	go m.run(socket, wake, ss, chs)
 	return m
 }
 
-// run forwards the SA events of sessions s (subscribed already, or nil)
-// as wakes until stop, subscribing again every second while the charon
-// does not answer.
-func (m *saMonitor) run(socket string, wake chan<- struct{}, s []*vici.Session, ch chan vici.Event) {
-	for s == nil {
+// run forwards the SA events of sessions ss (subscribed already, or nil;
+// chs[i] is ss[i]'s channel) as wakes until stop, subscribing again every
+// second while the charon does not answer. A session whose charon goes
+// has its channel closed by govici; its forwarder then ends, and the
+// watcher replaces the monitor when it sees the charon's new PID.
+func (m *saMonitor) run(socket string, wake chan<- struct{}, ss []*vici.Session, chs []chan vici.Event) {
+	for ss == nil {
 		select {
 		case <-m.stop:
 			return
 		case <-time.After(time.Second):
 		}
-		s, ch = subscribeSAs(socket, m.stop)
+		ss, chs = subscribeSAs(socket, m.stop)
 	}
-	defer func() {
-		for _, x := range s {
-			x.StopEvents(ch)
-			_ = x.Close()
-		}
-	}()
-	for {
-		select {
-		case <-ch:
-			select {
-			case wake <- struct{}{}:
-			default:
+	var wg sync.WaitGroup
+	for _, ch := range chs {
+		wg.Go(func() {
+			for {
+				select {
+				case _, ok := <-ch:
+					if !ok {
+						return
+					}
+					select {
+					case wake <- struct{}{}:
+					default:
+					}
+				case <-m.stop:
+					return
+				}
 			}
-		case <-m.stop:
-			return
-		}
+		})
+	}
+	<-m.stop
+	wg.Wait()
+	for i, s := range ss {
+		s.StopEvents(chs[i])
+		_ = s.Close()
 	}
 }
 
@@ -228,18 +239,18 @@ func (m *saMonitor) run(socket string, wake chan<- struct{}, s []*vici.Session, 
 // 1 s poll sees any).
 var saEvents = []string{"ike-updown", "child-updown"}
 
-// subscribeSAs opens one session per SA event on socket, all delivering
-// to one channel, or returns nil when that fails or takes more than 3 s
+// subscribeSAs opens one session per SA event on socket, each with its
+// own channel, or returns nil when that fails or takes more than 3 s
 // (or stop closes). One event per session: govici v0.8.0 holds its event
 // lock while it registers, so an event for the first registration that
 // arrives while it registers the second deadlocks the session (seen).
-func subscribeSAs(socket string, stop <-chan struct{}) ([]*vici.Session, chan vici.Event) {
+func subscribeSAs(socket string, stop <-chan struct{}) ([]*vici.Session, []chan vici.Event) {
 	if _, err := os.Stat(socket); err != nil {
 		return nil, nil
 	}
-	ch := make(chan vici.Event, 64)
 	var ss []*vici.Session
-	fail := func() ([]*vici.Session, chan vici.Event) {
+	var chs []chan vici.Event
+	fail := func() ([]*vici.Session, []chan vici.Event) {
 		for _, s := range ss {
 			go func() { _ = s.Close() }() // a stuck one must not hold us
 		}
@@ -250,7 +261,8 @@ func subscribeSAs(socket string, stop <-chan struct{}) ([]*vici.Session, chan vi
 		if err != nil {
 			return fail()
 		}
-		ss = append(ss, s)
+		ch := make(chan vici.Event, 64) // govici closes it when the session ends
+		ss, chs = append(ss, s), append(chs, ch)
 		s.NotifyEvents(ch)
 		done := make(chan error, 1)
 		go func() { done <- s.Subscribe(ev) }()
@@ -265,7 +277,7 @@ func subscribeSAs(socket string, stop <-chan struct{}) ([]*vici.Session, chan vi
 			return fail()
 		}
 	}
-	return ss, ch
+	return ss, chs
 }
 
 func (m *saMonitor) close() {
