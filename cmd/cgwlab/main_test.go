@@ -199,6 +199,12 @@ func TestAWSSideFlags(t *testing.T) {
 	} else {
 		t.Logf("status:\n%s", out)
 	}
+	if _, _, err := cgwlab(t, "exec", "--name", name, "aws1", "--", "true"); err != nil {
+		t.Errorf("exec in aws1: %v", err)
+	}
+	if _, _, err := cgwlab(t, "exec", "--name", name, "aws", "--", "true"); err == nil || !strings.Contains(err.Error(), "vgw") {
+		t.Errorf("exec in aws on the faithful side: %v, want an error listing the lab's hosts", err)
+	}
 	if _, _, err := cgwlab(t, "down", "--name", name); err != nil {
 		t.Fatalf("down: %v", err)
 	}

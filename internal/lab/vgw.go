@@ -131,6 +131,7 @@ func (l *Lab) startWatcher(cmd []string) error {
 	go func() { _ = c.Wait() }() // reaped here while this process lives
 	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
 	if err != nil {
+		_ = c.Process.Kill() // not recorded, so Down could not stop it
 		return fmt.Errorf("starting the return-path watcher: %w", err)
 	}
 	l.mu.Lock()
