@@ -25,7 +25,7 @@ func activeIs(n int) func(gateway.Status) bool {
 // on the newest CHILD SA, so the figure covers both directions here; on
 // real AWS the return direction follows AWS's own choice (see README).
 func TestFailover(t *testing.T) {
-	l := labtest.Up(t, lab.Options{})
+	l := labtest.Up(t, lab.Options{AWSSide: lab.AWSNewestSA})
 	r := runGateway(t, l, withGateway(func(g *gateway.Gateway) { gateway.SetHoldTime(g, 6*time.Second) }))
 	waitStatus(t, r.g, 20*time.Second, "both tunnels up", bothUp)
 	s := waitStatus(t, r.g, 10*time.Second, "tunnel 1 (preferred) active", activeIs(1))
@@ -161,7 +161,7 @@ func TestBlockNATT(t *testing.T) {
 // counters (packets out rising, packets in flat while the on-premises host
 // pings) are enough to move traffic to the other tunnel within seconds.
 func TestFailoverPassive(t *testing.T) {
-	l := labtest.Up(t, lab.Options{})
+	l := labtest.Up(t, lab.Options{AWSSide: lab.AWSNewestSA})
 	r := runGateway(t, l, withConfig(func(c *gateway.Config) { c.Monitors = nil }))
 	g := r.g
 	waitStatus(t, g, 20*time.Second, "both tunnels up", bothUp)

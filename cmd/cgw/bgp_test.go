@@ -28,7 +28,7 @@ import (
 func TestDaemonBGP(t *testing.T) {
 	labtest.NeedRoot(t)
 	bin := buildCGW(t)
-	l := labtest.Up(t, lab.Options{BGP: true})
+	l := labtest.Up(t, lab.Options{BGP: true, AWSSide: lab.AWSNewestSA})
 	// remote_networks wider than the VPC CIDR: it filters what BGP
 	// learns, so a newly announced 10.10.200.0/24 passes.
 	const remote = "10.10.0.0/16"

@@ -29,7 +29,7 @@ import (
 func TestDiagnoseBGP(t *testing.T) {
 	labtest.NeedRoot(t)
 	bin := buildCGW(t)
-	l := labtest.Up(t, lab.Options{BGP: true})
+	l := labtest.Up(t, lab.Options{BGP: true, AWSSide: lab.AWSNewestSA})
 	const metricsAddr = "127.0.0.1:9810" // in the lab's cgw namespace
 	startDaemon(t, l, bin, "CGW_METRICS_LISTEN="+metricsAddr)
 	waitBothUp(t, l, 20*time.Second)

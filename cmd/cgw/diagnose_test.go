@@ -142,7 +142,7 @@ func TestDiagnoseCases(t *testing.T) {
 func TestDiagnoseOffline(t *testing.T) {
 	labtest.NeedRoot(t)
 	bin := buildCGW(t)
-	l := labtest.Up(t, lab.Options{})
+	l := labtest.Up(t, lab.Options{AWSSide: lab.AWSNewestSA})
 	startDaemon(t, l, bin)
 	waitBothUp(t, l, 20*time.Second)
 	dir := t.TempDir()

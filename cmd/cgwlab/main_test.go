@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -57,6 +59,16 @@ files       /g /x /c
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("kernel-mode status (-want +got):\n%s", diff)
 	}
+}
+
+// TestMain lets the test binary stand in for cgwlab where `cgwlab up`
+// starts itself again: as the detached `vgw-watch` process.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "vgw-watch" {
+		main()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
 }
 
 // cgwlab runs the command tree with args, returning stdout and stderr.
@@ -138,4 +150,94 @@ func readPSK(t *testing.T, path string) string {
 		t.Fatalf("no key in %s", path)
 	}
 	return k
+}
+
+// TestAWSSideFlags: --aws-prefer 2 puts the static return path on tunnel
+// 2, kept by a detached vgw-watch that down stops; --aws-side newest-sa
+// builds the one-charon side; bad values are refused.
+func TestAWSSideFlags(t *testing.T) {
+	testenv.NeedRoot(t, "network namespaces, charon")
+	b := make([]byte, 2)
+	_, _ = rand.Read(b)
+	name := "cgwc" + hex.EncodeToString(b)
+	t.Cleanup(func() { _ = lab.Down(name, ""); _ = lab.Down(name+"n", "") })
+
+	for _, args := range [][]string{
+		{"up", "--name", name, "--aws-side", "bogus"},
+		{"up", "--name", name, "--aws-prefer", "3"},
+		{"up", "--name", name, "--aws-prefer", "2", "--tunnels", "1"},
+		{"up", "--name", name, "--aws-prefer", "2", "--aws-side", "newest-sa"},
+	} {
+		if _, _, err := cgwlab(t, args...); err == nil {
+			t.Errorf("%v succeeded", args)
+			_ = lab.Down(name, "")
+		}
+	}
+	out, errOut, err := cgwlab(t, "up", "--name", name, "--aws-prefer", "2")
+	if err != nil {
+		t.Fatalf("up --aws-prefer 2: %v", err)
+	}
+	if !strings.Contains(out, "aws1-vici\t") || !strings.Contains(out, "aws2-vici\t") || !strings.Contains(errOut, "over tunnel 2") {
+		t.Errorf("up printed %q and %q", out, errOut)
+	}
+	if _, _, err := cgwlab(t, "initiate", "--name", name); err != nil {
+		t.Fatalf("initiate: %v", err)
+	}
+	st := testenv.WaitValue(t, 15*time.Second, "the return path on tunnel 2", func() (lab.Status, error) {
+		out, _, err := cgwlab(t, "status", "--name", name, "--json")
+		var st lab.Status
+		if err == nil {
+			err = json.Unmarshal([]byte(out), &st)
+		}
+		return st, err
+	}, func(st lab.Status) bool { return st.ReturnPath != nil && st.ReturnPath.Tunnel == 2 })
+	if st.AWSSide != lab.AWSFaithful || st.WatcherPID == 0 || !alive(st.WatcherPID) {
+		t.Errorf("status: side %q, watcher %d (alive %v)", st.AWSSide, st.WatcherPID, alive(st.WatcherPID))
+	}
+	if out, _, err := cgwlab(t, "status", "--name", name); err != nil || !strings.Contains(out, "return path") || !strings.Contains(out, "tunnel 2 since ") {
+		t.Errorf("status: %v\n%s", err, out)
+	} else {
+		t.Logf("status:\n%s", out)
+	}
+	if _, _, err := cgwlab(t, "exec", "--name", name, "aws1", "--", "true"); err != nil {
+		t.Errorf("exec in aws1: %v", err)
+	}
+	if _, _, err := cgwlab(t, "exec", "--name", name, "aws", "--", "true"); err == nil || !strings.Contains(err.Error(), "vgw") {
+		t.Errorf("exec in aws on the faithful side: %v, want an error listing the lab's hosts", err)
+	}
+	if _, _, err := cgwlab(t, "down", "--name", name); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+	if alive(st.WatcherPID) {
+		t.Errorf("the watcher %d still runs after down", st.WatcherPID)
+	}
+
+	if _, _, err := cgwlab(t, "up", "--name", name+"n", "--aws-side", "newest-sa", "--tunnels", "1"); err != nil {
+		t.Fatalf("up --aws-side newest-sa: %v", err)
+	}
+	out, _, err = cgwlab(t, "status", "--name", name+"n", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n lab.Status
+	if err := json.Unmarshal([]byte(out), &n); err != nil {
+		t.Fatal(err)
+	}
+	if n.AWSSide != lab.AWSNewestSA || n.WatcherPID != 0 || len(n.Charons) != 2 || n.Charons[0].Host != lab.AWS {
+		t.Errorf("newest-sa status: %+v", n)
+	}
+	if _, _, err := cgwlab(t, "down", "--name", name+"n"); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+}
+
+// alive reports whether pid runs and is not a zombie.
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i > 0 && i+2 < len(s) && s[i+2] != 'Z'
 }

@@ -24,8 +24,9 @@ func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "cgwlab",
 		Short: "A simulated AWS VPN endpoint and customer site in network namespaces",
-		Long: "cgwlab builds a lab of six network namespaces (vpc, aws, inet, nat, cgw, onprem) with real\n" +
-			"strongSwan charon daemons: the aws one plays AWS's two tunnel endpoints, the cgw one is for cgw.\n" +
+		Long: "cgwlab builds a lab of network namespaces (vpc, vgw, aws1, aws2, inet, nat, cgw, onprem) with real\n" +
+			"strongSwan charon daemons: aws1 and aws2 play AWS's two tunnel endpoints behind the vgw router, the\n" +
+			"cgw one is for cgw (with --aws-side newest-sa one aws namespace plays both endpoints).\n" +
 			"`cgwlab up` writes the connection's AWS download files and a cgw.yaml to the state directory.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -46,6 +47,7 @@ func newRootCmd() *cobra.Command {
 		newInitiateCmd(f),
 		newDownCmd(f),
 		newBGPCmd(f),
+		newVGWWatchCmd(f),
 	)
 	return root
 }

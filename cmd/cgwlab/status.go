@@ -73,6 +73,25 @@ func printStatus(w io.Writer, st lab.Status) error {
 	if st.AWSRoute != "" {
 		fmt.Fprintf(tw, "aws route\t%s\n", st.AWSRoute)
 	}
+	if st.AWSSide != "" {
+		fmt.Fprintf(tw, "aws side\t%s\n", st.AWSSide)
+	}
+	if rp := st.ReturnPath; rp != nil {
+		on := "no tunnel"
+		if rp.Tunnel > 0 {
+			on = fmt.Sprintf("tunnel %d", rp.Tunnel)
+		}
+		if st.AWSSide == lab.AWSNewestSA {
+			on = "newest CHILD_SA"
+		}
+		if !rp.Since.IsZero() {
+			on += " since " + rp.Since.Local().Format("15:04:05")
+		}
+		fmt.Fprintf(tw, "return path\t%s\t%s\n", on, rp.Why)
+		if rp.Route != "" {
+			fmt.Fprintf(tw, "  route\t%s\n", rp.Route)
+		}
+	}
 	faults := "none"
 	if len(st.Faults) > 0 {
 		faults = strings.Join(st.Faults, " ")

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -15,10 +17,27 @@ func newUpCmd(f *labFlags) *cobra.Command {
 		Short: "Build the lab and write the AWS download files",
 		Long: "up creates the namespaces, starts both charons, loads the simulated AWS side (responder only,\n" +
 			"one PSK and inside /30 per tunnel, IKEv2 unless --ikev1, AWS's whole proposal set unless told)\n" +
-			"and writes generic.txt, vpn-connection.xml and cgw.yaml. It prints their paths on stdout.",
+			"and writes generic.txt, vpn-connection.xml and cgw.yaml. It prints their paths on stdout.\n" +
+			"By default (libipsec) each AWS endpoint runs its own charon behind a vgw router that returns traffic\n" +
+			"like AWS: static routing over the preferred tunnel (--aws-prefer) until its endpoint's SA is gone\n" +
+			"(a `cgwlab vgw-watch` process keeps that route; down stops it), BGP over the best path.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name, o.Dir = f.name, f.dir
+			// The static return-path watcher must outlive this command:
+			// this program again, as `cgwlab vgw-watch`, detached.
+			exe, err := os.Executable()
+			if err != nil {
+				return fmt.Errorf("finding cgwlab's own executable for the return-path watcher: %w", err)
+			}
+			o.WatcherCommand = []string{exe, "vgw-watch", "--name", f.name}
+			if f.dir != "" {
+				d, err := filepath.Abs(f.dir)
+				if err != nil {
+					return fmt.Errorf("state directory %q: %w", f.dir, err)
+				}
+				o.WatcherCommand = append(o.WatcherCommand, "--dir", d)
+			}
 			stderr := cmd.ErrOrStderr()
 			o.Logf = func(format string, args ...any) { fmt.Fprintf(stderr, "cgwlab: "+format+"\n", args...) }
 			l, err := lab.Up(cmd.Context(), o)
@@ -29,9 +48,18 @@ func newUpCmd(f *labFlags) *cobra.Command {
 			fmt.Fprintf(out, "generic\t%s\n", l.GenericFile())
 			fmt.Fprintf(out, "xml\t%s\n", l.XMLFile())
 			fmt.Fprintf(out, "config\t%s\n", l.ConfigFile())
-			fmt.Fprintf(out, "aws-vici\t%s\n", l.VICISocket(lab.AWS))
-			fmt.Fprintf(out, "cgw-vici\t%s\n", l.VICISocket(lab.CGW))
+			for _, h := range l.CharonHosts() {
+				fmt.Fprintf(out, "%s-vici\t%s\n", h, l.VICISocket(h))
+			}
 			fmt.Fprintf(stderr, "cgwlab: run cgw with: ip netns exec %s cgw run --config %s\n", l.Namespace(lab.CGW), l.ConfigFile())
+			switch {
+			case l.AWSSide() == lab.AWSFaithful && o.BGP:
+				fmt.Fprintf(stderr, "cgwlab: the AWS side returns traffic over BGP's best path (vgw's zebra); `cgwlab status` shows it\n")
+			case l.AWSSide() == lab.AWSFaithful:
+				fmt.Fprintf(stderr, "cgwlab: the AWS side returns traffic over tunnel %d while its endpoint has an SA; `cgwlab status` shows it\n", max(o.AWSPrefer, 1))
+			case l.AWSSide() == lab.AWSNewestSA:
+				fmt.Fprintf(stderr, "cgwlab: the AWS side returns traffic over its newest CHILD_SA (--aws-side %s)\n", lab.AWSNewestSA)
+			}
 			if o.BGP {
 				fmt.Fprintf(stderr, "cgwlab: the AWS side speaks BGP (AS %d, neighbours the customer inside addresses); see `cgwlab bgp status`\n", lab.AWSASN)
 			}
@@ -44,6 +72,10 @@ func newUpCmd(f *labFlags) *cobra.Command {
 	cmd.Flags().IntVar(&o.Tunnels, "tunnels", 2, "number of tunnels, 1 or 2")
 	cmd.Flags().BoolVar(&o.BGP, "bgp", false, "dynamic routing: FRR bgpd as the AWS side (AS 64512) and the download files in BGP form "+
 		"(with --dataplane kernel, cgw.yaml leaves remote_networks for cgw to learn)")
+	cmd.Flags().StringVar(&o.AWSSide, "aws-side", "",
+		"with libipsec: "+lab.AWSFaithful+" (default; each endpoint its own charon behind a vgw router, return path chosen like AWS) or "+
+			lab.AWSNewestSA+" (one charon; the return path follows the newest CHILD_SA)")
+	cmd.Flags().IntVar(&o.AWSPrefer, "aws-prefer", 0, "the tunnel (1 or 2) the faithful AWS side's static return path prefers (default 1)")
 	cmd.Flags().StringVar(&o.Dataplane, "dataplane", lab.DataplaneLibIPsec,
 		"libipsec (charon's userspace ESP) or kernel (kernel ESP, XFRM interfaces; needs a kernel with both)")
 	return cmd

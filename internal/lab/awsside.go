@@ -169,6 +169,11 @@ func awsConn(st *state, t tunnel, updown string) *vici.Message {
 	_ = c.Set("remote_addrs", []string{"%any"})
 	_ = c.Set("proposals", st.Proposals)
 	_ = c.Set("dpd_delay", "10s")
+	if st.faithful() && st.IKEVersion == 1 {
+		// AWS's DPDTimeoutSeconds default, 40 s. strongSwan counts it
+		// from the last packet received, not from the first R-U-THERE.
+		_ = c.Set("dpd_timeout", "40s")
+	}
 	_ = c.Set("mobike", "no")
 	_ = c.Set("rekey_time", "28800s")
 	_ = c.Set("local", local)
@@ -190,9 +195,22 @@ func sharedKey(id, key string, owners ...string) *vici.Message {
 	return m
 }
 
-// loadAWS loads the AWS side's keys and connections into the aws charon.
+// loadAWS loads the AWS side's keys and connections: on the faithful side
+// each endpoint's charon gets its own tunnel and key only, otherwise the
+// aws charon gets both.
 func (l *Lab) loadAWS(ctx context.Context) error {
-	s, err := dialVICI(ctx, l.VICISocket(AWS))
+	for _, h := range l.st.awsHosts() {
+		if err := l.loadEndpoint(ctx, h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadEndpoint loads into the charon of AWS-side host h the tunnels it
+// serves.
+func (l *Lab) loadEndpoint(ctx context.Context, h Host) error {
+	s, err := dialVICI(ctx, l.VICISocket(h))
 	if err != nil {
 		return fmt.Errorf("loading the AWS side: %w", err)
 	}
@@ -204,6 +222,9 @@ func (l *Lab) loadAWS(ctx context.Context) error {
 		}
 	}
 	for _, t := range l.st.Tunnels {
+		if l.st.endpoint(t.Number) != h {
+			continue
+		}
 		if _, err := s.Call(ctx, "load-shared", sharedKey("aws-"+t.name(), t.PSK, t.AWSOutside, ElasticIP)); err != nil {
 			return fmt.Errorf("loading the AWS side: load-shared %s: %w", t.name(), err)
 		}

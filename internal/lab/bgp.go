@@ -41,8 +41,13 @@ type bgpConfig struct {
 // the aws charon (and its updown script) sees it.
 const bgpRecordFile = "bgp.json"
 
-func (l *Lab) bgpDir() string      { return filepath.Join(l.dir, string(AWS), "frr") }
-func (l *Lab) bgpFile() string     { return filepath.Join(l.dir, string(AWS), bgpRecordFile) }
+func (l *Lab) bgpDir() string { return filepath.Join(l.dir, string(AWS), "frr") }
+func (l *Lab) bgpFile() string {
+	if l.st.faithful() {
+		return filepath.Join(l.dir, bgpRecordFile)
+	}
+	return filepath.Join(l.dir, string(AWS), bgpRecordFile)
+}
 func (l *Lab) bgpdLogFile() string { return filepath.Join(l.bgpDir(), "bgpd.log") }
 
 // BGP reports whether the lab was brought up with Options.BGP.
@@ -120,6 +125,18 @@ func (l *Lab) bgpdConfig(c bgpConfig) string {
 // cgw.yaml then leaves out remote_networks (renderConfig): cgw learns
 // them.
 func (l *Lab) upBGP(ctx context.Context) error {
+	if l.st.faithful() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		c := bgpConfig{AWSASN: AWSASN, CustomerASN: CustomerASN, HoldTimeS: BGPHoldTime, Networks: []string{VPCNetwork}}
+		if err := l.writeBGP(c); err != nil {
+			return err
+		}
+		if err := l.upFaithfulBGP(ctx, c); err != nil {
+			return err
+		}
+		return l.writeBGPFiles(c)
+	}
 	check := checkFRR
 	if l.st.kernel() {
 		check = checkZebra
@@ -236,19 +253,29 @@ func (l *Lab) bgpNetwork(ctx context.Context, prefix netip.Prefix, on bool) erro
 	if err != nil {
 		return err
 	}
-	b, err := l.bgpd()
+	bs, err := l.awsBGPDs()
 	if err != nil {
 		return err
 	}
 	what := "withdraw"
 	if on {
 		what = "announce"
-		err = b.Announce(ctx, c.AWSASN, prefix)
-	} else {
-		err = b.Withdraw(ctx, c.AWSASN, prefix)
 	}
-	if err != nil {
-		return fmt.Errorf("bgp %s %v: %w", what, prefix, err)
+	done := map[int]bool{} // one aws bgpd serves both tunnels on the newest-SA side
+	for _, n := range slices.Sorted(maps.Keys(bs)) {
+		b := bs[n]
+		if done[b.PID] {
+			continue
+		}
+		done[b.PID] = true
+		if on {
+			err = b.Announce(ctx, c.AWSASN, prefix)
+		} else {
+			err = b.Withdraw(ctx, c.AWSASN, prefix)
+		}
+		if err != nil {
+			return fmt.Errorf("bgp %s %v: %w", what, prefix, err)
+		}
 	}
 	c.Networks = slices.DeleteFunc(c.Networks, func(s string) bool { return s == prefix.String() })
 	if on {
@@ -272,11 +299,11 @@ func (l *Lab) withPeer(what string, tunnel int, f func(c *bgpConfig, peer BGPDPe
 	if i < 0 {
 		return fmt.Errorf("%s: the lab has no tunnel %d", what, tunnel)
 	}
-	b, err := l.bgpd()
+	bs, err := l.awsBGPDs()
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
-	if err := f(&c, peers[i], b); err != nil {
+	if err := f(&c, peers[i], bs[tunnel]); err != nil {
 		return fmt.Errorf("%s on tunnel %d: %w", what, tunnel, err)
 	}
 	return nil
@@ -331,6 +358,25 @@ func (l *Lab) BGPRestart(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if l.st.faithful() {
+		if bs, err := l.awsBGPDs(); err == nil {
+			for _, b := range bs {
+				b.Stop()
+			}
+		} else {
+			for _, t := range l.st.Tunnels { // stop what runs
+				h := l.st.endpoint(t.Number)
+				if b, err := AttachBGPD(l.Namespace(h), l.endpointBGPDir(h)); err == nil {
+					b.Stop()
+				}
+			}
+		}
+		l.log("restarting the endpoints' bgpds")
+		if err := l.startEndpointBGPDs(ctx, c); err != nil {
+			return fmt.Errorf("restarting bgpd: %w", err)
+		}
+		return nil
+	}
 	if b, err := l.bgpd(); err == nil {
 		b.Stop()
 	}
@@ -349,6 +395,9 @@ type BGPStatus struct {
 	Announced []string       `json:"announced"`
 	MEDs      map[int]uint32 `json:"meds,omitempty"`
 	BGPTable
+	// VGW is, on the faithful side, vgw's table: the paths the endpoints
+	// passed on (From is the endpoint's vgw-link address) and its best.
+	VGW []BGPPath `json:"vgw_paths,omitempty"`
 }
 
 // BGPStatus asks the AWS side's bgpd for its sessions and table
@@ -359,6 +408,9 @@ func (l *Lab) BGPStatus(ctx context.Context) (BGPStatus, error) {
 	c, err := l.readBGP()
 	if err != nil {
 		return BGPStatus{}, err
+	}
+	if l.st.faithful() {
+		return l.faithfulBGPStatus(ctx, c)
 	}
 	b, err := l.bgpd()
 	if err != nil {
@@ -403,6 +455,16 @@ func (s BGPStatus) String() string {
 			best = "*"
 		}
 		fmt.Fprintf(&b, "%-18s %-18s %-6d %-4s %s\n", p.Prefix, from, p.MED, best, p.ASPath)
+	}
+	if len(s.VGW) > 0 {
+		fmt.Fprintf(&b, "vgw (zebra installs its best path):\n")
+		for _, p := range s.VGW {
+			best := ""
+			if p.Best {
+				best = "*"
+			}
+			fmt.Fprintf(&b, "%-18s tunnel %-11d %-6d %-4s %s\n", p.Prefix, tunnelOfEndpoint(p.From), p.MED, best, p.ASPath)
+		}
 	}
 	return b.String()
 }

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -253,20 +254,21 @@ func TestBGP(t *testing.T) {
 	if !l.BGP() {
 		t.Fatal("BGP() = false for a lab up with BGP")
 	}
-	d, err := l.bgpd()
+	ds, err := l.awsBGPDs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	bgpdPID = d.PID
+	bgpdPID = ds[1].PID
 
 	t.Run("AWS side addresses and guard routes", func(t *testing.T) {
 		for _, tun := range l.st.Tunnels {
 			a, c := tunnelInside(tun)
-			out, err := l.Command(ctx, AWS, "ip", "-o", "addr", "show", "dev", "lo").CombinedOutput()
+			h := l.Endpoint(tun.Number)
+			out, err := l.Command(ctx, h, "ip", "-o", "addr", "show", "dev", "lo").CombinedOutput()
 			if err != nil || !strings.Contains(string(out), " "+a.String()+"/32 ") {
-				t.Errorf("aws lo lacks %s/32: %v %s", a, err, out)
+				t.Errorf("%s lo lacks %s/32: %v %s", h, a, err, out)
 			}
-			out, err = l.Command(ctx, AWS, "ip", "route", "show", "table", "main", c.String()+"/32").CombinedOutput()
+			out, err = l.Command(ctx, h, "ip", "route", "show", "table", "main", c.String()+"/32").CombinedOutput()
 			if err != nil || !strings.Contains(string(out), "unreachable "+c.String()) {
 				t.Errorf("aws has no unreachable guard to %s: %v %q", c, err, out)
 			}
@@ -341,18 +343,25 @@ func TestBGP(t *testing.T) {
 	t.Run("each bgp child has its own reqid", func(t *testing.T) {
 		// The data children share reqid 1; a bgp child sharing it could
 		// carry the other tunnel's session.
-		out, err := exec.CommandContext(ctx, "swanctl", "--list-sas", "--uri", "unix://"+l.VICISocket(AWS)).CombinedOutput()
-		if err != nil {
-			t.Fatalf("swanctl --list-sas: %v %s", err, out)
-		}
-		reqids := map[string]int{}
-		for _, f := range strings.Split(string(out), ", ") {
-			if strings.HasPrefix(f, "reqid ") {
-				reqids[f]++
+		// On the faithful side each endpoint's charon has its own tunnel:
+		// one data and one bgp child, two reqids.
+		for _, h := range slices.Compact(slices.Clone(l.st.awsHosts())) {
+			out, err := exec.CommandContext(ctx, "swanctl", "--list-sas", "--uri", "unix://"+l.VICISocket(h)).CombinedOutput()
+			if err != nil {
+				t.Fatalf("swanctl --list-sas: %v %s", err, out)
 			}
-		}
-		if len(reqids) != 3 || reqids["reqid 1"] != 2 {
-			t.Errorf("AWS side reqids %v, want reqid 1 twice (data) and two others once (bgp):\n%s", reqids, out)
+			reqids := map[string]int{}
+			for _, f := range strings.Split(string(out), ", ") {
+				if strings.HasPrefix(f, "reqid ") {
+					reqids[f]++
+				}
+			}
+			if h != AWS && (len(reqids) != 2 || reqids["reqid 1"] != 1) {
+				t.Errorf("%s reqids %v, want reqid 1 (data) and another (bgp):\n%s", h, reqids, out)
+			}
+			if h == AWS && (len(reqids) != 3 || reqids["reqid 1"] != 2) {
+				t.Errorf("AWS side reqids %v, want reqid 1 twice (data) and two others once (bgp):\n%s", reqids, out)
+			}
 		}
 	})
 
@@ -360,11 +369,11 @@ func TestBGP(t *testing.T) {
 		// The guard routes would turn a leak into "unreachable"; the
 		// sessions being up means the bgp children carry them. Check the
 		// AWS side's table 220 routes the customer inside /32s to ipsec0.
-		out, err := l.Command(ctx, AWS, "ip", "route", "show", "table", "220").CombinedOutput()
-		if err != nil {
-			t.Fatal(err)
-		}
 		for _, tun := range l.st.Tunnels {
+			out, err := l.Command(ctx, l.Endpoint(tun.Number), "ip", "route", "show", "table", "220").CombinedOutput()
+			if err != nil {
+				t.Fatal(err)
+			}
 			_, c := tunnelInside(tun)
 			if !strings.Contains(string(out), c.String()+" dev ipsec0") {
 				t.Errorf("AWS table 220 has no route to %s via ipsec0:\n%s", c, out)
@@ -409,11 +418,11 @@ func TestBGP(t *testing.T) {
 		if isBGPD(bgpdPID) {
 			t.Error("the old bgpd still runs")
 		}
-		d, err := l.bgpd()
+		ds, err := l.awsBGPDs()
 		if err != nil {
 			t.Fatal(err)
 		}
-		bgpdPID = d.PID
+		bgpdPID = ds[1].PID
 		p.wait(t, 30*time.Second, "sessions down", func(st bgp.State) bool { return !bothUp(st) })
 		t0 := time.Now()
 		p.wait(t, 60*time.Second, "sessions back, MED kept", func(st bgp.State) bool {

@@ -40,6 +40,25 @@ const pluginsKernel = "random nonce openssl pem pkcs1 x509 pubkey kdf kernel-net
 // customer network through a live tunnel's XFRM interface, and on the cgw
 // side routes belong to cgw (or to PlainInitiate).
 func strongswanConf(h Host, installRoutes bool, dataplane string) string {
+	return strongswanConfDPD(h, installRoutes, dataplane, false)
+}
+
+// The retransmit settings: the lab's quick ones (3 tries 1 s apart), and
+// the faithful AWS endpoints' AWS-like ones, under which an IKEv2 DPD
+// (sent after 10 s idle) gives up 30 s after its first request: 3
+// retransmits and a last wait, each 7.5 s (base 1.0: no backoff).
+const (
+	retransmitQuick   = "retransmit_tries = 3\n\tretransmit_timeout = 1.0"
+	retransmitAWSLike = "retransmit_tries = 3\n\tretransmit_timeout = 7.5\n\tretransmit_base = 1.0"
+)
+
+// strongswanConfDPD is strongswanConf with the AWS-like retransmits when
+// awsLike (the faithful side's endpoints).
+func strongswanConfDPD(h Host, installRoutes bool, dataplane string, awsLike bool) string {
+	rt := retransmitQuick
+	if awsLike {
+		rt = retransmitAWSLike
+	}
 	ir := "no"
 	if installRoutes && dataplane != DataplaneKernel {
 		ir = "yes"
@@ -57,8 +76,7 @@ charon {
 	load_modular = no
 	load = %[4]s
 	install_routes = %[2]s
-	retransmit_tries = 3
-	retransmit_timeout = 1.0
+	%[6]s
 	plugins {
 		vici {
 			socket = unix:///run/charon.vici
@@ -80,7 +98,7 @@ charon {
 	syslog {
 	}
 }
-`, h, ir, why, load, dataplane)
+`, h, ir, why, load, dataplane, rt)
 }
 
 // checkStrongswan reports missing strongSwan pieces, naming the packages.

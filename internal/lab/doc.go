@@ -1,16 +1,53 @@
-// Package lab builds a simulated AWS Site-to-Site VPN endpoint and a
+// Package lab builds a simulated AWS Site-to-Site VPN connection and a
 // customer site in Linux network namespaces, with real strongSwan charon
 // daemons using the kernel-libipsec (userspace ESP) data plane.
 //
 // The topology, all of it inside namespaces named "<name>-<host>" and joined
-// by veth pairs (nothing is connected to the root namespace):
+// by veth pairs (nothing is connected to the root namespace), with the
+// default AWS side (Options.AWSSide = AWSFaithful):
 //
 //	vpc    eth0 10.10.100.110/24, default via 10.10.100.1
-//	aws    vpc0 10.10.100.1/24 | wan0 203.0.113.10/24 + 203.0.113.20/24; charon responder
-//	inet   aws0 203.0.113.1/24 | nat0 198.51.100.1/24 (router)
+//	vgw    vpc0 10.10.100.1/24 | aws1 10.255.1.1/30 | aws2 10.255.2.1/30; one route to 172.31.16.0/20
+//	aws1   vgw0 10.255.1.2/30 | wan0 203.0.113.10/24 | lo 10.10.100.1/32; charon for tunnel 1 only
+//	aws2   vgw0 10.255.2.2/30 | wan0 203.0.113.20/24 | lo 10.10.100.1/32; charon for tunnel 2 only
+//	inet   aws1, aws2 203.0.113.1/32 with a host route to each endpoint | nat0 198.51.100.1/24 (router)
 //	nat    wan0 198.51.100.50/24 (the Elastic IP) | lan0 192.168.0.1/24; nft 1:1 NAT to 192.168.0.10
 //	cgw    wan0 192.168.0.10/24 | lan0 172.31.16.1/20; charon for cgw (no connections loaded)
 //	onprem eth0 172.31.16.103/20, default via 172.31.16.1
+//
+// vgw and the endpoints forward with rp_filter off (asymmetric paths are
+// normal there). Each endpoint's charon has its own tunnel, key, /run and
+// VICI socket and AWS-like DPD (dpd_delay 10 s; IKEv2 gives up 30 s after
+// the first request: 3 retransmits 7.5 s apart, base 1.0; IKEv1
+// dpd_timeout 40 s). Each endpoint routes the VPC via vgw and blackholes the
+// customer network in its main table, below charon's table-220 rule, so
+// nothing goes out in clear. The lo /32 is there because libipsec installs
+// a CHILD_SA's route only when a local address lies inside the local
+// selector.
+//
+// The return path is chosen the way AWS chooses it (vgw.go).
+//
+//   - With static routing, a watcher keeps vgw's route on the preferred
+//     tunnel (Options.AWSPrefer, default 1) while that endpoint has an
+//     ESTABLISHED IKE_SA with an INSTALLED CHILD_SA. Otherwise the route
+//     goes to the other tunnel, or is unreachable when neither has one.
+//     The watcher wakes on SA events and on a 1 s poll. It is a goroutine
+//     of the Lab, or with Options.WatcherCommand a detached process
+//     (`cgwlab vgw-watch`) that Down stops.
+//   - With BGP, each endpoint's bgpd passes the customer's routes to vgw
+//     over iBGP (next-hop-self), and vgw's zebra installs the one best
+//     path.
+//
+// Status.ReturnPath says which tunnel the return path takes, and why.
+//
+// Options.AWSSide = AWSNewestSA keeps the older AWS side, one "aws" host in
+// place of vgw, aws1 and aws2:
+//
+//	aws    vpc0 10.10.100.1/24 | wan0 203.0.113.10/24 + 203.0.113.20/24; one charon for both tunnels
+//
+// There libipsec sends the return traffic over the newest CHILD_SA, so the
+// return path follows the customer's failover at once. Only tests that
+// need that use it. Kernel mode (below) also uses the one aws host.
 //
 // The AWS side behaves like AWS's endpoint: responder only, one or two
 // tunnels with their own random pre-shared keys and inside /30s, IKEv2 by
@@ -38,8 +75,10 @@
 // concurrently: the state file is read, changed and written without a lock.
 //
 // With Options.BGP (`cgwlab up --bgp`) the AWS side also speaks BGP like a
-// virtual private gateway: FRR bgpd in the aws namespace (AS 64512, hold
-// 30 s; no zebra with libipsec) peers with the customer inside addresses over each tunnel
+// virtual private gateway. On the faithful side that is FRR bgpd in each
+// endpoint plus zebra and bgpd in vgw (bgpfaithful.go). On the newest-SA
+// side it is one FRR bgpd in the aws namespace (AS 64512, hold 30 s; no
+// zebra with libipsec). Either way, the AWS side peers with the customer inside addresses over each tunnel
 // and announces the VPC CIDR; the AWS inside addresses are /32s on lo with
 // "unreachable" guard routes to the customer's, so BGP never leaves in
 // clear; the download files are in their BGP form (customer ASN 65000). The

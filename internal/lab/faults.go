@@ -17,7 +17,7 @@ const (
 	FaultDropICMPVPC      = "drop-icmp-vpc"      // the VPC host drops ICMP input (security group)
 	FaultNoReturnRoute    = "no-return-route"    // the VPC host loses its default route (route table)
 	FaultNATMapping       = "nat-mapping"        // the NAT's public address becomes 198.51.100.51
-	FaultRestartAWSCharon = "restart-aws-charon" // restart the AWS side's charon and reload it
+	FaultRestartAWSCharon = "restart-aws-charon" // restart the AWS side's charon(s) (both endpoints') and reload them
 	FaultRestartCGWCharon = "restart-cgw-charon" // restart the cgw-side charon (empty, as at Up)
 )
 
@@ -62,11 +62,15 @@ func (l *Lab) Fault(ctx context.Context, name string, on bool) error {
 		if !on {
 			return nil
 		}
-		h := AWS
 		if name == FaultRestartCGWCharon {
-			h = CGW
+			return l.restartCharon(ctx, CGW)
 		}
-		return l.restartCharon(ctx, h)
+		for _, h := range l.st.awsHosts() {
+			if err := l.restartCharon(ctx, h); err != nil {
+				return err
+			}
+		}
+		return nil
 	default:
 		return fmt.Errorf("unknown fault %q (known: %s)", name, strings.Join(FaultNames(), ", "))
 	}
@@ -133,13 +137,13 @@ func (l *Lab) restartCharon(ctx context.Context, h Host) error {
 	if h == CGW {
 		l.st.Plain = false
 	}
-	if h == AWS {
+	if h != CGW {
 		if l.st.kernel() {
 			if err := l.resetAWSRoute(ctx); err != nil {
 				return err
 			}
 		}
-		if err := l.loadAWS(ctx); err != nil {
+		if err := l.loadEndpoint(ctx, h); err != nil {
 			return err
 		}
 	}

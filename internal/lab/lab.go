@@ -16,15 +16,26 @@ type Host string
 // The lab's hosts, from the VPC to the customer's site.
 const (
 	VPC    Host = "vpc"    // the EC2 instance in the VPC
-	AWS    Host = "aws"    // the AWS VPN endpoints (charon responder)
+	AWS    Host = "aws"    // the AWS VPN endpoints, one charon (AWSNewestSA and kernel mode)
+	VGW    Host = "vgw"    // the virtual private gateway's router (AWSFaithful)
+	AWS1   Host = "aws1"   // tunnel 1's AWS endpoint, its own charon (AWSFaithful)
+	AWS2   Host = "aws2"   // tunnel 2's AWS endpoint, its own charon (AWSFaithful)
 	Inet   Host = "inet"   // the internet between AWS and the customer
 	NAT    Host = "nat"    // the customer's NAT device holding the Elastic IP
 	CGW    Host = "cgw"    // the customer gateway (where cgw runs)
 	OnPrem Host = "onprem" // a host on the customer's network
 )
 
-// AllHosts returns the lab's hosts in topology order.
-func AllHosts() []Host { return []Host{VPC, AWS, Inet, NAT, CGW, OnPrem} }
+// AllHosts returns every host a lab may have, in topology order: a lab
+// has either VGW, AWS1 and AWS2 (AWSFaithful) or AWS (AWSNewestSA, kernel
+// mode). Lab.Hosts returns one lab's.
+func AllHosts() []Host { return []Host{VPC, VGW, AWS1, AWS2, AWS, Inet, NAT, CGW, OnPrem} }
+
+// Hosts returns the lab's own hosts in topology order.
+func (l *Lab) Hosts() []Host { return l.st.hosts() }
+
+// charonHost reports whether h is a host a lab may run charon in.
+func charonHost(h Host) bool { return h == AWS || h == AWS1 || h == AWS2 || h == CGW }
 
 // Addresses of the lab, as strings so they can go straight to ping and
 // flags. Parse them with netip.MustParseAddr where a netip.Addr is wanted.
@@ -84,6 +95,22 @@ type Options struct {
 	// back, and cgw.yaml leaves remote_networks to BGP. See bgp.go and
 	// kernel.go.
 	BGP bool
+	// AWSSide is how the libipsec lab's AWS side chooses its return
+	// path: AWSFaithful (default, "") like AWS, each endpoint in its own
+	// namespace with its own charon behind a vgw router; or AWSNewestSA,
+	// the older single charon whose libipsec answers on the newest
+	// CHILD_SA (so the return path follows the customer's failover). Kernel
+	// mode has its own route-based side and takes "" only.
+	AWSSide string
+	// AWSPrefer is the tunnel (1, default, or 2) the faithful side's
+	// static return path prefers while its endpoint has an SA.
+	AWSPrefer int
+	// WatcherCommand, when set, is the argv of a process that runs the
+	// faithful side's static return-path watcher (RunVGWWatcher) and
+	// outlives the caller: `cgwlab up` passes its own `cgwlab vgw-watch`.
+	// Up starts it detached and records it; Down stops it. By default
+	// the watcher is a goroutine of the Lab, stopped by Close.
+	WatcherCommand []string
 	// Logf receives progress lines; nil discards them.
 	Logf func(format string, args ...any)
 }
@@ -97,6 +124,35 @@ const (
 	// tunnel number on the AWS side's CHILD_SAs.
 	DataplaneKernel = "kernel"
 )
+
+// The AWS sides Options.AWSSide accepts.
+const (
+	// AWSFaithful chooses the return path like AWS: static routing over
+	// the preferred tunnel while its endpoint has an SA, BGP over the
+	// best path (see vgw.go).
+	AWSFaithful = "faithful"
+	// AWSNewestSA is one charon for both endpoints: libipsec sends the
+	// return traffic over the newest CHILD_SA. Only for tests that need
+	// the return path to follow the customer at once.
+	AWSNewestSA = "newest-sa"
+)
+
+// checkAWSSide normalises Options.AWSSide for data plane dp.
+func checkAWSSide(side, dp string) (string, error) {
+	if dp == DataplaneKernel {
+		if side != "" {
+			return "", fmt.Errorf("aws side %q: kernel mode has its own route-based AWS side; leave it empty", side)
+		}
+		return "", nil
+	}
+	switch side {
+	case "", AWSFaithful:
+		return AWSFaithful, nil
+	case AWSNewestSA:
+		return AWSNewestSA, nil
+	}
+	return "", fmt.Errorf("aws side %q: want %q or %q", side, AWSFaithful, AWSNewestSA)
+}
 
 // checkDataplane normalises and checks Options.Dataplane.
 func checkDataplane(d string) (string, error) {
@@ -117,6 +173,10 @@ type Lab struct {
 	mu    sync.Mutex
 	st    state
 	procs map[Host]*charonProc // charons this process started (reaped here)
+
+	watchMu   sync.Mutex
+	watchStop context.CancelFunc // the in-process watcher, nil when none
+	watchDone chan struct{}
 }
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,19}$`)
@@ -167,21 +227,33 @@ func (l *Lab) Dataplane() string {
 	return l.st.dataplane()
 }
 
+// AWSSide returns AWSFaithful or AWSNewestSA, "" in kernel mode.
+func (l *Lab) AWSSide() string { return l.st.AWSSide }
+
+// Endpoint returns the host of tunnel n's AWS endpoint: AWS1 or AWS2 on
+// the faithful side, AWS otherwise.
+func (l *Lab) Endpoint(n int) Host { return l.st.endpoint(n) }
+
+// CharonHosts returns the hosts whose charons the lab runs, AWS side first.
+func (l *Lab) CharonHosts() []Host { return l.st.charonHosts() }
+
 // Dir returns the lab's state directory.
 func (l *Lab) Dir() string { return l.dir }
 
 // VICISocket returns the host path of the VICI socket of the charon in h
-// (AWS or CGW), or "" for a host without charon.
+// (AWS, AWS1, AWS2 or CGW), or "" for a host without charon. Endpoint
+// gives tunnel n's host.
 func (l *Lab) VICISocket(h Host) string {
-	if h != AWS && h != CGW {
+	if !charonHost(h) {
 		return ""
 	}
 	return filepath.Join(l.dir, string(h), "charon.vici")
 }
 
-// CharonLog returns the host path of the log of the charon in h (AWS or CGW).
+// CharonLog returns the host path of the log of the charon in h (AWS,
+// AWS1, AWS2 or CGW).
 func (l *Lab) CharonLog(h Host) string {
-	if h != AWS && h != CGW {
+	if !charonHost(h) {
 		return ""
 	}
 	return filepath.Join(l.dir, string(h), "charon.log")
@@ -199,8 +271,12 @@ func (l *Lab) ConfigFile() string { return filepath.Join(l.dir, "cgw.yaml") }
 // StatusSocket returns the status socket path cgw.yaml names.
 func (l *Lab) StatusSocket() string { return filepath.Join(l.dir, "cgw.sock") }
 
-// Close tears the lab down, like Down; safe to call twice.
-func (l *Lab) Close() error { return Down(l.name, l.dir) }
+// Close stops the Lab's own return-path watcher and tears the lab down,
+// like Down; safe to call twice.
+func (l *Lab) Close() error {
+	l.stopWatcher()
+	return Down(l.name, l.dir)
+}
 
 // ErrNotUp is returned by Open when no lab of that name is up.
 var ErrNotUp = errors.New("lab is not up")

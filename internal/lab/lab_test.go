@@ -48,7 +48,7 @@ func upLab(t testing.TB, o Options) *Lab {
 	if err != nil {
 		t.Fatalf("Up: %v", err)
 	}
-	pids := []int{l.st.PIDs[AWS], l.st.PIDs[CGW]}
+	pids := charonPIDs(l)
 	t.Cleanup(func() {
 		if err := l.Close(); err != nil {
 			t.Errorf("Close: %v", err)
@@ -56,6 +56,18 @@ func upLab(t testing.TB, o Options) *Lab {
 		checkGone(t, l.name, l.dir, pids)
 	})
 	return l
+}
+
+// charonPIDs returns the pids of the lab's charons (never 0: a kill of
+// pid 0 would hit the test's own process group).
+func charonPIDs(l *Lab) []int {
+	var pids []int
+	for _, h := range l.st.charonHosts() {
+		if pid := l.st.PIDs[h]; pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 // checkGone fails t if anything of lab name is left: a namespace, one of
@@ -158,7 +170,7 @@ func TestUpDownCycles(t *testing.T) {
 				t.Errorf("cycle %d: namespace %s missing", i, n.Namespace)
 			}
 		}
-		pids := []int{l.st.PIDs[AWS], l.st.PIDs[CGW]}
+		pids := charonPIDs(l)
 		if err := l.Close(); err != nil {
 			t.Fatalf("cycle %d: Close: %v", i, err)
 		}
@@ -175,8 +187,8 @@ func TestDownAfterCrash(t *testing.T) {
 		crash func(t *testing.T, l *Lab)
 	}{
 		{"charons killed", func(t *testing.T, l *Lab) {
-			for _, h := range []Host{AWS, CGW} {
-				if err := syscall.Kill(l.st.PIDs[h], syscall.SIGKILL); err != nil {
+			for _, pid := range charonPIDs(l) {
+				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -198,7 +210,7 @@ func TestDownAfterCrash(t *testing.T) {
 			if err := l.PlainInitiate(testCtx(t, 20*time.Second)); err != nil {
 				t.Fatal(err)
 			}
-			pids := []int{l.st.PIDs[AWS], l.st.PIDs[CGW]}
+			pids := charonPIDs(l)
 			tc.crash(t, l)
 			if err := Down(name, ""); err != nil {
 				t.Fatalf("Down: %v", err)
@@ -398,16 +410,24 @@ func TestFaults(t *testing.T) {
 			t.Errorf("with nat-mapping off the AWS side sees %q, want %s", ts.RemoteHost, ElasticIP)
 		}
 	})
-	for _, h := range []Host{AWS, CGW} {
-		name := "restart-" + string(h) + "-charon"
+	for _, name := range []string{FaultRestartAWSCharon, FaultRestartCGWCharon} {
+		hosts := l.st.awsHosts() // both endpoints' charons on the faithful side
+		if name == FaultRestartCGWCharon {
+			hosts = []Host{CGW}
+		}
 		t.Run(name, func(t *testing.T) {
-			old := l.st.PIDs[h]
-			fault(t, l, name, true)
-			if l.st.PIDs[h] == old || isCharon(old) {
-				t.Errorf("charon in %s: pid %d before, %d after; old alive=%v", h, old, l.st.PIDs[h], isCharon(old))
+			old := map[Host]int{}
+			for _, h := range hosts {
+				old[h] = l.st.PIDs[h]
 			}
-			if err := viciVersion(testCtx(t, 5*time.Second), l.VICISocket(h)); err != nil {
-				t.Errorf("VICI after restart: %v", err)
+			fault(t, l, name, true)
+			for _, h := range hosts {
+				if l.st.PIDs[h] == old[h] || isCharon(old[h]) {
+					t.Errorf("charon in %s: pid %d before, %d after; old alive=%v", h, old[h], l.st.PIDs[h], isCharon(old[h]))
+				}
+				if err := viciVersion(testCtx(t, 5*time.Second), l.VICISocket(h)); err != nil {
+					t.Errorf("VICI of %s after restart: %v", h, err)
+				}
 			}
 			fault(t, l, name, false) // no-op
 		})
@@ -467,7 +487,7 @@ func TestRootNamespaceUntouched(t *testing.T) {
 	if diff := cmp.Diff(before, rootLinks(t)); diff != "" {
 		t.Errorf("root namespace links while the lab is up (-before +after):\n%s", diff)
 	}
-	for _, h := range AllHosts() {
+	for _, h := range l.Hosts() {
 		out, err := l.Command(testCtx(t, 5*time.Second), h, "ip", "-6", "-o", "addr").CombinedOutput()
 		if err != nil || strings.TrimSpace(string(out)) != "" {
 			t.Errorf("IPv6 in %s: %v %s", h, err, out)

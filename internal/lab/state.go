@@ -29,6 +29,59 @@ type state struct {
 	PIDs              map[Host]int `json:"pids"`
 	Faults            []string     `json:"faults"`
 	Plain             bool         `json:"plain_initiator_loaded"`
+	// AWSSide is AWSFaithful or AWSNewestSA ("" in kernel mode and in
+	// state files older than the faithful side: one aws charon).
+	AWSSide   string `json:"aws_side,omitempty"`
+	AWSPrefer int    `json:"aws_prefer,omitempty"` // the static return path's preferred tunnel
+	// WatcherPID and WatcherExe are the detached return-path watcher
+	// (Options.WatcherCommand), 0 and "" when the watcher is in-process.
+	WatcherPID int    `json:"watcher_pid,omitempty"`
+	WatcherExe string `json:"watcher_exe,omitempty"`
+}
+
+// faithful reports whether the AWS side is AWSFaithful.
+func (st *state) faithful() bool { return st.AWSSide == AWSFaithful }
+
+// hosts returns the lab's hosts in topology order.
+func (st *state) hosts() []Host {
+	if st.faithful() {
+		return []Host{VPC, VGW, AWS1, AWS2, Inet, NAT, CGW, OnPrem}
+	}
+	return []Host{VPC, AWS, Inet, NAT, CGW, OnPrem}
+}
+
+// endpoint returns tunnel n's AWS endpoint host.
+func (st *state) endpoint(n int) Host {
+	if !st.faithful() {
+		return AWS
+	}
+	if n == 2 {
+		return AWS2
+	}
+	return AWS1
+}
+
+// awsHosts returns the hosts of the AWS side's charons.
+func (st *state) awsHosts() []Host {
+	if !st.faithful() {
+		return []Host{AWS}
+	}
+	var hs []Host
+	for _, t := range st.Tunnels {
+		hs = append(hs, st.endpoint(t.Number))
+	}
+	return hs
+}
+
+// charonHosts returns the hosts of all the lab's charons.
+func (st *state) charonHosts() []Host { return append(st.awsHosts(), CGW) }
+
+// prefer returns the static return path's preferred tunnel.
+func (st *state) prefer() int {
+	if st.AWSPrefer == 2 && len(st.Tunnels) == 2 {
+		return 2
+	}
+	return 1
 }
 
 // dataplane returns the lab's data plane; state files written before

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/strongswan/govici/vici"
@@ -20,7 +21,15 @@ type Status struct {
 	// AWSRoute is, in kernel mode, the AWS side's route to the customer
 	// network as `ip route` shows it ("172.31.16.0/20 dev xfrm1" or
 	// "blackhole 172.31.16.0/20"), "" in libipsec mode.
-	AWSRoute   string            `json:"aws_route,omitempty"`
+	AWSRoute string `json:"aws_route,omitempty"`
+	// AWSSide is AWSFaithful or AWSNewestSA ("" in kernel mode).
+	AWSSide string `json:"aws_side,omitempty"`
+	// ReturnPath is the tunnel the AWS side sends traffic for the
+	// customer network over, and why.
+	ReturnPath *ReturnPath `json:"return_path,omitempty"`
+	// WatcherPID is the detached return-path watcher (cgwlab vgw-watch),
+	// 0 when the watcher runs in the process that brought the lab up.
+	WatcherPID int               `json:"watcher_pid,omitempty"`
 	Namespaces []NamespaceStatus `json:"namespaces"`
 	Charons    []CharonStatus    `json:"charons"`
 	Tunnels    []TunnelStatus    `json:"tunnels"`
@@ -83,21 +92,39 @@ func (l *Lab) Status(ctx context.Context) (Status, error) {
 	if s.Faults == nil {
 		s.Faults = []string{}
 	}
-	for _, h := range AllHosts() {
+	s.AWSSide, s.WatcherPID = st.AWSSide, st.WatcherPID
+	for _, h := range st.hosts() {
 		_, err := os.Stat(nsPath(l.Namespace(h)))
 		s.Namespaces = append(s.Namespaces, NamespaceStatus{Host: h, Namespace: l.Namespace(h), Exists: err == nil})
 	}
-	for _, h := range []Host{AWS, CGW} {
+	for _, h := range st.charonHosts() {
 		pid := st.PIDs[h]
 		s.Charons = append(s.Charons, CharonStatus{Host: h, PID: pid, Alive: isCharon(pid),
 			VICI: l.VICISocket(h), Log: l.CharonLog(h)})
 	}
-	if st.kernel() {
+	switch {
+	case st.kernel():
 		s.AWSRoute = l.awsRoute(ctx)
+		s.ReturnPath = &ReturnPath{Route: s.AWSRoute, Why: "kernel mode: the updown script (static) or zebra (BGP) in the aws host"}
+		for n := 1; n <= 2; n++ {
+			if strings.Contains(" "+s.AWSRoute+" ", " dev "+xfrmName(n)+" ") {
+				s.ReturnPath.Tunnel = n
+			}
+		}
+	case st.faithful():
+		s.ReturnPath = l.faithfulReturnPath(ctx)
+	default:
+		s.ReturnPath = &ReturnPath{Why: "newest SA: the aws charon's libipsec answers on its newest CHILD_SA, whichever tunnel that is"}
 	}
-	sas, err := listSAs(ctx, l.VICISocket(AWS))
+	sasOf := map[Host][]ikeSA{}
+	errOf := map[Host]error{}
+	for _, h := range st.awsHosts() {
+		sasOf[h], errOf[h] = listSAs(ctx, l.VICISocket(h))
+	}
 	for _, t := range st.Tunnels {
 		ts := TunnelStatus{Number: t.Number, AWSOutside: t.AWSOutside, AWSInside: t.AWSInside, CustomerInside: t.CustomerInside}
+		h := st.endpoint(t.Number)
+		sas, err := sasOf[h], errOf[h]
 		if err != nil {
 			ts.Error = err.Error()
 		}

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // supported reports whether the lab can run on this system.
@@ -21,7 +23,13 @@ func supported() error { return nil }
 // started it does not reach it.
 func detach(cmd *exec.Cmd) { cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} }
 
-func kill(pid int, sig syscall.Signal) error { return syscall.Kill(pid, sig) }
+// kill signals pid; never 0 or below, which would signal a process group.
+func kill(pid int, sig syscall.Signal) error {
+	if pid <= 0 {
+		return fmt.Errorf("refusing to signal pid %d", pid)
+	}
+	return syscall.Kill(pid, sig)
+}
 
 // leftoverNames are the programs Down stops when it finds them in a lab
 // namespace; anything else there is left alone (and reported).
@@ -102,7 +110,7 @@ func mountsLabRun(mountinfo, dir string) bool {
 		if len(f) < 5 || f[4] != "/run" {
 			continue
 		}
-		for _, h := range []Host{AWS, CGW} {
+		for _, h := range []Host{AWS, AWS1, AWS2, CGW} {
 			want := filepath.Join(dir, string(h))
 			// Root is want with the filesystem's mount point cut off.
 			// Demand the lab directory's own name in it, so that another
@@ -129,6 +137,35 @@ func flushConntrack(ns string) error {
 	defer nh.Close()
 	if err := nh.ConntrackTableFlush(netlink.ConntrackTable); err != nil {
 		return fmt.Errorf("flushing conntrack in %s: %w", ns, err)
+	}
+	return nil
+}
+
+// setVGWRoute points vgw's (namespace ns) route to the customer network
+// at tunnel n's endpoint, or makes it unreachable (n 0), over netlink: no
+// process enters the namespace, so Down never meets one there. Like `ip
+// -n ns route replace 172.31.16.0/20 via 10.255.n.2` (`… unreachable
+// 172.31.16.0/20`).
+func setVGWRoute(ns string, n int) error {
+	h, err := netns.GetFromName(ns)
+	if err != nil {
+		return fmt.Errorf("opening namespace %s: %w", ns, err)
+	}
+	defer h.Close()
+	nh, err := netlink.NewHandleAt(h)
+	if err != nil {
+		return fmt.Errorf("netlink in %s: %w", ns, err)
+	}
+	defer nh.Close()
+	_, dst, _ := net.ParseCIDR(OnPremNetwork)
+	r := netlink.Route{Dst: dst, Table: unix.RT_TABLE_MAIN}
+	if n == 0 {
+		r.Type = unix.RTN_UNREACHABLE
+	} else {
+		r.Gw = net.ParseIP(endpointAddr(n))
+	}
+	if err := nh.RouteReplace(&r); err != nil {
+		return fmt.Errorf("route to %s in %s: %w", OnPremNetwork, ns, err)
 	}
 	return nil
 }

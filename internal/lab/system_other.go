@@ -21,3 +21,5 @@ func flushConntrack(ns string) error {
 func detach(cmd *exec.Cmd) {}
 
 func kill(pid int, sig syscall.Signal) error { return errors.New("signalling needs Linux") }
+
+func setVGWRoute(string, int) error { return errors.New("routing in a namespace needs Linux") }

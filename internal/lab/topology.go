@@ -14,17 +14,41 @@ type link struct {
 	bName string
 }
 
-var links = []link{
-	{VPC, "eth0", AWS, "vpc0"},
-	{AWS, "wan0", Inet, "aws0"},
-	{Inet, "nat0", NAT, "wan0"},
-	{NAT, "lan0", CGW, "wan0"},
-	{CGW, "lan0", OnPrem, "eth0"},
+// linksOf returns the veth pairs of a lab with state st.
+func linksOf(st *state) []link {
+	customer := []link{
+		{Inet, "nat0", NAT, "wan0"},
+		{NAT, "lan0", CGW, "wan0"},
+		{CGW, "lan0", OnPrem, "eth0"},
+	}
+	if st.faithful() {
+		return append([]link{
+			{VPC, "eth0", VGW, "vpc0"},
+			{VGW, "aws1", AWS1, "vgw0"},
+			{VGW, "aws2", AWS2, "vgw0"},
+			{AWS1, "wan0", Inet, "aws1"},
+			{AWS2, "wan0", Inet, "aws2"},
+		}, customer...)
+	}
+	return append([]link{
+		{VPC, "eth0", AWS, "vpc0"},
+		{AWS, "wan0", Inet, "aws0"},
+	}, customer...)
 }
+
+// The faithful side's links between vgw and the endpoints: tunnel n's
+// endpoint is 10.255.n.2/30, vgw's end 10.255.n.1.
+func vgwAddr(n int) string      { return fmt.Sprintf("10.255.%d.1", n) }
+func endpointAddr(n int) string { return fmt.Sprintf("10.255.%d.2", n) }
+
+// vgwLinkNetworks covers the vgw-endpoint links; endpoints route them by
+// the main table, never into a tunnel.
+const vgwLinkNetworks = "10.255.0.0/16"
 
 // hostConfig is what each namespace gets once its links exist.
 type hostConfig struct {
 	forward bool
+	noRPF   []string // interfaces to turn rp_filter off on (and all, default), when any
 	ip      []string // `ip -batch` lines
 	nft     string   // nft script, "" for none
 }
@@ -46,8 +70,8 @@ table ip lab {
 `, pub, CGWOutside)
 }
 
-func hostConfigs() map[Host]hostConfig {
-	return map[Host]hostConfig{
+func hostConfigs(st *state, bgp bool) map[Host]hostConfig {
+	c := map[Host]hostConfig{
 		VPC: {ip: []string{
 			"link set eth0 up",
 			"addr add 10.10.100.110/24 dev eth0",
@@ -91,18 +115,77 @@ func hostConfigs() map[Host]hostConfig {
 			"route add default via 172.31.16.1",
 		}},
 	}
+	if st.faithful() {
+		faithfulConfigs(c, bgp)
+	}
+	return c
+}
+
+// faithfulConfigs replaces the aws host of c by the faithful side's vgw
+// and endpoints (notes/aws-faithful-lab.md). vgw's route to the customer
+// network is the watcher's (static: unreachable until a tunnel is up) or,
+// with BGP, zebra's, with an unreachable fallback in table 253 behind two
+// rules (as in kernel mode, so zebra never takes it for a better route).
+// Each endpoint holds 10.10.100.1/32 on lo (libipsec installs a CHILD_SA's
+// route only with a local address inside the local selector), routes the
+// VPC via vgw, and blackholes the customer network in the main table,
+// which charon's table-220 rule comes before: nothing leaves in clear.
+func faithfulConfigs(c map[Host]hostConfig, bgp bool) {
+	delete(c, AWS)
+	vgw := []string{
+		"link set vpc0 up",
+		"link set aws1 up",
+		"link set aws2 up",
+		"addr add 10.10.100.1/24 dev vpc0",
+		"addr add " + vgwAddr(1) + "/30 dev aws1",
+		"addr add " + vgwAddr(2) + "/30 dev aws2",
+	}
+	if bgp {
+		vgw = append(vgw,
+			fmt.Sprintf("route add unreachable %s table %d", OnPremNetwork, awsFallbackTable),
+			fmt.Sprintf("rule add to %s lookup main suppress_prefixlength 0 priority %d", OnPremNetwork, awsFallbackPref),
+			fmt.Sprintf("rule add to %s lookup %d priority %d", OnPremNetwork, awsFallbackTable, awsFallbackPref+1))
+	} else {
+		vgw = append(vgw, "route add unreachable "+OnPremNetwork)
+	}
+	c[VGW] = hostConfig{forward: true, noRPF: []string{"vpc0", "aws1", "aws2"}, ip: vgw}
+	inet := c[Inet]
+	inet.ip = []string{"link set nat0 up", "addr add 198.51.100.1/24 dev nat0"}
+	for n, outside := range []string{Tunnel1Outside, Tunnel2Outside} {
+		h, dev := []Host{AWS1, AWS2}[n], fmt.Sprintf("aws%d", n+1)
+		c[h] = hostConfig{forward: true, noRPF: []string{"vgw0", "wan0", "lo"}, ip: []string{
+			"link set vgw0 up",
+			"link set wan0 up",
+			"addr add " + endpointAddr(n+1) + "/30 dev vgw0",
+			"addr add " + outside + "/24 dev wan0",
+			"addr add 10.10.100.1/32 dev lo",
+			"route add default via 203.0.113.1",
+			"route add " + VPCNetwork + " via " + vgwAddr(n+1),
+			"route add blackhole " + OnPremNetwork,
+			// With 0.0.0.0/0 selectors libipsec puts a default route
+			// into table 220: the VPC and vgw stay reachable.
+			"rule add to " + VPCNetwork + " lookup main priority 210",
+			"rule add to " + vgwLinkNetworks + " lookup main priority 210",
+		}}
+		// The same gateway address on both links, a host route to each
+		// endpoint: inet routes to both.
+		inet.ip = append(inet.ip, "link set "+dev+" up", "addr add 203.0.113.1/32 dev "+dev,
+			"route add "+outside+"/32 dev "+dev+" src 203.0.113.1")
+	}
+	c[Inet] = inet
 }
 
 // buildTopology creates the namespaces and links of lab name and
 // configures every host. On error the caller tears down.
-func buildTopology(ctx context.Context, name string) error {
+func buildTopology(ctx context.Context, name string, st *state, bgp bool) error {
+	hosts := st.hosts()
 	var root []string
-	for _, h := range AllHosts() {
+	for _, h := range hosts {
 		root = append(root, "netns add "+namespace(name, h))
 	}
 	// Created directly inside the namespaces: the root namespace never
 	// sees these links.
-	for _, k := range links {
+	for _, k := range linksOf(st) {
 		root = append(root, fmt.Sprintf("link add %s netns %s type veth peer name %s netns %s",
 			k.aName, namespace(name, k.a), k.bName, namespace(name, k.b)))
 	}
@@ -110,10 +193,10 @@ func buildTopology(ctx context.Context, name string) error {
 		return fmt.Errorf("creating namespaces and links: %w", err)
 	}
 
-	cfgs := hostConfigs()
-	errs := make([]error, len(AllHosts()))
+	cfgs := hostConfigs(st, bgp)
+	errs := make([]error, len(hosts))
 	var wg sync.WaitGroup
-	for i, h := range AllHosts() {
+	for i, h := range hosts {
 		wg.Go(func() {
 			errs[i] = configureHost(ctx, namespace(name, h), cfgs[h])
 		})
@@ -121,7 +204,7 @@ func buildTopology(ctx context.Context, name string) error {
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
-			return fmt.Errorf("configuring %s: %w", AllHosts()[i], err)
+			return fmt.Errorf("configuring %s: %w", hosts[i], err)
 		}
 	}
 	return nil
@@ -137,6 +220,18 @@ func configureHost(ctx context.Context, ns string, c hostConfig) error {
 		"net.ipv6.conf.default.disable_ipv6=1",
 		"net.ipv4.ip_forward="+fwd); err != nil {
 		return err
+	}
+	if len(c.noRPF) > 0 {
+		// Asymmetric paths are normal between vgw and the endpoints; the
+		// effective value is the larger of all and the interface's.
+		args := []string{"netns", "exec", ns, "sysctl", "-q", "-w",
+			"net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"}
+		for _, dev := range c.noRPF {
+			args = append(args, "net.ipv4.conf."+dev+".rp_filter=0")
+		}
+		if err := run(ctx, "", "ip", args...); err != nil {
+			return err
+		}
 	}
 	if err := ipBatch(ctx, ns, append([]string{"link set lo up"}, c.ip...)...); err != nil {
 		return err

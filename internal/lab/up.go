@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -29,6 +30,10 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 	if err := checkStrongswan(dp); err != nil {
 		return nil, err
 	}
+	side, err := checkAWSSide(o.AWSSide, dp)
+	if err != nil {
+		return nil, err
+	}
 	if o.BGP {
 		if err := checkFRR(); err != nil {
 			return nil, err
@@ -39,7 +44,7 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 		return nil, err
 	}
 	st := state{Name: name, Dir: dir, IKEVersion: 2, Proposals: o.Proposals, ESPProposals: o.ESPProposals,
-		CGWInstallRoutes: true, Dataplane: dp, PIDs: map[Host]int{}, Created: time.Now().UTC()}
+		CGWInstallRoutes: true, Dataplane: dp, AWSSide: side, PIDs: map[Host]int{}, Created: time.Now().UTC()}
 	if o.IKEv1 {
 		st.IKEVersion = 1
 	}
@@ -59,6 +64,18 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 	if n != 1 && n != 2 {
 		return nil, fmt.Errorf("tunnels: want 1 or 2, got %d", n)
 	}
+	switch {
+	case o.AWSPrefer == 0:
+	case o.AWSPrefer != 1 && o.AWSPrefer != 2:
+		return nil, fmt.Errorf("aws prefer: want tunnel 1 or 2, got %d", o.AWSPrefer)
+	case o.AWSPrefer > n:
+		return nil, fmt.Errorf("aws prefer: tunnel %d, but the lab has %d tunnel(s)", o.AWSPrefer, n)
+	case side != AWSFaithful:
+		return nil, fmt.Errorf("aws prefer: only the %s AWS side has a preferred tunnel", AWSFaithful)
+	}
+	if side == AWSFaithful {
+		st.AWSPrefer = max(o.AWSPrefer, 1)
+	}
 	if err := checkNotUp(name, dir); err != nil {
 		return nil, err
 	}
@@ -75,11 +92,15 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 	}
 
 	l := &Lab{name: name, dir: dir, logf: o.Logf, st: st, procs: map[Host]*charonProc{}}
-	err = l.up(ctx)
+	err = l.up(ctx, o.BGP)
 	if err == nil && o.BGP {
 		err = l.upBGP(ctx)
 	}
+	if err == nil && l.st.faithful() && !o.BGP {
+		err = l.startWatcher(o.WatcherCommand)
+	}
 	if err != nil {
+		l.stopWatcher()
 		if derr := Down(name, dir); derr != nil {
 			err = fmt.Errorf("%w (and tearing down: %v)", err, derr)
 		}
@@ -108,12 +129,12 @@ func checkNotUp(name, dir string) error {
 
 func nsPath(ns string) string { return filepath.Join("/run/netns", ns) }
 
-func (l *Lab) up(ctx context.Context) error {
+func (l *Lab) up(ctx context.Context, bgp bool) error {
 	start := time.Now()
 	if err := os.MkdirAll(l.dir, 0o700); err != nil {
 		return fmt.Errorf("creating the state directory: %w", err)
 	}
-	for _, h := range []Host{AWS, CGW} {
+	for _, h := range l.st.charonHosts() {
 		d := filepath.Join(l.dir, string(h))
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("creating the state directory: %w", err)
@@ -122,12 +143,21 @@ func (l *Lab) up(ctx context.Context) error {
 		if h == CGW {
 			ir = l.st.CGWInstallRoutes
 		}
-		if err := writeFileAtomic(filepath.Join(d, "strongswan.conf"), []byte(strongswanConf(h, ir, l.st.dataplane())), 0o600); err != nil {
+		conf := strongswanConfDPD(h, ir, l.st.dataplane(), h == AWS1 || h == AWS2)
+		if err := writeFileAtomic(filepath.Join(d, "strongswan.conf"), []byte(conf), 0o600); err != nil {
 			return err
 		}
 	}
-	l.log("creating namespaces %s-{%s,%s,%s,%s,%s,%s} (%s data plane)", l.name, VPC, AWS, Inet, NAT, CGW, OnPrem, l.st.dataplane())
-	if err := buildTopology(ctx, l.name); err != nil {
+	var hs []string
+	for _, h := range l.st.hosts() {
+		hs = append(hs, string(h))
+	}
+	side := l.st.AWSSide
+	if side == "" {
+		side = "route-based"
+	}
+	l.log("creating namespaces %s-{%s} (%s data plane, %s AWS side)", l.name, strings.Join(hs, ","), l.st.dataplane(), side)
+	if err := buildTopology(ctx, l.name, &l.st, bgp); err != nil {
 		return err
 	}
 	if l.st.kernel() {
@@ -138,8 +168,8 @@ func (l *Lab) up(ctx context.Context) error {
 			return err
 		}
 	}
-	l.log("starting charon in %s and %s", l.Namespace(AWS), l.Namespace(CGW))
-	if err := l.startCharons(ctx, AWS, CGW); err != nil {
+	l.log("starting charon in %v", l.st.charonHosts())
+	if err := l.startCharons(ctx, l.st.charonHosts()...); err != nil {
 		return err
 	}
 	l.log("loading the AWS side: IKEv%d, %d tunnel(s)", l.st.IKEVersion, len(l.st.Tunnels))
@@ -223,6 +253,9 @@ func Down(name, dir string) error {
 				pids[pid] = nil
 			}
 		}
+		if st.WatcherExe != "" && isProcess(st.WatcherPID, st.WatcherExe) {
+			pids[st.WatcherPID] = nil
+		}
 	}
 	var nss []string
 	for _, h := range AllHosts() {
@@ -273,7 +306,7 @@ func removeStateDir(dir string) error {
 		}
 		return nil
 	}
-	for _, f := range []string{"state.json", "state.json.tmp", "generic.txt", "vpn-connection.xml", "cgw.yaml", "cgw.sock", "aws", "cgw"} {
+	for _, f := range []string{"state.json", "state.json.tmp", "generic.txt", "vpn-connection.xml", "cgw.yaml", "cgw.sock", "aws", "aws1", "aws2", "vgw", "cgw", "bgp.json"} {
 		if err := os.RemoveAll(filepath.Join(dir, f)); err != nil {
 			return fmt.Errorf("removing the state directory: %w", err)
 		}

@@ -56,7 +56,7 @@ func Up(t testing.TB, o lab.Options) *lab.Lab {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			for _, h := range []lab.Host{lab.CGW, lab.AWS} {
+			for _, h := range l.CharonHosts() {
 				if b, err := os.ReadFile(l.CharonLog(h)); err == nil {
 					t.Logf("charon log of %s (last lines):\n%s", h, tail(string(b), 40))
 				}
