@@ -180,3 +180,23 @@ func TestValidateAWSOptions(t *testing.T) {
 		})
 	}
 }
+
+// A rekey window (margin plus fuzz) over three quarters of a lifetime is
+// one cgw cannot always beat: a warning says so.
+func TestRekeyWindowWarning(t *testing.T) {
+	s := fxEditJSON(func(doc map[string]any) {
+		to := fxTunnelOpt(doc, 1)
+		to["Phase2LifetimeSeconds"], to["RekeyMarginTimeSeconds"], to["RekeyFuzzPercentage"] = 1200, 600, 100
+	})(t, fxReadFixture(t, "json-aws-options.json"))
+	c, err := Parse("wide.json", []byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "tunnel 2: AWS may rekey its IPsec SA as early as 1200 s before the 1200 s lifetime ends"
+	if !strings.Contains(strings.Join(c.Warnings, "\n"), want) {
+		t.Errorf("warnings %q lack %q", c.Warnings, want)
+	}
+	if n := len(c.Warnings); n != 2 {
+		t.Errorf("%d warnings, want 2 (the host bits and the window): %q", n, c.Warnings)
+	}
+}

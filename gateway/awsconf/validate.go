@@ -355,6 +355,17 @@ func finish(c *Connection, file string) (*Connection, error) {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("the file describes only tunnel %d; AWS gives every connection two tunnels, configure both", c.Tunnels[0].Number))
 	}
 	for _, t := range c.Tunnels {
+		for _, lt := range []struct {
+			what string
+			life int
+		}{{"IKE", t.IKE.LifetimeS}, {"IPsec", t.IPsec.LifetimeS}} {
+			if lt.life == 0 {
+				lt.life = map[string]int{"IKE": 28800, "IPsec": 3600}[lt.what]
+			}
+			if w := t.AWS.RekeyWindow(); 4*w > 3*lt.life {
+				c.Warnings = append(c.Warnings, fmt.Sprintf("tunnel %d: AWS may rekey its %s SA as early as %d s before the %d s lifetime ends (rekey margin plus fuzz), more than three quarters of it: cgw rekeys at a quarter of the lifetime and AWS's rekey may come first", t.Number, lt.what, w, lt.life))
+			}
+		}
 		if t.AWSInside.IsValid() && t.AWSInside.Addr().Next() != t.CustomerInside.Addr() {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("tunnel %d: the customer inside address %s is not the AWS inside address %s + 1, as AWS assigns them", t.Number, t.CustomerInside.Addr(), t.AWSInside.Addr()))
 		}
