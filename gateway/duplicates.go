@@ -12,6 +12,14 @@ import (
 // second SA comes up, so cgw acts only on what that leaves.
 const dupGrace = 5 * time.Second
 
+// saCloser closes one SA by id; *ike.Client is one.
+type saCloser interface {
+	TerminateIKESA(ctx context.Context, name string, id uint32) error
+	TerminateChildSA(ctx context.Context, name string, id uint32) error
+}
+
+var _ saCloser = (*ike.Client)(nil)
+
 // closeDuplicates closes the IKE_SAs and CHILD_SAs of t that duplicate
 // another, once they have lasted dupGrace (see ike.Extras for which one
 // stays: the one AWS initiated). Only tunnels AWS initiates too
@@ -19,7 +27,7 @@ const dupGrace = 5 * time.Second
 // of a simultaneous start live instead of each side deleting the one the
 // other keeps. An SA cgw did not initiate is otherwise treated like its
 // own: it makes the tunnel up, and cgw initiates nothing meanwhile.
-func (g *Gateway) closeDuplicates(ctx context.Context, c *ike.Client, t *tunnel, sas []ike.IKESA, now time.Time) {
+func (g *Gateway) closeDuplicates(ctx context.Context, c saCloser, t *tunnel, sas []ike.IKESA, now time.Time) {
 	if !t.spec.AWSInitiates {
 		return
 	}
