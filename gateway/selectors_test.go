@@ -121,4 +121,15 @@ func TestBuildTunnelsAWSOptions(t *testing.T) {
 			t.Errorf("%s tunnel 1: replay window %d, child rekey %v; want 2048, 27m0s", dp, s.ReplayWindow, s.ChildRekey)
 		}
 	}
+	// Status shows AWS's side: its options, and cgw's rekey times.
+	g := &Gateway{conn: conn}
+	tuns, err := buildTunnels(cfg, conn, DataplaneLibIPsec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := TunnelAWS{StartupAction: "start", DPDTimeoutAction: "restart", DPDTimeoutS: 30, RekeyWindowS: 60,
+		IKERekeyS: 12960, ChildRekeyS: 1620, ReplayWindow: 2048}
+	if diff := cmp.Diff(want, g.tunnelAWS(tuns[0])); diff != "" {
+		t.Errorf("status of tunnel 1's AWS side (-want +got):\n%s", diff)
+	}
 }

@@ -1,9 +1,13 @@
 package gateway
 
+// This file is the AWS side of a tunnel as the loop sees it: the duplicate
+// SAs a simultaneous start leaves, and the tunnel options status shows.
+
 import (
 	"context"
 	"time"
 
+	"github.com/cgw-project/cgw/gateway/awsconf"
 	"github.com/cgw-project/cgw/ike"
 )
 
@@ -59,4 +63,52 @@ func (g *Gateway) closeDuplicates(ctx context.Context, c saCloser, t *tunnel, sa
 			g.log.Warn("closing a duplicate CHILD_SA", "tunnel", t.number, "child_id", id, "err", err)
 		}
 	}
+}
+
+// TunnelAWS is, in Status, what the AWS endpoint does on a tunnel (its
+// tunnel options, AWS's defaults where the file does not say) and when
+// cgw rekeys to come first.
+type TunnelAWS struct {
+	StartupAction    string `json:"startup_action"`     // add (cgw initiates) or start (AWS too)
+	DPDTimeoutAction string `json:"dpd_timeout_action"` // clear, none or restart
+	DPDTimeoutS      int    `json:"dpd_timeout_s"`
+	RekeyWindowS     int    `json:"rekey_window_s"` // AWS rekeys in this last part of a lifetime
+	IKERekeyS        int64  `json:"ike_rekey_s"`    // cgw's rekey_time
+	ChildRekeyS      int64  `json:"child_rekey_s"`
+	ReplayWindow     int    `json:"replay_window,omitempty"` // 0: charon's default
+	// InitiatedBy is who initiated the current IKE SA: cgw or aws; ""
+	// when there is none.
+	InitiatedBy string `json:"initiated_by,omitempty"`
+}
+
+// tunnelAWS is t's TunnelAWS from the imported file.
+func (g *Gateway) tunnelAWS(t *tunnel) TunnelAWS {
+	var o awsconf.AWSOptions
+	for _, ct := range g.conn.Tunnels {
+		if ct.Number == t.number {
+			o = ct.AWS
+		}
+	}
+	out := TunnelAWS{
+		StartupAction: string(o.StartupAction), DPDTimeoutAction: string(o.DPDTimeoutAction), DPDTimeoutS: o.DPDTimeoutS,
+		RekeyWindowS: o.RekeyWindow(), IKERekeyS: int64(t.spec.IKERekey / time.Second), ChildRekeyS: int64(t.spec.ChildRekey / time.Second),
+		ReplayWindow: o.ReplayWindow,
+	}
+	if out.StartupAction == "" {
+		out.StartupAction = string(awsconf.StartupAdd)
+	}
+	if out.DPDTimeoutAction == "" {
+		out.DPDTimeoutAction = string(awsconf.DPDClear)
+	}
+	if out.DPDTimeoutS == 0 {
+		out.DPDTimeoutS = awsconf.DefaultDPDTimeoutS
+	}
+	return out
+}
+
+func initiatedBy(sa *ike.IKESA) string {
+	if sa.Initiator {
+		return "cgw"
+	}
+	return "aws"
 }
