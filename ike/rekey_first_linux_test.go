@@ -25,8 +25,8 @@ func TestCgwRekeysFirst(t *testing.T) {
 	fuzz := 100
 	in := awsconf.Tunnel{
 		Number: 1, CustomerOutside: netip.MustParseAddr("192.0.2.1"), AWSOutside: netip.MustParseAddr("192.0.2.2"),
-		PSK: awsconf.NewPSK(key),
-		IKE: awsconf.IKE{Versions: []int{2}, Encryption: []string{"AES256"}, Integrity: []string{"SHA2-256"}, DHGroups: []int{14}, LifetimeS: 60},
+		PSK:   awsconf.NewPSK(key),
+		IKE:   awsconf.IKE{Versions: []int{2}, Encryption: []string{"AES256"}, Integrity: []string{"SHA2-256"}, DHGroups: []int{14}, LifetimeS: 60},
 		IPsec: awsconf.IPsec{Encryption: []string{"AES256"}, Integrity: []string{"SHA2-256"}, PFSGroups: []int{14}, LifetimeS: 30},
 		AWS:   awsconf.AWSOptions{RekeyMarginS: 5, RekeyFuzzPercent: &fuzz},
 	}
