@@ -26,8 +26,9 @@ const (
 // with one child, both named Name, authenticated with PSK.
 //
 // Fixed choices, the same for every tunnel (see Render for the full set):
-//   - start_action = none: cgw initiates explicitly (AWS never does, and
-//     trap policies do not work with kernel-libipsec);
+//   - start_action = none: cgw initiates explicitly (AWS does only with
+//     StartupAction start, see AWSInitiates; trap policies do not work
+//     with kernel-libipsec);
 //   - dpd_action = clear and close_action = none: charon drops a dead SA
 //     and cgw's reconcile loop, which watches the SAs, initiates again, so
 //     exactly one owner re-initiates and no duplicate SAs race;
