@@ -65,6 +65,10 @@ type Config struct {
 	// BGP overrides what the AWS file says about the BGP sessions
 	// (routing bgp only).
 	BGP BGPConfig `mapstructure:"bgp"`
+	// LabShortLifetimes accepts phase 1 and 2 lifetimes below AWS's
+	// minimum of 900 s (down to 10 s) in the AWS file: for a lab only
+	// (awsconf.ParseOptions.LabShortLifetimes). AWS refuses them.
+	LabShortLifetimes bool `mapstructure:"lab_short_lifetimes"`
 
 	// file is the config file the Config was read from, if any.
 	file string
@@ -112,7 +116,7 @@ var keys = []string{
 	"aws_config", "aws_format", "local_networks", "remote_networks", "vici_socket", "dataplane",
 	"identity", "monitors", "interfaces.inside", "interfaces.outside", "status_socket",
 	"metrics_listen", "log_level", "log_format", "bgp.local_asn", "bgp.peer_asn", "bgp.hold_time_s",
-	"bgp.steer_return_path",
+	"bgp.steer_return_path", "lab_short_lifetimes",
 }
 
 // Keys returns every configuration key.
@@ -171,6 +175,9 @@ func AddFlags(fs *pflag.FlagSet, only ...string) {
 	num("bgp.hold_time_s", "int", "BGP: hold time in seconds, 3 to 65535 (default: from the AWS file)")
 	if want("bgp.steer_return_path") {
 		fs.Bool(FlagName("bgp.steer_return_path"), true, "BGP: after a failover, announce the local networks' halves over the new tunnel so AWS's return traffic follows at once")
+	}
+	if want("lab_short_lifetimes") {
+		fs.Bool(FlagName("lab_short_lifetimes"), false, "LAB ONLY: accept IKE/IPsec lifetimes shorter than AWS's 900 s minimum in the AWS file")
 	}
 }
 
@@ -340,14 +347,13 @@ func (c *Config) ImportContext(ctx context.Context) (*awsconf.Connection, error)
 	if err != nil {
 		return nil, fmt.Errorf("aws_config: %w", err)
 	}
+	var f awsconf.Format
 	if c.AWSFormat != "" {
-		f, err := awsconf.ParseFormatName(c.AWSFormat)
-		if err != nil {
+		if f, err = awsconf.ParseFormatName(c.AWSFormat); err != nil {
 			return nil, fmt.Errorf("aws_format: %w", err)
 		}
-		return awsconf.ParseFormat(c.AWSConfig, data, f)
 	}
-	return awsconf.Parse(c.AWSConfig, data)
+	return awsconf.ParseWith(c.AWSConfig, data, f, awsconf.ParseOptions{LabShortLifetimes: c.LabShortLifetimes})
 }
 
 // Check validates the configuration together with the AWS file it names:
@@ -365,6 +371,9 @@ func (c *Config) CheckContext(ctx context.Context) (*awsconf.Connection, error) 
 	if err != nil {
 		return nil, err
 	}
+	if err := c.applySelectors(conn); err != nil {
+		return nil, err
+	}
 	if conn.Routing != awsconf.RoutingBGP && c.BGP.set() {
 		return nil, fmt.Errorf("bgp: set, but %s describes a connection with %s routing", c.AWSConfig, conn.Routing)
 	}
@@ -375,6 +384,41 @@ func (c *Config) CheckContext(ctx context.Context) (*awsconf.Connection, error) 
 		return nil, errors.New("local_networks: missing: list the networks behind this gateway")
 	}
 	return conn, nil
+}
+
+// applySelectors makes AWS's traffic selectors (the connection's
+// RemoteIpv4NetworkCidr, the VPC side, and LocalIpv4NetworkCidr, the
+// customer side) the default remote_networks and local_networks, and
+// checks that the networks listed are inside them: AWS refuses a CHILD_SA
+// for anything else. A selector of 0.0.0.0/0 (AWS's default) constrains
+// nothing. The defaults are checked like listed networks (Validate).
+func (c *Config) applySelectors(conn *awsconf.Connection) error {
+	for _, s := range []struct {
+		key, awsKey, side string
+		sel               netip.Prefix
+		nets              *[]netip.Prefix
+	}{
+		{"remote_networks", "RemoteIpv4NetworkCidr", "AWS (VPC)", conn.RemoteNetwork, &c.RemoteNetworks},
+		{"local_networks", "LocalIpv4NetworkCidr", "customer", conn.LocalNetwork, &c.LocalNetworks},
+	} {
+		if !s.sel.IsValid() || s.sel.Bits() == 0 {
+			continue
+		}
+		if len(*s.nets) == 0 {
+			*s.nets = []netip.Prefix{s.sel}
+			continue
+		}
+		for _, n := range *s.nets {
+			if n.Bits() < s.sel.Bits() || !s.sel.Contains(n.Addr()) {
+				return fmt.Errorf("%s: %s is not inside %s, the %s of the VPN connection in %s (AWS's traffic selector for the %s side): AWS would refuse its traffic; list networks inside %s, or change the connection's %s",
+					s.key, n, s.sel, s.awsKey, c.AWSConfig, s.side, s.sel, s.awsKey)
+			}
+		}
+	}
+	if key, err := c.validate(); err != nil {
+		return fmt.Errorf("with the VPN connection's traffic selectors from %s as defaults: %w (key %s)", c.AWSConfig, err, key)
+	}
+	return nil
 }
 
 // File returns the path of the config file, or "".

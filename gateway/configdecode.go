@@ -47,6 +47,7 @@ var keyKinds = map[string]kind{
 	"bgp.hold_time_s": kindHoldTime,
 
 	"bgp.steer_return_path": kindBool,
+	"lab_short_lifetimes":   kindBool,
 }
 
 // raw is one key's value as a source gave it.
@@ -310,7 +311,11 @@ func (c *Config) decode(key string, r raw) error {
 		default:
 			return fail("%q: want true or false", r.scalar)
 		}
-		c.BGP.SteerReturnPath = &v
+		if key == "lab_short_lifetimes" {
+			c.LabShortLifetimes = v
+		} else {
+			c.BGP.SteerReturnPath = &v
+		}
 	default:
 		if r.isList {
 			return fail("want one value, not a list")

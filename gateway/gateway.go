@@ -82,6 +82,8 @@ type tunnel struct {
 	insideNext       time.Time
 	insideBackoff    time.Duration
 
+	dupSince time.Time // when closeDuplicates first saw the current duplicates
+
 	inside           netip.Prefix // customer inside address/30 from the file
 	fileMTU, fileMSS int          // MTU and MSS the file recommends, 0 if none
 }
@@ -128,9 +130,9 @@ func buildTunnels(cfg *Config, conn *awsconf.Connection, dp Dataplane) ([]*tunne
 			BGP:      conn.Routing == awsconf.RoutingBGP && dp != DataplaneKernel,
 		}
 		if dp == DataplaneKernel {
-			// Route-based: AWS's default any-to-any selectors, steered by
-			// the XFRM interface with this if_id.
-			p.LocalTS, p.RemoteTS = nil, nil
+			// Route-based: AWS's selectors (any-to-any by default),
+			// steered by the XFRM interface with this if_id.
+			p.LocalTS, p.RemoteTS = awsSelector(conn.LocalNetwork), awsSelector(conn.RemoteNetwork)
 			p.IfID = uint32(t.Number)
 		}
 		spec, err := ike.TunnelFromAWS(tunnelName(t.Number), t, conn.Profile, p)
@@ -140,6 +142,15 @@ func buildTunnels(cfg *Config, conn *awsconf.Connection, dp Dataplane) ([]*tunne
 		out = append(out, &tunnel{number: t.Number, spec: spec, inside: t.CustomerInside, fileMTU: t.MTU, fileMSS: t.TCPMSS})
 	}
 	return out, nil
+}
+
+// awsSelector is a traffic selector of AWS's as ike.Params takes it: nil
+// (0.0.0.0/0) when the file does not say or says 0.0.0.0/0.
+func awsSelector(p netip.Prefix) []netip.Prefix {
+	if !p.IsValid() || p.Bits() == 0 {
+		return nil
+	}
+	return []netip.Prefix{p}
 }
 
 // tunnelName is the name cgw gives tunnel n in charon.
@@ -415,6 +426,7 @@ func (g *Gateway) reconcile(ctx context.Context, c *ike.Client, results chan ini
 			t.upSince = time.Time{}
 			g.log.Warn("tunnel down; initiating again", "tunnel", t.number, "aws", t.spec.RemoteAddr)
 		}
+		g.closeDuplicates(ctx, c, t, sas, now)
 		g.reconcileInside(ctx, t, results, wg, now)
 		connecting := best != nil && !up && best.State == "CONNECTING"
 		if !t.loaded || up || connecting || t.initiating || now.Before(t.next) {

@@ -73,6 +73,9 @@ type TunnelStatus struct {
 	LastErrorAt *time.Time `json:"last_error_at,omitempty"`
 	// BGP is the tunnel's BGP session (routing bgp only).
 	BGP *TunnelBGP `json:"bgp,omitempty"`
+	// AWS is what the AWS endpoint does on this tunnel and how cgw meets
+	// it (see tunnelAWS).
+	AWS TunnelAWS `json:"aws"`
 }
 
 // Status returns the last reconcile's view. Safe for concurrent use.
@@ -117,8 +120,10 @@ func (g *Gateway) snapshotLocked(now time.Time) Status {
 			Identity:    t.spec.LocalID,
 			IKEState:    "DOWN",
 			ChildState:  "DOWN",
+			AWS:         g.tunnelAWS(t),
 		}
 		if sa := t.sa; sa != nil {
+			ts.AWS.InitiatedBy = initiatedBy(sa)
 			ts.IKEState = sa.State
 			ts.IKEVersion = sa.Version
 			ts.NATT = sa.NATLocal || sa.NATRemote

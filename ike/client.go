@@ -319,6 +319,41 @@ func (c *Client) Terminate(ctx context.Context, name string) error {
 	return err
 }
 
+// TerminateIKESA closes one IKE_SA (and its children) by its unique id,
+// like swanctl --terminate --ike-id id --force --timeout 3000. name, the
+// SA's connection, must be one of cgw's. An SA already gone is not an
+// error.
+func (c *Client) TerminateIKESA(ctx context.Context, name string, id uint32) error {
+	return c.terminateID(ctx, name, "ike-id", id)
+}
+
+// TerminateChildSA closes one CHILD_SA by its unique id, like swanctl
+// --terminate --child-id id --force --timeout 3000; its IKE_SA stays.
+func (c *Client) TerminateChildSA(ctx context.Context, name string, id uint32) error {
+	return c.terminateID(ctx, name, "child-id", id)
+}
+
+func (c *Client) terminateID(ctx context.Context, name, key string, id uint32) error {
+	if err := checkName(name); err != nil {
+		return fmt.Errorf("vici terminate %s %d: %w", key, id, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, terminateWait+callTimeout)
+	defer cancel()
+	in := vici.NewMessage()
+	_ = in.Set(key, strconv.FormatUint(uint64(id), 10))
+	_ = in.Set("force", "yes")
+	_ = in.Set("timeout", strconv.FormatInt(terminateWait.Milliseconds(), 10))
+	_, err := c.call(ctx, "terminate", name, in)
+	var e *Error
+	if errors.As(err, &e) && e.Reason == ReasonNotFound {
+		err = nil
+	}
+	if err == nil {
+		c.logger.Info("terminated a duplicate SA", "conn", name, key, id)
+	}
+	return err
+}
+
 // noneAlive reports whether charon holds no IKE_SA of name that is not
 // already on its way out.
 func (c *Client) noneAlive(ctx context.Context, name string) bool {

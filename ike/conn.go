@@ -62,7 +62,11 @@ func (t Tunnel) connSection() *section {
 	}
 	c.set("mobike", "no")
 	c.set("encap", "yes")
-	c.set("unique", "replace")
+	if t.AWSInitiates {
+		c.set("unique", "never")
+	} else {
+		c.set("unique", "replace")
+	}
 	c.set("keyingtries", "1")
 
 	local := &section{}
@@ -94,6 +98,9 @@ func (t Tunnel) childSection(localTS, remoteTS []netip.Prefix) *section {
 	child.set("rekey_time", seconds(t.ChildRekey))
 	child.set("life_time", seconds(max(t.ChildLife, t.ChildRekey)))
 	child.set("rand_time", seconds(t.ChildRand))
+	if t.ReplayWindow != 0 {
+		child.set("replay_window", fmt.Sprint(t.ReplayWindow))
+	}
 	child.set("dpd_action", "clear")
 	child.set("close_action", "none")
 	child.set("start_action", "none")

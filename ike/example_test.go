@@ -30,6 +30,6 @@ func ExampleTunnelFromAWS() {
 	fmt.Println(t.LocalID, "->", t.RemoteID, "key", t.PSK)
 	// Output:
 	// [aes256gcm16-prfsha384-ecp384] [aes256-sha256-ecp384-modp2048]
-	// IKE rekey 7h12m0s child rekey 51m0s DPD 10s
+	// IKE rekey 7h12m0s child rekey 50m6s DPD 10s
 	// 198.51.100.50 -> 203.0.113.10 key [redacted]
 }

@@ -13,6 +13,7 @@ type IKESA struct {
 	UniqueID    uint32
 	State       string // CREATED, CONNECTING, ESTABLISHED, REKEYING, DELETING, …
 	Version     int    // 1 or 2
+	Initiator   bool   // this side initiated it (false: the peer, e.g. AWS, did)
 	LocalHost   string
 	LocalPort   int
 	RemoteHost  string
@@ -61,6 +62,7 @@ func parseIKESA(name string, m *vici.Message) IKESA {
 		UniqueID:    uint32(num(m, "uniqueid")),
 		State:       str(m, "state"),
 		Version:     int(num(m, "version")),
+		Initiator:   str(m, "initiator") == "yes",
 		LocalHost:   str(m, "local-host"),
 		LocalPort:   int(num(m, "local-port")),
 		RemoteHost:  str(m, "remote-host"),

@@ -44,7 +44,7 @@ var childSection = map[string]any{
 }
 
 var wantIKESA = IKESA{
-	Name: "cgw-tunnel1", UniqueID: 3, State: "ESTABLISHED", Version: 2,
+	Name: "cgw-tunnel1", UniqueID: 3, State: "ESTABLISHED", Version: 2, Initiator: true,
 	LocalHost: "192.168.0.10", LocalPort: 4500, RemoteHost: "203.0.113.10", RemotePort: 4500,
 	LocalID: "198.51.100.50", RemoteID: "203.0.113.10", NATLocal: true, NATRemote: true,
 	Established: 42 * time.Second, EncrAlg: "AES_CBC-256", IntegAlg: "HMAC_SHA2_256_128",

@@ -26,13 +26,15 @@ const (
 // with one child, both named Name, authenticated with PSK.
 //
 // Fixed choices, the same for every tunnel (see Render for the full set):
-//   - start_action = none: cgw initiates explicitly (AWS never does, and
-//     trap policies do not work with kernel-libipsec);
+//   - start_action = none: cgw initiates explicitly (AWS does only with
+//     StartupAction start, see AWSInitiates; trap policies do not work
+//     with kernel-libipsec);
 //   - dpd_action = clear and close_action = none: charon drops a dead SA
 //     and cgw's reconcile loop, which watches the SAs, initiates again, so
 //     exactly one owner re-initiates and no duplicate SAs race;
 //   - unique = replace: a new IKE_SA to the same AWS endpoint replaces the
-//     old one, so a re-initiate never leaves two;
+//     old one, so a re-initiate never leaves two; except when AWS initiates
+//     too (AWSInitiates), see there;
 //   - mobike = no (AWS endpoints do not do MOBIKE) and encap = yes (always
 //     NAT-T on UDP 4500: EC2 sits behind an Elastic IP NAT);
 //   - keyingtries = 1: cgw retries itself.
@@ -55,6 +57,22 @@ type Tunnel struct {
 	IKERekey, IKELife     time.Duration
 	ChildRekey, ChildLife time.Duration
 	IKERand, ChildRand    time.Duration
+
+	// ReplayWindow is the CHILD_SAs' replay window in packets (AWS's
+	// ReplayWindowSize); 0 leaves charon's default.
+	ReplayWindow uint32
+
+	// AWSInitiates says that AWS initiates this tunnel too (StartupAction
+	// start, IKEv2). cgw still initiates whatever is down, and charon
+	// accepts AWS's IKE and CHILD SAs as responder. When both sides
+	// initiate at once, two IKE_SAs come up: with unique = replace (or
+	// keep, or the INITIAL_CONTACT that unique = no honours) each side
+	// would delete the one the other keeps, and the tunnel flaps. So such
+	// a tunnel has unique = never (charon deletes neither and sends no
+	// INITIAL_CONTACT), AWS's own uniqueness policy acts first, and what
+	// is left over is for cgw's reconcile loop to remove: it keeps the SA
+	// AWS initiated (see Extras).
+	AWSInitiates bool
 
 	DPDDelay time.Duration
 	// DPDTimeout is IKEv1's dpd_timeout (IKEv2 uses the retransmit
@@ -179,10 +197,16 @@ func TunnelFromAWS(name string, t awsconf.Tunnel, profile awsconf.Profile, p Par
 	if t.IPsec.LifetimeS > 0 {
 		childLife = time.Duration(t.IPsec.LifetimeS) * time.Second
 	}
+	window := time.Duration(t.AWS.RekeyWindow()) * time.Second
 	out.IKELife = ikeLife
-	out.IKERekey, out.IKERand = rekeyTimes(ikeLife)
+	out.IKERekey, out.IKERand = rekeyTimes(ikeLife, window)
 	out.ChildLife = childLife
-	out.ChildRekey, out.ChildRand = rekeyTimes(childLife)
+	out.ChildRekey, out.ChildRand = rekeyTimes(childLife, window)
+	out.ReplayWindow = uint32(t.AWS.ReplayWindow)
+	out.AWSInitiates = t.AWS.StartupAction == awsconf.StartupStart
+	if out.AWSInitiates && !slices.Contains(out.Versions, 2) {
+		return wrap(errors.New("aws.startup_action: start (AWS initiates) needs IKEv2, and the tunnel uses IKEv1 only"))
+	}
 
 	retries := 3
 	if t.DPD != nil && t.DPD.IntervalS > 0 {
@@ -257,20 +281,27 @@ func (out *Tunnel) setProposals(t awsconf.Tunnel, profile awsconf.Profile) error
 	return nil
 }
 
-// awsRekeyWindow is how early AWS starts its own rekey at the latest: its
-// default rekey margin (270 s) plus 100 % fuzz.
+// awsRekeyWindow is how early AWS starts its own rekey at the latest with
+// its defaults: margin 270 s plus 100 % fuzz (awsconf.AWSOptions.RekeyWindow).
 const awsRekeyWindow = 540 * time.Second
 
 // rekeyTimes returns rekey_time and rand_time for an SA whose hard
-// lifetime (AWS's) is life, so that cgw rekeys before AWS would: the
-// margin before life is the larger of 10 % and AWS's own rekey window,
-// at most half the lifetime; charon subtracts up to a third of the margin
-// again as jitter. 3600 s gives 3060 s − [0, 180 s]; 28800 s gives
-// 25920 s − [0, 960 s].
-func rekeyTimes(life time.Duration) (rekey, rand time.Duration) {
-	margin := max(life/10, awsRekeyWindow)
-	margin = min(margin, life/2)
-	return (life - margin).Truncate(time.Second), (margin / 3).Truncate(time.Second)
+// lifetime (AWS's) is life, so that cgw's rekey always comes before AWS's:
+// AWS rekeys at a random moment in the last window (its rekey margin plus
+// fuzz) of the lifetime, so cgw's margin is that window plus a tenth of
+// it (at least 5 s), or 10 % of the lifetime when that is more. charon
+// subtracts up to a third of the margin (at most a third of rekey_time)
+// as jitter, which only makes cgw earlier. A margin over three quarters
+// of the lifetime is cut there (cgw then rekeys at a quarter of it and
+// may meet AWS's rekey; awsconf warns of such a window). 3600 s with
+// AWS's defaults gives 3006 s − [0, 198 s]; 28800 s gives 25920 s −
+// [0, 960 s]; 900 s gives 306 s − [0, 102 s].
+func rekeyTimes(life, awsWindow time.Duration) (rekey, rand time.Duration) {
+	slack := max(awsWindow/10, 5*time.Second)
+	margin := max(life/10, awsWindow+slack)
+	margin = min(margin, life*3/4)
+	rekey = (life - margin).Truncate(time.Second)
+	return rekey, min(margin/3, rekey/3).Truncate(time.Second)
 }
 
 // checkName enforces the NamePrefix convention and a charon-safe name.

@@ -51,7 +51,7 @@ func TestTunnelFromAWS(t *testing.T) {
 			"aes128-sha512-sha384-sha256-sha1-" + minimumDH,
 		},
 		IKERekey: 25920 * time.Second, IKELife: 28800 * time.Second, IKERand: 960 * time.Second,
-		ChildRekey: 3060 * time.Second, ChildLife: 3600 * time.Second, ChildRand: 180 * time.Second,
+		ChildRekey: 3006 * time.Second, ChildLife: 3600 * time.Second, ChildRand: 198 * time.Second,
 		DPDDelay: 10 * time.Second, DPDTimeout: 30 * time.Second,
 	}
 	with := func(f func(*Tunnel)) Tunnel {
@@ -195,8 +195,8 @@ func TestTunnelFromAWS(t *testing.T) {
 			},
 			profile: awsconf.ProfileMinimum,
 			want: with(func(t *Tunnel) {
-				t.IKERekey, t.IKELife, t.IKERand = 3060*time.Second, 3600*time.Second, 180*time.Second
-				t.ChildRekey, t.ChildLife, t.ChildRand = 450*time.Second, 900*time.Second, 150*time.Second
+				t.IKERekey, t.IKELife, t.IKERand = 3006*time.Second, 3600*time.Second, 198*time.Second
+				t.ChildRekey, t.ChildLife, t.ChildRand = 306*time.Second, 900*time.Second, 102*time.Second
 				t.DPDDelay, t.DPDTimeout = 15*time.Second, 40*time.Second
 			}),
 		},
@@ -316,21 +316,38 @@ func TestTunnelFromAWSErrors(t *testing.T) {
 	}
 }
 
+// cgw's rekey (rekey_time minus up to rand_time) comes before the earliest
+// moment AWS rekeys (lifetime minus AWS's margin plus fuzz), unless that
+// window is over three quarters of the lifetime.
 func TestRekeyTimes(t *testing.T) {
+	s := time.Second
 	tests := []struct {
-		life, rekey, rand time.Duration
+		name         string
+		life, window time.Duration
+		rekey, rand  time.Duration
+		mayMeetAWS   bool
 	}{
-		{28800 * time.Second, 25920 * time.Second, 960 * time.Second},
-		{3600 * time.Second, 3060 * time.Second, 180 * time.Second},
-		{900 * time.Second, 450 * time.Second, 150 * time.Second},
+		{"phase 1, AWS's defaults", 28800 * s, awsRekeyWindow, 25920 * s, 960 * s, false},
+		{"phase 2, AWS's defaults", 3600 * s, awsRekeyWindow, 3006 * s, 198 * s, false},
+		{"phase 2 at AWS's minimum", 900 * s, awsRekeyWindow, 306 * s, 102 * s, false},
+		{"margin 60 s, fuzz 0", 3600 * s, 60 * s, 3240 * s, 120 * s, false},
+		{"margin 540 s, fuzz 50", 3600 * s, 810 * s, 2709 * s, 297 * s, false},
+		{"lab: 30 s, margin 5 s, fuzz 100", 30 * s, 10 * s, 15 * s, 5 * s, false},
+		{"lab: 60 s, margin 5 s, fuzz 100", 60 * s, 10 * s, 45 * s, 5 * s, false},
+		{"window as long as the lifetime", 3600 * s, 3600 * s, 900 * s, 300 * s, true},
 	}
 	for _, tt := range tests {
-		rekey, rand := rekeyTimes(tt.life)
-		if rekey != tt.rekey || rand != tt.rand {
-			t.Errorf("rekeyTimes(%v) = %v, %v; want %v, %v", tt.life, rekey, rand, tt.rekey, tt.rand)
-		}
-		if rekey-rand <= 0 || rekey >= tt.life-awsRekeyWindow/2 {
-			t.Errorf("rekeyTimes(%v) = %v: not safely before AWS's rekey", tt.life, rekey)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			rekey, rand := rekeyTimes(tt.life, tt.window)
+			if rekey != tt.rekey || rand != tt.rand {
+				t.Errorf("rekeyTimes(%v, %v) = %v, %v; want %v, %v", tt.life, tt.window, rekey, rand, tt.rekey, tt.rand)
+			}
+			if rekey-rand <= 0 {
+				t.Errorf("rekey %v - rand %v is not positive", rekey, rand)
+			}
+			if !tt.mayMeetAWS && rekey >= tt.life-tt.window {
+				t.Errorf("cgw rekeys at %v at the latest, AWS as early as %v", rekey, tt.life-tt.window)
+			}
+		})
 	}
 }

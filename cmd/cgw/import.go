@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -16,8 +17,9 @@ import (
 
 func newImportCmd() *cobra.Command {
 	var (
-		format string
-		asJSON bool
+		format   string
+		asJSON   bool
+		labShort bool
 	)
 	cmd := &cobra.Command{
 		Use:   "import FILE",
@@ -34,17 +36,14 @@ func newImportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var c *awsconf.Connection
+			var f awsconf.Format
 			if format != "" {
-				f, err := awsconf.ParseFormatName(format)
-				if err != nil {
+				if f, err = awsconf.ParseFormatName(format); err != nil {
 					return err
 				}
-				c, err = awsconf.ParseFormat(args[0], data, f)
-				if err != nil {
-					return err
-				}
-			} else if c, err = awsconf.Parse(args[0], data); err != nil {
+			}
+			c, err := awsconf.ParseWith(args[0], data, f, awsconf.ParseOptions{LabShortLifetimes: labShort})
+			if err != nil {
 				return err
 			}
 			for _, w := range importNotes(c) {
@@ -60,18 +59,27 @@ func newImportCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&format, "format", "", "format of FILE: xml, json, generic, windows, strongswan, openswan, vyatta (default: detect)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the model as JSON")
+	cmd.Flags().BoolVar(&labShort, "lab-short-lifetimes", false, "LAB ONLY: accept lifetimes shorter than AWS's 900 s minimum (as lab_short_lifetimes in cgw.yaml)")
 	return cmd
 }
 
 // importNotes are the file's warnings plus what no AWS file can tell.
 func importNotes(c *awsconf.Connection) []string {
 	notes := append([]string(nil), c.Warnings...)
-	if c.Routing == awsconf.RoutingBGP {
+	if c.RemoteNetwork.IsValid() && c.RemoteNetwork.Bits() > 0 {
+		notes = append(notes, "AWS's traffic selectors (RemoteIpv4NetworkCidr "+c.RemoteNetwork.String()+") are the default remote_networks, and bound the networks cgw.yaml lists")
+	} else if c.Routing == awsconf.RoutingBGP {
 		notes = append(notes, "the VPC networks are learned over BGP; remote_networks in cgw.yaml, if given, filters them")
 	} else {
 		notes = append(notes, "no AWS file carries the VPC's CIDR: list it as remote_networks in cgw.yaml")
 	}
 	notes = append(notes, "psk fingerprints are keyed per tunnel (hmac-sha256: of the key with the connection id and AWS address), not the bare sha256: of earlier versions")
+	for _, t := range c.Tunnels {
+		if t.AWS.StartupAction == awsconf.StartupStart {
+			notes = append(notes, "AWS initiates these tunnels too (StartupAction start): cgw accepts AWS's SAs, still initiates what is down, and closes the duplicate a simultaneous start leaves")
+			break
+		}
+	}
 	if c.Profile == awsconf.ProfileMinimum {
 		notes = append(notes, "the algorithms shown are AWS's sample (minimum) profile; the tunnels may allow more (see describe-vpn-connections Options.TunnelOptions)")
 	}
@@ -92,7 +100,13 @@ func printConnection(w io.Writer, c *awsconf.Connection) error {
 	if c.Profile != "" {
 		attrs = append(attrs, strings.ReplaceAll(string(c.Profile), "_", " ")+" profile")
 	}
+	if c.LabShortLifetimes {
+		attrs = append(attrs, "lab short lifetimes")
+	}
 	fmt.Fprintf(w, "%s (%s)\n", title, strings.Join(attrs, ", "))
+	if c.LocalNetwork.IsValid() || c.RemoteNetwork.IsValid() {
+		fmt.Fprintf(w, "traffic selectors: local %s, remote (VPC) %s\n", orDash(prefixString(c.LocalNetwork)), orDash(prefixString(c.RemoteNetwork)))
+	}
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	row := func(label string, f func(t awsconf.Tunnel) string) {
@@ -135,6 +149,23 @@ func printConnection(w io.Writer, c *awsconf.Connection) error {
 		}
 		return s
 	})
+	row("aws side", func(t awsconf.Tunnel) string {
+		o := t.AWS
+		var parts []string
+		if o.StartupAction != "" {
+			parts = append(parts, "startup "+string(o.StartupAction))
+		}
+		if o.DPDTimeoutAction != "" || o.DPDTimeoutS != 0 {
+			parts = append(parts, strings.TrimSpace("dpd "+seconds(o.DPDTimeoutS)+" "+string(o.DPDTimeoutAction)))
+		}
+		if o.RekeyMarginS != 0 || o.RekeyFuzzPercent != nil {
+			parts = append(parts, fmt.Sprintf("rekey window %ds", o.RekeyWindow()))
+		}
+		if o.ReplayWindow != 0 {
+			parts = append(parts, "replay "+strconv.Itoa(o.ReplayWindow))
+		}
+		return strings.Join(parts, ", ")
+	})
 	row("mtu/mss", func(t awsconf.Tunnel) string {
 		if t.MTU == 0 && t.TCPMSS == 0 {
 			return ""
@@ -156,6 +187,13 @@ func printConnection(w io.Writer, c *awsconf.Connection) error {
 		return s
 	})
 	return tw.Flush()
+}
+
+func prefixString(p netip.Prefix) string {
+	if !p.IsValid() {
+		return ""
+	}
+	return p.String()
 }
 
 func orDash(s string) string {

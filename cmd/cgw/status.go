@@ -91,6 +91,15 @@ func printStatus(w io.Writer, s gateway.Status) error {
 		return err
 	}
 	for _, t := range s.Tunnels {
+		a := t.AWS
+		by := ""
+		if a.InitiatedBy != "" {
+			by = ", this IKE SA initiated by " + a.InitiatedBy
+		}
+		fmt.Fprintf(w, "tunnel %d aws: startup %s, dpd %ds then %s, rekeys in the last %ds (cgw at %ds ike, %ds child)%s\n",
+			t.Number, a.StartupAction, a.DPDTimeoutS, a.DPDTimeoutAction, a.RekeyWindowS, a.IKERekeyS, a.ChildRekeyS, by)
+	}
+	for _, t := range s.Tunnels {
 		if b := t.BGP; b != nil {
 			hold := ""
 			if b.HoldTimeS > 0 {

@@ -50,6 +50,18 @@ type Connection struct {
 	Routing           Routing // "" when the file does not say
 	Profile           Profile
 
+	// LocalNetwork and RemoteNetwork are AWS's traffic selectors
+	// (Options.LocalIpv4NetworkCidr and RemoteIpv4NetworkCidr): the
+	// customer side and the AWS (VPC) side that the tunnels carry. Invalid
+	// (zero) when the file does not say; AWS's default is 0.0.0.0/0. Only
+	// the JSON carries them.
+	LocalNetwork, RemoteNetwork netip.Prefix
+
+	// LabShortLifetimes records that the file was read with
+	// ParseOptions.LabShortLifetimes: lifetimes and rekey margins shorter
+	// than AWS allows were accepted, for a lab.
+	LabShortLifetimes bool
+
 	// StaticRoutes are the connection's static routes (the customer-side
 	// prefixes AWS routes into the tunnels); only the JSON carries them.
 	StaticRoutes []netip.Prefix
@@ -88,6 +100,67 @@ type Tunnel struct {
 	TCPMSS int // TCP MSS adjustment, 0 when absent
 
 	BGP *BGP // nil for static routing or when absent
+
+	// AWS is what the AWS endpoint itself does on this tunnel (its
+	// TunnelOptions); only the JSON carries it.
+	AWS AWSOptions
+}
+
+// StartupAction says who starts a tunnel's IKE negotiation.
+type StartupAction string
+
+// The startup actions (TunnelOptions.StartupAction).
+const (
+	// StartupAdd: the customer gateway must initiate (AWS's default).
+	StartupAdd StartupAction = "add"
+	// StartupStart: AWS initiates too (IKEv2 only).
+	StartupStart StartupAction = "start"
+)
+
+// DPDAction is what AWS does when its dead peer detection times out.
+type DPDAction string
+
+// The DPD timeout actions (TunnelOptions.DpdTimeoutAction).
+const (
+	DPDClear   DPDAction = "clear"   // AWS ends the IKE session and clears the routes (default)
+	DPDNone    DPDAction = "none"    // AWS does nothing
+	DPDRestart DPDAction = "restart" // AWS restarts the IKE negotiation
+)
+
+// AWSOptions are the tunnel options that govern the AWS endpoint's own
+// behaviour. Zero values mean the file does not say; AWS's defaults then
+// apply (see the Default constants).
+type AWSOptions struct {
+	StartupAction    StartupAction // "" when absent (AWS's default: add)
+	DPDTimeoutAction DPDAction     // "" when absent (AWS's default: clear)
+	DPDTimeoutS      int           // AWS's DPD timeout, 0 when absent (default 40)
+	RekeyMarginS     int           // RekeyMarginTimeSeconds, 0 when absent (default 270)
+	// RekeyFuzzPercent is RekeyFuzzPercentage (0 to 100; nil when absent,
+	// default 100): AWS rekeys at a random moment between margin and
+	// margin × (1 + fuzz/100) before the lifetime ends.
+	RekeyFuzzPercent *int
+	ReplayWindow     int // ReplayWindowSize in packets, 0 when absent (default 1024)
+}
+
+// AWS's defaults for the options a file may omit.
+const (
+	DefaultRekeyMarginS     = 270
+	DefaultRekeyFuzzPercent = 100
+	DefaultDPDTimeoutS      = 40
+)
+
+// RekeyWindow is how long before a lifetime ends AWS may start its rekey
+// at the earliest: the margin plus its fuzz, with AWS's defaults for what
+// the file omits (270 s + 100 % = 540 s).
+func (o AWSOptions) RekeyWindow() int {
+	margin, fuzz := o.RekeyMarginS, DefaultRekeyFuzzPercent
+	if margin == 0 {
+		margin = DefaultRekeyMarginS
+	}
+	if o.RekeyFuzzPercent != nil {
+		fuzz = *o.RekeyFuzzPercent
+	}
+	return margin + margin*fuzz/100
 }
 
 // IKE holds phase 1 parameters. Algorithm names are spelled as the AWS API

@@ -18,7 +18,7 @@ import (
 // CustomerGatewayConfiguration (the native XML) is parsed and
 // Options.TunnelOptions laid over it, matched by OutsideIpAddress. Fields
 // are named in errors by their JSON path.
-func parseJSON(name string, data []byte) (*Connection, error) {
+func parseJSON(name string, data []byte, o ParseOptions) (*Connection, error) {
 	d := json.NewDecoder(bytes.NewReader(bytes.TrimPrefix(data, []byte("\ufeff"))))
 	d.UseNumber()
 	var v any
@@ -33,7 +33,7 @@ func parseJSON(name string, data []byte) (*Connection, error) {
 	if err != nil {
 		return nil, err
 	}
-	return conn.read()
+	return conn.read(o)
 }
 
 // jsonSyntaxError turns a decoding error into a *ParseError with a line.
@@ -139,6 +139,39 @@ func (j jv) integer(max int) (int, error) {
 	return n, nil
 }
 
+// intIn returns a whole number in [lo, hi] and whether it was present;
+// null gives 0, false.
+func (j jv) intIn(lo, hi int) (int, bool, error) {
+	var s string
+	switch x := j.v.(type) {
+	case nil:
+		return 0, false, nil
+	case json.Number:
+		s = x.String()
+	case string:
+		s = strings.TrimSpace(x)
+	default:
+		return 0, false, j.fail("is %s, not a number", jsonKind(j.v))
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, false, j.fail("%q is not a whole number from %d to %d", s, lo, hi)
+	}
+	return n, true, nil
+}
+
+// either is the first of keys present in the object (AWS's output and its
+// API requests spell some names differently: DpdTimeoutAction,
+// DPDTimeoutAction), or the first key.
+func (j jv) either(keys ...string) jv {
+	for _, k := range keys {
+		if f := j.key(k); !f.null() {
+			return f
+		}
+	}
+	return j.key(keys[0])
+}
+
 func (j jv) boolean() (value, present bool, err error) {
 	switch b := j.v.(type) {
 	case nil:
@@ -219,7 +252,7 @@ func (j jv) connection() (jv, error) {
 }
 
 // read builds the Connection from a VpnConnection object.
-func (j jv) read() (*Connection, error) {
+func (j jv) read(o ParseOptions) (*Connection, error) {
 	c := &Connection{Profile: ProfileMinimum}
 	cgc := j.key("CustomerGatewayConfiguration")
 	xmlText, err := cgc.str()
@@ -278,11 +311,18 @@ func (j jv) read() (*Connection, error) {
 		c.Routing = r
 	}
 
+	if err := refuseUnsupported(j, opts); err != nil {
+		return nil, err
+	}
+	if err := readSelectors(c, opts); err != nil {
+		return nil, err
+	}
+
 	tos, err := opts.key("TunnelOptions").list()
 	if err != nil {
 		return nil, err
 	}
-	if err := overlayTunnelOptions(c, tos, fromXML); err != nil {
+	if err := overlayTunnelOptions(c, tos, fromXML, o.LabShortLifetimes); err != nil {
 		return nil, err
 	}
 	if c.Routing == RoutingStatic {
@@ -327,10 +367,90 @@ func (j jv) read() (*Connection, error) {
 	return c, nil
 }
 
+// refuseUnsupported refuses, naming the field, the kinds of connection cgw
+// does not support yet: IPv6 inside the tunnels, outside addresses other
+// than public IPv4, and certificate authentication.
+func refuseUnsupported(conn, opts jv) error {
+	v := opts.key("TunnelInsideIpVersion")
+	s, err := v.str()
+	if err != nil {
+		return err
+	}
+	switch strings.ToLower(s) {
+	case "", "ipv4":
+	case "ipv6":
+		return v.fail("ipv6: an IPv6 VPN (IPv6 inside the tunnels, on a transit gateway) is not supported yet; cgw carries IPv4 only")
+	default:
+		return v.fail("%q is not ipv4 or ipv6", s)
+	}
+	v = opts.key("OutsideIpAddressType")
+	if s, err = v.str(); err != nil {
+		return err
+	}
+	switch strings.ToLower(s) {
+	case "", "publicipv4":
+	case "privateipv4":
+		return v.fail("PrivateIpv4: a private IP VPN runs over AWS Direct Connect (a transit gateway's Direct Connect transport attachment, TransportTransitGatewayAttachmentId) and is not supported yet; cgw would need the outside addresses on the Direct Connect interface and no NAT-T")
+	case "ipv6":
+		return v.fail("Ipv6: IPv6 outside addresses are not supported yet; cgw's tunnels run over public IPv4")
+	default:
+		return v.fail("%q is not PublicIpv4, PrivateIpv4 or Ipv6", s)
+	}
+	for _, where := range []jv{conn, opts} {
+		if err := refuseCertificate(where); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refuseCertificate refuses an object that names a certificate
+// (certificate authentication with AWS Private CA).
+func refuseCertificate(j jv) error {
+	f := j.key("CertificateArn")
+	s, err := f.str()
+	if err != nil {
+		return err
+	}
+	if s != "" {
+		return f.fail("set: the tunnel authenticates with a certificate (AWS Private CA), which cgw does not support yet; cgw needs a pre-shared key")
+	}
+	return nil
+}
+
+// readSelectors reads AWS's traffic selectors, LocalIpv4NetworkCidr (the
+// customer side) and RemoteIpv4NetworkCidr (the VPC side). Host bits are
+// cleared with a warning.
+func readSelectors(c *Connection, opts jv) error {
+	for _, sel := range []struct {
+		key string
+		dst *netip.Prefix
+	}{{"LocalIpv4NetworkCidr", &c.LocalNetwork}, {"RemoteIpv4NetworkCidr", &c.RemoteNetwork}} {
+		f := opts.key(sel.key)
+		s, err := f.str()
+		if err != nil {
+			return err
+		}
+		if s == "" {
+			continue
+		}
+		p, perr := netip.ParsePrefix(s)
+		if perr != nil || !p.Addr().Is4() {
+			return f.fail("%q is not an IPv4 CIDR block", s)
+		}
+		if p != p.Masked() {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s %s has host bits set; read as %s", f.path, p, p.Masked()))
+			p = p.Masked()
+		}
+		*sel.dst = p
+	}
+	return nil
+}
+
 // overlayTunnelOptions lays Options.TunnelOptions over the tunnels read
 // from the XML (matched by OutsideIpAddress; their order then numbers the
 // tunnels), or builds the tunnels from them when there was no XML.
-func overlayTunnelOptions(c *Connection, tos []jv, fromXML bool) error {
+func overlayTunnelOptions(c *Connection, tos []jv, fromXML, lab bool) error {
 	if len(tos) > 2 {
 		return tos[2].fail("a VPN connection has two tunnels; TunnelOptions lists %d", len(tos))
 	}
@@ -379,7 +499,7 @@ func overlayTunnelOptions(c *Connection, tos []jv, fromXML bool) error {
 			t.AWSOutside = a
 		}
 		defaulted := map[string]bool{}
-		lists, err := overlayTunnel(c, t, to, defaulted)
+		lists, err := overlayTunnel(c, t, to, defaulted, lab)
 		if err != nil {
 			return err
 		}
@@ -464,7 +584,7 @@ func overlayList[T comparable](to jv, key string, defaulted map[string]bool, pre
 
 // overlayTunnel applies one TunnelOptions entry to t and reports whether it
 // carried any algorithm list. Lists it lacks are recorded in defaulted.
-func overlayTunnel(c *Connection, t *Tunnel, to jv, defaulted map[string]bool) (bool, error) {
+func overlayTunnel(c *Connection, t *Tunnel, to jv, defaulted map[string]bool, lab bool) (bool, error) {
 	lists := false
 	algs := func(norm func(string) (string, bool), what string) func(jv) (string, error) {
 		return func(vf jv) (string, error) {
@@ -544,28 +664,32 @@ func overlayTunnel(c *Connection, t *Tunnel, to jv, defaulted map[string]bool) (
 	}
 
 	for _, lt := range []struct {
-		key string
-		dst *int
-	}{{"Phase1LifetimeSeconds", &t.IKE.LifetimeS}, {"Phase2LifetimeSeconds", &t.IPsec.LifetimeS}} {
-		n, err := to.key(lt.key).integer(1 << 20)
+		key   string
+		phase int
+		dst   *int
+	}{{"Phase1LifetimeSeconds", 1, &t.IKE.LifetimeS}, {"Phase2LifetimeSeconds", 2, &t.IPsec.LifetimeS}} {
+		f := to.key(lt.key)
+		n, err := f.integer(1 << 20)
 		if err != nil {
 			return false, err
+		}
+		if err := CheckLifetime(lt.phase, n, lab); err != nil {
+			return false, f.fail("%v", err)
 		}
 		if n != 0 {
 			*lt.dst = n
 		}
 	}
-
-	dpdf := to.key("DpdTimeoutSeconds")
-	dpd, err := dpdf.integer(3600)
-	if err != nil {
+	if err := overlayAWSOptions(t, to, lab); err != nil {
 		return false, err
 	}
-	if dpd != 0 {
-		if t.DPD != nil {
-			t.DPD.TimeoutS = dpd
-		} else {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("tunnel %s: %s is %d s but no DPD interval is known; not used", t.AWSOutside, dpdf.path, dpd))
+
+	if f := to.key("TunnelInsideIpv6Cidr"); !f.null() {
+		if s, err := f.str(); err != nil || s != "" {
+			if err != nil {
+				return false, err
+			}
+			return false, f.fail("%s: IPv6 inside the tunnels (an IPv6 VPN on a transit gateway) is not supported yet; cgw carries IPv4 only", s)
 		}
 	}
 
@@ -583,7 +707,10 @@ func overlayTunnel(c *Connection, t *Tunnel, to jv, defaulted map[string]bool) (
 			return false, cidrf.fail("%v", err)
 		}
 		if p != p.Masked() {
-			return false, cidrf.fail("%s is not the /30's network address %s", p, p.Masked())
+			// Unambiguous: a /30 written with one of its addresses, as in
+			// a describe-vpn-connections sample AWS published.
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s %s has host bits set; read as its /30 %s", cidrf.path, p, p.Masked()))
+			p = p.Masked()
 		}
 		switch {
 		case t.AWSInside.IsValid():
@@ -623,6 +750,72 @@ func overlayTunnel(c *Connection, t *Tunnel, to jv, defaulted map[string]bool) (
 		}
 	}
 	return lists, nil
+}
+
+// overlayAWSOptions reads the options that govern the AWS endpoint itself:
+// startup action, DPD timeout and action, rekey margin and fuzz, replay
+// window. Errors name the JSON path.
+func overlayAWSOptions(t *Tunnel, to jv, lab bool) error {
+	enum := func(keys []string, dst *string, allowed ...string) error {
+		f := to.either(keys...)
+		s, err := f.str()
+		if err != nil || s == "" {
+			return err
+		}
+		s = strings.ToLower(s)
+		if !slices.Contains(allowed, s) {
+			return f.fail("%q is not %s", s, strings.Join(allowed, ", "))
+		}
+		*dst = s
+		return nil
+	}
+	var startup, action string
+	if err := enum([]string{"StartupAction"}, &startup, string(StartupAdd), string(StartupStart)); err != nil {
+		return err
+	}
+	if err := enum([]string{"DpdTimeoutAction", "DPDTimeoutAction"}, &action, string(DPDClear), string(DPDNone), string(DPDRestart)); err != nil {
+		return err
+	}
+	t.AWS.StartupAction, t.AWS.DPDTimeoutAction = StartupAction(startup), DPDAction(action)
+	if t.AWS.StartupAction == StartupStart && len(t.IKE.Versions) > 0 && !slices.Contains(t.IKE.Versions, 2) {
+		return to.key("StartupAction").fail("start (AWS initiates) needs IKEv2, and IkeVersions allows only ikev1")
+	}
+
+	dpdf := to.either("DpdTimeoutSeconds", "DPDTimeoutSeconds")
+	dpd, _, err := dpdf.intIn(0, 1<<20)
+	if err != nil {
+		return err
+	}
+	if err := checkDPDTimeout(dpd); err != nil {
+		return dpdf.fail("%v", err)
+	}
+	t.AWS.DPDTimeoutS = dpd
+	if dpd != 0 && t.DPD != nil {
+		t.DPD.TimeoutS = dpd
+	}
+
+	mf := to.key("RekeyMarginTimeSeconds")
+	if t.AWS.RekeyMarginS, _, err = mf.intIn(0, 1<<20); err != nil {
+		return err
+	}
+	if err := checkRekeyMargin(t.AWS.RekeyMarginS, t.IPsec.LifetimeS, lab); err != nil {
+		return mf.fail("%v", err)
+	}
+	fuzz, present, err := to.key("RekeyFuzzPercentage").intIn(0, 100)
+	if err != nil {
+		return err
+	}
+	if present {
+		t.AWS.RekeyFuzzPercent = &fuzz
+	}
+	rf := to.key("ReplayWindowSize")
+	if t.AWS.ReplayWindow, _, err = rf.intIn(0, 1<<20); err != nil {
+		return err
+	}
+	if err := checkReplayWindow(t.AWS.ReplayWindow); err != nil {
+		return rf.fail("%v", err)
+	}
+	return refuseCertificate(to)
 }
 
 const insideWarning = "inside addresses are derived from TunnelInsideCidr as AWS assigns them: the first host of the /30 is AWS's, the second the customer's"

@@ -159,7 +159,7 @@ func TestJSONShapes(t *testing.T) {
 // the customer outside address is then unknown and validation says so.
 func TestJSONWithoutXML(t *testing.T) {
 	s := fxEditJSON(func(doc map[string]any) { delete(fxConn0(doc), "CustomerGatewayConfiguration") })(t, fxReadFixture(t, "json-static-tunnel-options.json"))
-	c, err := parseJSON("noxml.json", []byte(s))
+	c, err := parseJSON("noxml.json", []byte(s), ParseOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,15 +9,19 @@ import (
 // (DESIGN.md, "Interfaces that stay stable"); absent facts are null.
 type (
 	jsonConnection struct {
-		Format            Format       `json:"format"`
-		VPNConnectionID   *string      `json:"vpn_connection_id"`
-		VPNGatewayID      *string      `json:"vpn_gateway_id"`
-		CustomerGatewayID *string      `json:"customer_gateway_id"`
-		Routing           *Routing     `json:"routing"`
-		Profile           Profile      `json:"profile"`
-		StaticRoutes      []string     `json:"static_routes"`
-		Tunnels           []jsonTunnel `json:"tunnels"`
-		Warnings          []string     `json:"warnings"`
+		Format            Format   `json:"format"`
+		VPNConnectionID   *string  `json:"vpn_connection_id"`
+		VPNGatewayID      *string  `json:"vpn_gateway_id"`
+		CustomerGatewayID *string  `json:"customer_gateway_id"`
+		Routing           *Routing `json:"routing"`
+		Profile           Profile  `json:"profile"`
+		// AWS's traffic selectors; null when the file does not say.
+		LocalIPv4NetworkCIDR  *string      `json:"local_ipv4_network_cidr"`
+		RemoteIPv4NetworkCIDR *string      `json:"remote_ipv4_network_cidr"`
+		LabShortLifetimes     bool         `json:"lab_short_lifetimes,omitempty"`
+		StaticRoutes          []string     `json:"static_routes"`
+		Tunnels               []jsonTunnel `json:"tunnels"`
+		Warnings              []string     `json:"warnings"`
 	}
 	jsonTunnel struct {
 		Number          int       `json:"number"`
@@ -32,6 +36,17 @@ type (
 		MTU             *int      `json:"mtu"`
 		TCPMSS          *int      `json:"tcp_mss"`
 		BGP             *jsonBGP  `json:"bgp"`
+		AWS             jsonAWS   `json:"aws"`
+	}
+	// jsonAWS is what the AWS endpoint does (TunnelOptions); null fields
+	// are absent from the file, where AWS's defaults apply.
+	jsonAWS struct {
+		StartupAction    *string `json:"startup_action"`
+		DPDTimeoutAction *string `json:"dpd_timeout_action"`
+		DPDTimeoutS      *int    `json:"dpd_timeout_s"`
+		RekeyMarginS     *int    `json:"rekey_margin_s"`
+		RekeyFuzzPercent *int    `json:"rekey_fuzz_percent"`
+		ReplayWindow     *int    `json:"replay_window"`
 	}
 	jsonIKE struct {
 		Versions   []int    `json:"versions"`
@@ -70,6 +85,10 @@ func (c *Connection) MarshalJSON() ([]byte, error) {
 		Profile:           c.Profile,
 		Tunnels:           []jsonTunnel{},
 		Warnings:          c.Warnings,
+
+		LocalIPv4NetworkCIDR:  prefix(c.LocalNetwork),
+		RemoteIPv4NetworkCIDR: prefix(c.RemoteNetwork),
+		LabShortLifetimes:     c.LabShortLifetimes,
 	}
 	if c.Routing != "" {
 		r := c.Routing
@@ -96,6 +115,11 @@ func (c *Connection) MarshalJSON() ([]byte, error) {
 			},
 			MTU:    num(t.MTU),
 			TCPMSS: num(t.TCPMSS),
+			AWS: jsonAWS{
+				StartupAction: str(string(t.AWS.StartupAction)), DPDTimeoutAction: str(string(t.AWS.DPDTimeoutAction)),
+				DPDTimeoutS: num(t.AWS.DPDTimeoutS), RekeyMarginS: num(t.AWS.RekeyMarginS),
+				RekeyFuzzPercent: t.AWS.RekeyFuzzPercent, ReplayWindow: num(t.AWS.ReplayWindow),
+			},
 		}
 		if d := t.DPD; d != nil {
 			jt.DPD = &jsonDPD{IntervalS: d.IntervalS, Retries: num(d.Retries), TimeoutS: num(d.TimeoutS)}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 )
 
 var (
@@ -78,8 +79,16 @@ func (c *Connection) Validate(file string) error {
 	default:
 		return errorf(file, 0, 0, "routing", "unknown routing %q", c.Routing)
 	}
+	for _, sel := range []struct {
+		field string
+		p     netip.Prefix
+	}{{"local_ipv4_network_cidr", c.LocalNetwork}, {"remote_ipv4_network_cidr", c.RemoteNetwork}} {
+		if sel.p.IsValid() && (!sel.p.Addr().Is4() || sel.p != sel.p.Masked()) {
+			return errorf(file, 0, 0, sel.field, "%s is not an IPv4 network", sel.p)
+		}
+	}
 	for i := range c.Tunnels {
-		if err := c.Tunnels[i].validate(file); err != nil {
+		if err := c.Tunnels[i].validate(file, c.LabShortLifetimes); err != nil {
 			return err
 		}
 	}
@@ -99,7 +108,7 @@ func (c *Connection) Validate(file string) error {
 	return nil
 }
 
-func (t *Tunnel) validate(file string) error {
+func (t *Tunnel) validate(file string, lab bool) error {
 	fail := func(field, format string, args ...any) error {
 		return errorf(file, t.Line, t.Number, field, format, args...)
 	}
@@ -120,6 +129,9 @@ func (t *Tunnel) validate(file string) error {
 	}
 	if t.AWSOutside == t.CustomerOutside {
 		return fail("aws_outside", "%s is also the customer gateway's address", t.AWSOutside)
+	}
+	if t.PSK.key == "" {
+		return fail("psk", "missing: cgw authenticates with a pre-shared key; certificate authentication (a CertificateArn from AWS Private CA) is not supported yet")
 	}
 	if err := ValidatePSK(t.PSK.key); err != nil {
 		return fail("psk", "%v", err)
@@ -143,11 +155,14 @@ func (t *Tunnel) validate(file string) error {
 			return fail("aws_inside", "%s is also the customer inside address", t.AWSInside.Addr())
 		}
 	}
-	if err := t.IKE.validate(); err != nil {
+	if err := t.IKE.validate(lab); err != nil {
 		return fail("ike", "%v", err)
 	}
-	if err := t.IPsec.validate(); err != nil {
+	if err := t.IPsec.validate(lab); err != nil {
 		return fail("ipsec", "%v", err)
+	}
+	if field, err := t.AWS.validate(t, lab); err != nil {
+		return fail("aws."+field, "%v", err)
 	}
 	if t.IKE.LifetimeS > 0 && t.IPsec.LifetimeS > 0 && t.IPsec.LifetimeS >= t.IKE.LifetimeS {
 		return fail("ipsec", "lifetime %d s must be shorter than the IKE lifetime %d s", t.IPsec.LifetimeS, t.IKE.LifetimeS)
@@ -178,7 +193,7 @@ func (t *Tunnel) validate(file string) error {
 	return nil
 }
 
-func (k *IKE) validate() error {
+func (k *IKE) validate(lab bool) error {
 	for _, v := range k.Versions {
 		if v != 1 && v != 2 {
 			return fmt.Errorf("version %d is not IKEv1 or IKEv2", v)
@@ -192,8 +207,8 @@ func (k *IKE) validate() error {
 			return fmt.Errorf("DH group %d is not one AWS allows for phase 1 %v", g, Phase1DHGroups)
 		}
 	}
-	if k.LifetimeS != 0 && (k.LifetimeS < 900 || k.LifetimeS > 28800) {
-		return fmt.Errorf("lifetime %d s is outside AWS's 900-28800 s", k.LifetimeS)
+	if err := CheckLifetime(1, k.LifetimeS, lab); err != nil {
+		return err
 	}
 	if k.Mode != "" && k.Mode != "main" {
 		return fmt.Errorf("phase 1 mode %q: AWS supports main mode only", k.Mode)
@@ -201,7 +216,7 @@ func (k *IKE) validate() error {
 	return nil
 }
 
-func (p *IPsec) validate() error {
+func (p *IPsec) validate(lab bool) error {
 	if err := checkAlgs(p.Encryption, p.Integrity); err != nil {
 		return err
 	}
@@ -210,8 +225,97 @@ func (p *IPsec) validate() error {
 			return fmt.Errorf("PFS group %d is not one AWS allows for phase 2 %v", g, Phase2DHGroups)
 		}
 	}
-	if p.LifetimeS != 0 && (p.LifetimeS < 900 || p.LifetimeS > 3600) {
-		return fmt.Errorf("lifetime %d s is outside AWS's 900-3600 s", p.LifetimeS)
+	if err := CheckLifetime(2, p.LifetimeS, lab); err != nil {
+		return err
+	}
+	return nil
+}
+
+// LabMinLifetimeS is the shortest lifetime ParseOptions.LabShortLifetimes
+// accepts.
+const LabMinLifetimeS = 10
+
+// CheckLifetime checks a phase 1 or phase 2 lifetime in seconds (0 means
+// absent) against AWS's ranges, 900-28800 s and 900-3600 s; with lab, the
+// lower bound is LabMinLifetimeS.
+func CheckLifetime(phase, seconds int, lab bool) error {
+	lo, hi := 900, 28800
+	if phase == 2 {
+		hi = 3600
+	}
+	if seconds == 0 || seconds >= lo && seconds <= hi || lab && seconds >= LabMinLifetimeS && seconds <= hi {
+		return nil
+	}
+	if lab {
+		return fmt.Errorf("lifetime %d s is outside %d-%d s (AWS's range, with lab_short_lifetimes from %d s)", seconds, LabMinLifetimeS, hi, LabMinLifetimeS)
+	}
+	if seconds < lo {
+		return fmt.Errorf("lifetime %d s is outside AWS's %d-%d s (shorter lifetimes are for labs only: lab_short_lifetimes in cgw.yaml, --lab-short-lifetimes for cgw import)", seconds, lo, hi)
+	}
+	return fmt.Errorf("lifetime %d s is outside AWS's %d-%d s", seconds, lo, hi)
+}
+
+// validate checks AWS's own tunnel options against AWS's rules and the
+// tunnel's other facts; the field named is the model's JSON name.
+func (o *AWSOptions) validate(t *Tunnel, lab bool) (string, error) {
+	switch o.StartupAction {
+	case "", StartupAdd:
+	case StartupStart:
+		if len(t.IKE.Versions) > 0 && !slices.Contains(t.IKE.Versions, 2) {
+			return "startup_action", errors.New("start (AWS initiates) needs IKEv2, and the tunnel allows only IKEv1: allow ikev2 in the tunnel's IKE versions, or set the startup action to add")
+		}
+	default:
+		return "startup_action", fmt.Errorf("%q is not add or start", o.StartupAction)
+	}
+	switch o.DPDTimeoutAction {
+	case "", DPDClear, DPDNone, DPDRestart:
+	default:
+		return "dpd_timeout_action", fmt.Errorf("%q is not clear, none or restart", o.DPDTimeoutAction)
+	}
+	if err := checkDPDTimeout(o.DPDTimeoutS); err != nil {
+		return "dpd_timeout_s", err
+	}
+	if err := checkRekeyMargin(o.RekeyMarginS, t.IPsec.LifetimeS, lab); err != nil {
+		return "rekey_margin_s", err
+	}
+	if f := o.RekeyFuzzPercent; f != nil && (*f < 0 || *f > 100) {
+		return "rekey_fuzz_percent", fmt.Errorf("%d is outside AWS's 0-100 %%", *f)
+	}
+	if err := checkReplayWindow(o.ReplayWindow); err != nil {
+		return "replay_window", err
+	}
+	return "", nil
+}
+
+func checkDPDTimeout(s int) error {
+	if s != 0 && (s < 30 || s > 3600) {
+		return fmt.Errorf("%d s is outside 30-3600 s (AWS's minimum is 30)", s)
+	}
+	return nil
+}
+
+// checkRekeyMargin checks RekeyMarginTimeSeconds: AWS allows 60 s up to
+// half the phase 2 lifetime (3600 s when absent); lab lowers 60 to 1.
+func checkRekeyMargin(s, phase2 int, lab bool) error {
+	if s == 0 {
+		return nil
+	}
+	if phase2 == 0 {
+		phase2 = 3600
+	}
+	lo := 60
+	if lab {
+		lo = 1
+	}
+	if s < lo || s > phase2/2 {
+		return fmt.Errorf("%d s is outside %d s to half the phase 2 lifetime (%d s), as AWS requires", s, lo, phase2/2)
+	}
+	return nil
+}
+
+func checkReplayWindow(n int) error {
+	if n != 0 && (n < 64 || n > 2048) {
+		return fmt.Errorf("%d packets is outside AWS's 64-2048", n)
 	}
 	return nil
 }
@@ -251,6 +355,17 @@ func finish(c *Connection, file string) (*Connection, error) {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("the file describes only tunnel %d; AWS gives every connection two tunnels, configure both", c.Tunnels[0].Number))
 	}
 	for _, t := range c.Tunnels {
+		for _, lt := range []struct {
+			what string
+			life int
+		}{{"IKE", t.IKE.LifetimeS}, {"IPsec", t.IPsec.LifetimeS}} {
+			if lt.life == 0 {
+				lt.life = map[string]int{"IKE": 28800, "IPsec": 3600}[lt.what]
+			}
+			if w := t.AWS.RekeyWindow(); 4*w > 3*lt.life {
+				c.Warnings = append(c.Warnings, fmt.Sprintf("tunnel %d: AWS may rekey its %s SA as early as %d s before the %d s lifetime ends (rekey margin plus fuzz), more than three quarters of it: cgw rekeys at a quarter of the lifetime and AWS's rekey may come first", t.Number, lt.what, w, lt.life))
+			}
+		}
 		if t.AWSInside.IsValid() && t.AWSInside.Addr().Next() != t.CustomerInside.Addr() {
 			c.Warnings = append(c.Warnings, fmt.Sprintf("tunnel %d: the customer inside address %s is not the AWS inside address %s + 1, as AWS assigns them", t.Number, t.CustomerInside.Addr(), t.AWSInside.Addr()))
 		}

@@ -512,7 +512,7 @@ func (w *xwalk) readTunnel(n *xnode, t *Tunnel, static bool) {
 		}
 	}
 	if w.err == nil && t.PSK.IsZero() {
-		w.failAt(n, "ike/pre_shared_key", "missing")
+		w.failAt(n, "ike/pre_shared_key", "missing: cgw authenticates with a pre-shared key; certificate authentication (AWS Private CA) is not supported yet")
 	}
 	if w.err != nil {
 		return

@@ -1,0 +1,114 @@
+package gateway
+
+// This file is the AWS side of a tunnel as the loop sees it: the duplicate
+// SAs a simultaneous start leaves, and the tunnel options status shows.
+
+import (
+	"context"
+	"time"
+
+	"github.com/cgw-project/cgw/gateway/awsconf"
+	"github.com/cgw-project/cgw/ike"
+)
+
+// dupGrace is how long duplicate SAs of a tunnel may last before cgw closes
+// the extras: AWS's own uniqueness policy, if it has one, acts as the
+// second SA comes up, so cgw acts only on what that leaves.
+const dupGrace = 5 * time.Second
+
+// saCloser closes one SA by id; *ike.Client is one.
+type saCloser interface {
+	TerminateIKESA(ctx context.Context, name string, id uint32) error
+	TerminateChildSA(ctx context.Context, name string, id uint32) error
+}
+
+var _ saCloser = (*ike.Client)(nil)
+
+// closeDuplicates closes the IKE_SAs and CHILD_SAs of t that duplicate
+// another, once they have lasted dupGrace (see ike.Extras for which one
+// stays: the one AWS initiated). Only tunnels AWS initiates too
+// (StartupAction start) can have them: their unique = never lets both SAs
+// of a simultaneous start live instead of each side deleting the one the
+// other keeps. An SA cgw did not initiate is otherwise treated like its
+// own: it makes the tunnel up, and cgw initiates nothing meanwhile.
+func (g *Gateway) closeDuplicates(ctx context.Context, c saCloser, t *tunnel, sas []ike.IKESA, now time.Time) {
+	if !t.spec.AWSInitiates {
+		return
+	}
+	children := []string{t.spec.Name}
+	if in := t.spec.Inside; in != nil {
+		children = append(children, in.Name)
+	}
+	ikeIDs, childIDs := ike.Extras(sas, t.spec.Name, children...)
+	switch {
+	case len(ikeIDs)+len(childIDs) == 0:
+		t.dupSince = time.Time{}
+		return
+	case t.dupSince.IsZero():
+		t.dupSince = now
+		return
+	case now.Sub(t.dupSince) < dupGrace:
+		return
+	}
+	t.dupSince = time.Time{}
+	for _, id := range ikeIDs {
+		g.log.Info("closing a duplicate IKE_SA (cgw and AWS both initiated)", "tunnel", t.number, "ike_id", id)
+		if err := c.TerminateIKESA(ctx, t.spec.Name, id); err != nil {
+			g.log.Warn("closing a duplicate IKE_SA", "tunnel", t.number, "ike_id", id, "err", err)
+		}
+	}
+	for _, id := range childIDs {
+		g.log.Info("closing a duplicate CHILD_SA (cgw and AWS both initiated)", "tunnel", t.number, "child_id", id)
+		if err := c.TerminateChildSA(ctx, t.spec.Name, id); err != nil {
+			g.log.Warn("closing a duplicate CHILD_SA", "tunnel", t.number, "child_id", id, "err", err)
+		}
+	}
+}
+
+// TunnelAWS is, in Status, what the AWS endpoint does on a tunnel (its
+// tunnel options, AWS's defaults where the file does not say) and when
+// cgw rekeys to come first.
+type TunnelAWS struct {
+	StartupAction    string `json:"startup_action"`     // add (cgw initiates) or start (AWS too)
+	DPDTimeoutAction string `json:"dpd_timeout_action"` // clear, none or restart
+	DPDTimeoutS      int    `json:"dpd_timeout_s"`
+	RekeyWindowS     int    `json:"rekey_window_s"` // AWS rekeys in this last part of a lifetime
+	IKERekeyS        int64  `json:"ike_rekey_s"`    // cgw's rekey_time
+	ChildRekeyS      int64  `json:"child_rekey_s"`
+	ReplayWindow     int    `json:"replay_window,omitempty"` // 0: charon's default
+	// InitiatedBy is who initiated the current IKE SA: cgw or aws; ""
+	// when there is none.
+	InitiatedBy string `json:"initiated_by,omitempty"`
+}
+
+// tunnelAWS is t's TunnelAWS from the imported file.
+func (g *Gateway) tunnelAWS(t *tunnel) TunnelAWS {
+	var o awsconf.AWSOptions
+	for _, ct := range g.conn.Tunnels {
+		if ct.Number == t.number {
+			o = ct.AWS
+		}
+	}
+	out := TunnelAWS{
+		StartupAction: string(o.StartupAction), DPDTimeoutAction: string(o.DPDTimeoutAction), DPDTimeoutS: o.DPDTimeoutS,
+		RekeyWindowS: o.RekeyWindow(), IKERekeyS: int64(t.spec.IKERekey / time.Second), ChildRekeyS: int64(t.spec.ChildRekey / time.Second),
+		ReplayWindow: o.ReplayWindow,
+	}
+	if out.StartupAction == "" {
+		out.StartupAction = string(awsconf.StartupAdd)
+	}
+	if out.DPDTimeoutAction == "" {
+		out.DPDTimeoutAction = string(awsconf.DPDClear)
+	}
+	if out.DPDTimeoutS == 0 {
+		out.DPDTimeoutS = awsconf.DefaultDPDTimeoutS
+	}
+	return out
+}
+
+func initiatedBy(sa *ike.IKESA) string {
+	if sa.Initiator {
+		return "cgw"
+	}
+	return "aws"
+}
