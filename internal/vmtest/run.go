@@ -66,8 +66,8 @@ type Step struct {
 
 // Result is what one VM run showed.
 type Result struct {
-	// Pass is true when the guest printed "RESULT PASS" (the systemd
-	// phase prints it, and only after guest/lab.sh's phases passed) and no
+	// Pass is true when the guest printed "LAB PASS" (guest/lab.sh's
+	// phases passed), then "RESULT PASS" (the systemd phase), and no
 	// "RESULT FAIL".
 	Pass bool
 	// Failure is the text after "RESULT FAIL", or why no RESULT came.
@@ -311,8 +311,13 @@ func boot(ctx context.Context, o Options, k Kernel, initrd string, res *Result, 
 				res.Timings = append(res.Timings, strings.TrimPrefix(s, "TIMING "))
 			case s == "RESULT PASS":
 				// A FAIL before it (there should be one RESULT line)
-				// stands.
-				res.Pass, gotResult = res.Failure == "", true
+				// stands, and the systemd phase's PASS counts only after
+				// lab.sh's phases said they passed.
+				gotResult = true
+				res.Pass = res.Failure == "" && res.LabPass
+				if !res.LabPass && res.Failure == "" {
+					res.Failure = "RESULT PASS without LAB PASS before it (the phases of lab.sh did not report passing)"
+				}
 			case strings.HasPrefix(s, "RESULT FAIL"):
 				res.Pass, gotResult = false, true
 				res.Failure = strings.TrimSpace(strings.TrimPrefix(s, "RESULT FAIL"))

@@ -27,6 +27,8 @@
 set -u
 export PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/busybox
 export HOME=/root LC_ALL=C
+# systemctl's output goes to serial ports: no colours, links or pager.
+export SYSTEMD_COLORS=0 SYSTEMD_URLIFY=0 SYSTEMD_PAGER=
 
 LAB=cgwlab
 DIR=/run/cgwlab/$LAB
