@@ -245,3 +245,29 @@ func TestMissingToolsNamesPackages(t *testing.T) {
 		t.Errorf("checkTools = %v, want the install command and the script named", err)
 	}
 }
+
+// TestDropInLeavesTheSandboxAlone: the systemd phase tests
+// configs/cgw.service as shipped. Its drop-in may move cgw into the lab's
+// namespace, shorten the watchdog and redirect the log, nothing else (no
+// hardening setting relaxed).
+func TestDropInLeavesTheSandboxAlone(t *testing.T) {
+	allowed := map[string]bool{"NetworkNamespacePath": true, "WatchdogSec": true, "StandardOutput": true, "StandardError": true}
+	seen := map[string]bool{}
+	for i, line := range strings.Split(string(guestCgwDropIn), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if line == "[Service]" {
+			continue
+		}
+		key, _, ok := strings.Cut(line, "=")
+		if !ok || !allowed[key] {
+			t.Errorf("cgw.service.d/vmtest.conf line %d: %q: the drop-in may only set %v", i+1, line, allowed)
+		}
+		seen[key] = true
+	}
+	if !seen["NetworkNamespacePath"] || !seen["WatchdogSec"] {
+		t.Errorf("cgw.service.d/vmtest.conf sets %v, want NetworkNamespacePath and WatchdogSec", seen)
+	}
+}

@@ -20,13 +20,13 @@ import (
 // baseFormat changes whenever what goes into the base image changes in a
 // way the cache key (kernel version, host files' sizes and times) would
 // not see.
-const baseFormat = "cgw-vmtest-base-8"
+const baseFormat = "cgw-vmtest-base-9"
 
 // guestBinaries are the host programs copied into the guest, with their
 // shared-library closure. Symlinks on the way (modprobe -> kmod, merged
 // /usr) are reproduced.
 var guestBinaries = []string{"busybox", "bash", "ip", "ping", "nft", "kmod", "modprobe", "insmod", "depmod",
-	"sysctl", "flock", "swanctl"}
+	"sysctl", "flock", "swanctl", "systemctl", "kill", "umount"}
 
 // charonFiles are strongSwan's charon and the plugins the lab loads in
 // kernel mode (internal/lab pluginsKernel) plus the crypto plugins charon
@@ -39,6 +39,29 @@ var charonFiles = append([]string{"/usr/lib/ipsec/charon"}, pluginPaths(
 // with them (internal/lab BGPDPath, ZebraPath, VtyshPath); in kernel mode
 // zebra installs bgpd's best path as the AWS side's route back.
 var frrFiles = []string{"/usr/lib/frr/bgpd", "/usr/lib/frr/zebra", "/usr/bin/vtysh"}
+
+// systemdFiles are the host's systemd (PID 1 of the last phase, which runs
+// configs/cgw.service under it) and systemd-shutdown, which PID 1 execs to
+// power off; systemctl (guestBinaries) talks to it, /bin/kill is the unit's
+// ExecReload and umount what systemd runs to unmount at power-off.
+var systemdFiles = []string{"/lib/systemd/systemd", "/lib/systemd/systemd-shutdown"}
+
+// systemdUnits are the host's unit files for what the guest's systemd
+// starts and stops: the targets on the way to multi-user.target (which
+// cgw.service's default dependencies name) and the power-off transaction.
+// No .wants directories and no generators come along, so nothing else
+// starts: no journald (systemd logs to kmsg, services write to files), no
+// udev, no getty.
+var systemdUnits = func() []string {
+	var out []string
+	for _, u := range []string{"basic.target", "sysinit.target", "local-fs-pre.target", "local-fs.target", "swap.target",
+		"sockets.target", "timers.target", "paths.target", "slices.target", "multi-user.target",
+		"network-pre.target", "network.target", "network-online.target",
+		"shutdown.target", "umount.target", "final.target", "poweroff.target", "systemd-poweroff.service"} {
+		out = append(out, "/lib/systemd/system/"+u)
+	}
+	return out
+}()
 
 func pluginPaths(names ...string) []string {
 	var out []string
@@ -54,6 +77,8 @@ func pluginPaths(names ...string) []string {
 var hostExtras = []string{
 	"/usr/lib/x86_64-linux-gnu/libgcc_s.so.1", "/lib/x86_64-linux-gnu/libgcc_s.so.1",
 	"/etc/iproute2", "/etc/protocols", "/etc/services",
+	// systemd warns (and taints itself) without an os-release.
+	"/etc/os-release",
 }
 
 // guestModules are loaded, with their dependencies, into the base image:
@@ -190,7 +215,7 @@ func hostFiles(ctx context.Context) ([]string, error) {
 		}
 		roots = append(roots, p)
 	}
-	for _, f := range append(slices.Clone(charonFiles), frrFiles...) {
+	for _, f := range slices.Concat(charonFiles, frrFiles, systemdFiles) {
 		if _, err := os.Stat(f); err != nil {
 			return nil, err
 		}
@@ -213,6 +238,15 @@ func hostFiles(ctx context.Context) ([]string, error) {
 				seen[l] = true
 				out = append(out, l)
 			}
+		}
+	}
+	for _, u := range systemdUnits {
+		if _, err := os.Stat(u); err != nil {
+			return nil, err
+		}
+		if !seen[u] {
+			seen[u] = true
+			out = append(out, u)
 		}
 	}
 	for _, e := range hostExtras {
@@ -350,6 +384,10 @@ func BuildBase(ctx context.Context, k Kernel, cacheDir string, logf func(string,
 	im["/etc/frr"] = entry{kind: 'd', perm: 0o755}
 	im["/etc/frr/vtysh.conf"] = entry{kind: 'b', perm: 0o644, data: []byte(
 		"! the vmtest guest: vtysh as root without PAM\nservice integrated-vtysh-config\nusername root nopassword\n")}
+	// systemd as PID 1 wants a machine ID (it would otherwise make up a
+	// transient one and warn); any fixed 128-bit hex will do.
+	im["/etc/machine-id"] = entry{kind: 'b', perm: 0o444, data: []byte("c9e0a7f1d2b34c5e8f6a7b8c9d0e1f20\n")}
+	im["/etc/systemd/system"] = entry{kind: 'd', perm: 0o755}
 	im["/etc/strongswan.conf"] = entry{kind: 'b', perm: 0o644, data: []byte(
 		"# swanctl in the guest (dumps only)\nswanctl {\n\tload = random openssl pem pkcs1 x509 pubkey\n}\n")}
 

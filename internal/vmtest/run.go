@@ -21,6 +21,18 @@ var guestInit []byte
 //go:embed guest/lab.sh
 var guestLab []byte
 
+// The systemd phase: the script, the unit that runs it and cgw.service's
+// drop-in (cgw.service itself is configs/cgw.service of the tree under
+// test).
+var (
+	//go:embed guest/systemd.sh
+	guestSystemdScript []byte
+	//go:embed guest/cgw-vmtest.service
+	guestSystemdUnit []byte
+	//go:embed guest/cgw.service.d/vmtest.conf
+	guestCgwDropIn []byte
+)
+
 // Options configure Run. The zero value is usable.
 type Options struct {
 	// CacheDir holds the kernel and the base initramfs between runs;
@@ -39,7 +51,7 @@ type Options struct {
 	// probe: KVM when a short KVM boot works, else TCG (the test takes it
 	// from $CGW_VMTEST_ACCEL).
 	Accel string
-	// Timeout bounds the VM; default 330 s.
+	// Timeout bounds the VM; default 420 s.
 	Timeout time.Duration
 	// Logf receives progress and the guest's "@@", "TIMING" and "RESULT"
 	// lines as they arrive; nil discards them.
@@ -54,13 +66,18 @@ type Step struct {
 
 // Result is what one VM run showed.
 type Result struct {
-	// Pass is true when the guest printed "RESULT PASS".
+	// Pass is true when the guest printed "LAB PASS" (guest/lab.sh's
+	// phases passed), then "RESULT PASS" (the systemd phase), and no
+	// "RESULT FAIL".
 	Pass bool
 	// Failure is the text after "RESULT FAIL", or why no RESULT came.
 	Failure string
 	// PlainPass is true when the plain-initiator phase passed (the lab
 	// itself works in kernel mode), whatever cgw did afterwards.
 	PlainPass bool
+	// LabPass is true when guest/lab.sh's phases (plain, cgw, BGP) all
+	// passed and the guest went on to the systemd phase.
+	LabPass bool
 	// Timings are the guest's "TIMING name=value" lines in order, as
 	// "name=value".
 	Timings []string
@@ -102,7 +119,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.WorkDir = d
 	}
 	if o.Timeout == 0 {
-		o.Timeout = 330 * time.Second
+		o.Timeout = 420 * time.Second
 	}
 	res := &Result{Console: filepath.Join(o.WorkDir, "console.log"), Detail: filepath.Join(o.WorkDir, "detail.log")}
 	step := func(name string, f func() error) error {
@@ -158,7 +175,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 }
 
 // buildOverlay builds cgw and cgwlab (static, CGO_ENABLED=0) and writes
-// the second archive: /init, /lab/lab.sh and the two binaries.
+// the second archive: /init, /lab/lab.sh, the systemd phase (its script
+// and unit, configs/cgw.service with the test's drop-in) and the two
+// binaries.
 func buildOverlay(ctx context.Context, moduleDir, work, script string) (string, error) {
 	lab := guestLab
 	if script != "" {
@@ -176,6 +195,10 @@ func buildOverlay(ctx context.Context, moduleDir, work, script string) (string, 
 		}
 		moduleDir = filepath.Dir(gomod)
 	}
+	unit, err := os.ReadFile(filepath.Join(moduleDir, "configs", "cgw.service"))
+	if err != nil {
+		return "", fmt.Errorf("the unit under test: %w", err)
+	}
 	bin := filepath.Join(work, "bin")
 	for _, c := range []string{"cgw", "cgwlab"} {
 		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", filepath.Join(bin, c), "./cmd/"+c)
@@ -191,6 +214,13 @@ func buildOverlay(ctx context.Context, moduleDir, work, script string) (string, 
 		"/lab/lab.sh":           {kind: 'b', perm: 0o755, data: lab},
 		"/usr/local/bin/cgw":    {kind: 'f', src: filepath.Join(bin, "cgw"), perm: 0o755},
 		"/usr/local/bin/cgwlab": {kind: 'f', src: filepath.Join(bin, "cgwlab"), perm: 0o755},
+		"/lab/systemd.sh":       {kind: 'b', perm: 0o755, data: guestSystemdScript},
+		// As `make install` puts it (ExecStart=/usr/local/bin/cgw), not
+		// enabled: the phase starts it once /etc/cgw/cgw.yaml exists.
+		"/etc/systemd/system/cgw.service":                                {kind: 'b', perm: 0o644, data: unit},
+		"/etc/systemd/system/cgw.service.d/vmtest.conf":                  {kind: 'b', perm: 0o644, data: guestCgwDropIn},
+		"/etc/systemd/system/cgw-vmtest.service":                         {kind: 'b', perm: 0o644, data: guestSystemdUnit},
+		"/etc/systemd/system/multi-user.target.wants/cgw-vmtest.service": {kind: 'l', target: "../cgw-vmtest.service"},
 	}
 	out := filepath.Join(work, "overlay.cpio")
 	if err := im.writeFile(out); err != nil {
@@ -265,7 +295,7 @@ func boot(ctx context.Context, o Options, k Kernel, initrd string, res *Result, 
 	gotResult := false
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
-		for _, m := range []string{"@@ ", "TIMING ", "RESULT ", "PLAIN PASS"} {
+		for _, m := range []string{"@@ ", "TIMING ", "RESULT ", "PLAIN PASS", "LAB PASS"} {
 			i := strings.Index(line, m)
 			if i < 0 {
 				continue
@@ -280,11 +310,21 @@ func boot(ctx context.Context, o Options, k Kernel, initrd string, res *Result, 
 			case strings.HasPrefix(s, "TIMING "):
 				res.Timings = append(res.Timings, strings.TrimPrefix(s, "TIMING "))
 			case s == "RESULT PASS":
-				res.Pass, gotResult = true, true
+				// A FAIL before it (there should be one RESULT line)
+				// stands, and the systemd phase's PASS counts only after
+				// lab.sh's phases said they passed.
+				gotResult = true
+				res.Pass = res.Failure == "" && res.LabPass
+				if !res.LabPass && res.Failure == "" {
+					res.Failure = "RESULT PASS without LAB PASS before it (the phases of lab.sh did not report passing)"
+				}
 			case strings.HasPrefix(s, "RESULT FAIL"):
-				res.Failure, gotResult = strings.TrimSpace(strings.TrimPrefix(s, "RESULT FAIL")), true
+				res.Pass, gotResult = false, true
+				res.Failure = strings.TrimSpace(strings.TrimPrefix(s, "RESULT FAIL"))
 			case s == "PLAIN PASS":
 				res.PlainPass = true
+			case s == "LAB PASS":
+				res.LabPass = true
 			}
 			break
 		}

@@ -42,6 +42,11 @@ var hostTools = []tool{
 	{name: "bgpd", pkg: "frr", path: "/usr/lib/frr/bgpd"},
 	{name: "zebra", pkg: "frr", path: "/usr/lib/frr/zebra"},
 	{name: "vtysh", pkg: "frr", path: "/usr/bin/vtysh"},
+	{name: "systemd", pkg: "systemd", path: "/lib/systemd/systemd"},
+	{name: "systemd-shutdown", pkg: "systemd", path: "/lib/systemd/systemd-shutdown"},
+	{name: "systemctl", pkg: "systemd"},
+	{name: "kill", pkg: "procps"},
+	{name: "umount", pkg: "mount"},
 }
 
 // MissingTools returns what the harness needs and does not find, one

@@ -19,9 +19,14 @@
 # resuming when the active tunnel goes silent, and a clean SIGTERM
 # shutdown.
 #
+# Phase 4 (systemd) is /lab/systemd.sh, under systemd as PID 1, which /init
+# execs when this script exits 0.
+#
 # Output: ttyS0 gets "@@ <seconds since start> ..." progress, "TIMING k=v"
-# lines and exactly one "RESULT PASS" or "RESULT FAIL <why>"; ttyS1 gets the
-# dumps (charon logs, cgw log, ip xfrm state/policy, routes, nft).
+# lines, "PLAIN PASS" and "LAB PASS" when those phases passed, and on
+# failure "RESULT FAIL <why>" (exit 1); the one "RESULT PASS" comes from
+# the systemd phase. ttyS1 gets the dumps (charon logs, cgw log, ip xfrm
+# state/policy, routes, nft).
 set -u
 export PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/busybox
 export HOME=/root LC_ALL=C
@@ -563,4 +568,8 @@ n=$(ip netns exec "$NS_CGW" cat /proc/net/tcp | awk '($2 ~ /:00B3$/ || $3 ~ /:00
 dump "end of a passing run"
 cgwlab down >>/tmp/cgwlab.log 2>&1 || fail "cgwlab down: $(tail -3 /tmp/cgwlab.log | tr '\n' ' ')"
 timing total_guest_s "$(elapsed "$START")"
-echo "RESULT PASS"
+# The RESULT line comes from the systemd phase (/lab/systemd.sh), which
+# /init runs under systemd when this script exits 0.
+mark "lab phases: PASS"
+echo "LAB PASS"
+exit 0
