@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cgw-project/cgw/awsapi"
+	"github.com/cgw-project/cgw/internal/ec2test"
+)
+
+// fakeAWS starts the fake EC2 API with the lab's scenario and points the
+// SDK's standard chain at it through the environment only, as a user's
+// shell would: AWS_ENDPOINT_URL_EC2, static keys (or none), IMDS at the
+// fake, no shared files.
+func fakeAWS(t *testing.T, withCreds bool) (*ec2test.Server, ec2test.Scenario) {
+	t.Helper()
+	srv := ec2test.NewServer()
+	t.Cleanup(srv.Close)
+	sc := srv.AddScenario(ec2test.Scenario{})
+	dir := t.TempDir()
+	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL",
+		"AWS_EC2_METADATA_DISABLED", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
+	t.Setenv("AWS_ENDPOINT_URL_EC2", srv.URL)
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", srv.URL)
+	if withCreds {
+		t.Setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+		t.Setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+	}
+	return srv, sc
+}
+
+func noPSK(t *testing.T, sc ec2test.Scenario, outputs ...string) {
+	t.Helper()
+	for _, o := range outputs {
+		for _, k := range sc.PSKs {
+			if strings.Contains(o, k) {
+				t.Errorf("a pre-shared key was printed:\n%s", o)
+			}
+		}
+	}
+}
+
+func TestImportVPNConnectionID(t *testing.T) {
+	srv, sc := fakeAWS(t, true)
+	stdout, stderr, err := runCgw(t, nil, "import", "--vpn-connection-id", sc.VPN, "--region", "eu-west-1", "--json")
+	if err != nil {
+		t.Fatalf("%v (stderr %q)", err, stderr)
+	}
+	noPSK(t, sc, stdout, stderr)
+	var got struct {
+		Format  string `json:"format"`
+		ID      string `json:"vpn_connection_id"`
+		Routing string `json:"routing"`
+		Tunnels []struct {
+			AWSOutside  string `json:"aws_outside"`
+			Fingerprint string `json:"psk_fingerprint"`
+			IKE         struct {
+				Versions []int `json:"versions"`
+			} `json:"ike"`
+		} `json:"tunnels"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatalf("%v:\n%s", err, stdout)
+	}
+	if got.ID != sc.VPN || got.Routing != "static" || got.Format != "json" || len(got.Tunnels) != 2 {
+		t.Fatalf("imported %+v", got)
+	}
+	for i, tu := range got.Tunnels {
+		if tu.AWSOutside != sc.AWSOutside[i].String() || !strings.HasPrefix(tu.Fingerprint, "hmac-sha256:") || len(tu.IKE.Versions) != 1 || tu.IKE.Versions[0] != 2 {
+			t.Errorf("tunnel %d: %+v", i+1, tu)
+		}
+	}
+	if r := srv.Requests(); len(r) != 1 || r[0].Region != "eu-west-1" || r[0].Action != "DescribeVpnConnections" {
+		t.Errorf("requests %+v", r)
+	}
+
+	// The table form too.
+	stdout, stderr, err = runCgw(t, nil, "import", "--vpn-connection-id", sc.VPN, "--region", "eu-west-1")
+	if err != nil || !strings.Contains(stdout, "VPN connection "+sc.VPN+" (json, static routing, tunnel options profile)") {
+		t.Errorf("table: %v\n%s%s", err, stdout, stderr)
+	}
+	noPSK(t, sc, stdout, stderr)
+}
+
+func TestImportVPNConnectionIDErrors(t *testing.T) {
+	_, sc := fakeAWS(t, false)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"import", "--vpn-connection-id", sc.VPN, "--region", "eu-west-1"}, "AWS checks skipped: no AWS credentials"},
+		{[]string{"import", "--vpn-connection-id", "vpn-zz"}, "--vpn-connection-id: \"vpn-zz\" is not a VPN connection id"},
+		{[]string{"import", "--vpn-connection-id", sc.VPN, "some-file"}, "give FILE or --vpn-connection-id, not both"},
+		{[]string{"import", "--region", "eu-west-1", "some-file"}, "--region goes with --vpn-connection-id"},
+	} {
+		_, _, err := runCgw(t, nil, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("cgw %s: %v, want %q", strings.Join(tc.args, " "), err, tc.want)
+		}
+	}
+	_, _, err := runCgw(t, nil, "import", "--vpn-connection-id", sc.VPN, "--region", "eu-west-1")
+	for _, a := range awsapi.IAMActions[:1] {
+		if err == nil || !strings.Contains(err.Error(), a) {
+			t.Errorf("without credentials: %v, want the IAM action %s named", err, a)
+		}
+	}
+}
+
+// TestRunCheckAWSConfigRef: aws_config: aws:REGION:vpn-… reads the
+// connection from the API, so no download is needed.
+func TestRunCheckAWSConfigRef(t *testing.T) {
+	srv, sc := fakeAWS(t, true)
+	dir := t.TempDir()
+	ref := "aws:eu-north-1:" + sc.VPN
+	cfg := writeFile(t, filepath.Join(dir, "cgw.yaml"), "aws_config: "+ref+"\ndataplane: libipsec\nlocal_networks: [172.31.16.0/20]\nremote_networks: [10.10.100.0/24]\n", 0o600)
+	stdout, stderr, err := runCgw(t, nil, "run", "--check", "--config", cfg)
+	if err != nil {
+		t.Fatalf("%v (stderr %q)", err, stderr)
+	}
+	if !strings.Contains(stdout, "config ok: 2 tunnel(s) from "+ref+" (json), routing static") {
+		t.Errorf("stdout %q", stdout)
+	}
+	noPSK(t, sc, stdout, stderr)
+	if r := srv.Requests(); len(r) == 0 || r[0].Region != "eu-north-1" {
+		t.Errorf("requests %+v, want DescribeVpnConnections in the ref's region", r)
+	}
+
+	bad := writeFile(t, filepath.Join(dir, "bad.yaml"), "aws_config: aws:vpn-nothex\ndataplane: libipsec\nlocal_networks: [172.31.16.0/20]\nremote_networks: [10.10.100.0/24]\n", 0o600)
+	if _, _, err := runCgw(t, nil, "run", "--check", "--config", bad); err == nil || !strings.Contains(err.Error(), "aws_config") {
+		t.Errorf("bad ref: %v, want an error naming aws_config", err)
+	}
+}
