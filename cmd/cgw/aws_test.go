@@ -2,12 +2,15 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cgw-project/cgw/awsapi"
+	"github.com/cgw-project/cgw/diag"
 	"github.com/cgw-project/cgw/internal/ec2test"
 )
 
@@ -138,4 +141,64 @@ func TestRunCheckAWSConfigRef(t *testing.T) {
 	if _, _, err := runCgw(t, nil, "run", "--check", "--config", bad); err == nil || !strings.Contains(err.Error(), "aws_config") {
 		t.Errorf("bad ref: %v, want an error naming aws_config", err)
 	}
+}
+
+// TestDiagnoseAWS: offline captures that cannot tell Case 2 from Case 3
+// (requests into the tunnel, no reply) plus --aws: the fake EC2 API names
+// the resource at fault, before the captures' verdict, and every finding
+// is a check.
+func TestDiagnoseAWS(t *testing.T) {
+	dir := t.TempDir()
+	var lines strings.Builder
+	for seq := 1; seq <= 4; seq++ {
+		fmt.Fprintf(&lines, `{"time":"2026-11-27T09:00:0%dZ","point":"tunnel","kind":"echo_request","src":"172.31.16.103","dst":"10.10.100.110","id":9,"seq":%d,"len":84,"summary":"ICMP echo request"}`+"\n", seq, seq)
+	}
+	sender := writeFile(t, filepath.Join(dir, "sender.jsonl"), lines.String(), 0o600)
+	sc := ec2test.LabScenario()
+	cfg := writeFile(t, filepath.Join(dir, "cgw.yaml"), "aws_config: aws:eu-west-1:"+sc.VPN+"\nlocal_networks: [172.31.16.0/20]\nremote_networks: [10.10.100.0/24]\n", 0o600)
+	diagnose := func(t *testing.T) (diag.Report, string) {
+		t.Helper()
+		stdout, stderr, err := runCgw(t, nil, "diagnose", "--config", cfg, "--sender-pcap", sender, "--aws", "--source", "172.31.16.103", "--json", "10.10.100.110")
+		var r diag.Report
+		if jerr := json.Unmarshal([]byte(stdout), &r); jerr != nil {
+			t.Fatalf("%v / %v (stderr %q)", err, jerr, stderr)
+		}
+		return r, stderr
+	}
+	for _, tc := range []struct {
+		name, verdict, check string
+		fault                func(*ec2test.Server)
+	}{
+		{"no-return-route", "Case 3: route table rtb-0d0d0d0d0d0d0d0d0 of subnet subnet-0a0a0a0a0a0a0a0a0 has no route to 172.31.16.0/20 (vgw-0fedcba9876543210, propagation off)\n",
+			"AWS fault rtb-0d0d0d0d0d0d0d0d0: ", func(s *ec2test.Server) { s.RemoveRoute(sc.RouteTable, sc.OnPremises) }},
+		{"drop-icmp-vpc", "Case 2: security group sg-0e0e0e0e0e0e0e0e0 of eni-0b0b0b0b0b0b0b0b0 allows no inbound ICMP echo from 172.31.16.0/20\n",
+			"AWS fault sg-0e0e0e0e0e0e0e0e0: ", func(s *ec2test.Server) { s.RevokeICMP(sc.SecurityGroup, sc.OnPremises) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, sc := fakeAWS(t, true)
+			tc.fault(srv)
+			r, stderr := diagnose(t)
+			if !strings.HasPrefix(r.Verdict, tc.verdict) || len(r.Verdict) == len(tc.verdict) {
+				t.Errorf("verdict %q, want it to start with %q and keep the captures'", r.Verdict, tc.verdict)
+			}
+			if !slices.ContainsFunc(r.Checks, func(c string) bool { return strings.HasPrefix(c, tc.check) }) ||
+				!slices.ContainsFunc(r.Checks, func(c string) bool { return strings.HasPrefix(c, "AWS ok "+sc.VPN) }) {
+				t.Errorf("checks %q", r.Checks)
+			}
+			noPSK(t, sc, stderr)
+		})
+	}
+	t.Run("no credentials", func(t *testing.T) {
+		srv, _ := fakeAWS(t, false)
+		r, stderr := diagnose(t)
+		if strings.Contains(r.Verdict, "AWS") || strings.Contains(r.Verdict, "Case 3: route") {
+			t.Errorf("verdict %q names AWS without having read it", r.Verdict)
+		}
+		if n := strings.Count(stderr, "AWS checks skipped"); n != 1 || !strings.Contains(stderr, strings.Join(awsapi.IAMActions, ", ")) {
+			t.Errorf("stderr %q: want one skip line naming the IAM actions", stderr)
+		}
+		if len(srv.Requests()) != 0 {
+			t.Errorf("EC2 called without credentials: %+v", srv.Requests())
+		}
+	})
 }

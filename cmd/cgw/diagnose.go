@@ -21,6 +21,7 @@ func newDiagnoseCmd() *cobra.Command {
 		interval                                                                        time.Duration
 		asJSON                                                                          bool
 	)
+	var awsChecks awsDiagnose
 	cmd := &cobra.Command{
 		Use:   "diagnose TARGET",
 		Short: "Ping TARGET across the tunnel while capturing on both ends, and name the case",
@@ -86,6 +87,9 @@ func newDiagnoseCmd() *cobra.Command {
 					fmt.Fprintf(cmd.ErrOrStderr(), "evidence written to %s (pcapng; Wireshark reads it)\n", pcapOut)
 				}
 			}
+			if awsChecks.enabled {
+				awsChecks.apply(cmd, &r, configFile, target, source)
+			}
 			if asJSON {
 				return r.WriteJSON(cmd.OutOrStdout())
 			}
@@ -102,6 +106,7 @@ func newDiagnoseCmd() *cobra.Command {
 	f.StringVar(&senderPcap, "sender-pcap", "", "classify this capture from the sending side instead of probing (\"-\": standard input)")
 	f.StringVar(&receiverPcap, "receiver-pcap", "", "with --sender-pcap: the receiver's capture")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON (case, subcase, verdict, evidence, checks; bgp with BGP routing)")
+	awsChecks.addFlags(f)
 	addConfigFlag(cmd, &configFile)
 	// What diagnose reads of the configuration: the tunnels, the networks,
 	// the interfaces, and the sockets of charon and of the daemon.
