@@ -350,6 +350,8 @@ func (c *Config) ImportContext(ctx context.Context) (*awsconf.Connection, error)
 		if err != nil {
 			return nil, fmt.Errorf("aws_config: %w", err)
 		}
+		ctx, cancel := context.WithTimeout(ctx, ReadTimeout)
+		defer cancel()
 		cl, err := awsapi.New(ctx, awsapi.Options{Region: ref.Region})
 		if err != nil {
 			return nil, fmt.Errorf("aws_config %s: %w", c.AWSConfig, err)

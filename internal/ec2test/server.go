@@ -17,6 +17,7 @@ package ec2test
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -66,6 +67,19 @@ type Credentials struct {
 func NewServer() *Server {
 	s := &Server{denied: map[string]bool{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
+	s.URL = s.srv.URL
+	return s
+}
+
+// NewServerOn starts a Server on l, which it then owns: for a listener
+// opened inside a lab's network namespace, where the gateway's cgw can
+// reach it. URL is http:// and l's address.
+func NewServerOn(l net.Listener) *Server {
+	s := &Server{denied: map[string]bool{}}
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serveHTTP))
+	s.srv.Listener.Close()
+	s.srv.Listener = l
+	s.srv.Start()
 	s.URL = s.srv.URL
 	return s
 }
