@@ -371,3 +371,73 @@ func TestInstanceRoleCredentials(t *testing.T) {
 		t.Errorf("skipped %q verdict %q findings %v", r.Skipped, r.Verdict(), r.Lines())
 	}
 }
+
+// TestCheckWarnings: what may matter but does not alone explain a failed
+// ping is a warning, and stays out of the verdict.
+func TestCheckWarnings(t *testing.T) {
+	sc := ec2test.LabScenario()
+	half := netip.MustParsePrefix("172.31.16.0/21")
+	for _, tc := range []struct {
+		name  string
+		setup func(*ec2test.Server)
+		want  string // a warning's text
+	}{
+		{"one tunnel down", func(s *ec2test.Server) { s.SetTunnelStatus(sc.VPN, sc.AWSOutside[1], "DOWN", "IPSEC IS DOWN", 0) },
+			"tunnel to 203.0.113.20 is DOWN at AWS (IPSEC IS DOWN, 0 accepted routes)"},
+		{"bgp without routes", func(s *ec2test.Server) {
+			s.AddVPNConnection(ec2test.VPNConnection{ID: sc.VPN, VPNGatewayID: sc.VGW, Tunnels: []ec2test.Tunnel{
+				{OutsideIP: sc.AWSOutside[0], Status: "UP", StatusMessage: "0 BGP ROUTES"}, {OutsideIP: sc.AWSOutside[1], Status: "UP", StatusMessage: "1 BGP ROUTES", AcceptedRoutes: 1}}})
+		}, "tunnel to 203.0.113.10 is UP but AWS accepted no BGP routes from cgw over it"},
+		{"security group for half the range", func(s *ec2test.Server) {
+			s.RevokeICMP(sc.SecurityGroup, sc.OnPremises)
+			s.AuthorizeICMP(sc.SecurityGroup, half)
+		}, "security groups sg-0e0e0e0e0e0e0e0e0 of eni-0b0b0b0b0b0b0b0b0 allow ICMP echo from part of 172.31.16.0/20: sg-0e0e0e0e0e0e0e0e0 allows ICMP from 172.31.16.0/21 only"},
+		{"nacl rule for half the range", func(s *ec2test.Server) {
+			s.SetACLEntry(sc.NetworkACL, ec2test.ACLEntry{Number: 50, Protocol: "-1", CIDR: half})
+		}, "network ACL acl-0f0f0f0f0f0f0f0f0 of subnet subnet-0a0a0a0a0a0a0a0a0 decides inbound ICMP echo requests from 172.31.16.0/20 per address: rule 50 denies 172.31.16.0/21 first"},
+		{"more specific route elsewhere", func(s *ec2test.Server) {
+			s.AddRoute(sc.RouteTable, ec2test.Route{Destination: half, NetworkInterfaceID: "eni-0123456789abcdef0"})
+		}, "route table rtb-0d0d0d0d0d0d0d0d0 sends part of 172.31.16.0/20, 172.31.16.0/21, to eni-0123456789abcdef0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			awsEnv(t, true)
+			srv, sc, o := newFake(t)
+			tc.setup(srv)
+			r := awsapi.Diagnose(context.Background(), o, target(sc))
+			if r.Verdict() != "" {
+				t.Errorf("verdict %q, want none", r.Verdict())
+			}
+			if !slices.Contains(r.Findings, awsapi.Finding{Resource: findingResource(r, tc.want), Severity: awsapi.Warning, Text: tc.want}) {
+				t.Errorf("no warning %q in\n%s", tc.want, strings.Join(r.Lines(), "\n"))
+			}
+		})
+	}
+}
+
+func findingResource(r awsapi.Result, text string) string {
+	for _, f := range r.Findings {
+		if f.Text == text {
+			return f.Resource
+		}
+	}
+	return ""
+}
+
+// TestCheckTransitGateway: a VPN on a transit gateway is routed by
+// transitGatewayId, not gatewayId.
+func TestCheckTransitGateway(t *testing.T) {
+	awsEnv(t, true)
+	srv, sc, o := newFake(t)
+	const tgw = "tgw-0123456789abcdef0"
+	srv.AddVPNConnection(ec2test.VPNConnection{ID: sc.VPN, TransitGatewayID: tgw, StaticRoutesOnly: false, Tunnels: []ec2test.Tunnel{
+		{OutsideIP: sc.AWSOutside[0], Status: "UP", AcceptedRoutes: 1}, {OutsideIP: sc.AWSOutside[1], Status: "UP", AcceptedRoutes: 1}}})
+	r := awsapi.Diagnose(context.Background(), o, target(sc))
+	want := "Case 3: route table rtb-0d0d0d0d0d0d0d0d0 of subnet subnet-0a0a0a0a0a0a0a0a0 sends 172.31.16.0/20 to vgw-0fedcba9876543210 (172.31.16.0/20), not to tgw-0123456789abcdef0"
+	if r.Verdict() != want {
+		t.Errorf("verdict %q\nwant %q", r.Verdict(), want)
+	}
+	srv.AddRoute(sc.RouteTable, ec2test.Route{Destination: sc.OnPremises, TransitGatewayID: tgw})
+	if r := awsapi.Diagnose(context.Background(), o, target(sc)); r.Verdict() != "" {
+		t.Errorf("routed to the TGW: verdict %q", r.Verdict())
+	}
+}

@@ -530,7 +530,11 @@ func aclDecision(entries []types.NetworkAclEntry, egress bool, p netip.Prefix, t
 			n = "*"
 		}
 		if c.Bits() > p.Bits() {
-			return false, n, fmt.Sprintf("rule %s %ss %s first", n, e.RuleAction, c)
+			verb := "denies"
+			if e.RuleAction == types.RuleActionAllow {
+				verb = "allows"
+			}
+			return false, n, fmt.Sprintf("rule %s %s %s first", n, verb, c)
 		}
 		return e.RuleAction == types.RuleActionAllow, n, ""
 	}
