@@ -15,6 +15,7 @@ import (
 	"github.com/cgw-project/cgw/awsapi"
 	"github.com/cgw-project/cgw/gateway/awsconf"
 	"github.com/cgw-project/cgw/internal/ec2test"
+	"github.com/cgw-project/cgw/internal/testenv"
 )
 
 // awsEnv points the SDK's standard chain at nothing but what the test
@@ -40,6 +41,7 @@ func awsEnv(t *testing.T, withCreds bool) {
 
 func newFake(t *testing.T) (*ec2test.Server, ec2test.Scenario, awsapi.Options) {
 	t.Helper()
+	testenv.NoLeaks(t)
 	srv := ec2test.NewServer()
 	t.Cleanup(srv.Close)
 	sc := srv.AddScenario(ec2test.Scenario{})
@@ -57,6 +59,7 @@ func TestFetchConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
 	conn, err := c.FetchConnection(context.Background(), sc.VPN)
 	if err != nil {
 		t.Fatal(err)
@@ -97,7 +100,7 @@ func TestFetchConnection(t *testing.T) {
 			t.Errorf("the model's JSON holds a pre-shared key")
 		}
 	}
-	reqs := srv.Requests()
+	reqs := srv.Calls()
 	if len(reqs) != 1 || reqs[0] != (ec2test.Request{Action: "DescribeVpnConnections", Region: "eu-west-1"}) {
 		t.Errorf("requests %+v", reqs)
 	}
@@ -110,6 +113,7 @@ func TestFetchConnectionNotFound(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
 	_, err = c.FetchConnection(context.Background(), "vpn-0123456789abcdef0")
 	if err == nil || !strings.Contains(err.Error(), "InvalidVpnConnectionID.NotFound") || !strings.Contains(err.Error(), "DescribeVpnConnections") {
 		t.Errorf("err = %v, want the API's NotFound naming the call", err)
@@ -129,10 +133,11 @@ func TestEndpointFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
 	if _, err := c.FetchConnection(context.Background(), sc.VPN); err != nil {
 		t.Fatal(err)
 	}
-	if r := srv.Requests(); len(r) != 1 || r[0].Region != "ap-southeast-2" {
+	if r := srv.Calls(); len(r) != 1 || r[0].Region != "ap-southeast-2" {
 		t.Errorf("requests %+v, want one signed for ap-southeast-2", r)
 	}
 }
@@ -146,6 +151,7 @@ func TestRegionFromIMDS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
 	if c.Region() != "sa-east-1" {
 		t.Errorf("region %q, want the instance's from IMDS", c.Region())
 	}
@@ -255,7 +261,7 @@ func TestSkipWithoutCredentials(t *testing.T) {
 			t.Errorf("skip line does not name %s: %q", a, r.Skipped)
 		}
 	}
-	if n := len(srv.Requests()); n != 0 {
+	if n := len(srv.Calls()); n != 0 {
 		t.Errorf("%d EC2 calls without credentials", n)
 	}
 }
@@ -297,7 +303,7 @@ func TestGatewaySide(t *testing.T) {
 	if diff := cmp.Diff(want, r.Verdict()); diff != "" {
 		t.Errorf("verdict (-want +got):\n%s\n%s", diff, strings.Join(r.Lines(), "\n"))
 	}
-	for _, q := range srv.Requests() {
+	for _, q := range srv.Calls() {
 		gw := q.Action == "DescribeInstanceAttribute" || q.Action == "DescribeInstances" || q.Action == "DescribeSubnets"
 		if gw && q.Region != "eu-central-1" || q.Action == "DescribeVpnConnections" && q.Region != "eu-west-1" {
 			t.Errorf("%s signed for %s: the gateway's calls go to its own region, the VPN's to the VPN's", q.Action, q.Region)

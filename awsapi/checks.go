@@ -125,6 +125,7 @@ func Diagnose(ctx context.Context, o Options, t Target) Result {
 	if err != nil {
 		return Result{Skipped: err.Error()}
 	}
+	defer c.Close()
 	return c.Check(ctx, t)
 }
 

@@ -12,7 +12,7 @@
 // DescribeVpnConnections returns stay in the awsconf.Connection, whose PSK
 // type never prints them.
 //
-// A Client is safe for concurrent use; it holds no connections to close.
+// A Client is safe for concurrent use; Close drops its idle connections.
 package awsapi
 
 import (
@@ -21,10 +21,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -64,11 +66,21 @@ type Client struct {
 	o      Options
 	log    *slog.Logger
 	region string
+	// transport is the client's own, so that Close can drop its idle
+	// connections (and their goroutines).
+	transport *http.Transport
 }
+
+// Close drops the client's idle connections; the client still works
+// afterwards (it dials again). Safe to call twice.
+func (c *Client) Close() { c.transport.CloseIdleConnections() }
 
 // imdsTimeout bounds each question to the instance metadata service: off
 // EC2 nothing answers, and diagnose must not wait for the SDK's retries.
 const imdsTimeout = 2 * time.Second
+
+// callTimeout bounds one HTTP exchange with EC2 or IMDS.
+const callTimeout = 20 * time.Second
 
 // New loads the SDK configuration and builds a client for the VPN
 // connection's region. It fails with a *SkipError when no region can be
@@ -92,11 +104,23 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	// The SDK's own log lines (IMDS fallbacks, retries) would land on
 	// stderr in the middle of cgw's output.
 	opts = append(opts, config.WithRetryMaxAttempts(2), config.WithLogger(logging.Nop{}))
+
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, &SkipError{Reason: fmt.Sprintf("loading the AWS SDK configuration: %v", err), Err: err}
 	}
-	c := &Client{cfg: cfg, o: o, log: log}
+	// An HTTP client on a transport of our own, so that Close can drop
+	// its idle connections: the SDK's, as configured (AWS_CA_BUNDLE
+	// included), cloned; redirects are not followed, as the SDK does.
+	var tr *http.Transport
+	if bc, ok := cfg.HTTPClient.(*awshttp.BuildableClient); ok {
+		tr = bc.GetTransport()
+	} else {
+		tr = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	cfg.HTTPClient = &http.Client{Transport: tr, Timeout: callTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := &Client{cfg: cfg, o: o, log: log, transport: tr}
 	if !o.DisableIMDS {
 		// IMDSv2 only: no fallback to the unauthenticated v1 flow.
 		c.imds = imds.NewFromConfig(cfg, func(io *imds.Options) { io.EnableFallback = aws.FalseTernary })
@@ -108,6 +132,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 		}
 	}
 	if cfg.Region == "" {
+		c.Close()
 		return nil, &SkipError{Reason: "no AWS region: give --region (or AWS_REGION, or region in the profile)"}
 	}
 	c.region = cfg.Region

@@ -356,6 +356,7 @@ func (c *Config) ImportContext(ctx context.Context) (*awsconf.Connection, error)
 		if err != nil {
 			return nil, fmt.Errorf("aws_config %s: %w", c.AWSConfig, err)
 		}
+		defer cl.Close()
 		conn, err := cl.FetchConnection(ctx, ref.ID)
 		if err != nil {
 			return nil, fmt.Errorf("aws_config %s: %w", c.AWSConfig, err)

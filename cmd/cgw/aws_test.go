@@ -82,7 +82,7 @@ func TestImportVPNConnectionID(t *testing.T) {
 			t.Errorf("tunnel %d: %+v", i+1, tu)
 		}
 	}
-	if r := srv.Requests(); len(r) != 1 || r[0].Region != "eu-west-1" || r[0].Action != "DescribeVpnConnections" {
+	if r := srv.Calls(); len(r) != 1 || r[0].Region != "eu-west-1" || r[0].Action != "DescribeVpnConnections" {
 		t.Errorf("requests %+v", r)
 	}
 
@@ -133,7 +133,7 @@ func TestRunCheckAWSConfigRef(t *testing.T) {
 		t.Errorf("stdout %q", stdout)
 	}
 	noPSK(t, sc, stdout, stderr)
-	if r := srv.Requests(); len(r) == 0 || r[0].Region != "eu-north-1" {
+	if r := srv.Calls(); len(r) == 0 || r[0].Region != "eu-north-1" {
 		t.Errorf("requests %+v, want DescribeVpnConnections in the ref's region", r)
 	}
 
@@ -197,8 +197,8 @@ func TestDiagnoseAWS(t *testing.T) {
 		if n := strings.Count(stderr, "AWS checks skipped"); n != 1 || !strings.Contains(stderr, strings.Join(awsapi.IAMActions, ", ")) {
 			t.Errorf("stderr %q: want one skip line naming the IAM actions", stderr)
 		}
-		if len(srv.Requests()) != 0 {
-			t.Errorf("EC2 called without credentials: %+v", srv.Requests())
+		if len(srv.Calls()) != 0 {
+			t.Errorf("EC2 called without credentials: %+v", srv.Calls())
 		}
 	})
 }

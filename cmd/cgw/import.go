@@ -113,6 +113,7 @@ func fetchConnection(ctx context.Context, id, region string) (*awsconf.Connectio
 	if err != nil {
 		return nil, err
 	}
+	defer c.Close()
 	return c.FetchConnection(ctx, id)
 }
 

@@ -22,6 +22,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 )
@@ -55,6 +56,32 @@ type Server struct {
 type Request struct {
 	Action string
 	Region string // from the SigV4 credential scope
+	// Attempt is the SDK's attempt number (amz-sdk-request: attempt=N;
+	// 0 when absent): a retry of a call is the same call again.
+	Attempt int
+}
+
+// Calls returns the calls answered so far without the SDK's retries.
+func (s *Server) Calls() []Request {
+	var out []Request
+	for _, r := range s.Requests() {
+		if r.Attempt <= 1 {
+			r.Attempt = 0
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// attempt reads the SDK's attempt number from amz-sdk-request.
+func attempt(h string) int {
+	for _, f := range strings.Split(h, ";") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(f), "attempt="); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
 }
 
 // Credentials, when given to SetIMDSCredentials, are served as the
@@ -359,7 +386,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	action := q.get("Action")
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests = append(s.requests, Request{Action: action, Region: region})
+	s.requests = append(s.requests, Request{Action: action, Region: region, Attempt: attempt(r.Header.Get("Amz-Sdk-Request"))})
 	if s.denied[action] || s.denied["*"] {
 		writeError(w, http.StatusForbidden, "UnauthorizedOperation", "You are not authorized to perform this operation. User: arn:aws:iam::123456789012:user/test is not authorized to perform: ec2:"+action)
 		return
