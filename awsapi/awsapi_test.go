@@ -447,3 +447,46 @@ func TestCheckTransitGateway(t *testing.T) {
 		t.Errorf("routed to the TGW: verdict %q", r.Verdict())
 	}
 }
+
+// TestFetchConnectionBadKeys: a connection whose keys cgw refuses (AWS's
+// rules, or two differing copies) fails with an error naming the field,
+// never the key.
+func TestFetchConnectionBadKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		xmlKey    string
+		optionKey string
+		field     string
+	}{
+		{"option key breaks AWS's rules", "k1Fake.Key_ForTests.0001", "bad key with spaces!", "PreSharedKey"},
+		{"option key differs from the XML's", "k1Fake.Key_ForTests.0001", "k1Other.Key_ForTests.0009", "PreSharedKey"},
+		{"XML key breaks AWS's rules", "0startswithzero.key", "", "pre_shared_key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			awsEnv(t, true)
+			srv, sc, o := newFake(t)
+			x := sc
+			x.PSKs[0] = tc.xmlKey
+			v := ec2test.VPNConnection{ID: sc.VPN, VPNGatewayID: sc.VGW, CustomerGateway: sc.CGW, StaticRoutesOnly: true,
+				CustomerGatewayConfiguration: ec2test.NativeXML(x), Tunnels: []ec2test.Tunnel{{OutsideIP: sc.AWSOutside[0], PSK: tc.optionKey, Status: "UP"}}}
+			srv.AddVPNConnection(v)
+			c, err := awsapi.New(context.Background(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_, err = c.FetchConnection(context.Background(), sc.VPN)
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if !strings.Contains(err.Error(), tc.field) || !strings.Contains(err.Error(), "aws:eu-west-1:"+sc.VPN) {
+				t.Errorf("error %q does not name the field %s and the connection", err, tc.field)
+			}
+			for _, k := range []string{tc.xmlKey, tc.optionKey} {
+				if k != "" && strings.Contains(err.Error(), k) {
+					t.Errorf("error shows a key: %v", err)
+				}
+			}
+		})
+	}
+}
