@@ -188,6 +188,27 @@ func TestDiagnoseAWS(t *testing.T) {
 			noPSK(t, sc, stderr)
 		})
 	}
+	t.Run("connection id from the AWS file", func(t *testing.T) {
+		srv, sc := fakeAWS(t, true)
+		srv.SetTunnelStatus(sc.VPN, sc.AWSOutside[0], "DOWN", "IPSEC IS DOWN", 0)
+		srv.SetTunnelStatus(sc.VPN, sc.AWSOutside[1], "DOWN", "IPSEC IS DOWN", 0)
+		file, err := filepath.Abs("../../gateway/awsconf/testdata/json-static-tunnel-options.json") // vpn-0a1b2c3d4e5f6071a
+		if err != nil {
+			t.Fatal(err)
+		}
+		fcfg := writeFile(t, filepath.Join(dir, "file.yaml"), "aws_config: "+file+"\nlocal_networks: [172.31.16.0/20]\nremote_networks: [10.10.100.0/24]\n", 0o600)
+		stdout, stderr, _ := runCgw(t, nil, "diagnose", "--config", fcfg, "--sender-pcap", sender, "--aws", "--region", "eu-west-1", "--json", "10.10.100.110")
+		var r diag.Report
+		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+			t.Fatalf("%v (stderr %q)", err, stderr)
+		}
+		if want := "AWS: both tunnels of VPN connection " + sc.VPN + " are DOWN at AWS: no traffic crosses\n"; !strings.HasPrefix(r.Verdict, want) {
+			t.Errorf("verdict %q, want it to start with %q", r.Verdict, want)
+		}
+		if c := srv.Calls(); len(c) == 0 || c[0] != (ec2test.Request{Action: "DescribeVpnConnections", Region: "eu-west-1"}) {
+			t.Errorf("calls %+v", c)
+		}
+	})
 	t.Run("no credentials", func(t *testing.T) {
 		srv, _ := fakeAWS(t, false)
 		r, stderr := diagnose(t)

@@ -56,6 +56,9 @@ func (a *awsDiagnose) apply(cmd *cobra.Command, r *diag.Report, configFile strin
 		default:
 			if conn, err := cfg.ImportContext(ctx); err == nil {
 				t.VPNConnectionID = conn.VPNConnectionID
+				if t.VPNConnectionID == "" {
+					note("%s names no VPN connection: give --vpn-connection-id for the tunnels' state at AWS", cfg.AWSConfig)
+				}
 			} else {
 				note("AWS checks without the VPN connection: %v", err)
 			}
