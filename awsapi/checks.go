@@ -123,7 +123,7 @@ func (r Result) Lines() []string {
 func Diagnose(ctx context.Context, o Options, t Target) Result {
 	c, err := New(ctx, o)
 	if err != nil {
-		return Result{Skipped: err.Error()}
+		return Result{Skipped: skipLine(err)}
 	}
 	defer c.Close()
 	return c.Check(ctx, t)
@@ -140,7 +140,7 @@ func Diagnose(ctx context.Context, o Options, t Target) Result {
 func (c *Client) Check(ctx context.Context, t Target) Result {
 	r := Result{Region: c.region}
 	if err := c.Credentials(ctx); err != nil {
-		r.Skipped = err.Error()
+		r.Skipped = skipLine(err)
 		return r
 	}
 	ck := checker{c: c, t: t, r: &r}
@@ -150,9 +150,9 @@ func (c *Client) Check(ctx context.Context, t Target) Result {
 	}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
-			var skip *SkipError
-			if errors.As(err, &skip) {
-				r.Skipped = skip.Error()
+			var ae *AccessError
+			if errors.As(err, &ae) {
+				r.Skipped = skipLine(ae)
 				break
 			}
 			ck.add("", Warning, 0, "%v", err)
@@ -160,6 +160,10 @@ func (c *Client) Check(ctx context.Context, t Target) Result {
 	}
 	return r
 }
+
+// skipLine is the one line that says the AWS checks did not run, and
+// the IAM actions that would let them.
+func skipLine(err error) string { return "AWS checks skipped: " + err.Error() }
 
 // checker carries one Check's state.
 type checker struct {

@@ -83,7 +83,7 @@ const imdsTimeout = 2 * time.Second
 const callTimeout = 20 * time.Second
 
 // New loads the SDK configuration and builds a client for the VPN
-// connection's region. It fails with a *SkipError when no region can be
+// connection's region. It fails with a *AccessError when no region can be
 // found; missing credentials only show at the first call (see
 // Client.Credentials).
 func New(ctx context.Context, o Options) (*Client, error) {
@@ -107,7 +107,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, &SkipError{Reason: fmt.Sprintf("loading the AWS SDK configuration: %v", err), Err: err}
+		return nil, &AccessError{Reason: fmt.Sprintf("loading the AWS SDK configuration: %v", err), Err: err}
 	}
 	// An HTTP client on a transport of our own, so that Close can drop
 	// its idle connections: the SDK's, as configured (AWS_CA_BUNDLE
@@ -133,7 +133,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	}
 	if cfg.Region == "" {
 		c.Close()
-		return nil, &SkipError{Reason: "no AWS region: give --region (or AWS_REGION, or region in the profile)"}
+		return nil, &AccessError{Reason: "no AWS region: give --region (or AWS_REGION, or region in the profile)"}
 	}
 	c.region = cfg.Region
 	c.ec2 = c.ec2For(cfg.Region)
@@ -154,12 +154,12 @@ func (c *Client) ec2For(region string) *ec2.Client {
 func (c *Client) Region() string { return c.region }
 
 // Credentials checks that the standard chain yields credentials, without
-// calling EC2; it returns a *SkipError naming the IAM actions when not.
+// calling EC2; it returns an *AccessError naming the IAM actions when not.
 func (c *Client) Credentials(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 3*imdsTimeout)
 	defer cancel()
 	if _, err := c.cfg.Credentials.Retrieve(ctx); err != nil {
-		return &SkipError{Reason: "no AWS credentials (environment, shared config or profile, or an instance role)", Err: err}
+		return &AccessError{Reason: "no AWS credentials (environment, shared config or profile, or an instance role)", Err: err}
 	}
 	return nil
 }
@@ -198,19 +198,25 @@ func (c *Client) instanceID(ctx context.Context) (string, error) {
 	return strings.TrimSpace(string(b)), nil
 }
 
-// SkipError says why the AWS checks cannot run (no credentials, no
-// permission, no region); its message names the IAM actions that would
-// enable them.
-type SkipError struct {
+// AccessError says why AWS cannot be read: no credentials, no
+// permission, no region. Its message names the read-only IAM actions that
+// the reading needs.
+type AccessError struct {
 	Reason string
-	Err    error
+	// Actions are the IAM actions needed; nil means IAMActions.
+	Actions []string
+	Err     error
 }
 
-func (e *SkipError) Error() string {
-	return "AWS checks skipped: " + e.Reason + "; they need the read-only IAM actions " + strings.Join(IAMActions, ", ")
+func (e *AccessError) Error() string {
+	actions := e.Actions
+	if actions == nil {
+		actions = IAMActions
+	}
+	return e.Reason + "; reading AWS needs the read-only IAM actions " + strings.Join(actions, ", ")
 }
 
-func (e *SkipError) Unwrap() error { return e.Err }
+func (e *AccessError) Unwrap() error { return e.Err }
 
 // authCodes are the EC2 error codes of a caller that may not make the call.
 var authCodes = map[string]bool{
@@ -219,15 +225,15 @@ var authCodes = map[string]bool{
 	"UnrecognizedClientException": true, "ExpiredToken": true, "RequestExpired": true,
 }
 
-// asSkip turns an error of call into a *SkipError when it means missing
+// asSkip turns an error of call into an *AccessError when it means missing
 // credentials or permission, and returns it unchanged otherwise.
 func asSkip(call string, err error) error {
 	var ae smithy.APIError
 	if errors.As(err, &ae) && authCodes[ae.ErrorCode()] {
-		return &SkipError{Reason: fmt.Sprintf("ec2:%s not permitted (%s)", call, ae.ErrorCode()), Err: err}
+		return &AccessError{Reason: fmt.Sprintf("ec2:%s not permitted (%s)", call, ae.ErrorCode()), Err: err}
 	}
 	if strings.Contains(err.Error(), "failed to retrieve credentials") || strings.Contains(err.Error(), "failed to refresh cached credentials") {
-		return &SkipError{Reason: "no AWS credentials (environment, shared config or profile, or an instance role)", Err: err}
+		return &AccessError{Reason: "no AWS credentials (environment, shared config or profile, or an instance role)", Err: err}
 	}
 	return fmt.Errorf("calling ec2:%s: %w", call, err)
 }

@@ -3,6 +3,7 @@ package awsapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -100,6 +101,10 @@ func (c *Client) FetchConnection(ctx context.Context, id string) (*awsconf.Conne
 	}
 	v, err := c.describeVPN(ctx, id)
 	if err != nil {
+		var ae *AccessError
+		if errors.As(err, &ae) {
+			return nil, &AccessError{Reason: ae.Reason, Actions: []string{"ec2:DescribeVpnConnections"}, Err: ae.Err}
+		}
 		return nil, err
 	}
 	data, err := json.Marshal(describeJSON{VpnConnections: []vpnJSON{toJSON(v)}})

@@ -100,7 +100,7 @@ func TestImportVPNConnectionIDErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"import", "--vpn-connection-id", sc.VPN, "--region", "eu-west-1"}, "AWS checks skipped: no AWS credentials"},
+		{[]string{"import", "--vpn-connection-id", sc.VPN, "--region", "eu-west-1"}, "no AWS credentials (environment, shared config or profile, or an instance role); reading AWS needs the read-only IAM actions ec2:DescribeVpnConnections"},
 		{[]string{"import", "--vpn-connection-id", "vpn-zz"}, "--vpn-connection-id: \"vpn-zz\" is not a VPN connection id"},
 		{[]string{"import", "--vpn-connection-id", sc.VPN, "some-file"}, "give FILE or --vpn-connection-id, not both"},
 		{[]string{"import", "--region", "eu-west-1", "some-file"}, "--region goes with --vpn-connection-id"},
