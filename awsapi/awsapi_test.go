@@ -490,3 +490,31 @@ func TestFetchConnectionBadKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestLabFaults: each lab fault that shows in the EC2 API makes Diagnose
+// name its resource, and turning it off leaves nothing to say.
+func TestLabFaults(t *testing.T) {
+	for fault, want := range map[string]string{
+		"no-return-route": "Case 3: route table rtb-0d0d0d0d0d0d0d0d0 of subnet subnet-0a0a0a0a0a0a0a0a0 has no route to 172.31.16.0/20 (vgw-0fedcba9876543210, propagation off)",
+		"drop-icmp-vpc":   "Case 2: security group sg-0e0e0e0e0e0e0e0e0 of eni-0b0b0b0b0b0b0b0b0 allows no inbound ICMP echo from 172.31.16.0/20",
+		"silence-tunnel1": "",
+		"block-natt":      "",
+	} {
+		t.Run(fault, func(t *testing.T) {
+			awsEnv(t, true)
+			srv, sc, o := newFake(t)
+			if err := srv.LabFault(sc, fault, true); err != nil {
+				t.Fatal(err)
+			}
+			if got := awsapi.Diagnose(context.Background(), o, target(sc)).Verdict(); got != want {
+				t.Errorf("on: verdict %q, want %q", got, want)
+			}
+			if err := srv.LabFault(sc, fault, false); err != nil {
+				t.Fatal(err)
+			}
+			if got := awsapi.Diagnose(context.Background(), o, target(sc)); got.Verdict() != "" || slices.ContainsFunc(got.Findings, func(f awsapi.Finding) bool { return f.Severity != awsapi.OK }) {
+				t.Errorf("off: %v", got.Lines())
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package ec2test
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -145,4 +146,54 @@ func NativeXML(sc Scenario) string {
 	}
 	b.WriteString("</vpn_connection>\n")
 	return b.String()
+}
+
+// LabFault makes the AWS side of sc show one of the lab's faults (cgwlab
+// fault NAME on|off), as AWS would: no-return-route removes the route
+// table's route back to on-premises, drop-icmp-vpc the security group's
+// ICMP rule, silence-tunnel1/2 takes that tunnel DOWN in the telemetry.
+// Faults that leave no trace in the EC2 API (block-natt, restarts, NAT
+// changes) are accepted and change nothing; an unknown name is an error.
+func (s *Server) LabFault(sc Scenario, name string, on bool) error {
+	switch name {
+	case "no-return-route":
+		if on {
+			s.RemoveRoute(sc.RouteTable, sc.OnPremises)
+		} else {
+			s.AddRoute(sc.RouteTable, Route{Destination: sc.OnPremises, GatewayID: sc.VGW})
+		}
+	case "drop-icmp-vpc":
+		if on {
+			s.RevokeICMP(sc.SecurityGroup, sc.OnPremises)
+		} else if !s.allowsICMP(sc.SecurityGroup, sc.OnPremises) {
+			s.AuthorizeICMP(sc.SecurityGroup, sc.OnPremises)
+		}
+	case "silence-tunnel1", "silence-tunnel2":
+		i := int(name[len(name)-1] - '1')
+		status, msg := "UP", ""
+		if on {
+			status, msg = "DOWN", "IPSEC IS DOWN"
+		}
+		s.SetTunnelStatus(sc.VPN, sc.AWSOutside[i], status, msg, 0)
+	case "block-natt", "restart-aws-charon", "restart-cgw-charon", "nat-mapping":
+	default:
+		return fmt.Errorf("ec2test: unknown lab fault %q", name)
+	}
+	return nil
+}
+
+// allowsICMP reports whether sg has an inbound ICMP rule for exactly cidr.
+func (s *Server) allowsICMP(sg string, cidr netip.Prefix) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := find(s.sgs, sg, func(x *SecurityGroup) string { return x.ID })
+	if g == nil {
+		return false
+	}
+	for _, p := range g.Ingress {
+		if (p.Protocol == "icmp" || p.Protocol == "1" || p.Protocol == "-1") && slices.Contains(p.CIDRs, cidr) {
+			return true
+		}
+	}
+	return false
 }
