@@ -83,7 +83,7 @@ const imdsTimeout = 2 * time.Second
 const callTimeout = 20 * time.Second
 
 // New loads the SDK configuration and builds a client for the VPN
-// connection's region. It fails with a *AccessError when no region can be
+// connection's region. It fails with an *AccessError when no region can be
 // found; missing credentials only show at the first call (see
 // Client.Credentials).
 func New(ctx context.Context, o Options) (*Client, error) {
@@ -123,7 +123,7 @@ func New(ctx context.Context, o Options) (*Client, error) {
 	c := &Client{cfg: cfg, o: o, log: log, transport: tr}
 	if !o.DisableIMDS {
 		// IMDSv2 only: no fallback to the unauthenticated v1 flow.
-		c.imds = imds.NewFromConfig(cfg, func(io *imds.Options) { io.EnableFallback = aws.FalseTernary })
+		c.imds = imds.NewFromConfig(cfg, func(opt *imds.Options) { opt.EnableFallback = aws.FalseTernary })
 	}
 	if cfg.Region == "" {
 		if r, err := c.instanceRegion(ctx); err == nil && r != "" {
