@@ -88,7 +88,7 @@ func newDiagnoseCmd() *cobra.Command {
 				}
 			}
 			if awsChecks.enabled {
-				awsChecks.apply(cmd, &r, configFile, target, source)
+				awsChecks.apply(cmd, &r, configFile, target, source, senderPcap == "")
 			}
 			if asJSON {
 				return r.WriteJSON(cmd.OutOrStdout())

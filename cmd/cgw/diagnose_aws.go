@@ -32,12 +32,14 @@ func (a *awsDiagnose) addFlags(f *pflag.FlagSet) {
 // apply runs the AWS checks for target and adds them to r: every finding
 // as a check, and the faults' verdict ("Case 3: route table rtb-… …")
 // before r's own. Notes (a skip, what could not be read) go to stderr.
-func (a *awsDiagnose) apply(cmd *cobra.Command, r *diag.Report, configFile string, target netip.Addr, source string) {
+// live says diagnose runs on the gateway: only then is this host's
+// instance (if on EC2) the gateway, whose own checks apply.
+func (a *awsDiagnose) apply(cmd *cobra.Command, r *diag.Report, configFile string, target netip.Addr, source string, live bool) {
 	note := func(format string, args ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "note: "+format+"\n", args...) }
 	ctx, cancel := context.WithTimeout(cmd.Context(), awsTimeout)
 	defer cancel()
 
-	t := awsapi.Target{Addr: target, VPNConnectionID: a.vpnID, Gateway: true}
+	t := awsapi.Target{Addr: target, VPNConnectionID: a.vpnID, Gateway: live}
 	region := a.region
 	cfg, err := gateway.LoadSettings(configPath(configFile), cmd.Flags(), os.Environ())
 	if err != nil {
@@ -65,7 +67,7 @@ func (a *awsDiagnose) apply(cmd *cobra.Command, r *diag.Report, configFile strin
 		}
 	}
 	if src, err := netip.ParseAddr(source); err == nil {
-		t.SenderBehind = !localAddr(src)
+		t.SenderBehind = live && !localAddr(src)
 		if len(t.OnPremises) == 0 {
 			t.OnPremises = []netip.Prefix{netip.PrefixFrom(src, 32)}
 		}
