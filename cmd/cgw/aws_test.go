@@ -209,6 +209,16 @@ func TestDiagnoseAWS(t *testing.T) {
 			t.Errorf("calls %+v", c)
 		}
 	})
+	t.Run("offline on EC2: not the gateway", func(t *testing.T) {
+		srv, _ := fakeAWS(t, true)
+		srv.SetIdentity("i-0123456789abcdef0", "eu-west-1")
+		diagnose(t)
+		for _, c := range srv.Calls() {
+			if c.Action == "DescribeInstanceAttribute" || c.Action == "DescribeInstances" {
+				t.Errorf("offline diagnose checked this host's instance as the gateway: %+v", c)
+			}
+		}
+	})
 	t.Run("no credentials", func(t *testing.T) {
 		srv, _ := fakeAWS(t, false)
 		r, stderr := diagnose(t)
