@@ -23,6 +23,14 @@ func fakeAWS(t *testing.T, withCreds bool) (*ec2test.Server, ec2test.Scenario) {
 	srv := ec2test.NewServer()
 	t.Cleanup(srv.Close)
 	sc := srv.AddScenario(ec2test.Scenario{})
+	awsTestEnv(t, srv.URL, withCreds)
+	return srv, sc
+}
+
+// awsTestEnv sets the environment (of the test and the commands it runs)
+// so that the AWS SDK talks to url for EC2 and IMDS and nothing else.
+func awsTestEnv(t *testing.T, url string, withCreds bool) {
+	t.Helper()
 	dir := t.TempDir()
 	for _, k := range []string{"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL",
 		"AWS_EC2_METADATA_DISABLED", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
@@ -32,13 +40,12 @@ func fakeAWS(t *testing.T, withCreds bool) (*ec2test.Server, ec2test.Scenario) {
 	}
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_ENDPOINT_URL_EC2", srv.URL)
-	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", srv.URL)
+	t.Setenv("AWS_ENDPOINT_URL_EC2", url)
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", url)
 	if withCreds {
 		t.Setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
 		t.Setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
 	}
-	return srv, sc
 }
 
 func noPSK(t *testing.T, sc ec2test.Scenario, outputs ...string) {
