@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/cgw-project/cgw/awsapi"
 	"github.com/cgw-project/cgw/gateway/awsconf"
 	"github.com/cgw-project/cgw/internal/fileread"
 )
@@ -264,6 +265,11 @@ func (c *Config) validate() (string, error) {
 	if c.AWSConfig == "" {
 		return "aws_config", errors.New("aws_config: missing: give the file downloaded from AWS for the VPN connection")
 	}
+	if awsapi.IsRef(c.AWSConfig) {
+		if _, err := awsapi.ParseRef(c.AWSConfig); err != nil {
+			return "aws_config", fmt.Errorf("aws_config: %w", err)
+		}
+	}
 	if c.AWSFormat != "" {
 		if _, err := awsconf.ParseFormatName(c.AWSFormat); err != nil {
 			return "aws_format", fmt.Errorf("aws_format: %w", err)
@@ -342,7 +348,28 @@ func (c *Config) Import() (*awsconf.Connection, error) {
 
 // ImportContext is Import with a context that ends the reading of the file.
 // The file must be a regular file of at most fileread.TextLimit bytes.
+// An aws_config of the form aws:vpn-… or aws:REGION:vpn-… names the VPN
+// connection instead: it is read from the EC2 API (DescribeVpnConnections,
+// credentials from the AWS SDK's standard chain).
 func (c *Config) ImportContext(ctx context.Context) (*awsconf.Connection, error) {
+	if awsapi.IsRef(c.AWSConfig) {
+		ref, err := awsapi.ParseRef(c.AWSConfig)
+		if err != nil {
+			return nil, fmt.Errorf("aws_config: %w", err)
+		}
+		ctx, cancel := context.WithTimeout(ctx, ReadTimeout)
+		defer cancel()
+		cl, err := awsapi.New(ctx, awsapi.Options{Region: ref.Region})
+		if err != nil {
+			return nil, fmt.Errorf("aws_config %s: %w", c.AWSConfig, err)
+		}
+		defer cl.Close()
+		conn, err := cl.FetchConnection(ctx, ref.ID)
+		if err != nil {
+			return nil, fmt.Errorf("aws_config %s: %w", c.AWSConfig, err)
+		}
+		return conn, nil
+	}
 	data, err := fileread.ReadFile(ctx, c.AWSConfig, fileread.TextLimit)
 	if err != nil {
 		return nil, fmt.Errorf("aws_config: %w", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/cgw-project/cgw/awsapi"
 	"github.com/cgw-project/cgw/internal/fileread"
 )
 
@@ -424,7 +425,7 @@ func load(ctx context.Context, path string, fs *pflag.FlagSet, environ []string)
 		c.VICISocket = s
 	}
 	c.file = path
-	if c.AWSConfig != "" && path != "" && !filepath.IsAbs(c.AWSConfig) && !strings.HasPrefix(o["aws_config"], "-") && !strings.HasPrefix(o["aws_config"], "CGW_") {
+	if c.AWSConfig != "" && path != "" && !filepath.IsAbs(c.AWSConfig) && !awsapi.IsRef(c.AWSConfig) && !strings.HasPrefix(o["aws_config"], "-") && !strings.HasPrefix(o["aws_config"], "CGW_") {
 		c.AWSConfig = filepath.Join(filepath.Dir(path), c.AWSConfig)
 	}
 	return c, o, nil

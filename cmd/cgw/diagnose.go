@@ -22,6 +22,7 @@ func newDiagnoseCmd() *cobra.Command {
 		interval                                                            time.Duration
 		asJSON                                                              bool
 	)
+	var awsChecks awsDiagnose
 	cmd := &cobra.Command{
 		Use:   "diagnose TARGET",
 		Short: "Ping TARGET across the tunnel while capturing on both ends, and name the case",
@@ -95,6 +96,9 @@ func newDiagnoseCmd() *cobra.Command {
 					fmt.Fprintf(cmd.ErrOrStderr(), "evidence written to %s (pcapng with the verdict in its comments; Wireshark and tshark read it)\n", pcapOut)
 				}
 			}
+			if awsChecks.enabled {
+				awsChecks.apply(cmd, &r, configFile, target, source, len(senderPcaps) == 0)
+			}
 			write := r.WriteText
 			if asJSON {
 				write = r.WriteJSON
@@ -118,6 +122,7 @@ func newDiagnoseCmd() *cobra.Command {
 	f.StringArrayVar(&senderPcaps, "sender-pcap", nil, "classify this capture from the sending side instead of probing (\"-\": standard input); repeat for captures of several interfaces")
 	f.StringVar(&receiverPcap, "receiver-pcap", "", "with --sender-pcap: the receiver's capture")
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON (case, subcase, verdict, evidence, checks, coverage, exit_code; bgp with BGP routing)")
+	awsChecks.addFlags(f)
 	addConfigFlag(cmd, &configFile)
 	// What diagnose reads of the configuration: the tunnels, the networks,
 	// the interfaces, and the sockets of charon and of the daemon.

@@ -1,37 +1,69 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cgw-project/cgw/awsapi"
 	"github.com/cgw-project/cgw/gateway/awsconf"
 	"github.com/cgw-project/cgw/internal/fileread"
 )
 
 func newImportCmd() *cobra.Command {
 	var (
-		format   string
-		asJSON   bool
-		labShort bool
+		format, vpnID, region string
+		asJSON, labShort      bool
 	)
 	cmd := &cobra.Command{
-		Use:   "import FILE",
+		Use:   "import FILE | --vpn-connection-id vpn-… [--region R]",
 		Short: "Read an AWS VPN configuration file and print its tunnels",
 		Long: "import reads the file AWS offers for a VPN connection (native XML, describe-vpn-connections JSON,\n" +
 			"or the Generic, Windows Server, Strongswan, Openswan/Libreswan or Vyatta download) and prints\n" +
 			"both tunnels. Keys are never printed, only their fingerprints: hmac-sha256: and 16 hex digits of\n" +
 			"HMAC-SHA256 of the key keyed with the VPN connection id and the tunnel's AWS outside address\n" +
 			"(versions before this one printed a bare sha256: prefix; the JSON field is still psk_fingerprint).\n" +
-			"FILE must be a regular file of at most 4 MiB.",
-		Args: cobra.ExactArgs(1),
+			"FILE must be a regular file of at most 4 MiB.\n\n" +
+			"With --vpn-connection-id it reads the connection from the EC2 API instead (DescribeVpnConnections,\n" +
+			"its TunnelOptions included, so the real allowed proposals rather than the download's minimum);\n" +
+			"credentials come from the AWS SDK's standard chain (environment, profile, instance role) and need\n" +
+			"ec2:DescribeVpnConnections; the region is --region, else AWS_REGION or the profile's, else the\n" +
+			"instance's.",
+		Example: "  cgw import vpn-0a1b2c3d4e5f6071a.txt\n" +
+			"  cgw import --vpn-connection-id vpn-0a1b2c3d4e5f6071a --region eu-west-1 --json",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if vpnID != "" {
+				if len(args) > 0 {
+					return errors.New("give FILE or --vpn-connection-id, not both")
+				}
+				return nil
+			}
+			if region != "" {
+				return errors.New("--region goes with --vpn-connection-id")
+			}
+			return cobra.ExactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var c *awsconf.Connection
+			if vpnID != "" {
+				if format != "" && format != string(awsconf.FormatJSON) {
+					return errors.New("--format does not apply to --vpn-connection-id")
+				}
+				var err error
+				if c, err = fetchConnection(cmd.Context(), vpnID, region); err != nil {
+					return err
+				}
+				return printImported(cmd, c, asJSON)
+			}
 			data, err := fileread.ReadFile(cmd.Context(), args[0], fileread.TextLimit)
 			if err != nil {
 				return err
@@ -42,26 +74,51 @@ func newImportCmd() *cobra.Command {
 					return err
 				}
 			}
-			c, err := awsconf.ParseWith(args[0], data, f, awsconf.ParseOptions{LabShortLifetimes: labShort})
+			c, err = awsconf.ParseWith(args[0], data, f, awsconf.ParseOptions{LabShortLifetimes: labShort})
 			if err != nil {
 				return err
 			}
-			for _, w := range importNotes(c) {
-				fmt.Fprintln(cmd.ErrOrStderr(), "note:", w)
-			}
-			if asJSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(c)
-			}
-			return printConnection(cmd.OutOrStdout(), c)
+			return printImported(cmd, c, asJSON)
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "", "format of FILE: xml, json, generic, windows, strongswan, openswan, vyatta (default: detect)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the model as JSON")
 	cmd.Flags().BoolVar(&labShort, "lab-short-lifetimes", false, "LAB ONLY: accept lifetimes shorter than AWS's 900 s minimum (as lab_short_lifetimes in cgw.yaml)")
+	cmd.Flags().StringVar(&vpnID, "vpn-connection-id", "", "read VPN connection `vpn-…` from the EC2 API instead of a file")
+	cmd.Flags().StringVar(&region, "region", "", "with --vpn-connection-id: the connection's AWS region")
 	return cmd
 }
+
+// printImported prints the notes on stderr and the connection on stdout.
+func printImported(cmd *cobra.Command, c *awsconf.Connection, asJSON bool) error {
+	for _, w := range importNotes(c) {
+		fmt.Fprintln(cmd.ErrOrStderr(), "note:", w)
+	}
+	if asJSON {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(c)
+	}
+	return printConnection(cmd.OutOrStdout(), c)
+}
+
+// fetchConnection reads a VPN connection from the EC2 API.
+func fetchConnection(ctx context.Context, id, region string) (*awsconf.Connection, error) {
+	if err := awsapi.ValidateVPNConnectionID(id); err != nil {
+		return nil, fmt.Errorf("--vpn-connection-id: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, awsTimeout)
+	defer cancel()
+	c, err := awsapi.New(ctx, awsapi.Options{Region: region})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.FetchConnection(ctx, id)
+}
+
+// awsTimeout bounds a command's calls to AWS.
+const awsTimeout = 30 * time.Second
 
 // importNotes are the file's warnings plus what no AWS file can tell.
 func importNotes(c *awsconf.Connection) []string {
