@@ -25,7 +25,9 @@ import (
 //
 //	sudo make bench
 //
-// They are figures, not pass/fail: goals are in the README.
+// They are figures, not pass/fail: goals are in the README. Failover
+// figures name their direction (s-gap-to-aws, s-gap-replies; see
+// benchgap_test.go). BENCH_CGW_LOGS=1 prints `cgw run`'s log.
 
 // plainSwanctl loads the configuration cgw would load, rendered as
 // swanctl.conf, with `swanctl --load-all` and initiates both tunnels with
@@ -273,7 +275,10 @@ func lostAfter(p *labtest.Pinger, t time.Time) int {
 // cgw renders, loaded with swanctl). With static routing the faithful
 // side, like AWS, keeps sending return traffic over the silenced tunnel
 // until its own DPD clears that endpoint's IKE SA (10 s idle plus 30 s),
-// so s-gap-replies is about 40 s for both: cgw cannot move that direction.
+// so s-gap-replies is about 40 s whenever the silenced tunnel is also the
+// AWS side's return tunnel (its log says): cgw cannot move that direction.
+// The plain side sends on its newest CHILD SA, which may be the other
+// tunnel; then only the customer-to-AWS direction breaks.
 func BenchmarkFailoverGap(b *testing.B) {
 	labtest.NeedRoot(b)
 	b.Run("cgw", func(b *testing.B) {
