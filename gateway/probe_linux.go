@@ -17,17 +17,21 @@ import (
 	"github.com/cgw-project/cgw/diag"
 )
 
-// Probe timing: an echo request to every monitor each probeEvery; the path
-// counts as lost when nothing came back for lossAfter.
-const (
-	probeEvery = 200 * time.Millisecond
-	lossAfter  = 650 * time.Millisecond
-)
+// minLostProbes: the path counts as lost only when at least this many
+// probes went out unanswered, so a prober that could not send (a loaded
+// machine, a paused process) judges nothing.
+const minLostProbes = 3
 
 // prober pings the monitors (addresses in the VPC) from the gateway's
 // inside address. The probes follow the routes, so they cross whichever
 // tunnel carries traffic: they judge the active path end to end. They are
 // sent only while the loop says a tunnel carries them (setCarried).
+//
+// Silence is measured against the probes actually sent, not the wall
+// clock: the path is lost when minLostProbes probes went out since the
+// last reply and the first of them went out detect ago. A probe sent late
+// (the ticker starved on a loaded machine) is no probe lost, and the time
+// no probe was out is no silence.
 //
 // It is safe for concurrent use.
 type prober struct {
@@ -37,11 +41,12 @@ type prober struct {
 	lost     chan struct{} // a signal to the loop when the path is lost
 
 	mu                   sync.Mutex
+	every, detect        time.Duration // failover.probe_interval, failover.detect_after
+	retime               chan struct{} // every changed
 	seq                  int
 	sent                 map[int]time.Time // seq -> send time, for RTT
+	pending              []time.Time       // send times of the probes out since the last reply or reset
 	lastReply            time.Time         // any monitor
-	since                time.Time         // start, or the last reset (failover)
-	sentSince            int               // requests sent since the last reply or reset
 	rtt                  time.Duration     // last RTT
 	sentTotal, recvTotal uint64
 	signalled            bool
@@ -49,20 +54,22 @@ type prober struct {
 }
 
 // newProber opens a raw ICMP socket in the namespace at nsPath ("" = the
-// current one), bound to source.
-func newProber(nsPath string, source netip.Addr, monitors []netip.Addr) (*prober, error) {
+// current one), bound to source; it probes every interval and judges the
+// path lost after detect (failover.probe_interval, failover.detect_after).
+func newProber(nsPath string, source netip.Addr, monitors []netip.Addr, every, detect time.Duration) (*prober, error) {
 	conn, err := listenICMP(nsPath, source)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
 	return &prober{
 		conn:     conn,
 		id:       os.Getpid() & 0xffff,
 		monitors: monitors,
 		lost:     make(chan struct{}, 1),
+		retime:   make(chan struct{}, 1),
 		sent:     map[int]time.Time{},
-		since:    now,
+		every:    every,
+		detect:   detect,
 	}, nil
 }
 
@@ -88,7 +95,10 @@ func (p *prober) run(ctx context.Context) {
 		defer wg.Done()
 		p.receive()
 	}()
-	t := time.NewTicker(probeEvery)
+	p.mu.Lock()
+	every := p.every
+	p.mu.Unlock()
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -96,8 +106,15 @@ func (p *prober) run(ctx context.Context) {
 			p.conn.Close()
 			wg.Wait()
 			return
-		case now := <-t.C:
-			p.send(now)
+		case <-p.retime:
+			p.mu.Lock()
+			every = p.every
+			p.mu.Unlock()
+			t.Reset(every)
+		case <-t.C:
+			// The time it goes out, not the tick's: a tick served late
+			// must not make the probe look older than it is.
+			p.send(time.Now())
 		}
 	}
 }
@@ -119,11 +136,10 @@ func (p *prober) send(now time.Time) {
 			delete(p.sent, s)
 		}
 	}
-	p.sentSince++
+	p.pending = append(p.pending, now)
 	p.sentTotal += uint64(len(p.monitors))
 	monitors := p.monitors
-	lost := p.sentSince >= 3 && now.Sub(p.lastSeenLocked()) > lossAfter
-	signal := lost && !p.signalled
+	signal := p.lostLocked(now) && !p.signalled
 	if signal {
 		p.signalled = true
 	}
@@ -144,11 +160,10 @@ func (p *prober) send(now time.Time) {
 	}
 }
 
-func (p *prober) lastSeenLocked() time.Time {
-	if p.lastReply.After(p.since) {
-		return p.lastReply
-	}
-	return p.since
+// lostLocked reports whether the path is lost at now: minLostProbes
+// probes out since the last reply, the first of them detect ago.
+func (p *prober) lostLocked(now time.Time) bool {
+	return len(p.pending) >= minLostProbes && now.Sub(p.pending[0]) >= p.detect
 }
 
 func (p *prober) receive() {
@@ -179,10 +194,27 @@ func (p *prober) receive() {
 		if at, ok := p.sent[e.Seq]; ok {
 			p.rtt = now.Sub(at)
 		}
-		p.lastReply, p.sentSince, p.signalled = now, 0, false
+		// A reply shows the path works: the silence, if any, begins
+		// with the next probe.
+		p.lastReply, p.pending, p.signalled = now, p.pending[:0], false
 		p.recvTotal++
 		p.mu.Unlock()
 	}
+}
+
+// setTiming changes the probe interval and the loss threshold (a reload).
+func (p *prober) setTiming(every, detect time.Duration, now time.Time) {
+	p.mu.Lock()
+	changed := every != p.every
+	p.every, p.detect = every, detect
+	p.mu.Unlock()
+	if changed {
+		select {
+		case p.retime <- struct{}{}:
+		default:
+		}
+	}
+	p.reset(now)
 }
 
 // setMonitors replaces the addresses probed (a reload).
@@ -200,40 +232,34 @@ func (p *prober) setCarried(on bool, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if on && !p.carried {
-		p.since, p.sentSince, p.signalled = now, 0, false
+		p.pending, p.signalled = nil, false
 	}
 	p.carried = on
 }
 
 // reset restarts the loss clock, after a failover, so the new path gets
-// lossAfter of its own.
-func (p *prober) reset(now time.Time) {
+// detect of its own: only probes sent from now on count.
+func (p *prober) reset(time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.since, p.sentSince, p.signalled = now, 0, false
-}
-
-// healthView is what the loop and status read.
-type healthView struct {
-	LastReply     time.Time
-	Lost          bool
-	SilentFor     time.Duration
-	RTT           time.Duration
-	Sent, Replies uint64
+	p.pending, p.signalled = nil, false
 }
 
 func (p *prober) view(now time.Time) healthView {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	silent := now.Sub(p.lastSeenLocked())
-	return healthView{
+	h := healthView{
 		LastReply: p.lastReply,
-		Lost:      p.sentSince >= 3 && silent > lossAfter,
-		SilentFor: silent,
+		Lost:      p.lostLocked(now),
 		RTT:       p.rtt,
 		Sent:      p.sentTotal,
 		Replies:   p.recvTotal,
 	}
+	if len(p.pending) > 0 {
+		h.FirstLost = p.pending[0]
+		h.SilentFor = now.Sub(h.FirstLost)
+	}
+	return h
 }
 
 func containsAddr(as []netip.Addr, a netip.Addr) bool {
