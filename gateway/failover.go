@@ -40,7 +40,7 @@ func (g *Gateway) observe(now time.Time) view {
 	}
 	if g.prober != nil {
 		h := g.prober.view(now)
-		v.probe = &probeView{lost: h.Lost, firstLost: h.FirstLost, lastReply: h.LastReply}
+		v.probe = &probeView{lost: h.Lost, firstLost: h.FirstLost, lastReply: h.LastReply, firstReply: h.FirstReply}
 	}
 	if b := g.bgp; b != nil {
 		bv := &bgpView{wasUp: maps.Clone(b.wasUp), peers: map[int]time.Time{}, preferred: b.preferred, steerTunnel: b.steer.Tunnel, steerOff: b.steerOff}

@@ -474,12 +474,16 @@ func (t *tunnel) failed(msg string, now time.Time) { t.lastErr, t.lastErrAt = ms
 func (t *tunnel) label() string { return "tunnel " + strconv.Itoa(t.number) }
 
 // saUp reports whether an IKE SA is established with its child installed.
+// A child being rekeyed (REKEYING, then REKEYED until its successor is
+// installed and it is deleted) still carries traffic, and so does an IKE
+// SA being rekeyed: a rekey is no moment of "down" (cgw rekeys the tunnel
+// it moves traffic to, and must not see it go down for that).
 func saUp(sa *ike.IKESA, child string) bool {
-	if sa.State != "ESTABLISHED" {
+	if sa.State != "ESTABLISHED" && sa.State != "REKEYING" {
 		return false
 	}
 	for _, c := range sa.Children {
-		if c.Name == child && c.State == "INSTALLED" {
+		if c.Name == child && (c.State == "INSTALLED" || c.State == "REKEYING" || c.State == "REKEYED") {
 			return true
 		}
 	}

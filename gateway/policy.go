@@ -126,6 +126,9 @@ type probeView struct {
 	// out: where the silence began. Zero while none is outstanding.
 	firstLost time.Time
 	lastReply time.Time
+	// firstReply is the first reply since the probes were last reset
+	// (resetProbes, which a failover asks for).
+	firstReply time.Time
 }
 
 // bgpView is the speaker's state as far as the decisions need it.
@@ -298,15 +301,12 @@ func (p *policy) chooseWant(v view, now time.Time, a *actions) {
 	switch {
 	case p.followBGP(v, now, a):
 	case p.want == 0 || !v.up(p.want):
+		// The preferred tunnel, else another; a tunnel left for a lost
+		// path only when no other is up.
 		p.want = 0
-		if v.up(p.preferred) {
-			p.want = p.preferred
-		} else {
-			for _, t := range v.tunnels {
-				if t.up {
-					p.want = t.number
-					break
-				}
+		for _, n := range p.candidates(v) {
+			if v.up(n) && (p.want == 0 || p.want == p.suspect) {
+				p.want = n
 			}
 		}
 	case p.want != p.preferred:
@@ -323,6 +323,18 @@ func (p *policy) chooseWant(v view, now time.Time, a *actions) {
 			p.lastFrom, p.want, p.lastMove, p.moveBack = p.want, p.preferred, now, true
 		}
 	}
+}
+
+// candidates lists the tunnels in the order cgw wants them: the
+// preferred one first.
+func (p *policy) candidates(v view) []int {
+	out := []int{p.preferred}
+	for _, t := range v.tunnels {
+		if t.number != p.preferred {
+			out = append(out, t.number)
+		}
+	}
+	return out
 }
 
 // followBGP moves the wanted tunnel to the one BGP demands, when that one
@@ -547,10 +559,17 @@ func (p *policy) watchSuspect(v view, now time.Time, a *actions) {
 // that reply covers both directions, AWS's return path included.
 func (p *policy) answered(v view, now time.Time, a *actions) {
 	r := p.last
-	if r == nil || !r.answered.IsZero() || r.firstLost.IsZero() || v.probe == nil || !v.probe.lastReply.After(r.at) {
+	if r == nil || !r.answered.IsZero() || r.firstLost.IsZero() || v.probe == nil {
 		return
 	}
-	r.answered = v.probe.lastReply
+	first := v.probe.firstReply
+	if !first.After(r.at) {
+		if !v.probe.lastReply.After(r.at) {
+			return
+		}
+		first = v.probe.lastReply // no reset since (no prober to reset)
+	}
+	r.answered = first
 	a.log(slog.LevelInfo, "probes answered again after the failover", "from_tunnel", r.from, "to_tunnel", r.to,
 		"unanswered_s", r.answered.Sub(r.firstLost).Seconds(), "return_path", returnPath(r))
 }

@@ -226,8 +226,9 @@ func TestPolicySteps(t *testing.T) {
 			name: "the first reply after the failover completes the record",
 			looks: func() []look {
 				v := twoUp(true)
-				return []look{{0, v}, {700 * time.Millisecond, lost(v, t0.Add(100*time.Millisecond))},
-					{time.Second, answering(v, t0.Add(900*time.Millisecond))}}
+				w := answering(v, t0.Add(1500*time.Millisecond))
+				w.probe.firstReply = t0.Add(900 * time.Millisecond) // the first reply; the check comes later
+				return []look{{0, v}, {700 * time.Millisecond, lost(v, t0.Add(100*time.Millisecond))}, {1600 * time.Millisecond, w}}
 			},
 			check: func(t *testing.T, p *policy, a actions) {
 				if p.last == nil || p.last.answered.Sub(p.last.firstLost) != 800*time.Millisecond || !hasNote(a, "probes answered again") {

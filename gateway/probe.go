@@ -15,6 +15,9 @@ const (
 // healthView is the probes' view, which the loop and status read.
 type healthView struct {
 	LastReply time.Time
+	// FirstReply is the first reply since the last reset (a failover):
+	// the first over the new path.
+	FirstReply time.Time
 	// Lost: the path is lost (see prober).
 	Lost bool
 	// FirstLost is when the first probe out since the last reply (or

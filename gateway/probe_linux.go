@@ -47,6 +47,7 @@ type prober struct {
 	sent                 map[int]time.Time // seq -> send time, for RTT
 	pending              []time.Time       // send times of the probes out since the last reply or reset
 	lastReply            time.Time         // any monitor
+	firstReply           time.Time         // the first reply since the last reset
 	rtt                  time.Duration     // last RTT
 	sentTotal, recvTotal uint64
 	signalled            bool
@@ -161,9 +162,11 @@ func (p *prober) send(now time.Time) {
 }
 
 // lostLocked reports whether the path is lost at now: minLostProbes
-// probes out since the last reply, the first of them detect ago.
+// probes out since the last reply, the first of them detect ago. The loss
+// is judged as a probe goes out, so it allows an eighth of the interval
+// for the ticker's jitter: three intervals of 199.9 ms are 600 ms.
 func (p *prober) lostLocked(now time.Time) bool {
-	return len(p.pending) >= minLostProbes && now.Sub(p.pending[0]) >= p.detect
+	return len(p.pending) >= minLostProbes && now.Sub(p.pending[0]) >= p.detect-p.every/8
 }
 
 func (p *prober) receive() {
@@ -197,6 +200,9 @@ func (p *prober) receive() {
 		// A reply shows the path works: the silence, if any, begins
 		// with the next probe.
 		p.lastReply, p.pending, p.signalled = now, p.pending[:0], false
+		if p.firstReply.IsZero() {
+			p.firstReply = now
+		}
 		p.recvTotal++
 		p.mu.Unlock()
 	}
@@ -242,18 +248,19 @@ func (p *prober) setCarried(on bool, now time.Time) {
 func (p *prober) reset(time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.pending, p.signalled = nil, false
+	p.pending, p.signalled, p.firstReply = nil, false, time.Time{}
 }
 
 func (p *prober) view(now time.Time) healthView {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	h := healthView{
-		LastReply: p.lastReply,
-		Lost:      p.lostLocked(now),
-		RTT:       p.rtt,
-		Sent:      p.sentTotal,
-		Replies:   p.recvTotal,
+		LastReply:  p.lastReply,
+		FirstReply: p.firstReply,
+		Lost:       p.lostLocked(now),
+		RTT:        p.rtt,
+		Sent:       p.sentTotal,
+		Replies:    p.recvTotal,
 	}
 	if len(p.pending) > 0 {
 		h.FirstLost = p.pending[0]
