@@ -498,7 +498,7 @@ func (p *policy) moveOff(v view, from int, why string, firstLost time.Time, now 
 			msg = "replies come back through neither tunnel: look at the VPC side (security group, network ACL, route table), not the tunnels"
 		}
 		if v.bgp == nil {
-			msg += fmt.Sprintf("; but with static routing AWS moves its return traffic off tunnel %d only when its DPD declares that tunnel dead (30–40 s after it went silent), so give it that long", from)
+			msg += fmt.Sprintf("; but with static routing AWS moves its return traffic off tunnel %d only when its DPD declares that tunnel dead (30–40 s after it went silent), so give it that long", p.lastFrom)
 		}
 		p.warn(v, msg, now)
 		a.log(slog.LevelWarn, "path lost again right after a failover; not failing over again", "tunnel", from, "why", why)
