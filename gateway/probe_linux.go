@@ -121,35 +121,9 @@ func (p *prober) run(ctx context.Context) {
 }
 
 func (p *prober) send(now time.Time) {
-	p.mu.Lock()
-	if !p.carried {
-		// No tunnel would carry it: a probe now could only be refused by
-		// the guard routes, or leave in clear if something else routed
-		// it. Not sending it is not a loss either.
-		p.mu.Unlock()
+	seq, monitors, ok := p.sending(now)
+	if !ok {
 		return
-	}
-	p.seq = (p.seq + 1) & 0xffff
-	seq := p.seq
-	p.sent[seq] = now
-	for s, at := range p.sent {
-		if now.Sub(at) > 5*time.Second {
-			delete(p.sent, s)
-		}
-	}
-	p.pending = append(p.pending, now)
-	p.sentTotal += uint64(len(p.monitors))
-	monitors := p.monitors
-	signal := p.lostLocked(now) && !p.signalled
-	if signal {
-		p.signalled = true
-	}
-	p.mu.Unlock()
-	if signal {
-		select {
-		case p.lost <- struct{}{}:
-		default:
-		}
 	}
 	msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: p.id, Seq: seq, Data: []byte(diag.ProbePayload)}}
 	b, err := msg.Marshal(nil)
@@ -159,6 +133,36 @@ func (p *prober) send(now time.Time) {
 	for _, m := range monitors {
 		_, _ = p.conn.WriteTo(b, &net.IPAddr{IP: m.AsSlice()})
 	}
+}
+
+// sending records a probe going out at now and judges the path, signalling
+// the loop once when it is lost. It returns the probe's sequence number and
+// where to send it, or false when no tunnel carries probes: then a probe
+// could only be refused by the guard routes, or leave in clear if something
+// else routed it, and not sending it is no loss either.
+func (p *prober) sending(now time.Time) (int, []netip.Addr, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.carried {
+		return 0, nil, false
+	}
+	p.seq = (p.seq + 1) & 0xffff
+	p.sent[p.seq] = now
+	for s, at := range p.sent {
+		if now.Sub(at) > 5*time.Second {
+			delete(p.sent, s)
+		}
+	}
+	p.pending = append(p.pending, now)
+	p.sentTotal += uint64(len(p.monitors))
+	if p.lostLocked(now) && !p.signalled {
+		p.signalled = true
+		select {
+		case p.lost <- struct{}{}:
+		default:
+		}
+	}
+	return p.seq, p.monitors, true
 }
 
 // lostLocked reports whether the path is lost at now: minLostProbes
@@ -188,24 +192,27 @@ func (p *prober) receive() {
 			continue
 		}
 		ip, _ := netip.ParseAddr(from.String())
-		now := time.Now()
-		p.mu.Lock()
-		if !containsAddr(p.monitors, ip) {
-			p.mu.Unlock()
-			continue
-		}
-		if at, ok := p.sent[e.Seq]; ok {
-			p.rtt = now.Sub(at)
-		}
-		// A reply shows the path works: the silence, if any, begins
-		// with the next probe.
-		p.lastReply, p.pending, p.signalled = now, p.pending[:0], false
-		if p.firstReply.IsZero() {
-			p.firstReply = now
-		}
-		p.recvTotal++
-		p.mu.Unlock()
+		p.replied(ip, e.Seq, time.Now())
 	}
+}
+
+// replied records an echo reply from ip to probe seq at now.
+func (p *prober) replied(ip netip.Addr, seq int, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !containsAddr(p.monitors, ip) {
+		return
+	}
+	if at, ok := p.sent[seq]; ok {
+		p.rtt = now.Sub(at)
+	}
+	// A reply shows the path works: the silence, if any, begins with the
+	// next probe.
+	p.lastReply, p.pending, p.signalled = now, p.pending[:0], false
+	if p.firstReply.IsZero() {
+		p.firstReply = now
+	}
+	p.recvTotal++
 }
 
 // setTiming changes the probe interval and the loss threshold (a reload).
