@@ -190,10 +190,12 @@ type policy struct {
 	want      int // the tunnel cgw wants to carry traffic, 0 = none chosen
 	active    int // the tunnel that carries it (last step)
 	reason    string
+	hold      time.Duration // holdTime; tests shorten it
 
+	// Moves.
 	lastRekey    time.Time
 	lastMove     time.Time
-	lastFrom     int
+	lastFrom     int // the tunnel the last move left
 	lastFailover time.Time
 	moveBack     bool // the last move was back to the preferred tunnel
 	holdFactor   int  // holdTime multiplier after a failed move back (1..maxHoldFactor)
@@ -207,20 +209,26 @@ type policy struct {
 	// (sustainedLoss); 0 when none is.
 	suspect               int
 	suspectAt             time.Time
-	suspectIKE, suspectCh uint32
-	suspectIn             uint64
-	warning               string         // monitors unreachable through both tunnels, …
-	warnedAt              time.Time      // when warning was raised
-	warnedIn              map[int]uint64 // each tunnel's CHILD SA packets in then
-	hold                  time.Duration  // holdTime; tests shorten it
-	lastOut               map[int]uint64 // CHILD SA packets out per tunnel at the last look
-	lastUp                map[int]bool   // which tunnels were up at the last look
-	pasTunnel             int            // passive watch of the active tunnel (passiveLoss)
-	pasIn, pasOut         uint64
-	pasSince              time.Time
-	steerFrom             int // the tunnel traffic left whose session AWS may still prefer
-	steerFromSince        time.Time
-	steerLastWant         int
+	suspectIKE, suspectCh uint32 // its IKE SA's and newest child's unique ids then
+	suspectIn             uint64 // its packets in then
+
+	// The failover warning (monitors unreachable through both tunnels, …).
+	warning  string
+	warnedAt time.Time
+	warnedIn map[int]uint64 // each tunnel's CHILD SA packets in then
+
+	// Observing libipsec's active tunnel, and the passive watch of its
+	// counters (passiveLoss).
+	lastOut       map[int]uint64 // CHILD SA packets out per tunnel at the last look
+	lastUp        map[int]bool   // which tunnels were up at the last look
+	pasTunnel     int
+	pasIn, pasOut uint64
+	pasSince      time.Time
+
+	// Return-path steering (steer).
+	steerFrom      int // the tunnel traffic left whose session AWS may still prefer
+	steerFromSince time.Time
+	steerLastWant  int
 }
 
 func (v view) tunnel(n int) *tunnelView {
