@@ -435,27 +435,36 @@ type simTunnel struct {
 //   - kernel data plane: never a rekey; no initiate of an up tunnel or of
 //     one already being initiated.
 func TestPolicyReplay(t *testing.T) {
-	var failovers, terminations, moveBacks int
+	var failovers, terminations, moveBacks, steered int
 	for seed := range uint64(200) {
 		for _, kernel := range []bool{true, false} {
-			t.Run(fmt.Sprintf("seed%d/kernel=%v", seed, kernel), func(t *testing.T) {
-				p := replay(t, rand.New(rand.NewPCG(seed, 13)), kernel)
-				failovers += p.count
-				terminations += p.terminations
-				if p.moveBack {
-					moveBacks++
-				}
-			})
+			for _, withBGP := range []bool{false, true} {
+				t.Run(fmt.Sprintf("seed%d/kernel=%v/bgp=%v", seed, kernel, withBGP), func(t *testing.T) {
+					p, st := replay(t, rand.New(rand.NewPCG(seed, 13)), kernel, withBGP)
+					failovers += p.count
+					terminations += p.terminations
+					steered += st
+					if p.moveBack {
+						moveBacks++
+					}
+				})
+			}
 		}
 	}
 	// The replays must reach the interesting states, or they prove nothing.
-	if failovers < 100 || terminations == 0 || moveBacks == 0 {
-		t.Errorf("the replays saw %d failovers, %d terminations, %d ending after a move back", failovers, terminations, moveBacks)
+	if failovers < 100 || terminations == 0 || moveBacks == 0 || steered == 0 {
+		t.Errorf("the replays saw %d failovers, %d terminations, %d ending after a move back, %d steerings", failovers, terminations, moveBacks, steered)
 	}
-	t.Logf("%d failovers, %d terminations", failovers, terminations)
+	t.Logf("%d failovers, %d terminations, %d steerings", failovers, terminations, steered)
 }
 
-func replay(t *testing.T, rng *rand.Rand, kernel bool) *policy {
+// replay runs one random history; with BGP each tunnel has a session
+// (established while its tunnel is up, until the hold timer after its path
+// broke) and the replay also checks where the prepend and the
+// more-specifics go: only ever to the tunnel cgw wants, never over the
+// session of the tunnel traffic left. It returns the policy and how often
+// the more-specifics were announced.
+func replay(t *testing.T, rng *rand.Rand, kernel, withBGP bool) (*policy, int) {
 	p := &policy{}
 	now := t0
 	ts := map[int]*simTunnel{}
@@ -465,6 +474,9 @@ func replay(t *testing.T, rng *rand.Rand, kernel bool) *policy {
 		ts[n] = &simTunnel{up: true, pathOK: true, ike: ids, child: ids, upSince: now}
 	}
 	active := 0
+	preferred, steerTunnel, steered := 1, 0, 0
+	sessionSince := map[int]time.Time{1: now, 2: now}
+	brokeAt := map[int]time.Time{}
 	silentSince := time.Time{} // the first probe lost through the active tunnel
 	lastReply := now
 	var failovers []time.Time
@@ -481,6 +493,9 @@ func replay(t *testing.T, rng *rand.Rand, kernel bool) *policy {
 		switch r := rng.IntN(60); {
 		case r == 0: // an endpoint dies: its SA goes (DPD) some time later
 			n := 1 + rng.IntN(2)
+			if ts[n].pathOK {
+				brokeAt[n] = now
+			}
 			ts[n].pathOK = false
 			log = append(log, fmt.Sprintf("%d: tunnel %d path breaks", step, n))
 		case r == 1:
@@ -563,6 +578,22 @@ func replay(t *testing.T, rng *rand.Rand, kernel bool) *policy {
 			pv.lost = now.Sub(silentSince) >= DefaultDetectAfter
 		}
 		v.probe = pv
+		if withBGP {
+			bv := &bgpView{preferred: preferred, steerTunnel: steerTunnel, routed: true, routedSince: t0.Add(-time.Hour),
+				peers: map[int]time.Time{}, wasUp: map[int]bool{1: true, 2: true}}
+			for n := 1; n <= 2; n++ {
+				s := ts[n]
+				if !s.up || !s.pathOK && now.Sub(brokeAt[n]) >= 30*time.Second {
+					delete(sessionSince, n) // hold timer expired, or no tunnel
+					continue
+				}
+				if _, ok := sessionSince[n]; !ok {
+					sessionSince[n] = now
+				}
+				bv.peers[n] = sessionSince[n]
+			}
+			v.bgp = bv
+		}
 		before := p.count
 		a := p.step(v, now)
 		log = append(log, fmt.Sprintf("%d: %v lost=%v -> active %d (%s) rekey %d terminate %v initiate %v", step, now.Sub(t0), pv.lost, a.active, a.reason, a.rekey, a.terminate, a.initiate))
@@ -586,6 +617,24 @@ func replay(t *testing.T, rng *rand.Rand, kernel bool) *policy {
 		}
 		if kernel && a.rekey != 0 {
 			fail("a rekey on the kernel data plane")
+		}
+		if a.prefer != 0 {
+			if a.prefer != p.want {
+				fail("the prepend favours tunnel %d, cgw wants %d", a.prefer, p.want)
+			}
+			preferred = a.prefer
+		}
+		if a.steerNow {
+			if a.steer != 0 && (a.steer != p.want || a.steer == p.steerFrom || p.steerFrom == 0) {
+				fail("more-specifics over tunnel %d; cgw wants %d, left %d", a.steer, p.want, p.steerFrom)
+			}
+			if a.steer != 0 {
+				steered++
+			}
+			steerTunnel = a.steer
+		}
+		if steerTunnel != 0 && steerTunnel != p.want {
+			fail("more-specifics stay over tunnel %d, cgw wants %d", steerTunnel, p.want)
 		}
 		for _, n := range a.terminate {
 			switch {
@@ -617,5 +666,5 @@ func replay(t *testing.T, rng *rand.Rand, kernel bool) *policy {
 			silentSince = time.Time{}
 		}
 	}
-	return p
+	return p, steered
 }
