@@ -488,11 +488,10 @@ func (p *policy) moveOff(v view, from int, why string, firstLost time.Time, now 
 	if v.probe != nil {
 		a.resetProbes = true // the new path gets detect_after of its own
 	}
-	to := 0
+	to := 0 // another up tunnel, one not left for a lost path if there is one
 	for _, t := range v.tunnels {
-		if t.number != from && t.up {
+		if t.number != from && t.up && (to == 0 || to == p.suspect) {
 			to = t.number
-			break
 		}
 	}
 	if to == 0 {
@@ -510,6 +509,16 @@ func (p *policy) moveOff(v view, from int, why string, firstLost time.Time, now 
 		}
 		p.warn(v, msg, now)
 		a.log(slog.LevelWarn, "path lost again right after a failover; not failing over again", "tunnel", from, "why", why)
+		return
+	}
+	if to == p.suspect {
+		// The only other tunnel is the one traffic left for a lost path,
+		// and it has shown no sign of life since: going back to it would
+		// only flap (with static routing, AWS's return traffic is still on
+		// it until AWS's DPD gives up on it).
+		p.warn(v, fmt.Sprintf("tunnel %d: %s, and tunnel %d, left %v ago for a lost path, has shown no sign of life since: traffic stays (if the VPC answers through neither tunnel, look at its security group, network ACL, route table)", from, why, p.suspect,
+			now.Sub(p.suspectAt).Round(time.Second)), now)
+		a.log(slog.LevelWarn, "path lost; not moving back to the tunnel left for a lost path", "tunnel", from, "why", why, "lost_tunnel", p.suspect)
 		return
 	}
 	if p.moveBack && p.lastFrom == to {

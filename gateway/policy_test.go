@@ -118,6 +118,18 @@ func TestPolicySteps(t *testing.T) {
 			},
 		},
 		{
+			name: "after the flap window, no failover back to the tunnel left without a sign of life",
+			looks: func() []look {
+				v := twoUp(true)
+				return []look{{0, v}, {time.Second, lost(v, t0)}, {15 * time.Second, lost(v, t0.Add(14*time.Second))}}
+			},
+			check: func(t *testing.T, p *policy, a actions) {
+				if a.active != 2 || p.count != 1 || !strings.Contains(p.warning, "no sign of life") {
+					t.Errorf("active %d failovers %d warning %q", a.active, p.count, p.warning)
+				}
+			},
+		},
+		{
 			name: "no other tunnel up: a warning, traffic stays",
 			looks: func() []look {
 				v := down(twoUp(true), 2)
@@ -480,8 +492,15 @@ func replay(t *testing.T, rng *rand.Rand, kernel, withBGP bool) (*policy, int) {
 	silentSince := time.Time{} // the first probe lost through the active tunnel
 	lastReply := now
 	var failovers []time.Time
-	lostAt := map[int]time.Time{} // tunnel -> when traffic left it for a lost path
-	inAtLoss := map[int]uint64{}
+	// A tunnel traffic left for a lost path, from the first such loss
+	// until a sign of life: a packet in, a new child or IKE SA, its SA
+	// gone, or the probes answered while it carries traffic again.
+	type loss struct {
+		at        time.Time
+		in        uint64
+		ike, chld uint32
+	}
+	lostSince := map[int]loss{}
 	var log []string
 	fail := func(format string, args ...any) {
 		t.Helper()
@@ -594,6 +613,12 @@ func replay(t *testing.T, rng *rand.Rand, kernel, withBGP bool) (*policy, int) {
 			}
 			v.bgp = bv
 		}
+		for n, l := range lostSince {
+			s := ts[n]
+			if !s.up || s.ike != l.ike || s.child != l.chld || s.in > l.in || active == n && lastReply.After(l.at) {
+				delete(lostSince, n)
+			}
+		}
 		before := p.count
 		a := p.step(v, now)
 		log = append(log, fmt.Sprintf("%d: %v lost=%v -> active %d (%s) rekey %d terminate %v initiate %v", step, now.Sub(t0), pv.lost, a.active, a.reason, a.rekey, a.terminate, a.initiate))
@@ -613,7 +638,10 @@ func replay(t *testing.T, rng *rand.Rand, kernel, withBGP bool) (*policy, int) {
 				fail("two failovers %v apart, within the flap window", now.Sub(failovers[len(failovers)-1]))
 			}
 			failovers = append(failovers, now)
-			lostAt[p.last.from], inAtLoss[p.last.from] = now, ts[p.last.from].in
+			if _, ok := lostSince[p.last.from]; !ok {
+				f := ts[p.last.from]
+				lostSince[p.last.from] = loss{now, f.in, f.ike, f.child}
+			}
 		}
 		if kernel && a.rekey != 0 {
 			fail("a rekey on the kernel data plane")
@@ -640,9 +668,11 @@ func replay(t *testing.T, rng *rand.Rand, kernel, withBGP bool) (*policy, int) {
 			switch {
 			case n == a.active:
 				fail("tunnel %d terminated while it carries traffic", n)
-			case now.Sub(lostAt[n]) < sustainedLoss:
-				fail("tunnel %d terminated %v after its loss", n, now.Sub(lostAt[n]))
-			case ts[n].in > inAtLoss[n]:
+			case lostSince[n].at.IsZero():
+				fail("tunnel %d terminated, but not lost or shown life since", n)
+			case now.Sub(lostSince[n].at) < sustainedLoss:
+				fail("tunnel %d terminated %v after its loss", n, now.Sub(lostSince[n].at))
+			case ts[n].in > lostSince[n].in:
 				fail("tunnel %d terminated though packets came in since its loss", n)
 			}
 			ts[n].up = false
