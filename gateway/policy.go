@@ -484,10 +484,12 @@ func (p *policy) onProbeLoss(v view, now time.Time, a *actions) {
 // from down (see watchSuspect). At most one failover per flapWindow: a
 // loss this soon after the last one means the monitors answer through
 // neither tunnel, which is reported instead.
+//
+// When it does not move, the probes are not reset: they stay lost (status
+// shows it) and the next steps look again, at the flap window's end, when
+// another tunnel comes up, or at the first reply; the warning and its log
+// line come once.
 func (p *policy) moveOff(v view, from int, why string, firstLost time.Time, now time.Time, a *actions) {
-	if v.probe != nil {
-		a.resetProbes = true // the new path gets detect_after of its own
-	}
 	to := 0 // another up tunnel, one not left for a lost path if there is one
 	for _, t := range v.tunnels {
 		if t.number != from && t.up && (to == 0 || to == p.suspect) {
@@ -495,8 +497,9 @@ func (p *policy) moveOff(v view, from int, why string, firstLost time.Time, now 
 		}
 	}
 	if to == 0 {
-		p.warn(v, fmt.Sprintf("tunnel %d: %s and no other tunnel is up", from, why), now)
-		a.log(slog.LevelWarn, "path lost and no other tunnel is up", "tunnel", from, "why", why)
+		if p.warn(v, fmt.Sprintf("tunnel %d: the monitors do not answer and no other tunnel is up", from), now) {
+			a.log(slog.LevelWarn, "path lost and no other tunnel is up", "tunnel", from, "why", why)
+		}
 		return
 	}
 	if !p.lastFailover.IsZero() && now.Sub(p.lastFailover) < flapWindow {
@@ -507,8 +510,9 @@ func (p *policy) moveOff(v view, from int, why string, firstLost time.Time, now 
 		if v.bgp == nil {
 			msg += fmt.Sprintf("; but with static routing AWS moves its return traffic off tunnel %d only when its DPD declares that tunnel dead (30–40 s after it went silent), so give it that long", p.lastFrom)
 		}
-		p.warn(v, msg, now)
-		a.log(slog.LevelWarn, "path lost again right after a failover; not failing over again", "tunnel", from, "why", why)
+		if p.warn(v, msg, now) {
+			a.log(slog.LevelWarn, "path lost again right after a failover; not failing over again", "tunnel", from, "why", why)
+		}
 		return
 	}
 	if to == p.suspect {
@@ -516,9 +520,9 @@ func (p *policy) moveOff(v view, from int, why string, firstLost time.Time, now 
 		// and it has shown no sign of life since: going back to it would
 		// only flap (with static routing, AWS's return traffic is still on
 		// it until AWS's DPD gives up on it).
-		p.warn(v, fmt.Sprintf("tunnel %d: %s, and tunnel %d, left %v ago for a lost path, has shown no sign of life since: traffic stays (if the VPC answers through neither tunnel, look at its security group, network ACL, route table)", from, why, p.suspect,
-			now.Sub(p.suspectAt).Round(time.Second)), now)
-		a.log(slog.LevelWarn, "path lost; not moving back to the tunnel left for a lost path", "tunnel", from, "why", why, "lost_tunnel", p.suspect)
+		if p.warn(v, fmt.Sprintf("tunnel %d: the monitors do not answer, and tunnel %d, left for a lost path, has shown no sign of life since: traffic stays (if the VPC answers through neither tunnel, look at its security group, network ACL, route table)", from, p.suspect), now) {
+			a.log(slog.LevelWarn, "path lost; not moving back to the tunnel left for a lost path", "tunnel", from, "why", why, "lost_tunnel", p.suspect)
+		}
 		return
 	}
 	if p.moveBack && p.lastFrom == to {
@@ -527,6 +531,9 @@ func (p *policy) moveOff(v view, from int, why string, firstLost time.Time, now 
 		p.holdFactor = min(max(p.holdFactor, 1)*2, maxHoldFactor)
 	}
 	a.log(slog.LevelWarn, "failover", "from_tunnel", from, "to_tunnel", to, "why", why)
+	if v.probe != nil {
+		a.resetProbes = true // the new path gets detect_after of its own
+	}
 	p.want, p.lastMove, p.lastFrom, p.lastFailover, p.moveBack, p.warning = to, now, from, now, false, ""
 	p.lostFrom, p.lostAt = from, now
 	p.count++
@@ -626,17 +633,19 @@ func (p *policy) passiveLoss(v view, now time.Time) (string, bool) {
 	return "", false
 }
 
-// warn raises the failover warning. It holds while its condition does:
-// clearWarning drops it once a path is seen to work again.
-func (p *policy) warn(v view, msg string, now time.Time) {
+// warn raises the failover warning and reports whether it is new. It
+// holds while its condition does: clearWarning drops it once a path is
+// seen to work again.
+func (p *policy) warn(v view, msg string, now time.Time) bool {
 	if p.warning == msg {
-		return
+		return false
 	}
 	p.warning, p.warnedAt = msg, now
 	p.warnedIn = map[int]uint64{}
 	for _, t := range v.tunnels {
 		p.warnedIn[t.number] = t.in
 	}
+	return true
 }
 
 // clearWarning drops the failover warning once what it said has ended:
