@@ -91,7 +91,7 @@ type BGPConfig struct {
 	HoldTimeS int `mapstructure:"hold_time_s"`
 	// SteerReturnPath announces the local networks' halves over the tunnel
 	// traffic moved to, so that AWS's return traffic follows at once
-	// (default true; see Gateway.steerBGP). nil means the default.
+	// (default true; see policy.steer). nil means the default.
 	SteerReturnPath *bool `mapstructure:"steer_return_path"`
 }
 
