@@ -303,4 +303,7 @@ func TestFailoverUnderLoad(t *testing.T) {
 	if s.Failovers != 1 || s.Terminations != 0 {
 		t.Errorf("after the fault: %d failovers, %d terminations; want 1 and 0 (a lost probe tears nothing down)", s.Failovers, s.Terminations)
 	}
+	if rp := s.LastFailover.ReturnPath; !strings.Contains(rp, "DPD") || !strings.Contains(rp, "30–40 s") {
+		t.Errorf("after a static failover, status says of the return path %q; want AWS's DPD (30–40 s) named", rp)
+	}
 }
