@@ -51,6 +51,11 @@ const (
 	// its return traffic. What is left after 60 s is an IKE SA that answers
 	// over a path that carries nothing, which only a fresh SA pair mends.
 	sustainedLoss = 60 * time.Second
+	// settleAfter: the probes judge a tunnel only once it has been up this
+	// long. Right after an SA pair is negotiated (start, charon's restart)
+	// the AWS side may still answer on the SAs it held before, for a
+	// moment; that is no path lost.
+	settleAfter = 2 * time.Second
 	// maxHoldFactor caps how far a failed move back stretches holdTime.
 	maxHoldFactor = 8
 )
@@ -463,11 +468,16 @@ func (p *policy) why(v view, n int) string {
 // onProbeLoss runs when the probes to the monitors went unanswered for
 // detect_after: the path through the active tunnel is lost, unless BGP
 // has not learned (or AWS withdrew) a route to the monitors, or the
-// silence began before it did: then it says nothing about the tunnel.
+// silence began before it did, or the tunnel came up less than
+// settleAfter ago: then it says nothing about the tunnel.
 func (p *policy) onProbeLoss(v view, now time.Time, a *actions) {
 	pr := v.probe
 	if b := v.bgp; b != nil && (!b.routed || !b.routedSince.IsZero() && pr.firstLost.Before(b.routedSince)) {
 		a.resetProbes = true
+		return
+	}
+	if t := v.tunnel(p.active); t != nil && !t.upSince.IsZero() && now.Sub(t.upSince) < settleAfter {
+		a.resetProbes = true // just up: not judged yet
 		return
 	}
 	silent := time.Duration(0)

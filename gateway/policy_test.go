@@ -291,6 +291,19 @@ func TestPolicySteps(t *testing.T) {
 			},
 		},
 		{
+			name: "a tunnel just up is not judged (charon restarted)",
+			looks: func() []look {
+				v := twoUp(true)
+				v.tunnels[0].upSince = t0.Add(-time.Second)
+				return []look{{0, v}, {700 * time.Millisecond, lost(v, t0)}}
+			},
+			check: func(t *testing.T, p *policy, a actions) {
+				if p.count != 0 || !a.resetProbes || a.active != 1 {
+					t.Errorf("failovers %d reset %v active %d", p.count, a.resetProbes, a.active)
+				}
+			},
+		},
+		{
 			name: "BGP: no learned route to the monitors, no failover",
 			looks: func() []look {
 				v := twoUp(true)
