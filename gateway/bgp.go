@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"sync"
@@ -64,15 +63,11 @@ type bgpLink struct {
 	routedSince time.Time
 	preferred   int // last tunnel handed to SetPreferred
 
-	// Return-path steering (steerBGP): the more-specifics, the tunnel
-	// traffic moved off whose session AWS may still prefer, and when that
-	// session was established.
-	steer          bgp.Steering
-	steerFrom      int
-	steerFromSince time.Time
-	lastWant       int  // fo.want at the last steerBGP
-	steerOff       bool // bgp.steer_return_path: false
-	maxPrefixes    int
+	// Return-path steering (policy.steer decides, applyBGP announces):
+	// the more-specifics announced now.
+	steer       bgp.Steering
+	steerOff    bool // bgp.steer_return_path: false
+	maxPrefixes int
 
 	stop func()        // ends the speaker's Run
 	done chan struct{} // closed when the speaker's Run has returned
@@ -275,98 +270,36 @@ func (g *Gateway) bgpDemand() (int, string) {
 	return n, why
 }
 
-// followBGP moves the wanted tunnel to the one BGP demands (bgpDemand),
-// when that one is up and was not just left for a lost path; a demand for
-// the wanted tunnel keeps it (no move back to the preferred one). It
-// reports whether BGP decided.
-func (g *Gateway) followBGP(now time.Time) bool {
-	fo := &g.fo
-	d, why := g.bgpDemand()
-	if d == 0 || g.upTunnel(d) == nil {
-		return false
-	}
-	if d == fo.want {
-		return true
-	}
-	if fo.lostFrom == d && now.Sub(fo.lostAt) < fo.holdTime() {
-		return false // cgw's probes just lost the path through it
-	}
-	from := fo.want
-	g.log.Info("traffic follows BGP", "from_tunnel", from, "to_tunnel", d, "why", why)
-	fo.want = d
-	if from != 0 && g.bgp.wasUp[from] {
-		// A real move, back to the preferred tunnel only after holdTime.
-		fo.lastMove, fo.lastFrom = now, from
-	}
-	return true
-}
-
-// preferBGP makes the tunnel cgw wants to carry traffic the speaker's
-// preferred one, so AWS sends the return traffic down it too.
-func (g *Gateway) preferBGP() {
+// applyBGP carries out the policy's BGP acts: the prepend first (the
+// tunnel cgw wants to carry traffic is the speaker's preferred one, so AWS
+// sends the return traffic down it too), then the more-specifics.
+func (g *Gateway) applyBGP(a actions) {
 	b := g.bgp
-	if b == nil || g.fo.want == 0 || g.fo.want == b.preferred {
+	if b == nil {
 		return
 	}
-	if err := b.sp.SetPreferred(g.fo.want); err != nil {
-		g.log.Warn("moving the BGP prepend", "tunnel", g.fo.want, "err", err)
-		return
-	}
-	b.preferred = g.fo.want
-}
-
-// steerBGP steers AWS's return path to the tunnel cgw moved traffic to.
-// After a move off tunnel F (the probes lost its path, AWS's MED, its
-// session) AWS may go on preferring the path it learned over F's session
-// until that session ends: a silent path carries neither the new prepend
-// nor a withdrawal, and the hold timer takes 30 s. So while F's session is
-// the one established before the move, cgw announces its networks' halves
-// over the new tunnel only (bgp.Speaker.Steer), and AWS's longest-prefix
-// match moves its return traffic at once. The halves are withdrawn when
-// F's session ends (AWS then has only the covering prefix, over the new
-// tunnel) or traffic moves back to F (after preferBGP has moved the
-// prepend). A move back to the preferred tunnel after the hold time, with
-// nothing lost, steers nothing: both sessions are healthy and the prepend
-// moves AWS. It runs in the loop, after preferBGP.
-func (g *Gateway) steerBGP(now time.Time) {
-	b := g.bgp
-	if b == nil || b.steerOff {
-		return
-	}
-	want := g.fo.want
-	if from := b.lastWant; want != from {
-		b.lastWant = want
-		if p, ok := b.peerState(from); ok && from != 0 && want != 0 && p.Established() &&
-			(want != g.fo.preferred || g.fo.lostFrom == from) {
-			b.steerFrom, b.steerFromSince = from, now.Add(-p.Uptime)
+	if a.prefer != 0 && a.prefer != b.preferred {
+		if err := b.sp.SetPreferred(a.prefer); err != nil {
+			g.log.Warn("moving the BGP prepend", "tunnel", a.prefer, "err", err)
+		} else {
+			b.preferred = a.prefer
 		}
 	}
-	target := 0
-	if b.steerFrom != 0 && want != 0 && want != b.steerFrom {
-		// The same session: established at the same time, to the
-		// second GoBGP reports uptimes in.
-		if p, ok := b.peerState(b.steerFrom); ok && p.Established() && now.Add(-p.Uptime).Sub(b.steerFromSince).Abs() < 3*time.Second {
-			target = want
-		}
-	}
-	if target == 0 {
-		b.steerFrom = 0
-	}
-	if target == b.steer.Tunnel {
+	if !a.steerNow || a.steer == b.steer.Tunnel {
 		return
 	}
-	st, err := b.sp.Steer(target)
+	st, err := b.sp.Steer(a.steer)
 	if err != nil {
-		g.log.Warn("steering AWS's return path", "tunnel", target, "err", err)
+		g.log.Warn("steering AWS's return path", "tunnel", a.steer, "err", err)
 		return
 	}
 	old := b.steer
 	b.steer = st
-	if target == 0 {
+	if a.steer == 0 {
 		g.log.Info("return path steering ended: more-specifics withdrawn", "tunnel", old.Tunnel, "prefixes", len(old.Prefixes))
 		return
 	}
-	g.log.Info("steering AWS's return path: more-specifics over the new tunnel", "tunnel", target, "from_tunnel", b.steerFrom,
+	g.log.Info("steering AWS's return path: more-specifics over the new tunnel", "tunnel", a.steer, "from_tunnel", g.fo.steerFrom,
 		"prefixes", len(st.Prefixes), "announced", st.Announced(len(b.announce)), "limit", b.maxPrefixes)
 	if len(st.HostRoutes) > 0 {
 		g.log.Warn("a /32 cannot be split: AWS's return traffic for it moves only with the AS path or when the old session ends",
@@ -414,42 +347,14 @@ func (g *Gateway) bgpRoutes(st *routes.State) {
 	st.Guard = slices.Clone(b.guard)
 }
 
-// reconcileInside initiates tunnel t's inside child when its data child is
-// up and the inside child is missing (charon dropped it, or the tunnel has
-// just come up).
-func (g *Gateway) reconcileInside(ctx context.Context, t *tunnel, results chan initResult, wg *sync.WaitGroup, now time.Time) {
-	in := t.spec.Inside
-	if in == nil || !t.loaded || t.insideInitiating || now.Before(t.insideNext) || t.sa == nil || !saUp(t.sa, t.spec.Name) {
-		return
-	}
-	if slices.ContainsFunc(t.sa.Children, func(c ike.ChildSA) bool { return c.Name == in.Name }) {
-		return
-	}
-	t.insideInitiating = true
-	wg.Add(1)
-	go func(t *tunnel, socket, conn, child string) {
-		defer wg.Done()
-		c, err := g.dial(ctx, socket)
-		if err == nil {
-			err = c.InitiateChild(ctx, conn, child, initiateTimeout)
-			c.Close()
-		}
-		results <- initResult{t: t, inside: true, err: err}
-	}(t, g.cfg.VICISocket, t.spec.Name, in.Name)
-}
-
 // insideInitiated records the outcome of initiating an inside child.
 func (g *Gateway) insideInitiated(r initResult) {
 	t := r.t
-	t.insideInitiating = false
+	delay := t.bgpChild.done(r.err, time.Now(), jitter())
 	if r.err == nil {
-		t.insideBackoff = 0
 		g.log.Info("bgp child up", "tunnel", t.number, "child", t.spec.Inside.Name)
 		return
 	}
-	t.insideBackoff = min(max(t.insideBackoff*2, backoffMin), backoffMax)
-	delay := t.insideBackoff + time.Duration(rand.Int64N(int64(t.insideBackoff/4)+1))
-	t.insideNext = time.Now().Add(delay)
 	g.log.Warn("initiating the bgp child failed", "tunnel", t.number, "why", ike.Explain(r.err, t.label()), "retry_in", delay.Round(100*time.Millisecond))
 }
 
@@ -546,7 +451,7 @@ func (g *Gateway) addBGPStatus(s *Status) {
 	}
 	// The speaker warns at 90% of AWS's limit of 100 announced prefixes.
 	s.Warnings = append(s.Warnings, b.state.Warnings...)
-	st := &BGPSteering{Enabled: !b.steerOff, Tunnel: b.steer.Tunnel, FromTunnel: b.steerFrom, Prefixes: []string{},
+	st := &BGPSteering{Enabled: !b.steerOff, Tunnel: b.steer.Tunnel, FromTunnel: g.fo.steerFrom, Prefixes: []string{},
 		Announced: len(b.announce), Limit: b.maxPrefixes}
 	if b.steer.Tunnel != 0 {
 		st.Announced = b.steer.Announced(len(b.announce))
@@ -561,12 +466,6 @@ func prefixStrings(ps []netip.Prefix) []string {
 		out = append(out, p.String())
 	}
 	return out
-}
-
-// bgpChose reports whether BGP demands tunnel n right now.
-func (g *Gateway) bgpChose(n int) bool {
-	d, _ := g.bgpDemand()
-	return d != 0 && d == n
 }
 
 // monitorsRouted reports whether a monitor lies in a prefix BGP learned,

@@ -233,6 +233,7 @@ func TestBGPOverrides(t *testing.T) {
 // replaces the other endpoint, or the only session with routes); a tie
 // leaves the choice to cgw, which moves back to the preferred tunnel only
 // after the hold time; a tunnel the probes just lost is not taken back.
+// bgpDemand reads the speaker's state; the policy decides.
 func TestFollowBGP(t *testing.T) {
 	pfx := netip.MustParsePrefix
 	cfg := &Config{LocalNetworks: []netip.Prefix{pfx("172.31.16.0/20")}}
@@ -243,21 +244,23 @@ func TestFollowBGP(t *testing.T) {
 	g := &Gateway{cfg: cfg, conn: bgpConn(), bgp: b, dataplane: DataplaneKernel, log: slog.New(slog.DiscardHandler)}
 	for n := 1; n <= 2; n++ {
 		name := tunnelName(n)
-		g.tunnels = append(g.tunnels, &tunnel{number: n, spec: ike.Tunnel{Name: name, IfID: uint32(n)},
-			sa: &ike.IKESA{Name: name, State: "ESTABLISHED", Children: []ike.ChildSA{{Name: name, State: "INSTALLED"}}}})
+		g.tunnels = append(g.tunnels, &tunnel{number: n, loaded: true, spec: ike.Tunnel{Name: name, IfID: uint32(n)},
+			sa: &ike.IKESA{Name: name, UniqueID: uint32(n), State: "ESTABLISHED", Children: []ike.ChildSA{{Name: name, State: "INSTALLED"}}}})
 	}
 	g.fo.hold = 30 * time.Second
 	vpc := pfx("10.10.100.0/24")
 	both := []bgp.PeerState{{Tunnel: 1, State: "established"}, {Tunnel: 2, State: "established"}}
-	noRekey := func(string) error { t.Error("rekey in kernel mode"); return nil }
 	now := time.Now()
 	step := func(name string, st bgp.State, after time.Duration, wantActive int, wantReason string) {
 		t.Helper()
 		now = now.Add(after)
 		g.onBGPState(st, true)
-		g.chooseActive(t.Context(), noRekey, now)
-		if g.active != wantActive || !strings.Contains(g.activeReason, wantReason) {
-			t.Errorf("%s: active %d (%s), want %d (%q)", name, g.active, g.activeReason, wantActive, wantReason)
+		a := g.fo.step(g.observe(now), now)
+		if a.rekey != 0 {
+			t.Errorf("%s: rekey in kernel mode", name)
+		}
+		if a.active != wantActive || !strings.Contains(a.reason, wantReason) {
+			t.Errorf("%s: active %d (%s), want %d (%q)", name, a.active, a.reason, wantActive, wantReason)
 		}
 	}
 	tie := bgp.State{Peers: both, Routes: []bgp.Route{{Prefix: vpc, Tunnels: []int{1, 2}, Best: 1, Why: bgp.WhyTie}}}

@@ -70,6 +70,8 @@ type Config struct {
 	// minimum of 900 s (down to 10 s) in the AWS file: for a lab only
 	// (awsconf.ParseOptions.LabShortLifetimes). AWS refuses them.
 	LabShortLifetimes bool `mapstructure:"lab_short_lifetimes"`
+	// Failover times the monitor probes.
+	Failover FailoverConfig `mapstructure:"failover"`
 
 	// file is the config file the Config was read from, if any.
 	file string
@@ -94,8 +96,38 @@ type BGPConfig struct {
 	HoldTimeS int `mapstructure:"hold_time_s"`
 	// SteerReturnPath announces the local networks' halves over the tunnel
 	// traffic moved to, so that AWS's return traffic follows at once
-	// (default true; see Gateway.steerBGP). nil means the default.
+	// (default true; see policy.steer). nil means the default.
 	SteerReturnPath *bool `mapstructure:"steer_return_path"`
+}
+
+// FailoverConfig times the probes to the monitors. Zero means the
+// default.
+type FailoverConfig struct {
+	// ProbeInterval is how often an echo request goes to every monitor
+	// (default DefaultProbeInterval).
+	ProbeInterval time.Duration `mapstructure:"probe_interval"`
+	// DetectAfter is how long the probes must go unanswered (three of
+	// them at least, counted from the first one sent after the last
+	// reply) before traffic moves to the other tunnel (default
+	// DefaultDetectAfter). It only moves traffic; no tunnel is torn down
+	// for it.
+	DetectAfter time.Duration `mapstructure:"detect_after"`
+}
+
+// interval is ProbeInterval or its default.
+func (f FailoverConfig) interval() time.Duration {
+	if f.ProbeInterval > 0 {
+		return f.ProbeInterval
+	}
+	return DefaultProbeInterval
+}
+
+// detect is DetectAfter or its default.
+func (f FailoverConfig) detect() time.Duration {
+	if f.DetectAfter > 0 {
+		return f.DetectAfter
+	}
+	return DefaultDetectAfter
 }
 
 // steer reports whether return-path steering is on.
@@ -117,7 +149,7 @@ var keys = []string{
 	"aws_config", "aws_format", "local_networks", "remote_networks", "vici_socket", "dataplane",
 	"identity", "monitors", "interfaces.inside", "interfaces.outside", "status_socket",
 	"metrics_listen", "log_level", "log_format", "bgp.local_asn", "bgp.peer_asn", "bgp.hold_time_s",
-	"bgp.steer_return_path", "lab_short_lifetimes",
+	"bgp.steer_return_path", "lab_short_lifetimes", "failover.probe_interval", "failover.detect_after",
 }
 
 // Keys returns every configuration key.
@@ -174,6 +206,8 @@ func AddFlags(fs *pflag.FlagSet, only ...string) {
 	num("bgp.local_asn", "uint32", "BGP: the customer gateway's ASN, 1 to 4294967295 (default: from the AWS file)")
 	num("bgp.peer_asn", "uint32", "BGP: AWS's ASN, 1 to 4294967295 (default: from the AWS file)")
 	num("bgp.hold_time_s", "int", "BGP: hold time in seconds, 3 to 65535 (default: from the AWS file)")
+	num("failover.probe_interval", "duration", "how often to probe the monitors, 20ms to 10s (default 200ms)")
+	num("failover.detect_after", "duration", "probes unanswered this long move traffic to the other tunnel, at least twice the probe interval, at most 60s (default 600ms)")
 	if want("bgp.steer_return_path") {
 		fs.Bool(FlagName("bgp.steer_return_path"), true, "BGP: after a failover, announce the local networks' halves over the new tunnel so AWS's return traffic follows at once")
 	}
@@ -324,6 +358,12 @@ func (c *Config) validate() (string, error) {
 	}
 	if h := c.BGP.HoldTimeS; h != 0 && (h < 3 || h > 65535) {
 		return "bgp.hold_time_s", fmt.Errorf("bgp.hold_time_s: %d: want 3 to 65535 seconds (AWS uses 30)", h)
+	}
+	if i := c.Failover.ProbeInterval; i != 0 && (i < 20*time.Millisecond || i > 10*time.Second) {
+		return "failover.probe_interval", fmt.Errorf("failover.probe_interval: %v: want 20ms to 10s (default %v)", i, DefaultProbeInterval)
+	}
+	if d, i := c.Failover.DetectAfter, c.Failover.interval(); d != 0 && (d < 2*i || d > time.Minute) {
+		return "failover.detect_after", fmt.Errorf("failover.detect_after: %v: want at least twice failover.probe_interval (%v), so that three probes go out unanswered, and at most 60s (default %v)", d, 2*i, DefaultDetectAfter)
 	}
 	if _, err := ViciSocketPath(c.VICISocket); err != nil {
 		return "vici_socket", err

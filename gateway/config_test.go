@@ -370,6 +370,62 @@ func TestLoadConfigBoundedFile(t *testing.T) {
 	}
 }
 
+// TestLoadConfigFailoverTiming: failover.probe_interval and
+// failover.detect_after are durations with a unit, checked against each
+// other, and an error blames the source that gave the value.
+func TestLoadConfigFailoverTiming(t *testing.T) {
+	const yml = goodYAML + "failover:\n  probe_interval: %s\n  detect_after: %s\n"
+	// goodYAML's last line is 11; failover: is line 12, probe_interval 13,
+	// detect_after 14.
+	tests := []struct {
+		name           string
+		every, detect  string
+		env            []string
+		wantEvery      time.Duration
+		wantDetect     time.Duration
+		want           string // substring of the error; "" for success
+		effectiveEvery time.Duration
+	}{
+		{name: "defaults", every: `""`, detect: `""`, effectiveEvery: DefaultProbeInterval},
+		{name: "set", every: "100ms", detect: "300ms", wantEvery: 100 * time.Millisecond, wantDetect: 300 * time.Millisecond, effectiveEvery: 100 * time.Millisecond},
+		{name: "zero is the default", every: "0", detect: "0", effectiveEvery: DefaultProbeInterval},
+		{name: "no unit", every: "200", detect: "600ms", want: "cgw.yaml:13: failover.probe_interval: 200 has no unit"},
+		{name: "not a duration", every: "fast", detect: "600ms", want: `cgw.yaml:13: failover.probe_interval: "fast" is not a duration`},
+		{name: "negative", every: "200ms", detect: "-1s", want: "cgw.yaml:14: failover.detect_after: -1s is negative"},
+		{name: "too fast", every: "5ms", detect: "600ms", want: "cgw.yaml:13: failover.probe_interval: 5ms: want 20ms to 10s"},
+		{name: "detect below two probes", every: "500ms", detect: "600ms", want: "cgw.yaml:14: failover.detect_after: 600ms: want at least twice failover.probe_interval (1s)"},
+		{name: "detect over a minute", every: "1s", detect: "2m", want: "cgw.yaml:14: failover.detect_after: 2m0s: want at least twice"},
+		{name: "the variable wins and is blamed", every: "200ms", detect: "600ms", env: []string{"CGW_FAILOVER_DETECT_AFTER=1h"},
+			want: "CGW_FAILOVER_DETECT_AFTER: failover.detect_after: 1h0m0s"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeConfig(t, fmt.Sprintf(yml, tt.every, tt.detect))
+			c, err := LoadConfig(p, nil, tt.env)
+			if tt.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.want) {
+					t.Fatalf("error %v, want it to say %q", err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Failover.ProbeInterval != tt.wantEvery || c.Failover.DetectAfter != tt.wantDetect || c.Failover.interval() != tt.effectiveEvery {
+				t.Errorf("failover = %+v, want %v/%v", c.Failover, tt.wantEvery, tt.wantDetect)
+			}
+		})
+	}
+	fs := pflag.NewFlagSet("t", pflag.ContinueOnError)
+	AddFlags(fs)
+	if err := fs.Parse([]string{"--failover-probe-interval=1x"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadConfig(writeConfig(t, goodYAML), fs, nil); err == nil || !strings.Contains(err.Error(), `--failover-probe-interval: failover.probe_interval: "1x" is not a duration`) {
+		t.Errorf("flag error %v", err)
+	}
+}
+
 // FuzzLoadConfig: any file is a config or an error naming the file, never
 // a panic.
 func FuzzLoadConfig(f *testing.F) {
@@ -377,6 +433,7 @@ func FuzzLoadConfig(f *testing.F) {
 	f.Add([]byte(goodYAML + "bgp:\n  local_asn: -5\n  hold_time_s: 1.5\n"))
 	f.Add([]byte("a: &x [1]\nb: *x\n"))
 	f.Add([]byte("interfaces: ~\nbgp: {}\n"))
+	f.Add([]byte(goodYAML + "failover:\n  probe_interval: 200\n  detect_after: -1s\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const p = "/etc/cgw/cgw.yaml"
 		raws, err := parseYAML(p, data)

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
@@ -37,6 +38,7 @@ const (
 	kindASN
 	kindHoldTime
 	kindBool
+	kindDuration
 )
 
 var keyKinds = map[string]kind{
@@ -49,6 +51,9 @@ var keyKinds = map[string]kind{
 
 	"bgp.steer_return_path": kindBool,
 	"lab_short_lifetimes":   kindBool,
+
+	"failover.probe_interval": kindDuration,
+	"failover.detect_after":   kindDuration,
 }
 
 // raw is one key's value as a source gave it.
@@ -317,6 +322,16 @@ func (c *Config) decode(key string, r raw) error {
 		} else {
 			c.BGP.SteerReturnPath = &v
 		}
+	case kindDuration:
+		d, err := parseDuration(r.scalar)
+		if err != nil {
+			return fail("%w", err)
+		}
+		if key == "failover.probe_interval" {
+			c.Failover.ProbeInterval = d
+		} else {
+			c.Failover.DetectAfter = d
+		}
 	default:
 		if r.isList {
 			return fail("want one value, not a list")
@@ -345,6 +360,25 @@ func parseUint(s string, max uint64) (uint64, error) {
 		return 0, fmt.Errorf("%s is not a whole number", s)
 	}
 	return 0, fmt.Errorf("%q is not a number", s)
+}
+
+// parseDuration parses a duration with its unit ("200ms", "1.5s"); "" and
+// "0" are 0, the default.
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil && isDigits(s):
+		return 0, fmt.Errorf("%s has no unit: want a duration like 200ms or 1s", s)
+	case err != nil:
+		return 0, fmt.Errorf("%q is not a duration: want one like 200ms or 1s", s)
+	case d < 0:
+		return 0, fmt.Errorf("%s is negative", s)
+	}
+	return d, nil
 }
 
 func isDigits(s string) bool {

@@ -2,6 +2,9 @@ package gateway_test
 
 import (
 	"context"
+	"os/exec"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -221,4 +224,90 @@ func TestWarningClears(t *testing.T) {
 		return len(s.Warnings) == 0 && s.ActiveTunnel != 0
 	})
 	t.Logf("after: active tunnel %d, probes %+v", s.ActiveTunnel, s.Probe)
+}
+
+// TestFailoverUnderLoad keeps both cores busy for 60 s (stress-ng, one
+// CPU worker per core, beside the lab's charons and cgw) with no fault:
+// no failover, no tunnel terminated or re-established, pings keep
+// crossing. Then, still under load, it silences the active endpoint: cgw
+// moves the customer-to-AWS direction within the budget, and its status
+// reports how long the probes went unanswered.
+func TestFailoverUnderLoad(t *testing.T) {
+	l := labtest.Up(t, lab.Options{})
+	stress, err := exec.LookPath("stress-ng")
+	if err != nil {
+		testenv.SkipOrFail(t, "needs stress-ng to load the cores (apt-get install stress-ng)")
+	}
+	r := runGateway(t, l)
+	waitStatus(t, r.g, 20*time.Second, "both tunnels up", bothUp)
+	waitStatus(t, r.g, 10*time.Second, "tunnel 1 (preferred) active", activeIs(1))
+	p := labtest.StartPinger(t, l, 100*time.Millisecond)
+	testenv.Eventually(t, 10*time.Second, "ping replies before the load", func() bool { return !p.LastReply().IsZero() })
+
+	const soak = 60 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), soak+30*time.Second)
+	defer cancel()
+	// The fault phase runs under load too: the workers outlast the soak.
+	cmd := exec.CommandContext(ctx, stress, "--cpu", strconv.Itoa(runtime.NumCPU()), "--timeout", strconv.Itoa(int((soak+20*time.Second)/time.Second))+"s", "--quiet")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+	})
+	start := time.Now()
+	var maxRTT float64
+	// A window, not a wait: nothing may fail over through it.
+	for time.Since(start) < soak {
+		s := r.g.Status()
+		if s.Failovers != 0 || s.Terminations != 0 {
+			t.Fatalf("under load without a fault, after %v: %d failovers, %d terminations (last: %+v)", time.Since(start).Round(time.Second),
+				s.Failovers, s.Terminations, s.LastFailover)
+		}
+		if s.Probe != nil {
+			maxRTT = max(maxRTT, s.Probe.RTTMs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	s := r.g.Status()
+	for _, ts := range s.Tunnels {
+		// No tunnel came down and back meanwhile: each IKE SA is as old as
+		// the soak.
+		if !ts.Up || time.Duration(ts.UptimeS)*time.Second < soak-time.Second {
+			t.Errorf("tunnel %d after the soak: up %v, IKE SA %d s old; want up since before the load", ts.Number, ts.Up, ts.UptimeS)
+		}
+	}
+	gap, _ := p.LongestGap(start)
+	t.Logf("60 s on 2 busy cores, no fault: 0 failovers, 0 terminations; longest ping gap %v, highest probe RTT seen %.0f ms", gap, maxRTT)
+
+	faultAt := time.Now()
+	if err := l.Fault(context.Background(), lab.FaultSilenceTunnel1, true); err != nil {
+		t.Fatal(err)
+	}
+	s = waitStatus(t, r.g, 10*time.Second, "a failover to tunnel 2 under load", func(s gateway.Status) bool {
+		return s.ActiveTunnel == 2 && s.LastFailover != nil
+	})
+	move := s.LastFailover.At.Sub(faultAt)
+	// The lab's AWS side is AWS-faithful: with static routing its return
+	// traffic stays on the silenced tunnel until its DPD declares it dead
+	// (10 s idle, then about 30 s), so replies, and cgw's measure of both
+	// directions, come back only then. Wait for that, not for cgw.
+	s = waitStatus(t, r.g, 90*time.Second, "the failover's unanswered span measured (AWS's DPD moves the return path)", func(s gateway.Status) bool {
+		return s.LastFailover != nil && s.LastFailover.UnansweredS != nil
+	})
+	movedAt := time.Now()
+	testenv.Eventually(t, 10*time.Second, "ping replies after the failover", func() bool { return p.LastReply().After(movedAt) })
+	gap, _ = p.LongestGap(faultAt.Add(-time.Second))
+	t.Logf("under load, active endpoint silenced: cgw moved the customer-to-AWS direction %v after the fault; probes unanswered %.2f s; longest ping gap %v (both directions: the AWS side's DPD moved its return path)",
+		move.Round(time.Millisecond), *s.LastFailover.UnansweredS, gap.Round(time.Millisecond))
+	if move > 1500*time.Millisecond {
+		t.Errorf("under load the customer-to-AWS move took %v, want at most 1.5 s", move)
+	}
+	if s.Failovers != 1 || s.Terminations != 0 {
+		t.Errorf("after the fault: %d failovers, %d terminations; want 1 and 0 (a lost probe tears nothing down)", s.Failovers, s.Terminations)
+	}
+	if rp := s.LastFailover.ReturnPath; !strings.Contains(rp, "DPD") || !strings.Contains(rp, "30–40 s") {
+		t.Errorf("after a static failover, status says of the return path %q; want AWS's DPD (30–40 s) named", rp)
+	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -54,7 +53,7 @@ type Gateway struct {
 		ctx context.Context
 		wg  *sync.WaitGroup
 	}
-	fo           failover
+	fo           policy // the failover and reconcile decisions (policy.go)
 	active       int    // tunnel carrying traffic, 0 = none
 	activeReason string // why that one
 
@@ -66,21 +65,15 @@ type Gateway struct {
 
 // tunnel is one AWS tunnel's state, owned by the reconcile loop.
 type tunnel struct {
-	number     int
-	spec       ike.Tunnel
-	loaded     bool
-	initiating bool
-	next       time.Time     // earliest next initiate
-	backoff    time.Duration // current retry delay
-	lastErr    string        // why the last load or initiate failed ("" none)
-	lastErrAt  time.Time     // when
-	upSince    time.Time
-	sa         *ike.IKESA // last seen IKE SA with this name, or nil
-
-	// The inside (BGP) child, spec.Inside: initiated like the data child.
-	insideInitiating bool
-	insideNext       time.Time
-	insideBackoff    time.Duration
+	number    int
+	spec      ike.Tunnel
+	loaded    bool
+	data      retry  // initiating the tunnel (its data child)
+	bgpChild  retry  // initiating the inside (BGP) child, spec.Inside
+	lastErr   string // why the last load or initiate failed ("" none)
+	lastErrAt time.Time
+	upSince   time.Time
+	sa        *ike.IKESA // last seen IKE SA with this name, or nil
 
 	dupSince time.Time // when closeDuplicates first saw the current duplicates
 
@@ -215,7 +208,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	g.routing = rt
 	if len(g.cfg.Monitors) > 0 {
-		p, err := newProber(g.netnsPath, rt.source, g.cfg.Monitors)
+		p, err := newProber(g.netnsPath, rt.source, g.cfg.Monitors, g.cfg.Failover.interval(), g.cfg.Failover.detect())
 		if err != nil {
 			g.log.Warn("no monitor probes; failover relies on charon noticing a dead tunnel", "err", err)
 		} else {
@@ -345,7 +338,8 @@ func (g *Gateway) session(ctx context.Context, c *ike.Client, wg *sync.WaitGroup
 	// flight, so a result never blocks even after this session has ended.
 	results := make(chan initResult, 2*len(g.tunnels))
 	for _, t := range g.tunnels {
-		t.initiating, t.insideInitiating = false, false
+		t.data.abandon()
+		t.bgpChild.abandon()
 	}
 	ticker := time.NewTicker(reconcileEvery)
 	defer ticker.Stop()
@@ -353,14 +347,15 @@ func (g *Gateway) session(ctx context.Context, c *ike.Client, wg *sync.WaitGroup
 	if g.prober != nil {
 		lost = g.prober.lost
 	}
-	rekey := func(name string) error { return c.Rekey(ctx, name) }
 	for {
 		if err := g.reconcile(ctx, c, results, wg); err != nil {
 			return err
 		}
 		select {
 		case <-lost:
-			g.onLoss(ctx, rekey, wg, time.Now())
+			// At once, on the SAs of the last list-sas: the probes
+			// judged the path, charon need not be asked.
+			g.decide(ctx, c, results, wg, time.Now())
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
@@ -392,8 +387,9 @@ func (g *Gateway) allLoaded() bool {
 	return true
 }
 
-// reconcile reads charon's SAs and initiates every loaded tunnel that is
-// down and due.
+// reconcile reads charon's SAs, takes a policy step on them (which
+// initiates every loaded tunnel that is down and due, and chooses the
+// tunnel that carries traffic) and applies the routes.
 func (g *Gateway) reconcile(ctx context.Context, c *ike.Client, results chan initResult, wg *sync.WaitGroup) error {
 	sas, err := c.SAs(ctx)
 	if err != nil {
@@ -420,28 +416,16 @@ func (g *Gateway) reconcile(ctx context.Context, c *ike.Client, results chan ini
 		up := best != nil && saUp(best, t.spec.Name)
 		switch {
 		case up && !wasUp:
-			t.upSince, t.backoff, t.lastErr = now, 0, ""
+			t.upSince, t.lastErr = now, ""
+			t.data.reset()
 			g.log.Info("tunnel up", "tunnel", t.number, "aws", t.spec.RemoteAddr, "nat_t", best.NATLocal || best.NATRemote)
 		case !up && wasUp:
 			t.upSince = time.Time{}
 			g.log.Warn("tunnel down; initiating again", "tunnel", t.number, "aws", t.spec.RemoteAddr)
 		}
 		g.closeDuplicates(ctx, c, t, sas, now)
-		g.reconcileInside(ctx, t, results, wg, now)
-		connecting := best != nil && !up && best.State == "CONNECTING"
-		if !t.loaded || up || connecting || t.initiating || now.Before(t.next) {
-			continue
-		}
-		t.initiating = true
-		wg.Add(1)
-		go func(t *tunnel, socket, name string) {
-			defer wg.Done()
-			results <- initResult{t: t, err: g.initiate(ctx, socket, name)}
-		}(t, g.cfg.VICISocket, t.spec.Name)
 	}
-	g.chooseActive(ctx, func(name string) error { return c.Rekey(ctx, name) }, now)
-	g.preferBGP()
-	g.steerBGP(now)
+	g.decide(ctx, c, results, wg, now)
 	g.applyRoutes(ctx, now)
 	g.mu.Lock()
 	g.status = g.snapshotLocked(now)
@@ -479,21 +463,12 @@ func (g *Gateway) initiated(r initResult) {
 		return
 	}
 	t := r.t
-	t.initiating = false
+	delay := t.data.done(r.err, time.Now(), jitter())
 	if r.err == nil {
-		t.backoff = 0
 		return
 	}
-	if t.backoff == 0 {
-		t.backoff = backoffMin
-	} else {
-		t.backoff = min(t.backoff*2, backoffMax)
-	}
-	// Jitter of up to a quarter, so two tunnels do not retry in lockstep.
-	delay := t.backoff + time.Duration(rand.Int64N(int64(t.backoff/4)+1))
-	t.next = time.Now().Add(delay)
 	msg := ike.Explain(r.err, t.label())
-	if g.upTunnel(t.number) != nil {
+	if t.sa != nil && saUp(t.sa, t.spec.Name) {
 		// The tunnel came up meanwhile (an SA charon or AWS started): the
 		// failure is moot, and status must not show it as current.
 		g.log.Debug("initiate failed, but the tunnel is up", "tunnel", t.number, "why", msg)
@@ -511,12 +486,16 @@ func (t *tunnel) failed(msg string, now time.Time) { t.lastErr, t.lastErrAt = ms
 func (t *tunnel) label() string { return "tunnel " + strconv.Itoa(t.number) }
 
 // saUp reports whether an IKE SA is established with its child installed.
+// A child being rekeyed (REKEYING, then REKEYED until its successor is
+// installed and it is deleted) still carries traffic, and so does an IKE
+// SA being rekeyed: a rekey is no moment of "down" (cgw rekeys the tunnel
+// it moves traffic to, and must not see it go down for that).
 func saUp(sa *ike.IKESA, child string) bool {
-	if sa.State != "ESTABLISHED" {
+	if sa.State != "ESTABLISHED" && sa.State != "REKEYING" {
 		return false
 	}
 	for _, c := range sa.Children {
-		if c.Name == child && c.State == "INSTALLED" {
+		if c.Name == child && (c.State == "INSTALLED" || c.State == "REKEYING" || c.State == "REKEYED") {
 			return true
 		}
 	}

@@ -20,6 +20,7 @@ type collector struct {
 
 	up, ready, active, bytesIn, bytesOut, pktsIn, pktsOut, uptime, reconnects *prometheus.Desc
 	failovers, probeLost, probeRTT, probeSent, probeReplies                   *prometheus.Desc
+	terminations, unanswered                                                  *prometheus.Desc
 	// BGP (routing bgp only).
 	bgpEstablished, bgpUptime, bgpReceived, bgpAccepted, bgpAdvertised, bgpInstalled *prometheus.Desc
 	bgpSteerTunnel, bgpMoreSpecifics, bgpAdvertiseLimit                              *prometheus.Desc
@@ -43,6 +44,8 @@ func newCollector(status func() Status) *collector {
 		ready:        d("ready", "1 once every tunnel is loaded into charon.", nil),
 		reconnects:   d("charon_reconnects_total", "Times cgw lost charon's VICI socket and reconnected.", nil),
 		failovers:    d("failovers_total", "Times cgw moved traffic off a tunnel whose path was lost.", nil),
+		terminations: d("tunnel_terminations_total", "Tunnels cgw terminated after 60 s without a sign of life once traffic had left them (never for lost probes alone).", nil),
+		unanswered:   d("failover_unanswered_seconds", "For the last failover: how long the probes went unanswered, from the first lost probe to the first reply over the new tunnel (both directions, AWS's return path included).", nil),
 		probeLost:    d("probe_lost", "1 while the probes to the monitors go unanswered.", nil),
 		probeRTT:     d("probe_rtt_seconds", "Round-trip time of the last answered probe to a monitor.", nil),
 		probeSent:    d("probe_sent_total", "Echo requests sent to the monitors.", nil),
@@ -62,7 +65,7 @@ func newCollector(status func() Status) *collector {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.up, c.active, c.bytesIn, c.bytesOut, c.pktsIn, c.pktsOut, c.uptime, c.ready, c.reconnects,
-		c.failovers, c.probeLost, c.probeRTT, c.probeSent, c.probeReplies,
+		c.failovers, c.terminations, c.unanswered, c.probeLost, c.probeRTT, c.probeSent, c.probeReplies,
 		c.bgpEstablished, c.bgpUptime, c.bgpReceived, c.bgpAccepted, c.bgpAdvertised, c.bgpInstalled,
 		c.bgpSteerTunnel, c.bgpMoreSpecifics, c.bgpAdvertiseLimit} {
 		ch <- d
@@ -116,6 +119,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, b(s.Ready))
 	ch <- prometheus.MustNewConstMetric(c.reconnects, prometheus.CounterValue, float64(s.CharonReconnects))
 	ch <- prometheus.MustNewConstMetric(c.failovers, prometheus.CounterValue, float64(s.Failovers))
+	ch <- prometheus.MustNewConstMetric(c.terminations, prometheus.CounterValue, float64(s.Terminations))
+	if f := s.LastFailover; f != nil && f.UnansweredS != nil {
+		ch <- prometheus.MustNewConstMetric(c.unanswered, prometheus.GaugeValue, *f.UnansweredS)
+	}
 	if p := s.Probe; p != nil {
 		ch <- prometheus.MustNewConstMetric(c.probeLost, prometheus.GaugeValue, b(p.Lost))
 		ch <- prometheus.MustNewConstMetric(c.probeRTT, prometheus.GaugeValue, p.RTTMs/1000)

@@ -17,17 +17,21 @@ import (
 	"github.com/cgw-project/cgw/diag"
 )
 
-// Probe timing: an echo request to every monitor each probeEvery; the path
-// counts as lost when nothing came back for lossAfter.
-const (
-	probeEvery = 200 * time.Millisecond
-	lossAfter  = 650 * time.Millisecond
-)
+// minLostProbes: the path counts as lost only when at least this many
+// probes went out unanswered, so a prober that could not send (a loaded
+// machine, a paused process) judges nothing.
+const minLostProbes = 3
 
 // prober pings the monitors (addresses in the VPC) from the gateway's
 // inside address. The probes follow the routes, so they cross whichever
 // tunnel carries traffic: they judge the active path end to end. They are
 // sent only while the loop says a tunnel carries them (setCarried).
+//
+// Silence is measured against the probes actually sent, not the wall
+// clock: the path is lost when minLostProbes probes went out since the
+// last reply and the first of them went out detect ago. A probe sent late
+// (the ticker starved on a loaded machine) is no probe lost, and the time
+// no probe was out is no silence.
 //
 // It is safe for concurrent use.
 type prober struct {
@@ -37,11 +41,13 @@ type prober struct {
 	lost     chan struct{} // a signal to the loop when the path is lost
 
 	mu                   sync.Mutex
+	every, detect        time.Duration // failover.probe_interval, failover.detect_after
+	retime               chan struct{} // every changed
 	seq                  int
 	sent                 map[int]time.Time // seq -> send time, for RTT
+	pending              []time.Time       // send times of the probes out since the last reply or reset
 	lastReply            time.Time         // any monitor
-	since                time.Time         // start, or the last reset (failover)
-	sentSince            int               // requests sent since the last reply or reset
+	firstReply           time.Time         // the first reply since the last reset
 	rtt                  time.Duration     // last RTT
 	sentTotal, recvTotal uint64
 	signalled            bool
@@ -49,20 +55,22 @@ type prober struct {
 }
 
 // newProber opens a raw ICMP socket in the namespace at nsPath ("" = the
-// current one), bound to source.
-func newProber(nsPath string, source netip.Addr, monitors []netip.Addr) (*prober, error) {
+// current one), bound to source; it probes every interval and judges the
+// path lost after detect (failover.probe_interval, failover.detect_after).
+func newProber(nsPath string, source netip.Addr, monitors []netip.Addr, every, detect time.Duration) (*prober, error) {
 	conn, err := listenICMP(nsPath, source)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
 	return &prober{
 		conn:     conn,
 		id:       os.Getpid() & 0xffff,
 		monitors: monitors,
 		lost:     make(chan struct{}, 1),
+		retime:   make(chan struct{}, 1),
 		sent:     map[int]time.Time{},
-		since:    now,
+		every:    every,
+		detect:   detect,
 	}, nil
 }
 
@@ -88,7 +96,10 @@ func (p *prober) run(ctx context.Context) {
 		defer wg.Done()
 		p.receive()
 	}()
-	t := time.NewTicker(probeEvery)
+	p.mu.Lock()
+	every := p.every
+	p.mu.Unlock()
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
@@ -96,43 +107,23 @@ func (p *prober) run(ctx context.Context) {
 			p.conn.Close()
 			wg.Wait()
 			return
-		case now := <-t.C:
-			p.send(now)
+		case <-p.retime:
+			p.mu.Lock()
+			every = p.every
+			p.mu.Unlock()
+			t.Reset(every)
+		case <-t.C:
+			// The time it goes out, not the tick's: a tick served late
+			// must not make the probe look older than it is.
+			p.send(time.Now())
 		}
 	}
 }
 
 func (p *prober) send(now time.Time) {
-	p.mu.Lock()
-	if !p.carried {
-		// No tunnel would carry it: a probe now could only be refused by
-		// the guard routes, or leave in clear if something else routed
-		// it. Not sending it is not a loss either.
-		p.mu.Unlock()
+	seq, monitors, ok := p.sending(now)
+	if !ok {
 		return
-	}
-	p.seq = (p.seq + 1) & 0xffff
-	seq := p.seq
-	p.sent[seq] = now
-	for s, at := range p.sent {
-		if now.Sub(at) > 5*time.Second {
-			delete(p.sent, s)
-		}
-	}
-	p.sentSince++
-	p.sentTotal += uint64(len(p.monitors))
-	monitors := p.monitors
-	lost := p.sentSince >= 3 && now.Sub(p.lastSeenLocked()) > lossAfter
-	signal := lost && !p.signalled
-	if signal {
-		p.signalled = true
-	}
-	p.mu.Unlock()
-	if signal {
-		select {
-		case p.lost <- struct{}{}:
-		default:
-		}
 	}
 	msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: p.id, Seq: seq, Data: []byte(diag.ProbePayload)}}
 	b, err := msg.Marshal(nil)
@@ -144,11 +135,42 @@ func (p *prober) send(now time.Time) {
 	}
 }
 
-func (p *prober) lastSeenLocked() time.Time {
-	if p.lastReply.After(p.since) {
-		return p.lastReply
+// sending records a probe going out at now and judges the path, signalling
+// the loop once when it is lost. It returns the probe's sequence number and
+// where to send it, or false when no tunnel carries probes: then a probe
+// could only be refused by the guard routes, or leave in clear if something
+// else routed it, and not sending it is no loss either.
+func (p *prober) sending(now time.Time) (int, []netip.Addr, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.carried {
+		return 0, nil, false
 	}
-	return p.since
+	p.seq = (p.seq + 1) & 0xffff
+	p.sent[p.seq] = now
+	for s, at := range p.sent {
+		if now.Sub(at) > 5*time.Second {
+			delete(p.sent, s)
+		}
+	}
+	p.pending = append(p.pending, now)
+	p.sentTotal += uint64(len(p.monitors))
+	if p.lostLocked(now) && !p.signalled {
+		p.signalled = true
+		select {
+		case p.lost <- struct{}{}:
+		default:
+		}
+	}
+	return p.seq, p.monitors, true
+}
+
+// lostLocked reports whether the path is lost at now: minLostProbes
+// probes out since the last reply, the first of them detect ago. The loss
+// is judged as a probe goes out, so it allows an eighth of the interval
+// for the ticker's jitter: three intervals of 199.9 ms are 600 ms.
+func (p *prober) lostLocked(now time.Time) bool {
+	return len(p.pending) >= minLostProbes && now.Sub(p.pending[0]) >= p.detect-p.every/8
 }
 
 func (p *prober) receive() {
@@ -170,19 +192,42 @@ func (p *prober) receive() {
 			continue
 		}
 		ip, _ := netip.ParseAddr(from.String())
-		now := time.Now()
-		p.mu.Lock()
-		if !containsAddr(p.monitors, ip) {
-			p.mu.Unlock()
-			continue
-		}
-		if at, ok := p.sent[e.Seq]; ok {
-			p.rtt = now.Sub(at)
-		}
-		p.lastReply, p.sentSince, p.signalled = now, 0, false
-		p.recvTotal++
-		p.mu.Unlock()
+		p.replied(ip, e.Seq, time.Now())
 	}
+}
+
+// replied records an echo reply from ip to probe seq at now.
+func (p *prober) replied(ip netip.Addr, seq int, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !containsAddr(p.monitors, ip) {
+		return
+	}
+	if at, ok := p.sent[seq]; ok {
+		p.rtt = now.Sub(at)
+	}
+	// A reply shows the path works: the silence, if any, begins with the
+	// next probe.
+	p.lastReply, p.pending, p.signalled = now, p.pending[:0], false
+	if p.firstReply.IsZero() {
+		p.firstReply = now
+	}
+	p.recvTotal++
+}
+
+// setTiming changes the probe interval and the loss threshold (a reload).
+func (p *prober) setTiming(every, detect time.Duration, now time.Time) {
+	p.mu.Lock()
+	changed := every != p.every
+	p.every, p.detect = every, detect
+	p.mu.Unlock()
+	if changed {
+		select {
+		case p.retime <- struct{}{}:
+		default:
+		}
+	}
+	p.reset(now)
 }
 
 // setMonitors replaces the addresses probed (a reload).
@@ -200,40 +245,35 @@ func (p *prober) setCarried(on bool, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if on && !p.carried {
-		p.since, p.sentSince, p.signalled = now, 0, false
+		p.pending, p.signalled = nil, false
 	}
 	p.carried = on
 }
 
 // reset restarts the loss clock, after a failover, so the new path gets
-// lossAfter of its own.
-func (p *prober) reset(now time.Time) {
+// detect of its own: only probes sent from now on count.
+func (p *prober) reset(time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.since, p.sentSince, p.signalled = now, 0, false
-}
-
-// healthView is what the loop and status read.
-type healthView struct {
-	LastReply     time.Time
-	Lost          bool
-	SilentFor     time.Duration
-	RTT           time.Duration
-	Sent, Replies uint64
+	p.pending, p.signalled, p.firstReply = nil, false, time.Time{}
 }
 
 func (p *prober) view(now time.Time) healthView {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	silent := now.Sub(p.lastSeenLocked())
-	return healthView{
-		LastReply: p.lastReply,
-		Lost:      p.sentSince >= 3 && silent > lossAfter,
-		SilentFor: silent,
-		RTT:       p.rtt,
-		Sent:      p.sentTotal,
-		Replies:   p.recvTotal,
+	h := healthView{
+		LastReply:  p.lastReply,
+		FirstReply: p.firstReply,
+		Lost:       p.lostLocked(now),
+		RTT:        p.rtt,
+		Sent:       p.sentTotal,
+		Replies:    p.recvTotal,
 	}
+	if len(p.pending) > 0 {
+		h.FirstLost = p.pending[0]
+		h.SilentFor = now.Sub(h.FirstLost)
+	}
+	return h
 }
 
 func containsAddr(as []netip.Addr, a netip.Addr) bool {

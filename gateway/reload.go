@@ -129,6 +129,12 @@ func (g *Gateway) applyReload(ctx context.Context, c *ike.Client, r reload) erro
 			g.log.Warn("monitors added by reload take effect on restart (no prober was running)")
 		}
 	}
+	if old.Failover.interval() != r.cfg.Failover.interval() || old.Failover.detect() != r.cfg.Failover.detect() {
+		if g.prober != nil {
+			g.prober.setTiming(r.cfg.Failover.interval(), r.cfg.Failover.detect(), time.Now())
+		}
+		g.log.Info("probe timing changed", "probe_interval", r.cfg.Failover.interval(), "detect_after", r.cfg.Failover.detect())
+	}
 	g.tunnels, g.cfg, g.conn = next, r.cfg, r.conn
 	g.reloadBGP(r.bgp)
 	// New remote networks are guarded at once, also while charon is away

@@ -21,6 +21,13 @@ type Status struct {
 	CharonReconnects int    `json:"charon_reconnects"`
 	// Failovers counts the times cgw moved traffic off a lost tunnel.
 	Failovers int `json:"failovers"`
+	// Terminations counts the tunnels cgw terminated because they showed
+	// no sign of life for 60 s after traffic left them (charon's DPD
+	// clearing a dead peer's SA is charon's act and not counted). A lost
+	// probe alone terminates nothing.
+	Terminations int `json:"terminations"`
+	// LastFailover is the last failover, nil before the first.
+	LastFailover *FailoverStatus `json:"last_failover,omitempty"`
 	// Probe is the monitor probes' view, nil without monitors.
 	Probe *ProbeStatus `json:"probe"`
 	// BGPRoutes are the prefixes learned over BGP (routing bgp only).
@@ -32,6 +39,27 @@ type Status struct {
 
 	// CharonWarning is set while charon cannot be reached.
 	CharonWarning string `json:"-"`
+}
+
+// FailoverStatus is the last failover in Status.
+type FailoverStatus struct {
+	At         time.Time `json:"at"`
+	FromTunnel int       `json:"from_tunnel"`
+	ToTunnel   int       `json:"to_tunnel"`
+	Why        string    `json:"why"`
+	// UnansweredS is how long the probes went unanswered: from the first
+	// lost probe to the first reply over the new tunnel. The reply comes
+	// back by AWS's return path, so the span covers both directions. nil
+	// while no reply has come back yet, and for a failover on the SA
+	// counters (no probes).
+	UnansweredS *float64 `json:"unanswered_s"`
+	// WaitingS is how long the probes have been unanswered, while
+	// UnansweredS is nil and probes judged the failover.
+	WaitingS *float64 `json:"waiting_s,omitempty"`
+	// ReturnPath says how AWS's return traffic follows the move: with
+	// static routing only when AWS's DPD declares the old tunnel dead
+	// (30–40 s).
+	ReturnPath string `json:"return_path"`
 }
 
 // ProbeStatus is the view of the probes to the monitors, which cross the
@@ -89,6 +117,10 @@ func (g *Gateway) Status() Status {
 	if s.BGPSteering != nil {
 		st := *s.BGPSteering
 		s.BGPSteering = &st
+	}
+	if s.LastFailover != nil {
+		f := *s.LastFailover
+		s.LastFailover = &f
 	}
 	return s
 }
@@ -154,7 +186,19 @@ func (g *Gateway) snapshotLocked(now time.Time) Status {
 		s.Tunnels = append(s.Tunnels, ts)
 	}
 	s.ActiveTunnel, s.ActiveReason = g.active, g.activeReason
-	s.Failovers = g.fo.count
+	s.Failovers, s.Terminations = g.fo.count, g.fo.terminations
+	if r := g.fo.last; r != nil {
+		f := &FailoverStatus{At: r.at, FromTunnel: r.from, ToTunnel: r.to, Why: r.why, ReturnPath: returnPath(r)}
+		switch {
+		case !r.answered.IsZero():
+			v := r.answered.Sub(r.firstLost).Seconds()
+			f.UnansweredS = &v
+		case !r.firstLost.IsZero():
+			v := now.Sub(r.firstLost).Seconds()
+			f.WaitingS = &v
+		}
+		s.LastFailover = f
+	}
 	if g.fo.warning != "" {
 		s.Warnings = append(s.Warnings, g.fo.warning)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -49,23 +50,14 @@ func TestStatusSocketLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var (
-		mu             sync.Mutex
-		active, maxAct int
-	)
+	// Count at the listener, where the limit is: a connection counts
+	// from the Accept that the limit let through until its Close (which
+	// frees the limit's slot). http.Server's ConnState hooks would race:
+	// it reports StateClosed only after the Close, so the next
+	// connection's StateNew can come first.
+	cl := &countingListener{Listener: l}
 	srv := newServer(statusHandler(func() Status { return Status{VPNConnectionID: "vpn-0test"} }))
-	srv.ConnState = func(_ net.Conn, s http.ConnState) {
-		mu.Lock()
-		defer mu.Unlock()
-		switch s {
-		case http.StateNew:
-			active++
-			maxAct = max(maxAct, active)
-		case http.StateClosed, http.StateHijacked:
-			active--
-		}
-	}
-	go srv.Serve(l)
+	go srv.Serve(cl)
 	defer srv.Close()
 
 	const flood = 400
@@ -86,9 +78,7 @@ func TestStatusSocketLimits(t *testing.T) {
 		t.Fatalf("only %d connections made; the test needs more than %d", len(conns), maxConns)
 	}
 	waitFor(t, time.Minute, "the daemon to hold maxConns connections", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return active == maxConns
+		return cl.active.Load() == maxConns
 	})
 	// A silent connection is dropped by the server.
 	_ = conns[0].SetReadDeadline(time.Now().Add(time.Minute))
@@ -99,11 +89,9 @@ func TestStatusSocketLimits(t *testing.T) {
 		c.Close()
 	}
 	conns = nil
-	mu.Lock()
-	if maxAct > maxConns {
-		t.Errorf("the daemon held %d connections at once, limit %d", maxAct, maxConns)
+	if m := cl.max(); m > maxConns {
+		t.Errorf("the daemon held %d connections at once, limit %d", m, maxConns)
 	}
-	mu.Unlock()
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -163,4 +151,42 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// countingListener counts the connections accepted and not yet closed,
+// and the most at once.
+type countingListener struct {
+	net.Listener
+	active atomic.Int64
+	mu     sync.Mutex
+	most   int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	n := l.active.Add(1)
+	l.mu.Lock()
+	l.most = max(l.most, n)
+	l.mu.Unlock()
+	return &countedConn{Conn: c, l: l}, nil
+}
+
+func (l *countingListener) max() int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.most
+}
+
+type countedConn struct {
+	net.Conn
+	l    *countingListener
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.l.active.Add(-1) })
+	return c.Conn.Close()
 }

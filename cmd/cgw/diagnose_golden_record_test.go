@@ -53,10 +53,8 @@ func TestRecordGolden(t *testing.T) {
 			on:  func() { mustFault(t, l, lab.FaultDropICMPVPC, true) },
 			off: func() { mustFault(t, l, lab.FaultDropICMPVPC, false) }},
 		{name: "reply-lost-on-return", target: lab.VPCHost,
-			on: func() {
-				nftIn(t, l, lab.AWS, "table inet cgwgolden {\n chain fwdrop {\n  type filter hook forward priority 0;\n  icmp type echo-reply drop\n }\n}\n")
-			},
-			off: func() { nftIn(t, l, lab.AWS, "delete table inet cgwgolden\n") }},
+			on:  func() { mustFault(t, l, lab.FaultVPCRouteTable, true) },
+			off: func() { mustFault(t, l, lab.FaultVPCRouteTable, false) }},
 		{name: "no-return-route", target: lab.VPCHost,
 			on:  func() { mustFault(t, l, lab.FaultNoReturnRoute, true) },
 			off: func() { mustFault(t, l, lab.FaultNoReturnRoute, false) }},

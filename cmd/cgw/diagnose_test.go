@@ -53,14 +53,10 @@ func diagnoseCases(l *lab.Lab) []diagnoseCase {
 				return func() { nftIn(t, l, lab.CGW, "delete table inet cgwtestfw\n") }
 			}},
 		{name: "VPC host drops ICMP (security group)", setup: faultCase(lab.FaultDropICMPVPC), target: lab.VPCHost, want: 2, subcase: "unanswered"},
-		{name: "VPC host has no route back (route table)", setup: faultCase(lab.FaultNoReturnRoute), target: lab.VPCHost, want: 3, subcase: "return-path"},
+		{name: "VPC host has no route back (its own routing table)", setup: faultCase(lab.FaultNoReturnRoute), target: lab.VPCHost, want: 3, subcase: "return-path"},
 		// The seed's Case 3: the host answers, a router past it loses the
 		// reply (the receiver's capture shows request and reply).
-		{name: "reply lost on the AWS side", target: lab.VPCHost, want: 3, subcase: "return-path",
-			setup: func(t testing.TB, l *lab.Lab) func() {
-				nftIn(t, l, lab.AWS, "table inet cgwtestrep {\n chain fwdrop {\n  type filter hook forward priority 0;\n  icmp type echo-reply drop\n }\n}\n")
-				return func() { nftIn(t, l, lab.AWS, "delete table inet cgwtestrep\n") }
-			}},
+		{name: "reply lost past the VPC host (VPC route table)", setup: faultCase(lab.FaultVPCRouteTable), target: lab.VPCHost, want: 3, subcase: "return-path"},
 		// cgw itself keeps net.ipv4.ip_forward on (it resets it on its next
 		// routes sync), so the gateway's forwarding is broken here the way
 		// a firewall breaks it: a forward chain that drops.

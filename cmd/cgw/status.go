@@ -140,6 +140,20 @@ func printStatus(w io.Writer, s gateway.Status) error {
 		}
 		fmt.Fprintf(w, "probes to %s: %s, rtt %.1f ms, %d/%d replies, failovers %d\n", strings.Join(p.Monitors, ","), state, p.RTTMs, p.Replies, p.Sent, s.Failovers)
 	}
+	if f := s.LastFailover; f != nil {
+		span := "no probes (moved on the SA counters)"
+		switch {
+		case f.UnansweredS != nil:
+			span = fmt.Sprintf("probes unanswered for %.2f s until the first reply over tunnel %d", *f.UnansweredS, f.ToTunnel)
+		case f.WaitingS != nil:
+			span = fmt.Sprintf("no reply yet over tunnel %d: probes unanswered for %.1f s so far", f.ToTunnel, *f.WaitingS)
+		}
+		fmt.Fprintf(w, "last failover: tunnel %d -> %d at %s (%s); %s\n", f.FromTunnel, f.ToTunnel, f.At.Local().Format(time.TimeOnly), f.Why, span)
+		fmt.Fprintf(w, "  return path: %s\n", f.ReturnPath)
+	}
+	if s.Terminations > 0 {
+		fmt.Fprintf(w, "tunnels terminated after 60 s without a sign of life: %d\n", s.Terminations)
+	}
 	for _, t := range s.Tunnels {
 		if t.LastError != "" {
 			// The message names its tunnel already ("tunnel 2: …").

@@ -52,3 +52,37 @@ func TestPrintStatusLastError(t *testing.T) {
 		t.Errorf("the tunnel is named twice:\n%s", b.String())
 	}
 }
+
+// TestPrintStatusLastFailover: the text form gives the last failover with
+// how long the probes went unanswered (both directions) and how AWS's
+// return path follows, and the tunnels cgw terminated.
+func TestPrintStatusLastFailover(t *testing.T) {
+	at := time.Date(2026, 12, 4, 1, 2, 3, 0, time.Local)
+	span, waiting := 0.84, 3.2
+	for _, tt := range []struct {
+		name string
+		f    gateway.FailoverStatus
+		want string
+	}{
+		{"answered", gateway.FailoverStatus{At: at, FromTunnel: 1, ToTunnel: 2, Why: "monitors [10.10.100.110] unanswered for 600ms", UnansweredS: &span,
+			ReturnPath: "static routing: AWS moves its return traffic off tunnel 1 only when its DPD declares that tunnel dead (30–40 s after it went silent)"},
+			"last failover: tunnel 1 -> 2 at 01:02:03 (monitors [10.10.100.110] unanswered for 600ms); probes unanswered for 0.84 s until the first reply over tunnel 2\n" +
+				"  return path: static routing: AWS moves its return traffic off tunnel 1 only when its DPD declares that tunnel dead (30–40 s after it went silent)\n"},
+		{"waiting", gateway.FailoverStatus{At: at, FromTunnel: 2, ToTunnel: 1, Why: "x", WaitingS: &waiting},
+			"no reply yet over tunnel 1: probes unanswered for 3.2 s so far\n"},
+		{"counters", gateway.FailoverStatus{At: at, FromTunnel: 2, ToTunnel: 1, Why: "x"}, "no probes (moved on the SA counters)\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := tt.f
+			var b strings.Builder
+			if err := printStatus(&b, gateway.Status{Failovers: 1, Terminations: 1, LastFailover: &f}); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{tt.want, "tunnels terminated after 60 s without a sign of life: 1\n"} {
+				if !strings.Contains(b.String(), want) {
+					t.Errorf("status lacks %q:\n%s", want, b.String())
+				}
+			}
+		})
+	}
+}

@@ -17,7 +17,8 @@ func newFaultCmd(f *labFlags) *cobra.Command {
 			"  silence-tunnel1, silence-tunnel2  drop everything to/from that AWS endpoint (in inet)\n" +
 			"  block-natt                        drop UDP 4500 (in inet)\n" +
 			"  drop-icmp-vpc                     the VPC host's security group drops ICMP\n" +
-			"  no-return-route                   the VPC host loses its route back to the customer\n" +
+			"  no-return-route                   the VPC host itself loses its route back (it never answers)\n" +
+			"  vpc-route-table                   the VPC's route table loses the reply past the host (Case 3)\n" +
 			"  nat-mapping                       the NAT's public address becomes " + lab.AltElasticIP + "\n" +
 			"  restart-aws-charon                restart the AWS side (on only)\n" +
 			"  restart-cgw-charon                restart the cgw-side charon, empty (on only)",

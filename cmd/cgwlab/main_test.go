@@ -103,7 +103,10 @@ func TestCommands(t *testing.T) {
 	if _, _, err := cgwlab(t, "initiate", "--name", name); err != nil {
 		t.Fatalf("initiate: %v", err)
 	}
-	if out, _, err := cgwlab(t, "exec", "--name", name, "onprem", "--", "ping", "-c", "1", "-W", "1", lab.VPCHost); err != nil {
+	// -w 10: one reply within 10 s. The AWS side's return route follows
+	// the new SA a moment after initiate returns (its watcher sees the
+	// SA come up), as a real AWS tunnel turns UP a moment later.
+	if out, _, err := cgwlab(t, "exec", "--name", name, "onprem", "--", "ping", "-c", "1", "-w", "10", lab.VPCHost); err != nil {
 		t.Errorf("exec ping: %v %s", err, out)
 	}
 	if _, _, err := cgwlab(t, "fault", "--name", name, "drop-icmp-vpc", "on"); err != nil {

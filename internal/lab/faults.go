@@ -15,7 +15,8 @@ const (
 	FaultSilenceTunnel2   = "silence-tunnel2"    // inet drops all traffic to and from 203.0.113.20
 	FaultBlockNATT        = "block-natt"         // inet drops UDP port 4500 (either direction)
 	FaultDropICMPVPC      = "drop-icmp-vpc"      // the VPC host drops ICMP input (security group)
-	FaultNoReturnRoute    = "no-return-route"    // the VPC host loses its default route (route table)
+	FaultNoReturnRoute    = "no-return-route"    // the VPC host itself loses its default route: it never answers
+	FaultVPCRouteTable    = "vpc-route-table"    // the VPC's router has no route back to on-premises: the host answers, the reply is lost past it
 	FaultNATMapping       = "nat-mapping"        // the NAT's public address becomes 198.51.100.51
 	FaultRestartAWSCharon = "restart-aws-charon" // restart the AWS side's charon(s) (both endpoints') and reload them
 	FaultRestartCGWCharon = "restart-cgw-charon" // restart the cgw-side charon (empty, as at Up)
@@ -24,7 +25,7 @@ const (
 // FaultNames returns every fault name Fault accepts.
 func FaultNames() []string {
 	return []string{FaultSilenceTunnel1, FaultSilenceTunnel2, FaultBlockNATT, FaultDropICMPVPC,
-		FaultNoReturnRoute, FaultNATMapping, FaultRestartAWSCharon, FaultRestartCGWCharon}
+		FaultNoReturnRoute, FaultVPCRouteTable, FaultNATMapping, FaultRestartAWSCharon, FaultRestartCGWCharon}
 }
 
 // Fault turns fault name on or off. Turning a fault on twice, or off when it
@@ -56,6 +57,18 @@ func (l *Lab) Fault(ctx context.Context, name string, on bool) error {
 			line = "route flush exact 0.0.0.0/0"
 		}
 		err = ipBatch(ctx, l.Namespace(VPC), line)
+	case FaultVPCRouteTable:
+		// The seed's Case 3: a subnet route table without a route to the
+		// customer (or propagation off). The VPC's router is vgw on the
+		// faithful side, the aws host on the newest-SA side; it drops
+		// what the VPC sends to on-premises, so the host's capture shows
+		// request and reply while the reply never reaches a tunnel.
+		router := VGW
+		if !l.st.faithful() {
+			router = AWS
+		}
+		err = l.nftTable(ctx, router, "route_table", on, fmt.Sprintf(
+			"chain forward { type filter hook forward priority 0; policy accept; ip saddr %s ip daddr %s drop; }", VPCNetwork, OnPremNetwork))
 	case FaultNATMapping:
 		err = l.natMapping(ctx, on)
 	case FaultRestartAWSCharon, FaultRestartCGWCharon:

@@ -368,6 +368,22 @@ func TestFaults(t *testing.T) {
 			t.Error("the VPC host does not answer after no-return-route off")
 		}
 	})
+	t.Run(FaultVPCRouteTable, func(t *testing.T) {
+		// The host still answers (its own ping to the VPC router works:
+		// only what the VPC sends to on-premises is lost past it).
+		fault(t, l, FaultVPCRouteTable, true)
+		fault(t, l, FaultVPCRouteTable, true) // twice is fine
+		if ping(t, l, OnPrem, VPCHost, 2) {
+			t.Error("replies reach on-premises with the VPC route table losing them")
+		}
+		if !ping(t, l, VPC, "10.10.100.1", 1) {
+			t.Error("the VPC host lost its own network, not just the route to on-premises")
+		}
+		fault(t, l, FaultVPCRouteTable, false)
+		if !ping(t, l, OnPrem, VPCHost, 2) {
+			t.Error("no replies after vpc-route-table off")
+		}
+	})
 	t.Run(FaultBlockNATT, func(t *testing.T) {
 		if err := l.PlainReset(testCtx(t, 20*time.Second)); err != nil {
 			t.Fatal(err)

@@ -121,7 +121,9 @@ func (p accelProber) bootKVM(ctx context.Context, kernel string) error {
 		seen <- false
 	}()
 	ok := <-seen
-	cancel()
+	if ok {
+		cancel() // seen enough: end qemu
+	}
 	waitErr := cmd.Wait()
 	switch {
 	case ok:
