@@ -429,7 +429,11 @@ func (g *Gateway) addBGPStatus(s *Status) {
 		tb := &TunnelBGP{State: "idle", Child: "DOWN"}
 		for _, p := range b.state.Peers {
 			if p.Tunnel == ts.Number {
-				tb.State, tb.UptimeS, tb.HoldTimeS = p.State, int64(p.Uptime/time.Second), int64(p.HoldTime/time.Second)
+				tb.State, tb.HoldTimeS = p.State, int64(p.HoldTime/time.Second)
+				if !p.Since.IsZero() {
+					// Since, not Uptime: the State may be minutes old.
+					tb.UptimeS = int64(time.Since(p.Since) / time.Second)
+				}
 				tb.Received, tb.Accepted, tb.Advertised = p.Received, p.Accepted, p.Advertised
 			}
 		}

@@ -286,3 +286,29 @@ func TestFollowBGP(t *testing.T) {
 	step("BGP names the tunnel the probes just lost", med2, time.Second, 1, "")
 	step("and after the hold time", med2, 30*time.Second, 2, "lower MED")
 }
+
+// TestObserveBGPSessionAge: the view's session start time comes from the
+// State's Since, so a State the speaker sent minutes ago (it sends none
+// for uptime alone) still names the same session: steering held on to a
+// stale Uptime ended 5 s into a failover, well before the old session did.
+func TestObserveBGPSessionAge(t *testing.T) {
+	pfx := netip.MustParsePrefix
+	cfg := &Config{LocalNetworks: []netip.Prefix{pfx("172.31.16.0/20")}, RemoteNetworks: []netip.Prefix{pfx("10.10.0.0/16")}}
+	b, err := newBGPLink(cfg, bgpConn(), DataplaneKernel, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &Gateway{cfg: cfg, conn: bgpConn(), bgp: b, dataplane: DataplaneKernel, log: slog.New(slog.DiscardHandler)}
+	since := time.Date(2026, 12, 4, 2, 0, 0, 0, time.UTC)
+	g.onBGPState(bgp.State{Peers: []bgp.PeerState{
+		{Tunnel: 1, State: "established", Since: since, Uptime: time.Minute},
+		{Tunnel: 2, State: "established", Since: since, Uptime: time.Minute},
+	}}, true)
+	at := since.Add(time.Minute)
+	for _, now := range []time.Time{at, at.Add(5 * time.Second), at.Add(10 * time.Minute)} {
+		v := g.observe(now)
+		if got := v.bgp.peers[1]; !got.Equal(since) {
+			t.Errorf("observed at %v: tunnel 1's session established %v, want %v (the same session)", now.Sub(at), got, since)
+		}
+	}
+}

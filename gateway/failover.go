@@ -48,7 +48,7 @@ func (g *Gateway) observe(now time.Time) view {
 		bv.routed, bv.routedSince = g.monitorsRouted()
 		for _, p := range b.state.Peers {
 			if p.Established() {
-				bv.peers[p.Tunnel] = now.Add(-p.Uptime)
+				bv.peers[p.Tunnel] = p.Since
 			}
 		}
 		v.bgp = bv

@@ -18,6 +18,10 @@ type BGPDPeer struct {
 	ASN             uint32 // the neighbour's
 }
 
+// AWSMaxPrefixes is AWS's limit on the prefixes a customer gateway
+// announces over one BGP session.
+const AWSMaxPrefixes = 100
+
 // AWSBGPDConfig renders a bgpd.conf that behaves like AWS's side of a VPN
 // connection's BGP sessions: ASN asn, router ID the first peer's local
 // address, keepalive 10 s and hold 30 s, connect retry 5 s, the networks
@@ -70,6 +74,10 @@ func AWSBGPDConfig(asn uint32, peers []BGPDPeer, networks []netip.Prefix, meds m
 	for _, p := range peers {
 		w("  neighbor %s route-map IN in", p.Neighbor)
 		w("  neighbor %s route-map OUT%d out", p.Neighbor, p.Tunnel)
+		// AWS accepts at most 100 prefixes from a customer per session;
+		// the 101st ends it with a NOTIFICATION (Cease, maximum number of
+		// prefixes reached). FRR retries after a minute.
+		w("  neighbor %s maximum-prefix %d restart 1", p.Neighbor, AWSMaxPrefixes)
 	}
 	w(" exit-address-family")
 	return b.String()

@@ -37,7 +37,8 @@ func (s *Speaker) snapshot(ctx context.Context, srv *server.BgpServer) (State, e
 		}
 		ps := PeerState{Neighbor: addr, State: sessionState(p.GetState().GetSessionState())}
 		if up := p.GetTimers().GetState().GetUptime(); ps.Established() && up != nil && up.GetSeconds() > 0 {
-			ps.Uptime = time.Since(up.AsTime()).Truncate(time.Second)
+			ps.Since = up.AsTime()
+			ps.Uptime = time.Since(ps.Since).Truncate(time.Second)
 		}
 		if ps.Established() {
 			ps.HoldTime = time.Duration(p.GetTimers().GetState().GetNegotiatedHoldTime()) * time.Second

@@ -448,3 +448,74 @@ func TestSteerAgainstFRR(t *testing.T) {
 		t.Error("Steer(3) accepted a tunnel without a peer")
 	}
 }
+
+// TestSteerBudgetAgainstFRR: 60 local networks against AWS's limit of 100
+// per session. Steering splits 20 of them (60 + 40 = 100), never more,
+// and the steered session stays up with all 100 at the AWS side.
+func TestSteerBudgetAgainstFRR(t *testing.T) {
+	a := newAWSPeer(t, nil)
+	c := a.speakerConfig(t)
+	c.Announce = nil
+	for i := range 60 {
+		c.Announce = append(c.Announce, netip.MustParsePrefix(fmt.Sprintf("172.%d.%d.0/24", 20+i/50, (i%50)*4)))
+	}
+	s, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSpeaker(t, s)
+	waitState(t, s, 30*time.Second, "both sessions, 60 prefixes advertised on each", func(st State) bool {
+		return bothEstablished(st) && st.Peers[0].Advertised == 60 && st.Peers[1].Advertised == 60
+	})
+	st, err := s.Steer(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Prefixes) != 40 || len(st.OverBudget) != 40 || st.Announced(60) != AWSMaxPrefixes {
+		t.Fatalf("Steer(2) with 60 networks: %d more-specifics, %d left whole, %d announced; want 40, 40, 100", len(st.Prefixes), len(st.OverBudget), st.Announced(60))
+	}
+	c2 := a.peers[1].CGW.String()
+	tab := a.waitFRR(t, 15*time.Second, "100 prefixes from tunnel 2, 60 from tunnel 1", func(tab lab.BGPTable) bool {
+		n := map[string]int{}
+		for _, p := range tab.Paths {
+			if p.From != "" {
+				n[p.From]++
+			}
+		}
+		return n[c2] == 100 && n[a.peers[0].CGW.String()] == 60
+	})
+	for _, nb := range tab.Neighbors {
+		if nb.State != "Established" {
+			t.Errorf("AWS side: session with %s is %s after steering, want Established", nb.Neighbor, nb.State)
+		}
+	}
+	// A moment later the session is still up: 100 is within the limit.
+	waitState(t, s, 10*time.Second, "both sessions still established, 100 advertised over tunnel 2", func(st State) bool {
+		return bothEstablished(st) && st.Peers[1].Advertised == 100
+	})
+}
+
+// TestPrefixLimitAtAWS: the lab's AWS side, like AWS, ends a session that
+// announces a 101st prefix, which is why steering stays within 100.
+func TestPrefixLimitAtAWS(t *testing.T) {
+	a := newAWSPeer(t, nil)
+	c := a.speakerConfig(t)
+	c.Announce = nil
+	for i := range 101 {
+		c.Announce = append(c.Announce, netip.MustParsePrefix(fmt.Sprintf("172.%d.%d.0/24", 20+i/50, (i%50)*4)))
+	}
+	s, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runSpeaker(t, s)
+	var out string
+	ok := testenv.Wait(30*time.Second, func() bool {
+		var err error
+		out, err = a.bgpd.Vtysh(ctxFor(t, 5*time.Second), "show ip bgp neighbors")
+		return err == nil && strings.Count(out, "Notification sent (Cease/Maximum Number of Prefixes Reached)") == 2
+	})
+	if !ok {
+		t.Fatalf("the AWS side did not end both sessions for the 101st prefix:\n%s", out)
+	}
+}

@@ -23,9 +23,13 @@ type PeerState struct {
 	// State is the BGP FSM state in lower case: "idle", "connect",
 	// "active", "opensent", "openconfirm" or "established".
 	State string
-	// Uptime is how long the session has been established (0 when it is
-	// not).
+	// Uptime is how long the session had been established when the State
+	// was taken (0 when it is not). Updates does not send a State for
+	// uptime alone, so an old State's Uptime is stale: use Since.
 	Uptime time.Duration
+	// Since is when the session was established (zero when it is not); a
+	// new value means a new session.
+	Since time.Time
 	// HoldTime is the hold time negotiated with the neighbour (the lower
 	// of both proposals; 0 when the session is not established).
 	HoldTime time.Duration

@@ -559,6 +559,28 @@ timing bgp_failover_route_s "$ROUTE_S"
 timing bgp_aws_return_moved_s "$AWS_S"
 timing bgp_failover_resume_s "$RESUME_S"
 
+# That return path moved at once because cgw announced the halves of
+# 172.31.16.0/20 over the surviving tunnel only (return-path steering):
+# they are in the AWS side's table from it, and from no other. When the
+# old tunnel's session ends (the AWS side shuts it here, as its hold timer
+# would), they are withdrawn and the /20 carries the traffic alone.
+survivor=$((3 - active))
+steered() {
+	local h
+	for h in 172.31.16.0/21 172.31.24.0/21; do
+		[ "$(aws_paths "$h" | cut -d'|' -f1 | sort -u | tr '\n' ' ')" = "$survivor " ] || return 1
+	done
+}
+wait_for "bgp: the more-specifics at the AWS side from tunnel $survivor only: $(aws_paths 172.31.16.0/21 | tr '\n' ' ')" 10 steered
+mark "bgp: AWS side's paths to 172.31.16.0/21 (tunnel|best|AS path): $(aws_paths 172.31.16.0/21 | tr '\n' ' ')"
+run "bgp: cgwlab bgp session $active down" cgwlab bgp session "$active" down
+unsteered() { [ -z "$(aws_paths 172.31.16.0/21)$(aws_paths 172.31.24.0/21)" ] && [ -n "$(aws_paths 172.31.16.0/20)" ]; }
+wait_for "bgp: the more-specifics withdrawn once tunnel $active's session ended: $(aws_paths 172.31.16.0/21 | tr '\n' ' ')" 40 unsteered
+timing bgp_steer_withdrawn_s "$WAITED_S"
+ping_ok bgp
+run "bgp: cgwlab bgp session $active up" cgwlab bgp session "$active" up
+mark "bgp: more-specifics announced over tunnel $survivor during the failover, withdrawn after tunnel $active's session ended"
+
 stop_cgw bgp
 # No BGP socket of cgw's left listening or established (state 0A or 01 on
 # port 179 = 0x00B3; TIME_WAIT belongs to the kernel).
