@@ -128,12 +128,15 @@ func measureTwoWay(b *testing.B, l *lab.Lab, active func() int, watch time.Durat
 	p := labtest.StartPinger(b, l, 100*time.Millisecond)
 	defer p.Stop()
 	trace := traceReturnPath(ctx, l)
-	// Steady state first: a second of replies and of requests seen.
+	// Steady state first: three seconds of replies and of requests seen,
+	// so the tunnels have been up longer than the 2 s in which cgw's
+	// probes do not judge a tunnel just negotiated (policy settleAfter):
+	// the figure is that of a tunnel failing in service.
 	settle := time.Now().Add(30 * time.Second)
 	for {
 		now := time.Now()
 		rs, qs := p.Replies(), requestTimes(capt)
-		if len(rs) >= 10 && len(qs) >= 10 && now.Sub(rs[len(rs)-1]) < 300*time.Millisecond {
+		if len(rs) >= 30 && len(qs) >= 30 && now.Sub(rs[len(rs)-1]) < 300*time.Millisecond {
 			break
 		}
 		if now.After(settle) {

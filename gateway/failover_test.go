@@ -33,6 +33,11 @@ func TestFailover(t *testing.T) {
 	waitStatus(t, r.g, 20*time.Second, "both tunnels up", bothUp)
 	s := waitStatus(t, r.g, 10*time.Second, "tunnel 1 (preferred) active", activeIs(1))
 	t.Logf("active: tunnel %d (%s)", s.ActiveTunnel, s.ActiveReason)
+	// A tunnel failing in service: cgw's probes do not judge a tunnel in
+	// its first 2 s (policy settleAfter).
+	waitStatus(t, r.g, 10*time.Second, "tunnel 1 up for 3 s", func(s gateway.Status) bool {
+		return len(s.Tunnels) == 2 && s.Tunnels[0].Up && s.Tunnels[0].UptimeS >= 3
+	})
 
 	p := labtest.StartPinger(t, l, 100*time.Millisecond)
 	testenv.Eventually(t, 10*time.Second, "ping replies before the fault", func() bool { return !p.LastReply().IsZero() })
