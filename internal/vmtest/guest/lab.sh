@@ -189,11 +189,12 @@ resumed() {
 # run MOVE_CMD (may be empty), then wait for the route in ROUTE_NS to leave
 # tunnel N's interface and for pings to be answered again; with "aws" also
 # for the AWS side's route back to go (proto bgp) via the other tunnel's
-# xfrm interface. Times count from the moment the fault is in place. Sets
-# ROUTE_S, RESUME_S and AWS_S.
+# xfrm interface, and (BGP) for cgw's more-specifics at the AWS side
+# (steered). Times count from the moment the fault is in place. Sets
+# ROUTE_S, RESUME_S, AWS_S and STEER_S.
 failover() {
 	local label=$1 n=$2 rns=$3 rtable=$4 move=$5 watch_aws=${6:-} t0 dev id
-	ROUTE_S= RESUME_S= AWS_S=
+	ROUTE_S= RESUME_S= AWS_S= STEER_S=
 	: >/tmp/ping.log
 	ip netns exec "$NS_ONPREM" ping -n -D -O -i 0.2 "$VPC" >/tmp/ping.log 2>&1 &
 	PING_PID=$!
@@ -215,6 +216,12 @@ failover() {
 			RESUME_S=$(resumed "$t0")
 			[ -n "$RESUME_S" ] &&
 				mark "$label: pings answered again $RESUME_S s after the silence (AWS route: $(ip -n "$NS_AWS" route show 172.31.16.0/20))"
+		fi
+		# With BGP, cgw's more-specifics reach the AWS side over the other
+		# tunnel soon after its route moved, long before the hold timer.
+		if [ -n "$watch_aws" ] && [ -n "$ROUTE_S" ] && [ -z "$STEER_S" ] && steered $((3 - n)); then
+			STEER_S=$(elapsed "$t0")
+			mark "$label: more-specifics at the AWS side from tunnel $((3 - n)) only after $STEER_S s: $(aws_paths 172.31.16.0/21 | tr '\n' ' ')"
 		fi
 		if [ -n "$watch_aws" ] && [ -z "$AWS_S" ] && aws_return_via $((3 - n)); then
 			AWS_S=$(elapsed "$t0")
@@ -554,32 +561,32 @@ mark "bgp: $NEWNET announced and withdrawn"
 # announcement on the standby ties with the silenced tunnel's, and FRR
 # keeps the older path until that session's hold timer expires.
 ROUTE_MAX=$ROUTE_MOVE_MAX
+survivor=$((3 - active))
+# steered N: both halves of the on-premises /20 at the AWS side, from
+# tunnel N's session only.
+steered() {
+	local h
+	for h in 172.31.16.0/21 172.31.24.0/21; do
+		[ "$(aws_paths "$h" | cut -d'|' -f1 | sort -u | tr '\n' ' ')" = "$1 " ] || return 1
+	done
+}
 failover bgp "$active" "$NS_CGW" 198 "" aws
 timing bgp_failover_route_s "$ROUTE_S"
 timing bgp_aws_return_moved_s "$AWS_S"
 timing bgp_failover_resume_s "$RESUME_S"
 
-# That return path moved at once because cgw announced the halves of
+# The replies came back at once because cgw announced the halves of
 # 172.31.16.0/20 over the surviving tunnel only (return-path steering):
-# they are in the AWS side's table from it, and from no other. When the
-# old tunnel's session ends (the AWS side shuts it here, as its hold timer
-# would), they are withdrawn and the /20 carries the traffic alone.
-survivor=$((3 - active))
-steered() {
-	local h
-	for h in 172.31.16.0/21 172.31.24.0/21; do
-		[ "$(aws_paths "$h" | cut -d'|' -f1 | sort -u | tr '\n' ' ')" = "$survivor " ] || return 1
-	done
-}
-wait_for "bgp: the more-specifics at the AWS side from tunnel $survivor only: $(aws_paths 172.31.16.0/21 | tr '\n' ' ')" 10 steered
-mark "bgp: AWS side's paths to 172.31.16.0/21 (tunnel|best|AS path): $(aws_paths 172.31.16.0/21 | tr '\n' ' ')"
-run "bgp: cgwlab bgp session $active down" cgwlab bgp session "$active" down
+# failover saw them in the AWS side's table from it, and from no other,
+# long before the /20's path moved. Once the old tunnel's session has
+# ended (its hold timer: the /20 moved then), they are withdrawn and the
+# /20 carries the traffic alone.
+[ -n "$STEER_S" ] || fail "bgp: cgw's more-specifics never reached the AWS side from tunnel $survivor alone during the failover"
+timing bgp_steer_seen_s "$STEER_S"
 unsteered() { [ -z "$(aws_paths 172.31.16.0/21)$(aws_paths 172.31.24.0/21)" ] && [ -n "$(aws_paths 172.31.16.0/20)" ]; }
 wait_for "bgp: the more-specifics withdrawn once tunnel $active's session ended: $(aws_paths 172.31.16.0/21 | tr '\n' ' ')" 40 unsteered
-timing bgp_steer_withdrawn_s "$WAITED_S"
 ping_ok bgp
-run "bgp: cgwlab bgp session $active up" cgwlab bgp session "$active" up
-mark "bgp: more-specifics announced over tunnel $survivor during the failover, withdrawn after tunnel $active's session ended"
+mark "bgp: more-specifics at the AWS side over tunnel $survivor during the failover, withdrawn after tunnel $active's session ended"
 
 stop_cgw bgp
 # No BGP socket of cgw's left listening or established (state 0A or 01 on
