@@ -19,22 +19,12 @@ import (
 func diagnoseIn(t *testing.T, l *lab.Lab, h lab.Host, bin string, args ...string) (diag.Report, int, string) {
 	t.Helper()
 	full := append([]string{"netns", "exec", l.Namespace(h), bin, "diagnose", "--json", "--config", l.ConfigFile()}, args...)
-	cmd := exec.Command("ip", full...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	out, stderr, code := runStatus(t, exec.Command("ip", full...))
 	var r diag.Report
 	if err := json.Unmarshal(out, &r); err != nil {
-		t.Fatalf("diagnose JSON (exit %d): %v\n%s\n%s", code, err, out, stderr.String())
+		t.Fatalf("diagnose JSON (exit %d): %v\n%s\n%s", code, err, out, stderr)
 	}
-	return r, code, stderr.String()
+	return r, code, stderr
 }
 
 // TestDiagnoseGuards: where diagnose cannot gather evidence it says

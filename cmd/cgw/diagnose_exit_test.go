@@ -40,22 +40,12 @@ func TestDiagnoseExitCodes(t *testing.T) {
 				if asJSON {
 					args = append(args, "--json")
 				}
-				cmd := exec.Command(bin, append(args, tc.target)...)
-				var stderr strings.Builder
-				cmd.Stderr = &stderr
-				out, err := cmd.Output()
-				code := 0
-				var ee *exec.ExitError
-				if errors.As(err, &ee) {
-					code = ee.ExitCode()
-				} else if err != nil {
-					t.Fatal(err)
-				}
+				out, stderr, code := runStatus(t, exec.Command(bin, append(args, tc.target)...))
 				if code != tc.code {
-					t.Errorf("json=%v: exit status %d, want %d\n%s%s", asJSON, code, tc.code, out, stderr.String())
+					t.Errorf("json=%v: exit status %d, want %d\n%s%s", asJSON, code, tc.code, out, stderr)
 				}
-				if stderr.Len() > 0 {
-					t.Errorf("json=%v: stderr %q, want nothing (the verdict is on stdout)", asJSON, stderr.String())
+				if stderr != "" {
+					t.Errorf("json=%v: stderr %q, want nothing (the verdict is on stdout)", asJSON, stderr)
 				}
 				if !asJSON {
 					if !strings.HasPrefix(string(out), tc.title) {
@@ -85,4 +75,22 @@ func TestDiagnoseExitCodes(t *testing.T) {
 func firstLine(s string) string {
 	l, _, _ := strings.Cut(s, "\n")
 	return l
+}
+
+// runStatus runs cmd and returns its standard output and error and its
+// exit status: diagnose reports its verdict by status, so a non-zero one
+// is a result here, not a failure. Only a command that did not run fails
+// t.
+func runStatus(t testing.TB, cmd *exec.Cmd) (stdout []byte, stderr string, code int) {
+	t.Helper()
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out, errb.String(), code
 }
