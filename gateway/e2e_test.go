@@ -140,11 +140,21 @@ func TestRunBringsBothTunnelsUp(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Fatal("not ready 10 s after start")
 			}
-			s := waitStatus(t, r.g, 20*time.Second, "both tunnels up", bothUp)
-			for _, tu := range s.Tunnels {
-				if tu.IKEState != "ESTABLISHED" || tu.ChildState != "INSTALLED" {
-					t.Errorf("tunnel %d: IKE %s CHILD %s", tu.Number, tu.IKEState, tu.ChildState)
+			// Up counts a CHILD SA mid-rekey (cgw rekeys the chosen tunnel
+			// right after start, to make it the newest): wait for the
+			// steady state, both ESTABLISHED with their CHILD SA INSTALLED.
+			s := waitStatus(t, r.g, 20*time.Second, "both tunnels up, IKE ESTABLISHED and CHILD INSTALLED", func(s gateway.Status) bool {
+				if !bothUp(s) {
+					return false
 				}
+				for _, tu := range s.Tunnels {
+					if tu.IKEState != "ESTABLISHED" || tu.ChildState != "INSTALLED" {
+						return false
+					}
+				}
+				return true
+			})
+			for _, tu := range s.Tunnels {
 				if !tu.NATT {
 					t.Errorf("tunnel %d: NAT-T not detected behind the lab's NAT", tu.Number)
 				}
