@@ -124,12 +124,26 @@ type State struct {
 	// InsideAddrs are IPv4 addresses (normally the customer inside /32s
 	// of BGP sessions) put on lo with label AddrLabel.
 	InsideAddrs []netip.Prefix
+	// Paths route more destinations, each over its own set of tunnels
+	// (several connections, ECMP). A Dst also in Remote gets the union of
+	// both. See [Path].
+	Paths []Path
 	// Guard are destinations (normally the AWS inside /32s, the BGP
 	// neighbours) that get an unreachable route in the main table, so
 	// that traffic to them never leaves in clear by the default route
 	// before the CHILD_SA for them installs its route in table 220, which
 	// charon's rule consults first.
 	Guard []netip.Prefix
+}
+
+// A Path routes Dst over those of the tunnels named in Via that are Up:
+// through the one that is; over all of them as one multipath route (ECMP)
+// when several are, in kernel mode; to its guard (unreachable) when none
+// is. In libipsec mode every tunnel's device is the one TUN device, so a
+// Path with any tunnel up is one route into it.
+type Path struct {
+	Dst netip.Prefix
+	Via []string // tunnel names, as in State.Tunnels
 }
 
 // Options configure a [Manager] and [Cleanup].
