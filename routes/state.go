@@ -180,7 +180,8 @@ func (o Options) logger() *slog.Logger {
 // [Manager.Check].
 type Warning struct {
 	// Code is a stable identifier: "forwarding-off", "rp-filter-strict",
-	// "foreign-route", "route-lookup", "nft-table-missing", or
+	// "foreign-route", "route-lookup", "nft-table-missing",
+	// "multipath-hash" (the multipath hash ignores ports), or
 	// "check-error" when the check itself could not read something.
 	Code string
 	// Message says what was found, for a human.
