@@ -15,8 +15,10 @@ import (
 // nexthop group rather than classic RTA_MULTIPATH routes. With a classic
 // route the kernel picks the path by hash-threshold: the hash space is cut
 // into one slice per path, so removing one of four paths re-cuts it in
-// three and moves a third of the surviving paths' flows as well (measured
-// in TestIntegrationMultipathFlows, see the README). A resilient group
+// three and moves some of the surviving paths' flows as well: a ninth of
+// them when the second or third path goes, a third when the first or last
+// does (TestIntegrationMultipathClassicMovesSurvivors measures it). A
+// resilient group
 // binds flows to buckets and moves only the dead path's buckets, which is
 // what "the others keep their flows" asks. Each multipath route has its own
 // group, replaced in place when a tunnel leaves or joins, so the buckets

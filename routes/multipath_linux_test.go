@@ -488,3 +488,52 @@ func (tn *testNetns) dumpMultipath(t *testing.T) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestIntegrationMultipathClassicMovesSurvivors measures what the
+// resilient group avoids: the same 64 flows over a classic RTA_MULTIPATH
+// route (hash-threshold), one of four nexthops removed. The dead path's
+// flows move, and so do some of the survivors', because the hash space is
+// cut anew into three slices: in theory a ninth of the survivors' flows
+// when the second or third nexthop goes, a third when the first or last
+// does. The numbers are logged for the README, not asserted: they are the
+// kernel's behaviour, not cgw's.
+func TestIntegrationMultipathClassicMovesSurvivors(t *testing.T) {
+	l := newECMPLab(t, 4)
+	tn := l.tn
+	tn.sysctl(t, "1", "net", "ipv4", "fib_multipath_hash_policy")
+	route := func(gone int) *netlink.Route {
+		r := &netlink.Route{Dst: prefixIPNet(pfx("10.10.100.0/24")), Src: net.ParseIP("172.31.16.1")}
+		for d := 1; d <= 4; d++ {
+			if d != gone {
+				r.MultiPath = append(r.MultiPath, &netlink.NexthopInfo{LinkIndex: tn.link(t, fmt.Sprintf("cgw-t%d", d)).Attrs().Index})
+			}
+		}
+		return r
+	}
+	for _, gone := range []int{2, 1} {
+		if err := tn.h.RouteReplace(route(0)); err != nil {
+			t.Fatalf("classic multipath route: %v", err)
+		}
+		before := l.observe(t)
+		if err := tn.h.RouteReplace(route(gone)); err != nil {
+			t.Fatalf("classic multipath route without t%d: %v", gone, err)
+		}
+		after := l.observe(t)
+		goneDev := fmt.Sprintf("cgw-t%d", gone)
+		dead, survivors, moved := 0, 0, 0
+		for f, dev := range before {
+			switch {
+			case after[f] == goneDev:
+				t.Errorf("flow %d still on %s after its removal", f, goneDev)
+			case dev == goneDev:
+				dead++
+			default:
+				survivors++
+				if after[f] != dev {
+					moved++
+				}
+			}
+		}
+		t.Logf("classic multipath, nexthop %d of 4 removed: its %d flows moved, and %d of the other %d flows as well", gone, dead, moved, survivors)
+	}
+}

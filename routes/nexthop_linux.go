@@ -153,6 +153,35 @@ func (c *rawConn) listNexthops() ([]nexthop, error) {
 	return out, nil
 }
 
+// attr is one netlink attribute.
+type attr struct {
+	typ   uint16 // without NLA_F_NESTED and NLA_F_NET_BYTEORDER
+	value []byte
+}
+
+// parseAttrs splits b into netlink attributes, checking every length
+// (nl.ParseRouteAttr panics on a length below the header's).
+func parseAttrs(b []byte) ([]attr, error) {
+	var out []attr
+	for len(b) >= unix.SizeofRtAttr {
+		l := int(binary.NativeEndian.Uint16(b))
+		typ := binary.NativeEndian.Uint16(b[2:]) &^ (unix.NLA_F_NESTED | unix.NLA_F_NET_BYTEORDER)
+		if l < unix.SizeofRtAttr || l > len(b) {
+			return nil, fmt.Errorf("attribute %d: length %d, %d bytes left", typ, l, len(b))
+		}
+		out = append(out, attr{typ: typ, value: b[unix.SizeofRtAttr:l]})
+		next := (l + unix.NLA_ALIGNTO - 1) &^ (unix.NLA_ALIGNTO - 1)
+		if next >= len(b) {
+			return out, nil
+		}
+		b = b[next:]
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%d trailing bytes after the attributes", len(b))
+	}
+	return out, nil
+}
+
 // parseNexthop decodes one RTM_NEWNEXTHOP message body (struct nhmsg and
 // its attributes).
 func parseNexthop(b []byte) (nexthop, error) {
@@ -160,14 +189,14 @@ func parseNexthop(b []byte) (nexthop, error) {
 		return nexthop{}, fmt.Errorf("nexthop message: %d bytes, shorter than struct nhmsg", len(b))
 	}
 	n := nexthop{Family: b[0], Protocol: b[2]}
-	attrs, err := nl.ParseRouteAttr(b[unix.SizeofNhmsg:])
+	attrs, err := parseAttrs(b[unix.SizeofNhmsg:])
 	if err != nil {
-		return nexthop{}, fmt.Errorf("nexthop message: attributes: %w", err)
+		return nexthop{}, fmt.Errorf("nexthop message: %w", err)
 	}
 	ne := binary.NativeEndian
 	for _, a := range attrs {
-		v := a.Value
-		switch a.Attr.Type &^ unix.NLA_F_NESTED {
+		v := a.value
+		switch a.typ {
 		case unix.NHA_ID:
 			if len(v) < 4 {
 				return nexthop{}, errors.New("nexthop message: NHA_ID: short")
@@ -192,23 +221,23 @@ func parseNexthop(b []byte) (nexthop, error) {
 			}
 			n.Resilient = ne.Uint16(v) == nexthopGrpTypeRes
 		case nhaResGroup:
-			res, err := nl.ParseRouteAttr(v)
+			res, err := parseAttrs(v)
 			if err != nil {
 				return nexthop{}, fmt.Errorf("nexthop message: NHA_RES_GROUP: %w", err)
 			}
 			for _, r := range res {
-				switch r.Attr.Type {
+				switch r.typ {
 				case nhaResGroupBuckets:
-					if len(r.Value) >= 2 {
-						n.Buckets = ne.Uint16(r.Value)
+					if len(r.value) >= 2 {
+						n.Buckets = ne.Uint16(r.value)
 					}
 				case nhaResGroupIdleTimer:
-					if len(r.Value) >= 4 {
-						n.Idle = ne.Uint32(r.Value)
+					if len(r.value) >= 4 {
+						n.Idle = ne.Uint32(r.value)
 					}
 				case nhaResGroupUnbalancedTime:
-					if len(r.Value) >= 4 {
-						n.Unbalanced = ne.Uint32(r.Value)
+					if len(r.value) >= 4 {
+						n.Unbalanced = ne.Uint32(r.value)
 					}
 				}
 			}
@@ -299,17 +328,17 @@ func parseRouteNexthop(b []byte) (routeKey, uint32, uint8, error) {
 		return routeKey{}, 0, 0, fmt.Errorf("route message: %d bytes, shorter than struct rtmsg", len(b))
 	}
 	fam, bits, table, proto := b[0], int(b[1]), int(b[4]), b[5]
-	attrs, err := nl.ParseRouteAttr(b[unix.SizeofRtMsg:])
+	attrs, err := parseAttrs(b[unix.SizeofRtMsg:])
 	if err != nil {
-		return routeKey{}, 0, 0, fmt.Errorf("route message: attributes: %w", err)
+		return routeKey{}, 0, 0, fmt.Errorf("route message: %w", err)
 	}
 	ne := binary.NativeEndian
 	var k routeKey
 	var dst []byte
 	var id uint32
 	for _, a := range attrs {
-		v := a.Value
-		switch a.Attr.Type {
+		v := a.value
+		switch a.typ {
 		case unix.RTA_DST:
 			dst = v
 		case unix.RTA_TABLE:
