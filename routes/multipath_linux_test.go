@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -368,6 +369,18 @@ func TestIntegrationMultipathFlows(t *testing.T) {
 	if ws := m.Check(ctx); len(ws) != 0 {
 		t.Errorf("Check over cgw's own multipath route: %v, want no warnings", ws)
 	}
+	// Someone puts the hash back to addresses only: Check says so, the
+	// next Set fixes it.
+	tn.sysctl(t, "0", "net", "ipv4", "fib_multipath_hash_policy")
+	if ws := m.Check(ctx); len(ws) != 1 || ws[0].Code != "multipath-hash" {
+		t.Errorf("Check with fib_multipath_hash_policy 0: %v, want one multipath-hash warning", ws)
+	}
+	if err := m.Set(ctx, l.state()); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	if got := tn.sysctl(t, "", "net", "ipv4", "fib_multipath_hash_policy"); got != "1" {
+		t.Errorf("Set after the hash policy was reset: %s, want 1", got)
+	}
 
 	// (c) tunnel 2 marked down: its flows move, every other stays.
 	if err := m.Set(ctx, l.state(2)); err != nil {
@@ -535,5 +548,53 @@ func TestIntegrationMultipathClassicMovesSurvivors(t *testing.T) {
 			}
 		}
 		t.Logf("classic multipath, nexthop %d of 4 removed: its %d flows moved, and %d of the other %d flows as well", gone, dead, moved, survivors)
+	}
+}
+
+// TestIntegrationMultipathDeviceDown: a path device that goes down leaves
+// the group at once, by the kernel, before any Set (the kernel flushes a
+// down device's nexthops); only its flows move. The next Set agrees and
+// changes nothing more; the device back up rejoins on the Set after.
+func TestIntegrationMultipathDeviceDown(t *testing.T) {
+	l := newECMPLab(t, 4)
+	tn := l.tn
+	m := newTestManager(t, tn)
+	m.adoptDevices = true
+	ctx := context.Background()
+	if err := m.Set(ctx, l.state()); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	before := l.observe(t)
+	tn.setUp(t, "cgw-t3", false)
+	after := l.observe(t)
+	for f, dev := range before {
+		if dev == "cgw-t3" && after[f] == "cgw-t3" || dev != "cgw-t3" && after[f] != dev {
+			t.Errorf("cgw-t3 down, no Set yet: flow %d went from %s to %s; want only cgw-t3's flows to move", f, dev, after[f])
+		}
+	}
+	want := []string{
+		"table 198 metric 100 10.10.100.0/24 nexthop dev cgw-t1 nexthop dev cgw-t2 nexthop dev cgw-t4 src 172.31.16.1",
+		"table 198 metric 4000 unreachable 10.10.100.0/24",
+	}
+	if diff := cmp.Diff(want, tn.dumpMultipath(t)); diff != "" {
+		t.Fatalf("cgw-t3 down, no Set yet (-want +got):\n%s", diff)
+	}
+	if n := nexthopEvents(t, tn, func() {
+		if err := m.Set(ctx, l.state()); err != nil {
+			t.Errorf("Set with cgw-t3 down: %v", err)
+		}
+	}); n != 0 {
+		t.Errorf("Set with cgw-t3 down: %d nexthop changes, want none (the kernel already left it out)", n)
+	}
+	if got := l.observe(t); !maps.Equal(got, after) {
+		t.Errorf("Set with cgw-t3 down moved flows: %v, want %v", got, after)
+	}
+	tn.setUp(t, "cgw-t3", true)
+	if err := m.Set(ctx, l.state()); err != nil {
+		t.Fatalf("Set with cgw-t3 back: %v", err)
+	}
+	want[0] = "table 198 metric 100 10.10.100.0/24 nexthop dev cgw-t1 nexthop dev cgw-t2 nexthop dev cgw-t3 nexthop dev cgw-t4 src 172.31.16.1"
+	if diff := cmp.Diff(want, tn.dumpMultipath(t)); diff != "" {
+		t.Fatalf("cgw-t3 back (-want +got):\n%s", diff)
 	}
 }
