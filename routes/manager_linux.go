@@ -79,7 +79,9 @@ func openNetns(opts Options) (netns.NsHandle, *netlink.Handle, error) {
 
 // Set makes the kernel match st. It is idempotent: calling it again with
 // the same State changes nothing. It creates XFRM interfaces (kernel mode),
-// writes sysctls, adds rules, replaces routes and the nft table, and only
+// writes sysctls, adds rules, replaces routes (a multipath route with its
+// resilient nexthop group, see "Several paths: ECMP" in the package
+// documentation) and the nft table, and only
 // then deletes what st no longer wants, so traffic is never left without a
 // route during a change. A tunnel device that is missing or down is logged
 // and its routes are unreachable until a later Set finds it up. Errors from
@@ -152,7 +154,7 @@ func (m *Manager) Set(ctx context.Context, st State) error {
 	return errors.Join(errs...)
 }
 
-// Close removes every route, rule, inside address, XFRM interface and nft table cgw owns in
+// Close removes every route, nexthop object, rule, inside address, XFRM interface and nft table cgw owns in
 // the manager's namespace (also those left by an earlier crashed run),
 // writes back the sysctls cgw changed, and releases the netlink handle.
 // Calling Close again does nothing and returns nil.
