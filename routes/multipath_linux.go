@@ -94,6 +94,8 @@ func (m *Manager) member(link netlink.Link, fam uint8, s *nhSync) (uint32, error
 // same key, if haveCur. Devices that are missing or down are left out;
 // when fewer than two are left it does nothing and returns the
 // single-device (or unreachable) route to install instead (done false).
+// On an error the kernel's route stays (done true), or, without one, the
+// route over the first device is returned to install instead.
 //
 // Equivalent to: ip nexthop replace id G group A/B/… type resilient buckets 128
 // idle_timer 1 unbalanced_timer 30 proto 198; ip route replace DST nhid G src SRC
@@ -134,13 +136,30 @@ func (m *Manager) replaceMultipath(spec routeSpec, cur netlink.Route, haveCur bo
 		return false, spec, errors.Join(errs...)
 	}
 	slices.Sort(ids)
+	// If the group cannot be set (a member's device vanished since the
+	// listing, say), the route stays as it is, or, when there is none
+	// yet, goes over the first device alone; the next Set retries.
 	k := routeKey{table: spec.table(), metric: spec.metric(), dst: spec.Dst}
+	failed := func(err error) (bool, routeSpec, error) {
+		errs = append(errs, err)
+		if haveCur {
+			if old, ok := s.byID[s.routes[k]]; ok {
+				s.keep[old.ID] = true // the route still uses it
+				for _, id := range old.Group {
+					s.keep[id] = true
+				}
+			}
+			return true, routeSpec{}, errors.Join(errs...)
+		}
+		spec.Multi, spec.Dev = nil, devs[0]
+		return false, spec, errors.Join(errs...)
+	}
 	gid := s.routes[k]
 	have, ok := s.byID[gid]
 	if !ok || have.Protocol != Protocol || !have.Resilient || have.Buckets != nhBuckets || s.keep[gid] {
 		// No group of cgw's to replace in place (or another route has it).
 		if gid, err = s.alloc(); err != nil {
-			return false, routeSpec{Dst: spec.Dst, Table: spec.Table, Metric: spec.Metric}, errors.Join(append(errs, err)...)
+			return failed(err)
 		}
 		have = nexthop{}
 	}
@@ -150,7 +169,7 @@ func (m *Manager) replaceMultipath(spec routeSpec, cur netlink.Route, haveCur bo
 			if have.ID == 0 {
 				delete(s.byID, gid)
 			}
-			return false, routeSpec{Dst: spec.Dst, Table: spec.Table, Metric: spec.Metric}, errors.Join(append(errs, err)...)
+			return failed(err)
 		}
 		s.byID[gid] = want
 		m.log.Info("multipath group set", "dst", spec.Dst, "nexthop_id", gid, "devices", devs)
@@ -167,7 +186,7 @@ func (m *Manager) replaceMultipath(spec routeSpec, cur netlink.Route, haveCur bo
 		return true, routeSpec{}, errors.Join(errs...)
 	}
 	if err := m.raw.replaceRouteVia(spec, gid); err != nil {
-		return true, routeSpec{}, errors.Join(append(errs, err)...)
+		return failed(err)
 	}
 	s.routes[k] = gid
 	return true, routeSpec{}, errors.Join(errs...)

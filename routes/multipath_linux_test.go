@@ -598,3 +598,67 @@ func TestIntegrationMultipathDeviceDown(t *testing.T) {
 		t.Fatalf("cgw-t3 back (-want +got):\n%s", diff)
 	}
 }
+
+// TestIntegrationMultipathSeveralPaths: two destinations over overlapping
+// tunnel sets share the device nexthops, each with its own group; a
+// destination that goes takes its group with it and leaves the shared
+// members; Close leaves no nexthop.
+func TestIntegrationMultipathSeveralPaths(t *testing.T) {
+	l := newECMPLab(t, 4)
+	tn := l.tn
+	m := newTestManager(t, tn)
+	m.adoptDevices = true
+	ctx := context.Background()
+	st := l.state()
+	st.Paths = append(st.Paths, Path{Dst: pfx("10.20.0.0/16"), Via: []string{"t2", "t1"}})
+	if err := m.Set(ctx, st); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	want := []string{
+		"table 198 metric 100 10.10.100.0/24 nexthop dev cgw-t1 nexthop dev cgw-t2 nexthop dev cgw-t3 nexthop dev cgw-t4 src 172.31.16.1",
+		"table 198 metric 100 10.20.0.0/16 nexthop dev cgw-t1 nexthop dev cgw-t2 src 172.31.16.1",
+		"table 198 metric 4000 unreachable 10.10.100.0/24",
+		"table 198 metric 4000 unreachable 10.20.0.0/16",
+	}
+	if diff := cmp.Diff(want, tn.dumpMultipath(t)); diff != "" {
+		t.Fatalf("two paths (-want +got):\n%s", diff)
+	}
+	groups := func() (g, members int) {
+		for _, n := range tn.nexthops(t) {
+			if n.isGroup() {
+				g++
+			} else {
+				members++
+			}
+		}
+		return g, members
+	}
+	if g, n := groups(); g != 2 || n != 4 {
+		t.Errorf("two paths: %d groups and %d device nexthops, want 2 and 4", g, n)
+	}
+	if n := nexthopEvents(t, tn, func() {
+		if err := m.Set(ctx, st); err != nil {
+			t.Errorf("resync: %v", err)
+		}
+	}); n != 0 {
+		t.Errorf("resync: %d nexthop changes, want none", n)
+	}
+	if err := m.Set(ctx, l.state()); err != nil {
+		t.Fatalf("Set without 10.20.0.0/16: %v", err)
+	}
+	if diff := cmp.Diff([]string{want[0], want[2]}, tn.dumpMultipath(t)); diff != "" {
+		t.Errorf("one path left (-want +got):\n%s", diff)
+	}
+	if g, n := groups(); g != 1 || n != 4 {
+		t.Errorf("one path left: %d groups and %d device nexthops, want 1 and 4", g, n)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if nhs := tn.nexthops(t); len(nhs) != 0 {
+		t.Errorf("after Close: nexthops %+v, want none", nhs)
+	}
+	if got := tn.dump(t); len(got.Routes)+len(got.Rules) != 0 {
+		t.Errorf("after Close: %+v, want nothing of cgw's", got)
+	}
+}
