@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"slices"
 
 	"github.com/vishvananda/netlink"
@@ -23,7 +22,8 @@ import (
 // what "the others keep their flows" asks. Each multipath route has its own
 // group, replaced in place when a tunnel leaves or joins, so the buckets
 // of the others never move; the members are one device nexthop per tunnel
-// device and family. Resilient groups need Linux 5.13 (Debian 12 has 6.1).
+// device and family. Resilient groups need Linux 5.13 (Debian 12 has 6.1);
+// on older kernels Manager.classic makes multipath routes classic ones.
 
 // nhSync is the nexthop state of one Set.
 type nhSync struct {
@@ -91,9 +91,10 @@ func (m *Manager) member(link netlink.Link, fam uint8, s *nhSync) (uint32, error
 // replaceMultipath installs spec, a multipath route, over cgw's resilient
 // group for it: the group the route already uses, replaced in place if
 // its members changed, or a new one. cur is the kernel's route with the
-// same key, if haveCur. Devices that are missing or down are left out;
-// when fewer than two are left it does nothing and returns the
-// single-device (or unreachable) route to install instead (done false).
+// same key, if haveCur. spec.Multi are devices that were there and up
+// (usableDevs); one whose nexthop cannot be made is left out, and when
+// fewer than two are left it does nothing and returns the single-device
+// (or unreachable) route to install instead (done false).
 // On an error the kernel's route stays (done true), or, without one, the
 // route over the first device is returned to install instead.
 //
@@ -110,30 +111,19 @@ func (m *Manager) replaceMultipath(spec routeSpec, cur netlink.Route, haveCur bo
 	var errs []error
 	for _, d := range spec.Multi {
 		link, err := m.h.LinkByName(d)
-		if err != nil {
-			m.log.Warn("path device gone; leaving it out of the multipath route", "dst", spec.Dst, "device", d, "err", err)
-			continue
+		if err == nil {
+			var id uint32
+			if id, err = m.member(link, fam, s); err == nil {
+				ids = append(ids, id)
+				devs = append(devs, d)
+				continue
+			}
 		}
-		if link.Attrs().Flags&net.FlagUp == 0 {
-			m.log.Warn("path device down; leaving it out of the multipath route", "dst", spec.Dst, "device", d)
-			continue
-		}
-		id, err := m.member(link, fam, s)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		ids = append(ids, id)
-		devs = append(devs, d)
+		errs = append(errs, err)
 	}
 	if len(ids) < 2 {
-		spec.Multi = nil
-		if len(devs) == 1 {
-			spec.Dev = devs[0]
-		} else {
-			spec.Src = netip.Addr{}
-		}
-		return false, spec, errors.Join(errs...)
+		spec.Multi = devs
+		return false, single(spec), errors.Join(errs...)
 	}
 	slices.Sort(ids)
 	// If the group cannot be set (a member's device vanished since the

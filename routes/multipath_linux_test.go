@@ -662,3 +662,61 @@ func TestIntegrationMultipathSeveralPaths(t *testing.T) {
 		t.Errorf("after Close: %+v, want nothing of cgw's", got)
 	}
 }
+
+// TestIntegrationMultipathClassicFallback: on a kernel without resilient
+// groups (before 5.13; forced here) a Path over several tunnels is a
+// classic multipath route: it still spreads the flows, a resync changes
+// nothing, Check is quiet, a tunnel marked down leaves it, and no nexthop
+// object is made.
+func TestIntegrationMultipathClassicFallback(t *testing.T) {
+	l := newECMPLab(t, 4)
+	tn := l.tn
+	m := newTestManager(t, tn)
+	m.adoptDevices, m.classic = true, true
+	ctx := context.Background()
+	if err := m.Set(ctx, l.state()); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	want := []string{
+		"table 198 metric 100 10.10.100.0/24 nexthop dev cgw-t1 nexthop dev cgw-t2 nexthop dev cgw-t3 nexthop dev cgw-t4 src 172.31.16.1",
+		"table 198 metric 4000 unreachable 10.10.100.0/24",
+	}
+	if diff := cmp.Diff(want, tn.dumpMultipath(t)); diff != "" {
+		t.Fatalf("four up (-want +got):\n%s", diff)
+	}
+	if nhs := tn.nexthops(t); len(nhs) != 0 {
+		t.Errorf("classic: nexthop objects %+v, want none", nhs)
+	}
+	counts := perDevice(l.observe(t))
+	for i := 1; i <= 4; i++ {
+		if counts[fmt.Sprintf("cgw-t%d", i)] == 0 {
+			t.Fatalf("no flow over cgw-t%d: %v", i, counts)
+		}
+	}
+	if n := routeEvents(t, tn, func() {
+		if err := m.Set(ctx, l.state()); err != nil {
+			t.Fatalf("resync: %v", err)
+		}
+	}); n != 0 {
+		t.Errorf("resync: %d route changes, want none", n)
+	}
+	if ws := m.Check(ctx); len(ws) != 0 {
+		t.Errorf("Check: %v, want no warnings", ws)
+	}
+	if err := m.Set(ctx, l.state(2)); err != nil {
+		t.Fatalf("Set with t2 down: %v", err)
+	}
+	want[0] = "table 198 metric 100 10.10.100.0/24 nexthop dev cgw-t1 nexthop dev cgw-t3 nexthop dev cgw-t4 src 172.31.16.1"
+	if diff := cmp.Diff(want, tn.dumpMultipath(t)); diff != "" {
+		t.Fatalf("t2 down (-want +got):\n%s", diff)
+	}
+	if n := perDevice(l.observe(t))["cgw-t2"]; n != 0 {
+		t.Errorf("t2 down: %d flows still over cgw-t2", n)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if got := tn.dump(t); len(got.Routes)+len(got.Rules) != 0 {
+		t.Errorf("after Close: %+v, want nothing of cgw's", got)
+	}
+}

@@ -416,3 +416,17 @@ func freeNexthopID(used map[uint32]bool) uint32 {
 	}
 	return 0
 }
+
+// kernelAtLeast reports whether the running kernel's release is at least
+// major.minor (true when it cannot tell).
+func kernelAtLeast(major, minor int) bool {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return true
+	}
+	var maj, min int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &maj, &min); err != nil {
+		return true
+	}
+	return maj > major || maj == major && min >= minor
+}
