@@ -318,6 +318,7 @@ func nexthopEvents(t *testing.T, tn *testNetns, f func()) int {
 // marked down moves its flows and no other; resyncs change nothing; Check
 // is quiet; Cleanup leaves nothing.
 func TestIntegrationMultipathFlows(t *testing.T) {
+	testenv.NoLeaks(t)
 	l := newECMPLab(t, 4)
 	tn := l.tn
 	m := newTestManager(t, tn)
