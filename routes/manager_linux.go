@@ -593,7 +593,7 @@ func (m *Manager) syncRoutesReplace(p plan) (map[routeKey]bool, *nhSync, error) 
 		haveBy[keyOf(r)] = r
 	}
 	var errs []error
-	nh, err := m.loadNexthops()
+	nh, err := m.loadNexthops(p)
 	if err != nil {
 		errs = append(errs, err)
 	}

@@ -33,19 +33,24 @@ type nhSync struct {
 }
 
 // loadNexthops lists the namespace's nexthop objects and which of cgw's
-// routes use one.
-func (m *Manager) loadNexthops() (*nhSync, error) {
+// routes use one. The second listing is a dump of every route, so it is
+// skipped when p has no multipath route and cgw has no nexthop object:
+// then none of cgw's routes can use one.
+func (m *Manager) loadNexthops(p plan) (*nhSync, error) {
 	nhs, err := m.raw.listNexthops()
 	if err != nil {
 		return nil, err
 	}
-	routes, err := m.raw.routeNexthops()
-	if err != nil {
-		return nil, err
-	}
-	s := &nhSync{byID: map[uint32]nexthop{}, routes: routes, keep: map[uint32]bool{}}
+	s := &nhSync{byID: map[uint32]nexthop{}, routes: map[routeKey]uint32{}, keep: map[uint32]bool{}}
+	owned := false
 	for _, n := range nhs {
 		s.byID[n.ID] = n
+		owned = owned || n.Protocol == Protocol
+	}
+	if p.Multipath || owned {
+		if s.routes, err = m.raw.routeNexthops(); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
