@@ -721,3 +721,28 @@ func TestIntegrationMultipathClassicFallback(t *testing.T) {
 		t.Errorf("after Close: %+v, want nothing of cgw's", got)
 	}
 }
+
+// TestIntegrationLibipsecPath: in libipsec mode a Path over both tunnels
+// is one route into the TUN device, with no nexthop object and the
+// multipath hash left alone.
+func TestIntegrationLibipsecPath(t *testing.T) {
+	tn := newTestNetns(t)
+	m := newTestManager(t, tn)
+	ctx := context.Background()
+	hash := tn.sysctl(t, "", "net", "ipv4", "fib_multipath_hash_policy")
+	st := State{Mode: ModeLibipsec, Source: addr("172.31.16.1"), Tunnels: libipsecTunnels(true, true),
+		Paths: []Path{{Dst: pfx("10.10.100.0/24"), Via: []string{"tunnel1", "tunnel2"}}}}
+	if err := m.Set(ctx, st); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	want := []string{"table 198 metric 100 10.10.100.0/24 dev ipsec0 src 172.31.16.1", "table 198 metric 4000 unreachable 10.10.100.0/24"}
+	if diff := cmp.Diff(want, tn.dump(t).Routes); diff != "" {
+		t.Errorf("libipsec path (-want +got):\n%s", diff)
+	}
+	if nhs := tn.nexthops(t); len(nhs) != 0 {
+		t.Errorf("libipsec: nexthops %+v, want none", nhs)
+	}
+	if got := tn.sysctl(t, "", "net", "ipv4", "fib_multipath_hash_policy"); got != hash {
+		t.Errorf("libipsec: fib_multipath_hash_policy %s, want it left at %s", got, hash)
+	}
+}
