@@ -371,10 +371,10 @@ func (m *Manager) downDevices(devs []string) map[string]bool {
 		l, err := m.h.LinkByName(d)
 		switch {
 		case err != nil:
-			m.log.Warn("tunnel device missing; its routes are unreachable until the next Set finds it", "device", d, "err", err)
+			m.log.Warn("tunnel device missing; routes over it leave it out, or are unreachable, until the next Set finds it", "device", d, "err", err)
 			down[d] = true
 		case l.Attrs().Flags&net.FlagUp == 0:
-			m.log.Warn("tunnel device down; its routes are unreachable until the next Set finds it up", "device", d)
+			m.log.Warn("tunnel device down; routes over it leave it out, or are unreachable, until the next Set finds it up", "device", d)
 			down[d] = true
 		}
 	}
