@@ -322,12 +322,16 @@ func (c *rawConn) routeNexthops() (map[routeKey]uint32, error) {
 }
 
 // parseRouteNexthop decodes the key, protocol and RTA_NH_ID (0 if none) of
-// one RTM_NEWROUTE message body.
+// one RTM_NEWROUTE message body; of a route that is not cgw's (another
+// protocol, a family other than IPv4 and IPv6) only the protocol.
 func parseRouteNexthop(b []byte) (routeKey, uint32, uint8, error) {
 	if len(b) < unix.SizeofRtMsg {
 		return routeKey{}, 0, 0, fmt.Errorf("route message: %d bytes, shorter than struct rtmsg", len(b))
 	}
 	fam, bits, table, proto := b[0], int(b[1]), int(b[4]), b[5]
+	if proto != Protocol || fam != unix.AF_INET && fam != unix.AF_INET6 {
+		return routeKey{}, 0, proto, nil // not cgw's (multicast, MPLS, someone else's)
+	}
 	attrs, err := parseAttrs(b[unix.SizeofRtMsg:])
 	if err != nil {
 		return routeKey{}, 0, 0, fmt.Errorf("route message: %w", err)

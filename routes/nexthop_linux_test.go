@@ -121,8 +121,8 @@ func FuzzParseRouteNexthop(f *testing.F) {
 	f.Add(routeMessage(pfx("2001:db8::/32"), Table, 0, 0))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		k, _, _, err := parseRouteNexthop(b)
-		if err != nil {
+		k, _, proto, err := parseRouteNexthop(b)
+		if err != nil || proto != Protocol || b[0] != unix.AF_INET && b[0] != unix.AF_INET6 {
 			return
 		}
 		if !k.dst.IsValid() || k.dst.Bits() != int(b[1]) {
