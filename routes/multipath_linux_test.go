@@ -40,8 +40,9 @@ type ecmpLab struct {
 	pc    *ipv4.PacketConn // the sink's receiver
 	flows []*net.UDPConn   // the senders, in the gateway namespace
 
-	mu   sync.Mutex
-	seen map[int][]string // flow → devices its datagrams arrived on
+	mu    sync.Mutex
+	epoch uint32           // which observe a datagram belongs to
+	seen  map[int][]string // flow → devices its datagrams of this epoch arrived on
 }
 
 const (
@@ -122,12 +123,16 @@ func newECMPLab(t *testing.T, n int) *ecmpLab {
 			if err != nil {
 				return
 			}
-			if n < 4 || cm == nil {
+			if n < 8 || cm == nil {
 				continue
 			}
-			flow := int(binary.BigEndian.Uint32(buf))
+			epoch, flow := binary.BigEndian.Uint32(buf), int(binary.BigEndian.Uint32(buf[4:]))
 			l.mu.Lock()
-			l.seen[flow] = append(l.seen[flow], l.devOf[cm.IfIndex])
+			// A datagram of an earlier observe, read late (the machine is
+			// loaded), says where the flow went before the change.
+			if epoch == l.epoch {
+				l.seen[flow] = append(l.seen[flow], l.devOf[cm.IfIndex])
+			}
 			l.mu.Unlock()
 		}
 	}()
@@ -199,6 +204,8 @@ func (l *ecmpLab) observeFlows(t *testing.T, flows []*net.UDPConn) map[int]strin
 	t.Helper()
 	l.mu.Lock()
 	clear(l.seen)
+	l.epoch++
+	epoch := l.epoch
 	l.mu.Unlock()
 	dst := &net.UDPAddr{IP: net.ParseIP(ecmpHost), Port: ecmpPort}
 	var missing []int
@@ -212,8 +219,9 @@ func (l *ecmpLab) observeFlows(t *testing.T, flows []*net.UDPConn) map[int]strin
 		}
 		l.mu.Unlock()
 		for _, i := range missing {
-			var b [4]byte
-			binary.BigEndian.PutUint32(b[:], uint32(i))
+			var b [8]byte
+			binary.BigEndian.PutUint32(b[:], epoch)
+			binary.BigEndian.PutUint32(b[4:], uint32(i))
 			if _, err := flows[i].WriteToUDP(b[:], dst); err != nil {
 				t.Logf("flow %d: send: %v", i, err)
 			}
