@@ -122,6 +122,8 @@ func (c *rawConn) execute(req func() *nl.NetlinkRequest, resType uint16) ([][]by
 // would go after the attributes).
 type nhmsg struct{ family, protocol uint8 }
 
+var _ nl.NetlinkRequestData = nhmsg{}
+
 func (m nhmsg) Len() int { return unix.SizeofNhmsg }
 
 func (m nhmsg) Serialize() []byte { return []byte{m.family, 0, m.protocol, 0, 0, 0, 0, 0} }
