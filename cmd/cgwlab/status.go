@@ -146,6 +146,9 @@ func printStatus(w io.Writer, st lab.Status) error {
 		fmt.Fprintf(tw, "plain initiator\tloaded (cgwlab initiate --reset unloads it)\n")
 	}
 	fmt.Fprintf(tw, "files\t%s %s %s\n", st.Files.Generic, st.Files.XML, st.Files.Config)
+	for i, f := range st.ConnectionFiles {
+		fmt.Fprintf(tw, "files conn%d\t%s %s\n", i+2, f.Generic, f.XML)
+	}
 	return tw.Flush()
 }
 

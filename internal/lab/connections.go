@@ -239,24 +239,29 @@ func checkConnections(o Options, dp, side string, tunnels int) (int, error) {
 	if n == 0 {
 		n = 1
 	}
+	what := fmt.Sprintf("connections: %d connections", n)
+	if o.TGW {
+		what = "tgw: a transit gateway"
+	}
 	switch {
 	case n < 1 || n > MaxConnections:
 		return 0, fmt.Errorf("connections: want 1 to %d, got %d", MaxConnections, n)
 	case o.TGW && !o.BGP:
 		return 0, fmt.Errorf("tgw: a transit gateway spreads traffic over its tunnels (ECMP) with BGP only; add --bgp")
-	case n == 1:
+	case n == 1 && !o.TGW:
 		return 1, nil
 	case dp == DataplaneKernel:
-		return 0, fmt.Errorf("connections: %d connections need the libipsec data plane; kernel mode has one connection", n)
+		return 0, fmt.Errorf("%s: the lab has it on the libipsec data plane only; kernel mode has one connection on a virtual private gateway", what)
 	case side != AWSFaithful:
-		return 0, fmt.Errorf("connections: %d connections need the %s AWS side", n, AWSFaithful)
-	case tunnels != 2:
+		return 0, fmt.Errorf("%s: the lab has it on the %s AWS side only", what, AWSFaithful)
+	case n > 1 && tunnels != 2:
 		return 0, fmt.Errorf("connections: %d connections have 2 tunnels each, not %d", n, tunnels)
 	}
 	return n, nil
 }
 
-// addConnections gives st its connections after the first: IDs, and
+// addConnections records n connections, on a transit gateway when tgw,
+// and gives st its connections after the first: IDs, and
 // tunnels with their own keys and inside /30s (distinct from every other
 // tunnel's, as a virtual private gateway wants; a transit gateway would
 // allow repeats).
@@ -372,7 +377,12 @@ func (l *Lab) ConnXMLFile(c int) string { return filepath.Join(l.connDir(c), "vp
 // connection, cgw.yaml with its connections: list; l.mu is held.
 func (l *Lab) writeConnFiles(bgp *bgpConfig) error {
 	if l.st.connections() < 2 {
-		return nil
+		if !l.st.TGW || bgp == nil {
+			return nil
+		}
+		// One connection on a transit gateway: today's cgw.yaml, ECMP on.
+		y := renderConfig(l.dir, l.st.dataplane(), true) + tgwConfigLines
+		return writeFileAtomic(l.ConfigFile(), []byte(y), 0o600)
 	}
 	for c := 2; c <= l.st.connections(); c++ {
 		v := l.st.connView(c)
@@ -427,11 +437,13 @@ func renderConnectionsConfig(l *Lab, bgp bool) string {
 	w("status_socket: %s/cgw.sock", l.dir)
 	w("log_level: info")
 	if bgp && l.st.TGW {
-		w("bgp:")
-		w("  ecmp: true  # the transit gateway has VPN ECMP support: equal paths over every tunnel")
+		b.WriteString(tgwConfigLines)
 	}
 	return b.String()
 }
+
+// tgwConfigLines end the cgw.yaml of a lab on a transit gateway.
+const tgwConfigLines = "bgp:\n  ecmp: true  # the transit gateway has VPN ECMP support: equal paths over every tunnel\n"
 
 // returnTunnelIn is returnTunnel over the tunnels of one gateway: prefer
 // while it is up, else the lowest-numbered other one that is, else 0.

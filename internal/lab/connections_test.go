@@ -30,6 +30,8 @@ func TestCheckConnections(t *testing.T) {
 		{"tgw without bgp", Options{Connections: 2, TGW: true}, DataplaneLibIPsec, AWSFaithful, 2, 0, "add --bgp"},
 		{"tgw", Options{Connections: 2, TGW: true, BGP: true}, DataplaneLibIPsec, AWSFaithful, 2, 2, ""},
 		{"kernel", Options{Connections: 2}, DataplaneKernel, "", 2, 0, "libipsec"},
+		{"tgw, one connection", Options{TGW: true, BGP: true}, DataplaneLibIPsec, AWSFaithful, 2, 1, ""},
+		{"tgw, kernel", Options{TGW: true, BGP: true}, DataplaneKernel, "", 2, 0, "libipsec"},
 		{"newest sa", Options{Connections: 2}, DataplaneLibIPsec, AWSNewestSA, 2, 0, AWSFaithful},
 		{"one tunnel", Options{Connections: 2}, DataplaneLibIPsec, AWSFaithful, 1, 0, "2 tunnels each"},
 	} {

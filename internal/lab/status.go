@@ -45,6 +45,9 @@ type Status struct {
 	// PlainInitiator is true while PlainInitiate's connections are loaded.
 	PlainInitiator bool  `json:"plain_initiator"`
 	Files          Files `json:"files"`
+	// ConnectionFiles are the download files of connections 2 and on
+	// (Config empty: cgw.yaml is Files.Config).
+	ConnectionFiles []Files `json:"connection_files,omitempty"`
 }
 
 // NamespaceStatus says whether one host's namespace exists.
@@ -106,6 +109,9 @@ func (l *Lab) Status(ctx context.Context) (Status, error) {
 	}
 	s.AWSSide, s.WatcherPID = st.AWSSide, st.WatcherPID
 	s.Connections, s.TGW = st.connections(), st.TGW
+	for c := 2; c <= st.connections(); c++ {
+		s.ConnectionFiles = append(s.ConnectionFiles, Files{Generic: l.ConnGenericFile(c), XML: l.ConnXMLFile(c)})
+	}
 	for _, h := range st.hosts() {
 		_, err := os.Stat(nsPath(l.Namespace(h)))
 		s.Namespaces = append(s.Namespaces, NamespaceStatus{Host: h, Namespace: l.Namespace(h), Exists: err == nil})

@@ -94,7 +94,7 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 			return nil, err
 		}
 	}
-	if conns > 1 { // connections.go
+	if conns > 1 || o.TGW { // connections.go
 		if err := st.addConnections(conns, o.TGW); err != nil {
 			return nil, err
 		}
