@@ -114,3 +114,44 @@ func TestConnectionsCommands(t *testing.T) {
 		t.Fatalf("down: %v", err)
 	}
 }
+
+// TestTGWCommands: `up --connections 2 --tgw --bgp` and `initiate
+// --bgp-speaker` give a transit gateway whose return path is ECMP over
+// all four tunnels, as status shows.
+func TestTGWCommands(t *testing.T) {
+	testenv.NeedRoot(t, "network namespaces, charon, FRR")
+	b := make([]byte, 2)
+	_, _ = rand.Read(b)
+	name := "cgwc" + hex.EncodeToString(b)
+	t.Cleanup(func() { _ = lab.Down(name, "") })
+	if _, errOut, err := cgwlab(t, "up", "--name", name, "--connections", "2", "--tgw", "--bgp"); err != nil {
+		t.Fatalf("up: %v", err)
+	} else if !strings.Contains(errOut, "transit gateway") {
+		t.Errorf("up said %q", errOut)
+	}
+	if _, _, err := cgwlab(t, "initiate", "--name", name, "--bgp-speaker"); err != nil {
+		t.Fatalf("initiate --bgp-speaker: %v", err)
+	}
+	st := testenv.WaitValue(t, 90*time.Second, "ECMP over four tunnels", func() (lab.Status, error) {
+		out, _, err := cgwlab(t, "status", "--name", name, "--json")
+		var st lab.Status
+		if err == nil {
+			err = json.Unmarshal([]byte(out), &st)
+		}
+		return st, err
+	}, func(st lab.Status) bool {
+		return st.ReturnPath != nil && slices.Equal(st.ReturnPath.Tunnels, []int{1, 2, 3, 4})
+	})
+	if !st.TGW || st.Connections != 2 {
+		t.Errorf("status %+v", st)
+	}
+	if out, _, err := cgwlab(t, "status", "--name", name); err != nil || !strings.Contains(out, "tunnels [1 2 3 4] (ECMP)") {
+		t.Errorf("status: %v\n%s", err, out)
+	}
+	if _, _, err := cgwlab(t, "initiate", "--name", name, "--reset"); err != nil {
+		t.Fatalf("initiate --reset: %v", err)
+	}
+	if _, _, err := cgwlab(t, "down", "--name", name); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+}

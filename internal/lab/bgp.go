@@ -112,7 +112,7 @@ func (l *Lab) bgpdConfig(c bgpConfig) string {
 	for _, n := range c.Networks {
 		nets = append(nets, netip.MustParsePrefix(n))
 	}
-	return AWSBGPDConfig(c.AWSASN, l.bgpdPeers(c), nets, c.MEDs)
+	return multipathBGPDConfig(AWSBGPDConfig(c.AWSASN, l.bgpdPeers(c), nets, c.MEDs), l.st.gatewayPaths())
 }
 
 // upBGP adds the AWS side's BGP to a lab that is otherwise up: FRR bgpd

@@ -250,9 +250,9 @@ func checkConnections(o Options, dp, side string, tunnels int) (int, error) {
 		return 0, fmt.Errorf("tgw: a transit gateway spreads traffic over its tunnels (ECMP) with BGP only; add --bgp")
 	case n == 1 && !o.TGW:
 		return 1, nil
-	case dp == DataplaneKernel:
-		return 0, fmt.Errorf("%s: the lab has it on the libipsec data plane only; kernel mode has one connection on a virtual private gateway", what)
-	case side != AWSFaithful:
+	case dp == DataplaneKernel && !o.TGW:
+		return 0, fmt.Errorf("%s: kernel mode (one aws host) has them on a transit gateway only; add --tgw --bgp", what)
+	case dp != DataplaneKernel && side != AWSFaithful:
 		return 0, fmt.Errorf("%s: the lab has it on the %s AWS side only", what, AWSFaithful)
 	case n > 1 && tunnels != 2:
 		return 0, fmt.Errorf("connections: %d connections have 2 tunnels each, not %d", n, tunnels)
@@ -425,7 +425,11 @@ func renderConnectionsConfig(l *Lab, bgp bool) string {
 	for c := 1; c <= l.st.connections(); c++ {
 		w("  - name: conn%d            # %s", c, l.st.connID(c))
 		w("    aws_config: %s", l.ConnGenericFile(c))
-		w("    remote_networks: [%s]", l.st.vpcNetworkOf(c))
+		if bgp && l.st.kernel() {
+			w("    # remote_networks: learned over BGP (a list here would filter them)")
+		} else {
+			w("    remote_networks: [%s]", l.st.vpcNetworkOf(c))
+		}
 		w("    monitors: [%s]", l.st.vpcHostOf(c))
 	}
 	w("local_networks: [%s]", OnPremNetwork)

@@ -2,7 +2,6 @@ package lab
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"os"
 	"slices"
@@ -29,9 +28,10 @@ func TestCheckConnections(t *testing.T) {
 		{"three", Options{Connections: 3}, DataplaneLibIPsec, AWSFaithful, 2, 0, "want 1 to 2"},
 		{"tgw without bgp", Options{Connections: 2, TGW: true}, DataplaneLibIPsec, AWSFaithful, 2, 0, "add --bgp"},
 		{"tgw", Options{Connections: 2, TGW: true, BGP: true}, DataplaneLibIPsec, AWSFaithful, 2, 2, ""},
-		{"kernel", Options{Connections: 2}, DataplaneKernel, "", 2, 0, "libipsec"},
+		{"kernel", Options{Connections: 2}, DataplaneKernel, "", 2, 0, "--tgw"},
+		{"kernel tgw", Options{Connections: 2, TGW: true, BGP: true}, DataplaneKernel, "", 2, 2, ""},
 		{"tgw, one connection", Options{TGW: true, BGP: true}, DataplaneLibIPsec, AWSFaithful, 2, 1, ""},
-		{"tgw, kernel", Options{TGW: true, BGP: true}, DataplaneKernel, "", 2, 0, "libipsec"},
+		{"tgw, kernel", Options{TGW: true, BGP: true}, DataplaneKernel, "", 2, 1, ""},
 		{"newest sa", Options{Connections: 2}, DataplaneLibIPsec, AWSNewestSA, 2, 0, AWSFaithful},
 		{"one tunnel", Options{Connections: 2}, DataplaneLibIPsec, AWSFaithful, 1, 0, "2 tunnels each"},
 	} {
@@ -240,44 +240,6 @@ func checkConnectionFiles(t *testing.T, l *Lab, routing awsconf.Routing) {
 	}
 }
 
-// equalCustomerBGPDConfig is a customer-side bgpd for the plain initiator's
-// inside addresses on every tunnel of l: AS 65000, announcing the on-prem
-// network with equal attributes on every tunnel (route-map OUT<n>, empty
-// until a test changes it).
-func equalCustomerBGPDConfig(l *Lab) string {
-	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	w("frr defaults traditional")
-	w("ip prefix-list ANY seq 5 permit 0.0.0.0/0 le 32")
-	w("route-map IN permit 10")
-	w(" match ip address prefix-list ANY")
-	for _, tun := range l.st.Tunnels {
-		w("route-map OUT%d permit 10", tun.Number)
-	}
-	_, c1 := tunnelInside(l.st.Tunnels[0])
-	w("router bgp %d", CustomerASN)
-	w(" bgp router-id %s", c1)
-	w(" no bgp network import-check")
-	w(" timers bgp 10 30")
-	for _, tun := range l.st.Tunnels {
-		a, c := tunnelInside(tun)
-		w(" neighbor %s remote-as %d", a, AWSASN)
-		w(" neighbor %s description tunnel%d", a, tun.Number)
-		w(" neighbor %s update-source %s", a, c)
-		w(" neighbor %s disable-connected-check", a)
-		w(" neighbor %s timers connect 1", a)
-	}
-	w(" address-family ipv4 unicast")
-	w("  network %s", OnPremNetwork)
-	for _, tun := range l.st.Tunnels {
-		a, _ := tunnelInside(tun)
-		w("  neighbor %s route-map IN in", a)
-		w("  neighbor %s route-map OUT%d out", a, tun.Number)
-	}
-	w(" exit-address-family")
-	return b.String()
-}
-
 // upCustomerBGP brings up the plain initiator and a customer bgpd on
 // every tunnel of l, and waits until the AWS side has all its sessions
 // established.
@@ -287,7 +249,7 @@ func upCustomerBGP(t *testing.T, l *Lab, ctx context.Context) *BGPD {
 		t.Fatal(err)
 	}
 	waitAWSTunnels(t, l, 30*time.Second)
-	cb, err := StartBGPD(ctx, l.Namespace(CGW), t.TempDir(), equalCustomerBGPDConfig(l))
+	cb, err := l.StartPlainBGP(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

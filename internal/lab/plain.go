@@ -149,6 +149,7 @@ func (l *Lab) PlainReset(ctx context.Context) error {
 		return fmt.Errorf("plain initiator reset: %w", err)
 	}
 	defer s.Close()
+	l.stopPlainBGP() // plainbgp.go
 	var errs []error
 	for _, t := range l.st.Tunnels {
 		m := vici.NewMessage()

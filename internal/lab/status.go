@@ -125,9 +125,12 @@ func (l *Lab) Status(ctx context.Context) (Status, error) {
 	case st.kernel():
 		s.AWSRoute = l.awsRoute(ctx)
 		s.ReturnPath = &ReturnPath{Route: s.AWSRoute, Why: "kernel mode: the updown script (static) or zebra (BGP) in the aws host"}
-		for n := 1; n <= 2; n++ {
-			if strings.Contains(" "+s.AWSRoute+" ", " dev "+xfrmName(n)+" ") {
-				s.ReturnPath.Tunnel = n
+		for _, t := range st.Tunnels {
+			if strings.Contains(" "+s.AWSRoute+" ", " dev "+xfrmName(t.Number)+" ") {
+				if s.ReturnPath.Tunnel == 0 {
+					s.ReturnPath.Tunnel = t.Number
+				}
+				s.ReturnPath.Tunnels = append(s.ReturnPath.Tunnels, t.Number) // several: ECMP (tgw.go)
 			}
 		}
 	case st.faithful():

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os/exec"
 	"slices"
@@ -24,6 +25,13 @@ import (
 // tunnel whose session dies (hold timer, DPD, the customer's withdraw)
 // leaves the set; a tunnel announced with a longer AS path or a higher
 // MED never joins it. Status.ReturnPath.Tunnels is that set.
+
+// In kernel mode (the VM: one aws host, route-based) a transit gateway is
+// the aws host with an outside address and an XFRM interface per tunnel
+// (xfrm1-xfrm4, if_id = the tunnel number) and one bgpd with a neighbour
+// per tunnel and maximum-paths 4: its zebra installs one multipath route
+// over the XFRM interfaces of the equal paths. Its sessions keep AWS's
+// timers and prefix limit, and its charon AWS's DPD.
 
 // tgwPaths is the transit gateway's maximum-paths: one per tunnel of
 // MaxConnections connections.
@@ -85,4 +93,28 @@ func routeTunnels(out string, host netip.Addr) []int {
 	}
 	slices.Sort(ts)
 	return ts
+}
+
+// multipathBGPDConfig raises an AWSBGPDConfig's maximum-paths to paths
+// (the kernel-mode transit gateway's bgpd); paths 1 leaves it.
+func multipathBGPDConfig(conf string, paths int) string {
+	if paths <= 1 {
+		return conf
+	}
+	return strings.Replace(conf, "  maximum-paths 1\n", fmt.Sprintf("  maximum-paths %d\n", paths), 1)
+}
+
+// awsHostConns gives the one aws host (kernel mode) the outside
+// addresses of the tunnels after the first two.
+func awsHostConns(c map[Host]hostConfig, st *state) {
+	aws, ok := c[AWS]
+	if !ok {
+		return
+	}
+	for _, t := range st.Tunnels {
+		if t.Number > 2 {
+			aws.ip = append(aws.ip, "addr add "+t.AWSOutside+"/24 dev wan0")
+		}
+	}
+	c[AWS] = aws
 }

@@ -119,6 +119,8 @@ func hostConfigs(st *state, bgp bool) map[Host]hostConfig {
 	if st.faithful() {
 		faithfulConfigs(c, bgp)
 		conn2Configs(c, st, bgp)
+	} else {
+		awsHostConns(c, st)
 	}
 	return c
 }
