@@ -599,15 +599,42 @@ stop_cgw bgp
 n=$(ip netns exec "$NS_CGW" cat /proc/net/tcp | awk '($2 ~ /:00B3$/ || $3 ~ /:00B3$/) && ($4 == "0A" || $4 == "01")' | wc -l)
 [ "$n" -eq 0 ] || fail "bgp: $n TCP 179 sockets listening or established in $NS_CGW after SIGTERM"
 
+# flows_by_tunnel: send 64 UDP flows (a new socket, so a new source port,
+# each) from the VPC host to the on-prem host, wait until the AWS side has
+# forwarded all 64, and set FLOWS to how many went over each of xfrm1-4
+# ("n1 n2 n3 n4 "), counted by nft.
+flows_by_tunnel() {
+	local n
+	{
+		echo "table ip flows {}"
+		echo "delete table ip flows"
+		echo "table ip flows { chain forward { type filter hook forward priority 0; policy accept;"
+		for n in 1 2 3 4; do echo "oifname \"xfrm$n\" udp dport 9 counter"; done
+		echo "} }"
+	} | ip netns exec "$NS_AWS" nft -f - || fail "tgw: nft counters in $NS_AWS"
+	ip netns exec "$LAB-vpc" bash -c 'for i in $(seq 64); do exec 3>/dev/udp/172.31.16.103/9 && echo flow >&3; exec 3>&-; done' ||
+		fail "tgw: sending 64 UDP flows from the VPC host"
+	wait_for "tgw: the AWS side forwarding all 64 flows: $(flow_counts)" 10 flows_counted
+	FLOWS=$(flow_counts)
+}
+flow_counts() {
+	local out n
+	out=$(ip netns exec "$NS_AWS" nft list table ip flows)
+	for n in 1 2 3 4; do
+		grep -o "oifname \"xfrm$n\" udp dport 9 counter packets [0-9]*" <<<"$out" | awk '{ printf "%s ", $NF }'
+	done
+}
+flows_counted() { [ "$(flow_counts | tr ' ' '\n' | awk '{ s += $1 } END { print s + 0 }')" -eq 64 ]; }
+
 # ------------------------------- phase 3b: a transit gateway, four tunnels
 # The lab again with --connections 2 --tgw --bgp: both connections on one
 # transit gateway (the aws host: one charon, xfrm1-xfrm4, one bgpd with
 # four neighbours and maximum-paths 4, zebra), the plain initiator with its
 # BGP speaker announcing the on-prem /20 equally on every tunnel. All four
 # tunnels come up, all four sessions establish, the AWS side's route back
-# is one multipath route over the four XFRM interfaces (ECMP), and a
-# silenced endpoint leaves it when its session's hold timer expires while
-# the other three stay.
+# is one multipath route over the four XFRM interfaces (ECMP) that spreads
+# 64 UDP flows over all four, and a silenced endpoint leaves it when its
+# session's hold timer expires while the other three stay.
 run "tgw: cgwlab down" cgwlab down
 t=$EPOCHREALTIME
 run "cgwlab up --dataplane kernel --connections 2 --tgw --bgp" cgwlab up --dataplane kernel --connections 2 --tgw --bgp
@@ -643,6 +670,13 @@ wait_for "tgw: AWS side's route back over xfrm1-4 (ECMP): $(aws_return)" 30 ecmp
 timing tgw_ecmp_s "$(elapsed "$t")"
 mark "tgw: AWS side's route back: $(aws_return)"
 ping_ok tgw
+flows_by_tunnel
+f=$FLOWS
+mark "tgw: 64 UDP flows from the VPC host by tunnel (xfrm1-4): $f"
+read -r f1 f2 f3 f4 <<<"$f"
+[ $((f1 + f2 + f3 + f4)) -eq 64 ] && [ "$f1" -gt 0 ] && [ "$f2" -gt 0 ] && [ "$f3" -gt 0 ] && [ "$f4" -gt 0 ] ||
+	fail "tgw: 64 UDP flows by tunnel $f: want all 64 spread over all four"
+timing tgw_flows_by_tunnel "$(tr ' ' / <<<"${f% }")"
 run "tgw: cgwlab fault silence-tunnel3 on" cgwlab fault silence-tunnel3 on
 t=$EPOCHREALTIME
 still() {
@@ -656,6 +690,13 @@ wait_for "tgw: tunnel 3 out of the AWS side's route back, 1, 2 and 4 in: $(aws_r
 timing tgw_silenced_path_gone_s "$WAITED_S"
 mark "tgw: tunnel 3 silenced, route back after its hold timer: $(aws_return)"
 ping_ok tgw
+flows_by_tunnel
+f=$FLOWS
+mark "tgw: 64 UDP flows with tunnel 3 silenced, by tunnel: $f"
+read -r f1 f2 f3 f4 <<<"$f"
+[ $((f1 + f2 + f4)) -eq 64 ] && [ "$f3" -eq 0 ] && [ "$f1" -gt 0 ] && [ "$f2" -gt 0 ] && [ "$f4" -gt 0 ] ||
+	fail "tgw: 64 UDP flows with tunnel 3 silenced, by tunnel $f: want none over tunnel 3, the rest spread over 1, 2 and 4"
+timing tgw_flows_silenced_by_tunnel "$(tr ' ' / <<<"${f% }")"
 run "tgw: cgwlab fault silence-tunnel3 off" cgwlab fault silence-tunnel3 off
 run "tgw: cgwlab initiate --reset" cgwlab initiate --reset
 mark "tgw: PASS"
