@@ -608,9 +608,12 @@ flows_by_tunnel() {
 	{
 		echo "table ip flows {}"
 		echo "delete table ip flows"
-		echo "table ip flows { chain forward { type filter hook forward priority 0; policy accept;"
+		echo "table ip flows {"
+		echo "chain forward {"
+		echo "type filter hook forward priority 0; policy accept;"
 		for n in 1 2 3 4; do echo "oifname \"xfrm$n\" udp dport 9 counter"; done
-		echo "} }"
+		echo "}"
+		echo "}"
 	} | ip netns exec "$NS_AWS" nft -f - || fail "tgw: nft counters in $NS_AWS"
 	ip netns exec "$LAB-vpc" bash -c 'for i in $(seq 64); do exec 3>/dev/udp/172.31.16.103/9 && echo flow >&3; exec 3>&-; done' ||
 		fail "tgw: sending 64 UDP flows from the VPC host"
