@@ -463,3 +463,22 @@ func spreadFlows(t *testing.T, l *Lab, flows int) map[int]int {
 	})
 	return got
 }
+
+// FuzzRouteTunnels: any `ip -o route` output gives tunnels 1-4 only,
+// sorted and without repeats, and never panics.
+func FuzzRouteTunnels(f *testing.F) {
+	f.Add("172.31.16.0/20 nhid 21 proto bgp metric 20 \tnexthop via 10.255.1.2 dev aws1 weight 1 \tnexthop via 10.255.4.2 dev aws4 weight 1 \n")
+	f.Add("unreachable 172.31.16.0/20 \n172.31.16.103 via 10.255.2.2 dev aws2\n")
+	f.Add("via via 10.255.3.2\n172.31.0.0/16 via")
+	f.Fuzz(func(t *testing.T, out string) {
+		ts := routeTunnels(out, netip.MustParseAddr(OnPremHost))
+		if !slices.IsSorted(ts) || len(slices.Compact(slices.Clone(ts))) != len(ts) {
+			t.Fatalf("%v: not sorted or repeated", ts)
+		}
+		for _, n := range ts {
+			if n < 1 || n > 2*MaxConnections {
+				t.Fatalf("tunnel %d", n)
+			}
+		}
+	})
+}
