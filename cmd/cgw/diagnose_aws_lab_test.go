@@ -38,7 +38,7 @@ func TestDiagnoseAWSLab(t *testing.T) {
 
 	for _, tc := range []struct{ fault, verdict string }{
 		{lab.FaultDropICMPVPC, "Case 2: security group " + sc.SecurityGroup + " of " + sc.ENI + " allows no inbound ICMP echo from 172.31.16.0/20\n"},
-		{lab.FaultNoReturnRoute, "Case 3: route table " + sc.RouteTable + " of subnet " + sc.Subnet + " has no route to 172.31.16.0/20 (" + sc.VGW + ", propagation off)\n"},
+		{lab.FaultVPCRouteTable, "Case 3: route table " + sc.RouteTable + " of subnet " + sc.Subnet + " has no route to 172.31.16.0/20 (" + sc.VGW + ", propagation off)\n"},
 	} {
 		t.Run(tc.fault, func(t *testing.T) {
 			ctx := context.Background()

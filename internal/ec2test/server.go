@@ -251,7 +251,7 @@ func (s *Server) SetTunnelStatus(vpn string, outside netip.Addr, status, message
 }
 
 // RemoveRoute deletes the route to dst from route table rtb (the lab's
-// no-return-route fault); it reports whether there was one.
+// vpc-route-table fault); it reports whether there was one.
 func (s *Server) RemoveRoute(rtb string, dst netip.Prefix) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
