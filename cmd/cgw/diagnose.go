@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cgw-project/cgw/diag"
+	livediag "github.com/cgw-project/cgw/diag/live"
 	"github.com/cgw-project/cgw/gateway"
 )
 
@@ -79,7 +80,7 @@ func newDiagnoseCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				o := gateway.DiagnoseOptions{Target: target, SourceNetns: sourceNetns, Count: count, Interval: interval, ReceiverCmd: receiverCmd,
+				o := livediag.Options{Target: target, SourceNetns: sourceNetns, Count: count, Interval: interval, ReceiverCmd: receiverCmd,
 					Progress: func(format string, args ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "diagnose: "+format+"\n", args...) }}
 				if source != "" {
 					if o.Source, err = netip.ParseAddr(source); err != nil {
@@ -87,7 +88,7 @@ func newDiagnoseCmd() *cobra.Command {
 					}
 				}
 				var notes []string
-				r, recorded, notes, err = gateway.Diagnose(cmd.Context(), cfg, o)
+				r, recorded, notes, err = livediag.Diagnose(cmd.Context(), cfg, o)
 				if err != nil {
 					return err
 				}
