@@ -78,3 +78,25 @@ func TestApplyAWS(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectionLine: the text report names the connection that carries
+// the target, or says none does.
+func TestConnectionLine(t *testing.T) {
+	for _, tc := range []struct {
+		c    Connection
+		want string
+	}{
+		{Connection{Name: "b", VPNConnectionID: "vpn-0b", Prefix: "10.10.100.0/24", From: "bgp", Others: []string{"c"}},
+			"Connection: b (vpn-0b) carries 10.10.100.110: 10.10.100.0/24 learned over BGP; also c (equal-cost)\n"},
+		{Connection{None: []string{"a", "b"}}, "Connection: none of a, b carries 10.10.100.110\n"},
+	} {
+		r := Report{Target: "10.10.100.110", Connection: &tc.c}
+		var b strings.Builder
+		if err := r.WriteText(&b); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), tc.want) {
+			t.Errorf("text report without %q:\n%s", tc.want, b.String())
+		}
+	}
+}

@@ -16,7 +16,8 @@ import (
 // exit_code, plus target, source, sent, received, receiver_captured, flow,
 // other_flows, esp_peer/esp_out/esp_in (outside-only captures),
 // duration_ms, sections[] (checks added later, such as the AWS side's),
-// decided_by (with --aws: which evidence decided, see ApplyAWS) and, for a
+// decided_by (with --aws: which evidence decided, see ApplyAWS), connection
+// (the VPN connection carrying target, when there are several) and, for a
 // connection with BGP routing, bgp (see BGPCheck).
 type Report struct {
 	Case     int      `json:"case"`
@@ -57,6 +58,9 @@ type Report struct {
 	DecidedBy string `json:"decided_by,omitempty"`
 	// DurationMS is how long the diagnosis took; the caller sets it.
 	DurationMS int64 `json:"duration_ms,omitempty"`
+	// Connection is the VPN connection that carries Target when the
+	// gateway runs several (live, from the daemon's status); nil with one.
+	Connection *Connection `json:"connection,omitempty"`
 	// BGP is the BGP check (dynamic routing only); set it with AddBGP.
 	BGP *BGPCheck `json:"bgp,omitempty"`
 
@@ -153,6 +157,9 @@ func (r Report) WriteText(w io.Writer) error {
 	}
 	if r.Flow != "" {
 		fmt.Fprintf(&b, "Flow: %s\n", r.Flow)
+	}
+	if r.Connection != nil {
+		fmt.Fprintf(&b, "%s\n", r.Connection.line(r.Target))
 	}
 	if len(r.OtherFlows) > 0 {
 		fmt.Fprintf(&b, "Other flows seen (use --source to pick one): %s\n", strings.Join(r.OtherFlows, "; "))

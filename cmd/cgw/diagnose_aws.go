@@ -67,6 +67,10 @@ func (a *awsDiagnose) apply(cmd *cobra.Command, r *diag.Report, configFile strin
 			}
 		}
 	}
+	if c := r.Connection; a.vpnID == "" && c != nil && c.VPNConnectionID != "" {
+		// Several connections: the one that carries target.
+		t.VPNConnectionID = c.VPNConnectionID
+	}
 	if src, err := netip.ParseAddr(source); err == nil {
 		t.SenderBehind = live && !localAddr(src)
 		if len(t.OnPremises) == 0 {

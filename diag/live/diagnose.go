@@ -10,6 +10,7 @@ package live
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"os/exec"
@@ -92,7 +93,11 @@ func Diagnose(ctx context.Context, cfg *gateway.Config, o Options) (diag.Report,
 		outside = defaultRouteDev(h)
 	}
 	tunnelDev := "ipsec0"
-	st, stErr := gateway.QueryStatus(ctx, cfg.StatusSocket)
+	var st gateway.Status
+	doc, stErr := gateway.QueryStatusJSON(ctx, cfg.StatusSocket)
+	if stErr == nil {
+		stErr = json.Unmarshal(doc, &st)
+	}
 	if stErr == nil && st.Dataplane == gateway.DataplaneKernel && st.ActiveTunnel > 0 {
 		tunnelDev = gateway.XFRMInterface(st.ActiveTunnel)
 	}
@@ -155,6 +160,7 @@ func Diagnose(ctx context.Context, cfg *gateway.Config, o Options) (diag.Report,
 		// The status read before the probe: BGP state changes slowly
 		// next to a diagnosis of a few seconds.
 		r.AddBGP(CheckBGP(st, o.Target))
+		r.Connection = connectionFor(doc, o.Target)
 	} else {
 		notes = append(notes, fmt.Sprintf("cgw's status socket %s did not answer (%v): diagnosing without the daemon's view (tunnel device guessed, no BGP checks)", cfg.StatusSocket, stErr))
 	}
