@@ -46,3 +46,25 @@ func TestConnectionFor(t *testing.T) {
 		})
 	}
 }
+
+// FuzzConnectionFor: any status document gives an answer without a
+// panic, and a named connection's prefix covers the target.
+func FuzzConnectionFor(f *testing.F) {
+	f.Add([]byte(`{"connections":[{"name":"a","remote_networks":["10.10.0.0/16"]},{"name":"b","bgp_routes":[{"prefix":"10.10.100.0/24","installed":true}]}]}`), "10.10.100.110")
+	f.Add([]byte(`{"connections":[{},{}]}`), "192.0.2.1")
+	f.Add([]byte(`{"connections":null}`), "10.0.0.1")
+	f.Fuzz(func(t *testing.T, doc []byte, target string) {
+		a, err := netip.ParseAddr(target)
+		if err != nil {
+			return
+		}
+		c := connectionFor(doc, a)
+		if c == nil || len(c.None) > 0 {
+			return
+		}
+		p, err := netip.ParsePrefix(c.Prefix)
+		if err != nil || !p.Contains(a) {
+			t.Errorf("connection %+v: prefix does not cover %s", c, a)
+		}
+	})
+}
