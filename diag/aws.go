@@ -81,6 +81,8 @@ func (r *Report) ApplyAWS(faults []AWSFault) {
 		switch {
 		case f.Case == 0:
 			lines = append(lines, "AWS: "+f.Text)
+		case r.Case == CaseInconclusive:
+			lines = append(lines, fmt.Sprintf("AWS (would explain Case %d; the packets cannot confirm it): %s", f.Case, f.Text))
 		default:
 			lines = append(lines, fmt.Sprintf("AWS (a Case %d fault, not what the packets show): %s", f.Case, f.Text))
 		}

@@ -51,7 +51,7 @@ func TestApplyAWS(t *testing.T) {
 		{"Case 1 stays", Report{Case: 1, Subcase: Sub1a, Verdict: "plain ICMP"}, []AWSFault{sg},
 			want{1, Sub1a, DecidedByPackets, ExitCase1, "AWS (a Case 2 fault, not what the packets show): " + sgText}},
 		{"inconclusive stays", Report{Case: CaseInconclusive, Subcase: SubInconclusive, Verdict: "inconclusive: nothing"}, []AWSFault{rtb},
-			want{CaseInconclusive, SubInconclusive, DecidedByPackets, ExitInconclusive, "AWS (a Case 3 fault, not what the packets show): " + rtbText}},
+			want{CaseInconclusive, SubInconclusive, DecidedByPackets, ExitInconclusive, "AWS (would explain Case 3; the packets cannot confirm it): " + rtbText}},
 		{"no faults", Report{Case: 2, Subcase: Sub2or3, Verdict: "no reply", ExitCode: ExitCase2or3}, nil,
 			want{2, Sub2or3, DecidedByPackets, ExitCase2or3, "no reply"}},
 	} {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +52,8 @@ func TestDiagnoseAWSLab(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer func() { _ = l.Fault(ctx, tc.fault, false) }()
-			cmd := exec.Command("ip", "netns", "exec", l.Namespace(lab.CGW), bin, "diagnose", "--json", "--config", l.ConfigFile(), "--aws", lab.VPCHost)
+			evidence := filepath.Join(t.TempDir(), "evidence.pcapng")
+			cmd := exec.Command("ip", "netns", "exec", l.Namespace(lab.CGW), bin, "diagnose", "--json", "--config", l.ConfigFile(), "--aws", "--pcap-out", evidence, lab.VPCHost)
 			cmd.Env = env
 			out, stderr, code := runStatus(t, cmd)
 			var r diag.Report
@@ -66,6 +68,10 @@ func TestDiagnoseAWSLab(t *testing.T) {
 				t.Errorf("exit status %d, exit_code %d, decided_by %q; want %d, %q", code, r.ExitCode, r.DecidedBy, tc.code, tc.by)
 			}
 			noPSK(t, sc, string(out), stderr)
+			// The evidence file carries the final verdict, AWS's included.
+			if b, err := os.ReadFile(evidence); err != nil || !strings.Contains(string(b), strings.TrimSuffix(tc.verdict, "\n")) {
+				t.Errorf("evidence %s (%v) does not carry the verdict %q", evidence, err, tc.verdict)
+			}
 		})
 	}
 }
