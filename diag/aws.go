@@ -44,7 +44,8 @@ type AWSFault struct {
 //   - Healthy and inconclusive reports keep their case.
 //
 // Every fault stays in the verdict, those that explain the case first as
-// "Case N: …" lines, then the others. With no faults, r only gets
+// "Case N: …" lines, then the others; those also become evidence lines
+// and the first checks. With no faults, r only gets
 // DecidedByPackets.
 func (r *Report) ApplyAWS(faults []AWSFault) {
 	r.DecidedBy = DecidedByPackets
@@ -103,8 +104,11 @@ func (r *Report) ApplyAWS(faults []AWSFault) {
 		lines = append(lines, before)
 	}
 	r.Verdict = strings.Join(lines, "\n")
+	var first []string
 	for _, f := range explain {
 		r.Evidence = append(r.Evidence, fmt.Sprintf("%-8s %s: %s", "aws", f.Resource, f.Text))
+		first = append(first, fmt.Sprintf("Fix first what the AWS side names (%s), then diagnose again: %s", f.Resource, f.Text))
 	}
+	r.Checks = append(first, r.Checks...)
 	r.ExitCode = r.exitCode()
 }

@@ -72,6 +72,9 @@ func TestApplyAWS(t *testing.T) {
 					t.Errorf("verdict %q leaves out the fault %q", r.Verdict, f.Text)
 				}
 			}
+			if r.DecidedBy != DecidedByPackets && (len(r.Checks) == 0 || !strings.HasPrefix(r.Checks[0], "Fix first what the AWS side names")) {
+				t.Errorf("checks %q: want the fault that explains the case first", r.Checks)
+			}
 			if r.DecidedBy == DecidedByAWS && !strings.Contains(r.Verdict, "decided by the AWS side") {
 				t.Errorf("verdict %q does not say the AWS side decided", r.Verdict)
 			}
