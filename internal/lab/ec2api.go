@@ -42,8 +42,8 @@ func ec2APILog(dir string) string     { return filepath.Join(ec2APIDir(dir), "lo
 
 // EC2APIEnvFile returns the file that points the AWS SDK's standard chain
 // at the lab's fake EC2 API while it runs (StartEC2API, `cgwlab ec2-api`):
-// KEY=VALUE lines (AWS_ENDPOINT_URL_EC2, the instance metadata endpoint,
-// fake keys, AWS_REGION, empty shared config files), for `set -a; .
+// KEY=VALUE lines (AWS_ENDPOINT_URL_EC2, instance metadata off, fake
+// keys, AWS_REGION, empty shared config files), for `set -a; .
 // FILE`, `env $(cat FILE)` or systemd's EnvironmentFile.
 func (l *Lab) EC2APIEnvFile() string { return ec2APIEnvFile(l.dir) }
 
@@ -65,7 +65,7 @@ type EC2API struct {
 func (a *EC2API) Env() []string {
 	return []string{
 		"AWS_ENDPOINT_URL_EC2=" + a.URL,
-		"AWS_EC2_METADATA_SERVICE_ENDPOINT=" + a.URL, // the fake's IMDS: not on EC2
+		"AWS_EC2_METADATA_DISABLED=true", // the lab is not on EC2: no instance metadata to ask
 		"AWS_ACCESS_KEY_ID=" + ec2APIAccessKey,
 		"AWS_SECRET_ACCESS_KEY=" + ec2APISecretKey,
 		"AWS_REGION=" + EC2APIRegion,
