@@ -18,9 +18,10 @@
 //
 // A live diagnosis (`cgw diagnose TARGET`) is: Collect (captures on the
 // inside, outside and tunnel devices, the receiver's `cgw capture --json`
-// through StartReceiver, SA samples, Probe), then the caller adds the
-// gateway's facts to the Observation (route lookup, remote_networks,
-// forwarding, firewall), Classify, and Report.WriteText or WriteJSON;
+// through StartReceiver, SA samples, Probe), then the caller (package
+// diag/live) adds the gateway's facts to the Observation (route lookup,
+// remote_networks, forwarding, firewall), Classify, with --aws
+// Report.ApplyAWS (the AWS side's faults), and Report.WriteText or WriteJSON;
 // WriteEvidence keeps the frames, the receiver's included, with the verdict
 // in pcapng comments. `cgw capture --json` is StreamJSON. An offline
 // diagnosis is ReadCaptureFile (or ReadCapture) for each file, then

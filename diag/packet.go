@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/netip"
 	"time"
+
+	"github.com/cgw-project/cgw/internal/icmpecho"
 )
 
 // Kind says what an observed packet is, as far as diagnosis cares.
@@ -120,7 +122,7 @@ type linkInfo struct {
 // ProbePayload is the data of every echo request cgw's monitor probes
 // send (and so of every reply to one): how diagnose tells them from the
 // user's traffic in any capture. It is a stable interface.
-const ProbePayload = "cgw-probe"
+const ProbePayload = icmpecho.ProbePayload
 
 type packetJSON struct {
 	Time    time.Time `json:"time"`

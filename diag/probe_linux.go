@@ -3,19 +3,12 @@ package diag
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"net"
-	"net/netip"
 	"os"
 	"sync"
 	"time"
 
-	"golang.org/x/net/icmp"
-	"golang.org/x/net/ipv4"
-	"golang.org/x/sys/unix"
-
-	"github.com/cgw-project/cgw/internal/netnsrun"
+	"github.com/cgw-project/cgw/internal/icmpecho"
 )
 
 // Probe sends opts.Count ICMP echo requests to opts.Target, like
@@ -34,18 +27,9 @@ func Probe(ctx context.Context, opts ProbeOptions) ([]ProbeResult, error) {
 			opts.ID = 1
 		}
 	}
-	listen := "0.0.0.0"
-	if opts.Source.IsValid() {
-		listen = opts.Source.String()
-	}
-	var conn *icmp.PacketConn
-	err := netnsrun.Named(opts.Netns, func() error {
-		var err error
-		conn, err = icmp.ListenPacket("ip4:icmp", listen)
-		return err
-	})
+	conn, err := icmpecho.ListenNamed(opts.Netns, opts.Source)
 	if err != nil {
-		return nil, fmt.Errorf("probe %v: open icmp socket: %w", opts.Target, err)
+		return nil, fmt.Errorf("probe %v: %w", opts.Target, err)
 	}
 	defer conn.Close()
 
@@ -56,31 +40,16 @@ func Probe(ctx context.Context, opts ProbeOptions) ([]ProbeResult, error) {
 	readDone := make(chan struct{})
 	go func() {
 		defer close(readDone)
-		buf := make([]byte, 1500)
 		for {
-			n, from, err := conn.ReadFrom(buf)
+			r, err := conn.Read()
 			if err != nil {
-				return // closed or deadline
+				return // closed
 			}
-			now := time.Now()
-			m, err := icmp.ParseMessage(1, buf[:n])
-			if err != nil || m.Type != ipv4.ICMPTypeEchoReply {
+			if r.ID != opts.ID || r.From != opts.Target {
 				continue
 			}
-			echo, ok := m.Body.(*icmp.Echo)
-			if !ok || uint16(echo.ID) != opts.ID {
-				continue
-			}
-			ip, ok := from.(*net.IPAddr)
-			if !ok {
-				continue
-			}
-			src, _ := netip.AddrFromSlice(ip.IP)
-			if src.Unmap() != opts.Target {
-				continue
-			}
-			seq := uint16(echo.Seq)
-			i := int(seq) - 1
+			now := r.At
+			i := int(r.Seq) - 1
 			mu.Lock()
 			if i >= 0 && i < len(results) && !results[i].Sent.IsZero() && !results[i].Replied {
 				results[i].Replied = true
@@ -95,7 +64,6 @@ func Probe(ctx context.Context, opts ProbeOptions) ([]ProbeResult, error) {
 		}
 	}()
 
-	dst := &net.IPAddr{IP: net.IP(opts.Target.AsSlice())}
 	payload := make([]byte, opts.Size)
 	var sendErr error
 	tick := time.NewTicker(opts.Interval)
@@ -106,20 +74,14 @@ send:
 		if opts.Size >= 8 {
 			binary.BigEndian.PutUint64(payload, uint64(time.Now().UnixNano()))
 		}
-		msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: int(opts.ID), Seq: int(seq), Data: payload}}
-		b, err := msg.Marshal(nil)
-		if err != nil {
-			sendErr = fmt.Errorf("probe %v: marshal echo: %w", opts.Target, err)
-			break
-		}
 		mu.Lock()
 		results[i] = ProbeResult{Src: opts.Source, Dst: opts.Target, ID: opts.ID, Seq: seq, Sent: time.Now()}
 		mu.Unlock()
-		if _, err := conn.WriteTo(b, dst); err != nil {
+		if err := conn.Send(opts.Target, opts.ID, seq, payload); err != nil {
 			// A route or firewall refusing the send is a finding, not a
 			// failure of the probe: the request simply counts as lost.
-			if !isSendRefused(err) {
-				sendErr = fmt.Errorf("probe %v: send seq %d: %w", opts.Target, seq, err)
+			if !icmpecho.Refused(err) {
+				sendErr = fmt.Errorf("probe %v: %w", opts.Target, err)
 				break
 			}
 		}
@@ -151,16 +113,4 @@ send:
 		}
 	}
 	return out, sendErr
-}
-
-// isSendRefused reports send errors that mean "the network said no" (no
-// route, unreachable, blocked by a local firewall) rather than a broken
-// socket.
-func isSendRefused(err error) bool {
-	for _, e := range []error{unix.EHOSTUNREACH, unix.ENETUNREACH, unix.EPERM, unix.EACCES} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
 }

@@ -15,8 +15,10 @@ import (
 // reasons[] (inconclusive), coverage[] (what the captures can tell),
 // exit_code, plus target, source, sent, received, receiver_captured, flow,
 // other_flows, esp_peer/esp_out/esp_in (outside-only captures),
-// duration_ms, sections[] (checks added later, such as the AWS side's)
-// and, for a connection with BGP routing, bgp (see BGPCheck).
+// duration_ms, sections[] (checks added later, such as the AWS side's),
+// decided_by (with --aws: which evidence decided, see ApplyAWS), connection
+// (the VPN connection carrying target, when there are several) and, for a
+// connection with BGP routing, bgp (see BGPCheck).
 type Report struct {
 	Case     int      `json:"case"`
 	Subcase  string   `json:"subcase"`
@@ -50,8 +52,15 @@ type Report struct {
 	// Sections are further checks added after Classify (the AWS side,
 	// say), each under its own title; see AddSection.
 	Sections []Section `json:"sections,omitempty"`
+	// DecidedBy says which evidence decided the case once the AWS side's
+	// checks ran (ApplyAWS): DecidedByPackets, DecidedByAWS or
+	// DecidedByPacketsAWS; "" without them.
+	DecidedBy string `json:"decided_by,omitempty"`
 	// DurationMS is how long the diagnosis took; the caller sets it.
 	DurationMS int64 `json:"duration_ms,omitempty"`
+	// Connection is the VPN connection that carries Target when the
+	// gateway runs several (live, from the daemon's status); nil with one.
+	Connection *Connection `json:"connection,omitempty"`
 	// BGP is the BGP check (dynamic routing only); set it with AddBGP.
 	BGP *BGPCheck `json:"bgp,omitempty"`
 
@@ -149,10 +158,16 @@ func (r Report) WriteText(w io.Writer) error {
 	if r.Flow != "" {
 		fmt.Fprintf(&b, "Flow: %s\n", r.Flow)
 	}
+	if r.Connection != nil {
+		fmt.Fprintf(&b, "%s\n", r.Connection.line(r.Target))
+	}
 	if len(r.OtherFlows) > 0 {
 		fmt.Fprintf(&b, "Other flows seen (use --source to pick one): %s\n", strings.Join(r.OtherFlows, "; "))
 	}
 	fmt.Fprintf(&b, "\n%s\n", r.Verdict)
+	if by, ok := decidedText[r.DecidedBy]; ok {
+		fmt.Fprintf(&b, "Decided by: %s\n", by)
+	}
 	if len(r.Evidence) > 0 {
 		b.WriteString("\nEvidence:\n")
 		for _, e := range r.Evidence {
@@ -192,6 +207,12 @@ func (r Report) WriteJSON(w io.Writer) error {
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
+}
+
+var decidedText = map[string]string{
+	DecidedByPackets:    "the packets (the AWS side found nothing that explains them)",
+	DecidedByAWS:        "the AWS side (the packets alone cannot tell Case 2 from Case 3)",
+	DecidedByPacketsAWS: "the packets, and the AWS side names the resource",
 }
 
 // maxLinesPerPoint bounds the packet lines quoted per capture point.

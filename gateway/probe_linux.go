@@ -9,12 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/net/icmp"
-	"golang.org/x/net/ipv4"
-
-	"github.com/cgw-project/cgw/internal/netnsrun"
-
-	"github.com/cgw-project/cgw/diag"
+	"github.com/cgw-project/cgw/internal/icmpecho"
 )
 
 // minLostProbes: the path counts as lost only when at least this many
@@ -35,7 +30,7 @@ const minLostProbes = 3
 //
 // It is safe for concurrent use.
 type prober struct {
-	conn     *icmp.PacketConn
+	conn     *icmpecho.Conn
 	id       int
 	monitors []netip.Addr
 	lost     chan struct{} // a signal to the loop when the path is lost
@@ -58,7 +53,7 @@ type prober struct {
 // current one), bound to source; it probes every interval and judges the
 // path lost after detect (failover.probe_interval, failover.detect_after).
 func newProber(nsPath string, source netip.Addr, monitors []netip.Addr, every, detect time.Duration) (*prober, error) {
-	conn, err := listenICMP(nsPath, source)
+	conn, err := icmpecho.Listen(nsPath, source)
 	if err != nil {
 		return nil, err
 	}
@@ -72,20 +67,6 @@ func newProber(nsPath string, source netip.Addr, monitors []netip.Addr, every, d
 		every:    every,
 		detect:   detect,
 	}, nil
-}
-
-func listenICMP(nsPath string, source netip.Addr) (*icmp.PacketConn, error) {
-	addr := "0.0.0.0"
-	if source.IsValid() {
-		addr = source.String()
-	}
-	// The socket keeps the namespace it was created in.
-	var c *icmp.PacketConn
-	err := netnsrun.Path(nsPath, func() (err error) {
-		c, err = icmp.ListenPacket("ip4:icmp", addr)
-		return err
-	})
-	return c, err
 }
 
 // run sends and receives until ctx ends, then closes the socket.
@@ -125,13 +106,8 @@ func (p *prober) send(now time.Time) {
 	if !ok {
 		return
 	}
-	msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: p.id, Seq: seq, Data: []byte(diag.ProbePayload)}}
-	b, err := msg.Marshal(nil)
-	if err != nil {
-		return
-	}
 	for _, m := range monitors {
-		_, _ = p.conn.WriteTo(b, &net.IPAddr{IP: m.AsSlice()})
+		_ = p.conn.Send(m, uint16(p.id), uint16(seq), []byte(icmpecho.ProbePayload))
 	}
 }
 
@@ -174,25 +150,18 @@ func (p *prober) lostLocked(now time.Time) bool {
 }
 
 func (p *prober) receive() {
-	buf := make([]byte, 1500)
 	for {
-		n, from, err := p.conn.ReadFrom(buf)
+		r, err := p.conn.Read()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue
 		}
-		m, err := icmp.ParseMessage(1, buf[:n])
-		if err != nil || m.Type != ipv4.ICMPTypeEchoReply {
+		if int(r.ID) != p.id {
 			continue
 		}
-		e, ok := m.Body.(*icmp.Echo)
-		if !ok || e.ID != p.id {
-			continue
-		}
-		ip, _ := netip.ParseAddr(from.String())
-		p.replied(ip, e.Seq, time.Now())
+		p.replied(r.From, int(r.Seq), r.At)
 	}
 }
 

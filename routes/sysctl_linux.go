@@ -5,19 +5,17 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/vishvananda/netns"
 
 	"github.com/cgw-project/cgw/internal/netnsrun"
+	"github.com/cgw-project/cgw/internal/sysctl"
 )
 
 // sysctlPath returns the /proc/sys path of a sysctl given as path
 // components, so interface names containing dots stay intact.
-func sysctlPath(parts ...string) string {
-	return filepath.Join(append([]string{"/proc/sys"}, parts...)...)
-}
+func sysctlPath(parts ...string) string { return sysctl.Path(parts...) }
 
 // sysctlName turns a /proc/sys path back into the dotted name sysctl(8)
 // prints, for messages.
@@ -25,13 +23,7 @@ func sysctlName(path string) string {
 	return strings.ReplaceAll(strings.TrimPrefix(path, "/proc/sys/"), "/", ".")
 }
 
-func readSysctl(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(b)), nil
-}
+func readSysctl(path string) (string, error) { return sysctl.Read(path) }
 
 func writeSysctl(path, value string) error {
 	if err := os.WriteFile(path, []byte(value+"\n"), 0o644); err != nil {

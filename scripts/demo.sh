@@ -2,7 +2,8 @@
 # The cgw demo on the lab (run by `sudo make demo`, after the build):
 # a simulated AWS VPN connection in namespaces, cgw run in the gateway's
 # namespace with the connection's downloaded file, both tunnels, a ping from
-# the on-premises host to the VPC host, cgw status, cgw diagnose; then the
+# the on-premises host to the VPC host, cgw status, cgw diagnose (healthy,
+# then a VPC route table fault named through the lab's fake EC2 API); then the
 # same connection with dynamic routing (FRR bgpd as AWS's BGP side): BGP
 # sessions over both tunnels, the VPC prefix learned, a ping, the standby
 # tunnel's announcement prepended as AWS sees it; teardown.
@@ -103,11 +104,14 @@ if "$BIN/cgw" diagnose --help >/dev/null 2>&1; then
 	ip netns exec "$NAME-cgw" "$BIN/cgw" diagnose --config "$DIR/cgw.yaml" \
 		--receiver-cmd "ip netns exec $NAME-vpc $BIN/cgw capture --json --iface eth0" --pcap-out "$DIR/evidence.pcapng" 10.10.100.110
 
-	step "the same with the VPC host's return route removed (cgwlab fault no-return-route)"
-	lab fault no-return-route on
-	ip netns exec "$NAME-cgw" "$BIN/cgw" diagnose --config "$DIR/cgw.yaml" \
-		--receiver-cmd "ip netns exec $NAME-vpc $BIN/cgw capture --json --iface eth0" 10.10.100.110 || true
-	lab fault no-return-route off
+	step "a VPC route table loses the reply (cgwlab fault vpc-route-table); diagnose --aws reads the AWS side from the lab's fake EC2 API (cgwlab ec2-api) and names the route table"
+	aws_env=$(lab ec2-api)
+	lab fault vpc-route-table on
+	# Only the fake's variables (AWS_ENDPOINT_URL_EC2, fake keys, region) point the AWS SDK anywhere.
+	rc=0
+	env $(grep -v '^#' "$aws_env") ip netns exec "$NAME-cgw" "$BIN/cgw" diagnose --config "$DIR/cgw.yaml" --aws 10.10.100.110 || rc=$?
+	echo "cgw diagnose exit status $rc (13: Case 3)" >&2
+	lab fault vpc-route-table off
 else
 	step "cgw diagnose: not built yet"
 fi

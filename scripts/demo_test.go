@@ -87,6 +87,12 @@ func TestDemoSideBySide(t *testing.T) {
 		if n := len(answered.FindAllString(out, -1)); n != 2 {
 			t.Errorf("demo %s: %d of 2 pings answered\n%s", name, n, out)
 		}
+		// diagnose --aws on the lab's fake EC2 API names the route table
+		// the vpc-route-table fault breaks, and exits with Case 3's status.
+		if !regexp.MustCompile(`(?m)^Case 3: route table rtb-\w+ of subnet subnet-\w+ has no route to 172\.31\.16\.0/20`).MatchString(out) ||
+			!strings.Contains(out, "cgw diagnose exit status 13") {
+			t.Errorf("demo %s: diagnose --aws did not name the route table (Case 3, exit 13)\n%s", name, out)
+		}
 		if !strings.Contains(out, "/run/cgwlab/"+name+"/cgw.yaml") {
 			t.Errorf("demo %s did not use its own lab directory", name)
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -175,11 +176,12 @@ func TestDiagnoseAWS(t *testing.T) {
 	for _, tc := range []struct {
 		name, verdict, check string
 		fault                func(*ec2test.Server)
+		cs, exit             int
 	}{
-		{"no-return-route", "Case 3: route table rtb-0d0d0d0d0d0d0d0d0 of subnet subnet-0a0a0a0a0a0a0a0a0 has no route to 172.31.16.0/20 (vgw-0fedcba9876543210, propagation off)\n",
-			"AWS fault rtb-0d0d0d0d0d0d0d0d0: ", func(s *ec2test.Server) { s.RemoveRoute(sc.RouteTable, sc.OnPremises) }},
+		{"vpc-route-table", "Case 3: route table rtb-0d0d0d0d0d0d0d0d0 of subnet subnet-0a0a0a0a0a0a0a0a0 has no route to 172.31.16.0/20 (vgw-0fedcba9876543210, propagation off)\n",
+			"AWS fault rtb-0d0d0d0d0d0d0d0d0: ", func(s *ec2test.Server) { s.RemoveRoute(sc.RouteTable, sc.OnPremises) }, 3, diag.ExitCase3},
 		{"drop-icmp-vpc", "Case 2: security group sg-0e0e0e0e0e0e0e0e0 of eni-0b0b0b0b0b0b0b0b0 allows no inbound ICMP echo from 172.31.16.0/20\n",
-			"AWS fault sg-0e0e0e0e0e0e0e0e0: ", func(s *ec2test.Server) { s.RevokeICMP(sc.SecurityGroup, sc.OnPremises) }},
+			"AWS fault sg-0e0e0e0e0e0e0e0e0: ", func(s *ec2test.Server) { s.RevokeICMP(sc.SecurityGroup, sc.OnPremises) }, 2, diag.ExitCase2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, sc := fakeAWS(t, true)
@@ -187,6 +189,10 @@ func TestDiagnoseAWS(t *testing.T) {
 			r, stderr := diagnose(t)
 			if !strings.HasPrefix(r.Verdict, tc.verdict) || len(r.Verdict) == len(tc.verdict) {
 				t.Errorf("verdict %q, want it to start with %q and keep the captures'", r.Verdict, tc.verdict)
+			}
+			// The captures alone say "2 or 3"; the AWS fault decides.
+			if r.Case != tc.cs || r.ExitCode != tc.exit || r.DecidedBy != diag.DecidedByAWS {
+				t.Errorf("case %d exit_code %d decided_by %q, want %d, %d, %q", r.Case, r.ExitCode, r.DecidedBy, tc.cs, tc.exit, diag.DecidedByAWS)
 			}
 			if !slices.ContainsFunc(r.Checks, func(c string) bool { return strings.HasPrefix(c, tc.check) }) ||
 				!slices.ContainsFunc(r.Checks, func(c string) bool { return strings.HasPrefix(c, "AWS ok "+sc.VPN) }) {
@@ -239,4 +245,60 @@ func TestDiagnoseAWS(t *testing.T) {
 			t.Errorf("EC2 called without credentials: %+v", srv.Calls())
 		}
 	})
+}
+
+// TestDiagnoseAWSDecides runs the built binary on a golden lab capture
+// that cannot tell Case 2 from Case 3 (the sender's merged capture, no
+// receiver) with --aws against the fake EC2 API: the resource at fault
+// decides the case and the exit status, the report says so, and a capture
+// that proves its case (the receiver's included) is not overturned.
+func TestDiagnoseAWSDecides(t *testing.T) {
+	bin := buildCGW(t)
+	dir := t.TempDir()
+	sc := ec2test.LabScenario()
+	cfg := writeFile(t, filepath.Join(dir, "cgw.yaml"), "aws_config: aws:eu-west-1:"+sc.VPN+"\nlocal_networks: [172.31.16.0/20]\nremote_networks: [10.10.100.0/24]\n", 0o600)
+	golden := func(c, f string) string { return filepath.Join(goldenDir, c, f) }
+	twoOrThree := []string{"--sender-pcap", golden("reply-lost-on-return", "merged.pcapng")}
+	proved3 := []string{"--sender-pcap", golden("reply-lost-on-return", "ipsec0.pcapng"), "--receiver-pcap", golden("reply-lost-on-return", "vpc.pcapng")}
+	for _, tc := range []struct {
+		name     string
+		captures []string
+		fault    func(*ec2test.Server, ec2test.Scenario)
+		code     int
+		title    string
+		by       string
+	}{
+		{"2 or 3, route table", twoOrThree, func(s *ec2test.Server, sc ec2test.Scenario) { s.RemoveRoute(sc.RouteTable, sc.OnPremises) },
+			diag.ExitCase3, "Case 3 (aws-reply)", diag.DecidedByAWS},
+		{"2 or 3, security group", twoOrThree, func(s *ec2test.Server, sc ec2test.Scenario) { s.RevokeICMP(sc.SecurityGroup, sc.OnPremises) },
+			diag.ExitCase2, "Case 2 (aws-request)", diag.DecidedByAWS},
+		{"2 or 3, AWS healthy", twoOrThree, func(*ec2test.Server, ec2test.Scenario) {},
+			diag.ExitCase2or3, "Case 2 or 3", diag.DecidedByPackets},
+		{"Case 3 proved, route table agrees", proved3, func(s *ec2test.Server, sc ec2test.Scenario) { s.RemoveRoute(sc.RouteTable, sc.OnPremises) },
+			diag.ExitCase3, "Case 3 (return-path)", diag.DecidedByPacketsAWS},
+		{"Case 3 proved, security group does not overturn it", proved3, func(s *ec2test.Server, sc ec2test.Scenario) { s.RevokeICMP(sc.SecurityGroup, sc.OnPremises) },
+			diag.ExitCase3, "Case 3 (return-path)", diag.DecidedByPackets},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, sc := fakeAWS(t, true)
+			tc.fault(srv, sc)
+			args := append(append([]string{"diagnose", "--config", cfg, "--aws"}, tc.captures...), "10.10.100.110")
+			out, stderr, code := runStatus(t, exec.Command(bin, args...))
+			if code != tc.code || !strings.HasPrefix(string(out), tc.title) {
+				t.Errorf("exit status %d, report starts %q; want %d, %q\n%s%s", code, firstLine(string(out)), tc.code, tc.title, out, stderr)
+			}
+			jout, _, jcode := runStatus(t, exec.Command(bin, append(args[:len(args)-1:len(args)-1], "--json", "10.10.100.110")...))
+			var r diag.Report
+			if err := json.Unmarshal(jout, &r); err != nil {
+				t.Fatalf("JSON: %v\n%s", err, jout)
+			}
+			if jcode != tc.code || r.ExitCode != tc.code || r.DecidedBy != tc.by {
+				t.Errorf("--json: exit status %d, exit_code %d, decided_by %q; want %d, %q", jcode, r.ExitCode, r.DecidedBy, tc.code, tc.by)
+			}
+			if tc.by == diag.DecidedByAWS && !strings.Contains(string(out), "Decided by: the AWS side") {
+				t.Errorf("the text report does not say the AWS side decided:\n%s", out)
+			}
+			noPSK(t, sc, string(out), stderr)
+		})
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cgw-project/cgw/diag"
+	livediag "github.com/cgw-project/cgw/diag/live"
 	"github.com/cgw-project/cgw/gateway"
 )
 
@@ -41,7 +42,12 @@ func newDiagnoseCmd() *cobra.Command {
 			"what those captures can and cannot tell. With evidence missing the verdict is \"inconclusive\"\n" +
 			"with the reasons, never a case.\n\n" +
 			"Exit status: 0 healthy (Case 0), 11 Case 1, 12 Case 2, 13 Case 3, 14 Case 2 or 3 (no receiver\n" +
-			"capture to tell them apart), 15 inconclusive, 1 an error; --json carries it as exit_code.",
+			"capture to tell them apart), 15 inconclusive, 1 an error; --json carries it as exit_code.\n\n" +
+			"--aws reads the AWS side through the EC2 API (read-only) and lets a fault it finds decide what the\n" +
+			"packets could not: \"2 or 3\" with a route table missing the route back becomes Case 3 (exit 13)\n" +
+			"naming the route table, a security group without inbound ICMP Case 2 (exit 12). A case the packets\n" +
+			"proved is never overturned; decided_by in --json says which evidence decided (packets, aws,\n" +
+			"packets+aws).",
 		Example: "  cgw diagnose 10.10.100.110\n" +
 			"  cgw diagnose --receiver-cmd 'ssh ec2-user@10.10.100.110 sudo cgw capture --json' 10.10.100.110\n" +
 			"  cgw diagnose --sender-pcap gw.pcap --receiver-pcap ec2.pcapng 10.10.100.110",
@@ -52,6 +58,7 @@ func newDiagnoseCmd() *cobra.Command {
 				return fmt.Errorf("TARGET %q is not an IPv4 address", args[0])
 			}
 			var r diag.Report
+			var recorded []diag.Recorded
 			if len(senderPcaps) > 0 {
 				var src netip.Addr
 				if source != "" {
@@ -73,31 +80,31 @@ func newDiagnoseCmd() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				o := gateway.DiagnoseOptions{Target: target, SourceNetns: sourceNetns, Count: count, Interval: interval, ReceiverCmd: receiverCmd,
+				o := livediag.Options{Target: target, SourceNetns: sourceNetns, Count: count, Interval: interval, ReceiverCmd: receiverCmd,
 					Progress: func(format string, args ...any) { fmt.Fprintf(cmd.ErrOrStderr(), "diagnose: "+format+"\n", args...) }}
 				if source != "" {
 					if o.Source, err = netip.ParseAddr(source); err != nil {
 						return fmt.Errorf("--source: %w", err)
 					}
 				}
-				var recorded []diag.Recorded
 				var notes []string
-				r, recorded, notes, err = gateway.Diagnose(cmd.Context(), cfg, o)
+				r, recorded, notes, err = livediag.Diagnose(cmd.Context(), cfg, o)
 				if err != nil {
 					return err
 				}
 				for _, n := range notes {
 					fmt.Fprintln(cmd.ErrOrStderr(), "note:", n)
 				}
-				if pcapOut != "" && len(recorded) > 0 {
-					if err := writeEvidence(pcapOut, recorded, r); err != nil {
-						return err
-					}
-					fmt.Fprintf(cmd.ErrOrStderr(), "evidence written to %s (pcapng with the verdict in its comments; Wireshark and tshark read it)\n", pcapOut)
-				}
 			}
 			if awsChecks.enabled {
 				awsChecks.apply(cmd, &r, configFile, target, source, len(senderPcaps) == 0)
+			}
+			// The evidence carries the final verdict, the AWS side's included.
+			if pcapOut != "" && len(recorded) > 0 {
+				if err := writeEvidence(pcapOut, recorded, r); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "evidence written to %s (pcapng with the verdict in its comments; Wireshark and tshark read it)\n", pcapOut)
 			}
 			write := r.WriteText
 			if asJSON {

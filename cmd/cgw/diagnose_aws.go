@@ -30,8 +30,9 @@ func (a *awsDiagnose) addFlags(f *pflag.FlagSet) {
 }
 
 // apply runs the AWS checks for target and adds them to r: every finding
-// as a check, and the faults' verdict ("Case 3: route table rtb-… …")
-// before r's own. Notes (a skip, what could not be read) go to stderr.
+// as a check, and the faults to the verdict (diag.Report.ApplyAWS: a
+// fault decides "2 or 3", "Case 3: route table rtb-… …", and never
+// overturns what the packets proved). Notes (a skip, what could not be read) go to stderr.
 // live says diagnose runs on the gateway: only then is this host's
 // instance (if on EC2) the gateway, whose own checks apply.
 func (a *awsDiagnose) apply(cmd *cobra.Command, r *diag.Report, configFile string, target netip.Addr, source string, live bool) {
@@ -66,6 +67,10 @@ func (a *awsDiagnose) apply(cmd *cobra.Command, r *diag.Report, configFile strin
 			}
 		}
 	}
+	if c := r.Connection; a.vpnID == "" && c != nil && c.VPNConnectionID != "" {
+		// Several connections: the one that carries target.
+		t.VPNConnectionID = c.VPNConnectionID
+	}
 	if src, err := netip.ParseAddr(source); err == nil {
 		t.SenderBehind = live && !localAddr(src)
 		if len(t.OnPremises) == 0 {
@@ -80,9 +85,11 @@ func (a *awsDiagnose) apply(cmd *cobra.Command, r *diag.Report, configFile strin
 		note("%s", res.Skipped)
 	}
 	r.Checks = append(r.Checks, res.Lines()...)
-	if v := res.Verdict(); v != "" {
-		r.Verdict = v + "\n" + r.Verdict
+	var faults []diag.AWSFault
+	for _, f := range res.Faults() {
+		faults = append(faults, diag.AWSFault{Case: f.Case, Resource: f.Resource, Text: f.Text})
 	}
+	r.ApplyAWS(faults)
 }
 
 // localAddr reports whether a is an address of this host (namespace).

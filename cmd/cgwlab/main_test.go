@@ -61,10 +61,10 @@ files       /g /x /c
 	}
 }
 
-// TestMain lets the test binary stand in for cgwlab where `cgwlab up`
-// starts itself again: as the detached `vgw-watch` process.
+// TestMain lets the test binary stand in for cgwlab where cgwlab starts
+// itself again: as the detached `vgw-watch` and `ec2-api` processes.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "vgw-watch" {
+	if len(os.Args) > 1 && (os.Args[1] == "vgw-watch" || os.Args[1] == "ec2-api") {
 		main()
 		os.Exit(0)
 	}

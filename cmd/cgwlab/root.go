@@ -48,6 +48,7 @@ func newRootCmd() *cobra.Command {
 		newDownCmd(f),
 		newBGPCmd(f),
 		newVGWWatchCmd(f),
+		newEC2APICmd(f),
 	)
 	return root
 }

@@ -149,17 +149,20 @@ func NativeXML(sc Scenario) string {
 }
 
 // LabFault makes the AWS side of sc show one of the lab's faults (cgwlab
-// fault NAME on|off), as AWS would: no-return-route removes the route
-// table's route back to on-premises, drop-icmp-vpc the security group's
+// fault NAME on|off), as AWS would: vpc-route-table (the seed's Case 3: a
+// route table outside the host loses the reply) removes the route table's
+// route back to on-premises, drop-icmp-vpc (Case 2) the security group's
 // ICMP rule, silence-tunnel1/2 takes that tunnel DOWN in the telemetry.
-// Faults that leave no trace in the EC2 API (block-natt, restarts, NAT
-// changes) are accepted and change nothing; an unknown name is an error.
+// Faults that leave no trace in the EC2 API are accepted and change
+// nothing: no-return-route (the VPC host's own route table, inside the
+// instance, which the EC2 API does not see), block-natt, the restarts and
+// the NAT mapping. An unknown name is an error.
 func (s *Server) LabFault(sc Scenario, name string, on bool) error {
 	switch name {
-	case "no-return-route":
+	case "vpc-route-table":
 		if on {
 			s.RemoveRoute(sc.RouteTable, sc.OnPremises)
-		} else {
+		} else if !s.hasRoute(sc.RouteTable, sc.OnPremises) {
 			s.AddRoute(sc.RouteTable, Route{Destination: sc.OnPremises, GatewayID: sc.VGW})
 		}
 	case "drop-icmp-vpc":
@@ -175,11 +178,19 @@ func (s *Server) LabFault(sc Scenario, name string, on bool) error {
 			status, msg = "DOWN", "IPSEC IS DOWN"
 		}
 		s.SetTunnelStatus(sc.VPN, sc.AWSOutside[i], status, msg, 0)
-	case "block-natt", "restart-aws-charon", "restart-cgw-charon", "nat-mapping":
+	case "no-return-route", "block-natt", "restart-aws-charon", "restart-cgw-charon", "nat-mapping":
 	default:
 		return fmt.Errorf("ec2test: unknown lab fault %q", name)
 	}
 	return nil
+}
+
+// hasRoute reports whether route table rtb has a route to exactly dst.
+func (s *Server) hasRoute(rtb string, dst netip.Prefix) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := find(s.rtbs, rtb, func(x *RouteTable) string { return x.ID })
+	return t != nil && slices.ContainsFunc(t.Routes, func(r Route) bool { return r.Destination == dst })
 }
 
 // allowsICMP reports whether sg has an inbound ICMP rule for exactly cidr.

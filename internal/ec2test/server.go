@@ -50,6 +50,8 @@ type Server struct {
 	imdsInstance, imdsRegion string
 	imdsToken                string
 	imdsCreds                *Credentials
+	// sync, if set, runs before each EC2 request is answered (SetSync).
+	sync func()
 }
 
 // Request is one EC2 API call the server answered.
@@ -251,7 +253,7 @@ func (s *Server) SetTunnelStatus(vpn string, outside netip.Addr, status, message
 }
 
 // RemoveRoute deletes the route to dst from route table rtb (the lab's
-// no-return-route fault); it reports whether there was one.
+// vpc-route-table fault); it reports whether there was one.
 func (s *Server) RemoveRoute(rtb string, dst netip.Prefix) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -364,7 +366,23 @@ func (s *Server) SetSourceDestCheck(instance string, on bool) bool {
 	return true
 }
 
+// SetSync makes f run before each EC2 API request is answered, without
+// the server's lock held, so that f can bring the state up to date with
+// the setters (a lab applying the faults it has on now, LabFault). f may
+// run concurrently with itself.
+func (s *Server) SetSync(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sync = f
+}
+
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	sync := s.sync
+	s.mu.Unlock()
+	if sync != nil && !strings.HasPrefix(r.URL.Path, "/latest/") {
+		sync()
+	}
 	if strings.HasPrefix(r.URL.Path, "/latest/") {
 		s.serveIMDS(w, r)
 		return

@@ -104,3 +104,28 @@ func TestNewServerOn(t *testing.T) {
 	srv.Close()
 	srv.Close() // safe twice
 }
+
+// TestSetSync: the sync function runs before each EC2 request, so a
+// change it makes shows in that very answer.
+func TestSetSync(t *testing.T) {
+	srv := ec2test.NewServer()
+	defer srv.Close()
+	sc := srv.AddScenario(ec2test.LabScenario())
+	faultOn := false
+	srv.SetSync(func() {
+		if err := srv.LabFault(sc, "vpc-route-table", faultOn); err != nil {
+			t.Error(err)
+		}
+	})
+	describe := func() string {
+		_, body := post(t, srv, signed, url.Values{"Action": {"DescribeRouteTables"}})
+		return body
+	}
+	if body := describe(); !strings.Contains(body, sc.OnPremises.String()) {
+		t.Errorf("healthy route table without the route to %s:\n%s", sc.OnPremises, body)
+	}
+	faultOn = true
+	if body := describe(); strings.Contains(body, sc.OnPremises.String()) {
+		t.Errorf("route to %s still there with the fault on:\n%s", sc.OnPremises, body)
+	}
+}

@@ -267,6 +267,9 @@ func Down(name, dir string) error {
 			pids[st.WatcherPID] = nil
 		}
 	}
+	if pid, ok := ec2APIPID(dir); ok { // cgwlab ec2-api
+		pids[pid] = nil
+	}
 	var nss []string
 	for _, h := range AllHosts() {
 		if _, err := os.Stat(nsPath(namespace(name, h))); err == nil {
@@ -317,7 +320,7 @@ func removeStateDir(dir string) error {
 		return nil
 	}
 	for _, f := range []string{"state.json", "state.json.tmp", "generic.txt", "vpn-connection.xml", "cgw.yaml", "cgw.sock", "aws", "aws1", "aws2", "vgw", "cgw", "bgp.json",
-		"aws3", "aws4", "vgw2", "conn2"} {
+		"aws3", "aws4", "vgw2", "conn2", "ec2api"} {
 		if err := os.RemoveAll(filepath.Join(dir, f)); err != nil {
 			return fmt.Errorf("removing the state directory: %w", err)
 		}

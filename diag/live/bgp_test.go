@@ -1,4 +1,4 @@
-package gateway_test
+package live_test
 
 import (
 	"net/netip"
@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/cgw-project/cgw/diag"
+	"github.com/cgw-project/cgw/diag/live"
 	"github.com/cgw-project/cgw/gateway"
 )
 
@@ -197,7 +198,7 @@ func TestCheckBGP(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := gateway.CheckBGP(tc.s, tc.target)
+			got := live.CheckBGP(tc.s, tc.target)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("CheckBGP (-want +got):\n%s", diff)
 			}

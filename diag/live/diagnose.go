@@ -1,24 +1,37 @@
-package gateway
+// Package live diagnoses from the gateway itself, the client side of `cgw
+// diagnose TARGET`: it pings TARGET (diag.Probe) while capturing on the
+// gateway's inside, outside and tunnel interfaces and, through a command,
+// on the receiver (diag.Collect), reads the host's facts (charon's SAs,
+// the route lookup, forwarding, rp_filter, firewall drops) and the
+// daemon's status (the tunnel device, BGP), and hands it all to
+// diag.Classify. It reads the daemon's configuration and status; the
+// daemon (package gateway) knows nothing of it.
+package live
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
 
 	"github.com/cgw-project/cgw/diag"
+	"github.com/cgw-project/cgw/gateway"
 	"github.com/cgw-project/cgw/ike"
+	"github.com/cgw-project/cgw/internal/sysctl"
 )
 
-// DiagnoseOptions configure Diagnose.
-type DiagnoseOptions struct {
+// familyV4 is AF_INET for netlink's address and route lists.
+const familyV4 = syscall.AF_INET
+
+// Options configure Diagnose.
+type Options struct {
 	Target netip.Addr
 	// Source is the address to ping from; invalid means the gateway's
 	// inside address (in local_networks). An address that is not the
@@ -42,7 +55,7 @@ type DiagnoseOptions struct {
 // the BGP checks (CheckBGP) from the daemon's status. It runs in the
 // current network namespace (the gateway's). The returned captures are for
 // an evidence file.
-func Diagnose(ctx context.Context, cfg *Config, o DiagnoseOptions) (diag.Report, []diag.Recorded, []string, error) {
+func Diagnose(ctx context.Context, cfg *gateway.Config, o Options) (diag.Report, []diag.Recorded, []string, error) {
 	start := time.Now()
 	progress := o.Progress
 	if progress == nil {
@@ -80,9 +93,13 @@ func Diagnose(ctx context.Context, cfg *Config, o DiagnoseOptions) (diag.Report,
 		outside = defaultRouteDev(h)
 	}
 	tunnelDev := "ipsec0"
-	st, stErr := QueryStatus(ctx, cfg.StatusSocket)
-	if stErr == nil && st.Dataplane == DataplaneKernel && st.ActiveTunnel > 0 {
-		tunnelDev = xfrmName(st.ActiveTunnel)
+	var st gateway.Status
+	doc, stErr := gateway.QueryStatusJSON(ctx, cfg.StatusSocket)
+	if stErr == nil {
+		stErr = json.Unmarshal(doc, &st)
+	}
+	if stErr == nil && st.Dataplane == gateway.DataplaneKernel && st.ActiveTunnel > 0 {
+		tunnelDev = gateway.XFRMInterface(st.ActiveTunnel)
 	}
 	var points []diag.CapturePoint
 	for _, p := range []struct{ point, iface string }{{diag.PointInside, inside}, {diag.PointOutside, outside}, {diag.PointTunnel, tunnelDev}} {
@@ -125,11 +142,11 @@ func Diagnose(ctx context.Context, cfg *Config, o DiagnoseOptions) (diag.Report,
 		iif = inside
 	}
 	obs.RouteDev, _ = diag.RouteDevice(o.Target, source, iif, "")
-	if f, err := readSysctl("net/ipv4/ip_forward"); err == nil {
+	if f, err := sysctl.Read(sysctl.Path("net", "ipv4", "ip_forward")); err == nil {
 		on := f == "1"
 		obs.Forwarding = &on
 	}
-	if v, err := readSysctl("net/ipv4/conf/" + tunnelDev + "/rp_filter"); err == nil && v == "1" {
+	if v, err := sysctl.Read(sysctl.Path("net", "ipv4", "conf", tunnelDev, "rp_filter")); err == nil && v == "1" {
 		obs.RPFilterStrict = true
 	}
 	obs.FirewallDrops = firewallDrops(ctx)
@@ -143,6 +160,7 @@ func Diagnose(ctx context.Context, cfg *Config, o DiagnoseOptions) (diag.Report,
 		// The status read before the probe: BGP state changes slowly
 		// next to a diagnosis of a few seconds.
 		r.AddBGP(CheckBGP(st, o.Target))
+		r.Connection = connectionFor(doc, o.Target)
 	} else {
 		notes = append(notes, fmt.Sprintf("cgw's status socket %s did not answer (%v): diagnosing without the daemon's view (tunnel device guessed, no BGP checks)", cfg.StatusSocket, stErr))
 	}
@@ -212,7 +230,7 @@ func sampleSAs(ctx context.Context, socket string) ([]diag.SASample, error) {
 		if !strings.HasPrefix(sa.Name, ike.NamePrefix) {
 			continue
 		}
-		s := diag.SASample{Name: sa.Name, Up: saUp(&sa, sa.Name)}
+		s := diag.SASample{Name: sa.Name, Up: gateway.SAUp(&sa)}
 		s.AWSOutside, _ = netip.ParseAddr(sa.RemoteHost)
 		for _, ch := range sa.Children {
 			if ch.Name == sa.Name {
@@ -227,7 +245,7 @@ func sampleSAs(ctx context.Context, socket string) ([]diag.SASample, error) {
 
 // insideLink finds the inside interface and the gateway's address in
 // local_networks.
-func insideLink(h *netlink.Handle, cfg *Config) (string, netip.Addr) {
+func insideLink(h *netlink.Handle, cfg *gateway.Config) (string, netip.Addr) {
 	addrs, err := h.AddrList(nil, familyV4)
 	if err != nil {
 		return cfg.Interfaces.Inside, netip.Addr{}
@@ -280,11 +298,6 @@ func describePoints(ps []diag.CapturePoint) string {
 		s = append(s, p.Point+" "+p.Iface)
 	}
 	return strings.Join(s, ", ")
-}
-
-func readSysctl(path string) (string, error) {
-	b, err := os.ReadFile(filepath.Join("/proc/sys", path))
-	return strings.TrimSpace(string(b)), err
 }
 
 // firewallDrops lists nftables rules that drop or reject ICMP, ESP or UDP

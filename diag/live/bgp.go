@@ -1,4 +1,4 @@
-package gateway
+package live
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cgw-project/cgw/diag"
+	"github.com/cgw-project/cgw/gateway"
 	"github.com/cgw-project/cgw/gateway/awsconf"
 )
 
@@ -22,7 +23,7 @@ import (
 // prefix covering target (AWS does not announce it, so nothing routes it
 // into the tunnel: Case 1), a prefix outside remote_networks, and nothing
 // announced to AWS (the VPC has no route back: Case 3).
-func CheckBGP(s Status, target netip.Addr) *diag.BGPCheck {
+func CheckBGP(s gateway.Status, target netip.Addr) *diag.BGPCheck {
 	if s.Routing != string(awsconf.RoutingBGP) {
 		return nil
 	}
@@ -106,8 +107,8 @@ func CheckBGP(s Status, target netip.Addr) *diag.BGPCheck {
 
 // longestMatch returns the learned route with the longest prefix that
 // contains a.
-func longestMatch(rs []BGPRoute, a netip.Addr) (BGPRoute, bool) {
-	var best BGPRoute
+func longestMatch(rs []gateway.BGPRoute, a netip.Addr) (gateway.BGPRoute, bool) {
+	var best gateway.BGPRoute
 	bits := -1
 	for _, r := range rs {
 		p, err := netip.ParsePrefix(r.Prefix)
@@ -133,7 +134,7 @@ func tunnelList(ns []int) string {
 	return "tunnels " + strings.Join(s, ", ")
 }
 
-func learnedList(rs []BGPRoute) string {
+func learnedList(rs []gateway.BGPRoute) string {
 	if len(rs) == 0 {
 		return "none"
 	}
