@@ -311,8 +311,10 @@ func envNames() []string {
 // Validate checks the configuration on its own, without reading the AWS
 // file. Errors name the key.
 func (c *Config) Validate() error {
-	_, err := c.validate()
-	return err
+	if _, err := c.validate(); err != nil {
+		return err
+	}
+	return c.validateConnections()
 }
 
 // validate is Validate, also returning the key an error is about.

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -427,9 +428,12 @@ func TestLoadConfigFailoverTiming(t *testing.T) {
 }
 
 // FuzzLoadConfig: any file is a config or an error naming the file, never
-// a panic.
+// a panic; an error in a connection's entry names the file and
+// connections[i].
 func FuzzLoadConfig(f *testing.F) {
 	f.Add([]byte(goodYAML))
+	f.Add([]byte(twoConnsYAML))
+	f.Add([]byte("connections:\n  - &c {aws_config: a, bgp: {peer_asn: 1.5}}\n  - *c\n  - []\n"))
 	f.Add([]byte(goodYAML + "bgp:\n  local_asn: -5\n  hold_time_s: 1.5\n"))
 	f.Add([]byte("a: &x [1]\nb: *x\n"))
 	f.Add([]byte("interfaces: ~\nbgp: {}\n"))
@@ -451,7 +455,15 @@ func FuzzLoadConfig(f *testing.F) {
 				}
 			}
 		}
-		_ = c.Validate()
+		if err := c.decodeConnections(raws, origin{}); err != nil {
+			if !strings.HasPrefix(err.Error(), p) || !strings.Contains(err.Error(), "connections") {
+				t.Fatalf("error %q does not name the file and the connections", err)
+			}
+			return
+		}
+		if err := c.Validate(); err != nil && len(c.Connections) > 0 && !strings.Contains(err.Error(), "connections") && !slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(err.Error(), k) }) {
+			t.Fatalf("error %q names neither a key nor the connections", err)
+		}
 	})
 }
 
