@@ -342,7 +342,9 @@ func TestMergeRoutes(t *testing.T) {
 		return out
 	}
 	vpc := pfx("10.30.0.0/16")
-	tie := func() bgp.Route { return bgp.Route{Prefix: vpc, Tunnels: []int{1, 2}, Best: 1, ASPathLen: 1, Why: bgp.WhyTie} }
+	tie := func() bgp.Route {
+		return bgp.Route{Prefix: vpc, Tunnels: []int{1, 2}, Best: 1, ASPathLen: 1, Why: bgp.WhyTie}
+	}
 	tests := []struct {
 		name   string
 		kernel bool
@@ -437,7 +439,7 @@ func TestMergeRoutes(t *testing.T) {
 		{
 			name:   "ECMP: within a connection, a lower MED on one tunnel is that tunnel only",
 			kernel: true, ecmp: true,
-			conns:  []*connection{withBGP(testConn("a", 0, 2, nil, true, true), bgp.Route{Prefix: vpc, Tunnels: []int{1, 2}, Best: 2, ASPathLen: 1, Why: bgp.WhyMED})},
+			conns: []*connection{withBGP(testConn("a", 0, 2, nil, true, true), bgp.Route{Prefix: vpc, Tunnels: []int{1, 2}, Best: 2, ASPathLen: 1, Why: bgp.WhyMED})},
 			want: routes.State{Mode: routes.ModeKernel, MSS: 1398, Local: nets("172.31.16.0/20"),
 				Tunnels: kernelTunnels(2, true, true),
 				Paths:   []routes.Path{{Dst: vpc, Via: []string{"cgw-tunnel2"}}}},
