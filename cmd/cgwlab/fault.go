@@ -10,11 +10,14 @@ import (
 )
 
 func newFaultCmd(f *labFlags) *cobra.Command {
-	return &cobra.Command{
+	var conn int
+	cmd := &cobra.Command{
 		Use:   "fault NAME [on|off]",
 		Short: "Turn a fault on (default) or off",
 		Long: "fault breaks the lab in one way:\n" +
 			"  silence-tunnel1, silence-tunnel2  drop everything to/from that AWS endpoint (in inet)\n" +
+			"  silence-tunnel3, silence-tunnel4  the same for connection 2's tunnels (--connections 2); or\n" +
+			"                                    silence-tunnel1/2 with --connection 2\n" +
 			"  block-natt                        drop UDP 4500 (in inet)\n" +
 			"  drop-icmp-vpc                     the VPC host's security group drops ICMP\n" +
 			"  no-return-route                   the VPC host itself loses its route back (it never answers)\n" +
@@ -35,6 +38,11 @@ func newFaultCmd(f *labFlags) *cobra.Command {
 					return fmt.Errorf("fault %s: want on or off, got %q", args[0], args[1])
 				}
 			}
+			name, err := connectionFault(args[0], conn)
+			if err != nil {
+				return err
+			}
+			args[0] = name
 			l, err := f.open()
 			if err != nil {
 				return err
@@ -50,4 +58,23 @@ func newFaultCmd(f *labFlags) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().IntVar(&conn, "connection", 0, "with silence-tunnel1/2: that tunnel of this connection "+
+		"(the lab numbers tunnels on: connection 2's tunnel 1 is tunnel 3); default 1")
+	return cmd
+}
+
+// connectionFault maps silence-tunnelN of connection conn (0: as named)
+// to the lab's fault name for that tunnel.
+func connectionFault(name string, conn int) (string, error) {
+	if conn == 0 {
+		return name, nil
+	}
+	if conn < 1 || conn > lab.MaxConnections {
+		return "", fmt.Errorf("--connection %d: want 1 to %d", conn, lab.MaxConnections)
+	}
+	n, ok := strings.CutPrefix(name, "silence-tunnel")
+	if !ok || (n != "1" && n != "2") {
+		return "", fmt.Errorf("--connection goes with silence-tunnel1 or silence-tunnel2 (that connection's tunnel), not %q", name)
+	}
+	return fmt.Sprintf("silence-tunnel%d", lab.GlobalTunnel(conn, int(n[0]-'0'))), nil
 }

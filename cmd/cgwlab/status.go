@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -14,6 +15,7 @@ import (
 
 func newStatusCmd(f *labFlags) *cobra.Command {
 	var asJSON bool
+	var conn int
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the lab: namespaces, charons, AWS-side SAs, faults",
@@ -27,6 +29,11 @@ func newStatusCmd(f *labFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if conn != 0 {
+				if st, err = connectionStatus(st, conn); err != nil {
+					return err
+				}
+			}
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), st)
 			}
@@ -34,7 +41,30 @@ func newStatusCmd(f *labFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	cmd.Flags().IntVar(&conn, "connection", 0, "show only this connection's tunnels and return path (--connections 2)")
 	return cmd
+}
+
+// connectionStatus keeps of st only connection conn's tunnels and the
+// return path of the gateway it ends on.
+func connectionStatus(st lab.Status, conn int) (lab.Status, error) {
+	if conn < 1 || conn > max(st.Connections, 1) {
+		return st, fmt.Errorf("--connection %d: the lab has %d connection(s)", conn, max(st.Connections, 1))
+	}
+	var ts []lab.TunnelStatus
+	for _, t := range st.Tunnels {
+		if max(t.Connection, 1) == conn {
+			ts = append(ts, t)
+		}
+	}
+	st.Tunnels = ts
+	for _, rp := range st.ReturnPaths {
+		if slices.Contains(rp.Connections, conn) {
+			st.ReturnPath = &rp
+		}
+	}
+	st.ReturnPaths = nil
+	return st, nil
 }
 
 func printStatus(w io.Writer, st lab.Status) error {
@@ -68,7 +98,11 @@ func printStatus(w io.Writer, st lab.Status) error {
 		if t.Error != "" {
 			sas = "unknown: " + t.Error
 		}
-		fmt.Fprintf(tw, "tunnel %d\t%s inside aws %s cgw %s\t%s\n", t.Number, t.AWSOutside, t.AWSInside, t.CustomerInside, sas)
+		name := fmt.Sprintf("tunnel %d", t.Number)
+		if st.Connections > 1 {
+			name += fmt.Sprintf(" (connection %d tunnel %d)", t.Connection, t.ConnTunnel)
+		}
+		fmt.Fprintf(tw, "%s\t%s inside aws %s cgw %s\t%s\n", name, t.AWSOutside, t.AWSInside, t.CustomerInside, sas)
 	}
 	if st.AWSRoute != "" {
 		fmt.Fprintf(tw, "aws route\t%s\n", st.AWSRoute)
@@ -76,10 +110,17 @@ func printStatus(w io.Writer, st lab.Status) error {
 	if st.AWSSide != "" {
 		fmt.Fprintf(tw, "aws side\t%s\n", st.AWSSide)
 	}
-	if rp := st.ReturnPath; rp != nil {
+	rps := st.ReturnPaths
+	if len(rps) == 0 && st.ReturnPath != nil {
+		rps = []lab.ReturnPath{*st.ReturnPath}
+	}
+	for _, rp := range rps {
 		on := "no tunnel"
 		if rp.Tunnel > 0 {
 			on = fmt.Sprintf("tunnel %d", rp.Tunnel)
+		}
+		if len(rp.Tunnels) > 1 {
+			on = fmt.Sprintf("tunnels %v (ECMP)", rp.Tunnels)
 		}
 		if st.AWSSide == lab.AWSNewestSA {
 			on = "newest CHILD_SA"
@@ -87,7 +128,11 @@ func printStatus(w io.Writer, st lab.Status) error {
 		if !rp.Since.IsZero() {
 			on += " since " + rp.Since.Local().Format("15:04:05")
 		}
-		fmt.Fprintf(tw, "return path\t%s\t%s\n", on, rp.Why)
+		label := "return path"
+		if st.Connections > 1 && rp.Gateway != "" {
+			label = fmt.Sprintf("return path %s (connection %v)", rp.Gateway, rp.Connections)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", label, on, rp.Why)
 		if rp.Route != "" {
 			fmt.Fprintf(tw, "  route\t%s\n", rp.Route)
 		}
@@ -101,6 +146,9 @@ func printStatus(w io.Writer, st lab.Status) error {
 		fmt.Fprintf(tw, "plain initiator\tloaded (cgwlab initiate --reset unloads it)\n")
 	}
 	fmt.Fprintf(tw, "files\t%s %s %s\n", st.Files.Generic, st.Files.XML, st.Files.Config)
+	for i, f := range st.ConnectionFiles {
+		fmt.Fprintf(tw, "files conn%d\t%s %s\n", i+2, f.Generic, f.XML)
+	}
 	return tw.Flush()
 }
 

@@ -47,6 +47,10 @@ func newUpCmd(f *labFlags) *cobra.Command {
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "generic\t%s\n", l.GenericFile())
 			fmt.Fprintf(out, "xml\t%s\n", l.XMLFile())
+			for c := 2; c <= l.ConnectionCount(); c++ {
+				fmt.Fprintf(out, "conn%d-generic\t%s\n", c, l.ConnGenericFile(c))
+				fmt.Fprintf(out, "conn%d-xml\t%s\n", c, l.ConnXMLFile(c))
+			}
 			fmt.Fprintf(out, "config\t%s\n", l.ConfigFile())
 			for _, h := range l.CharonHosts() {
 				fmt.Fprintf(out, "%s-vici\t%s\n", h, l.VICISocket(h))
@@ -59,6 +63,12 @@ func newUpCmd(f *labFlags) *cobra.Command {
 				fmt.Fprintf(stderr, "cgwlab: the AWS side returns traffic over tunnel %d while its endpoint has an SA; `cgwlab status` shows it\n", max(o.AWSPrefer, 1))
 			case l.AWSSide() == lab.AWSNewestSA:
 				fmt.Fprintf(stderr, "cgwlab: the AWS side returns traffic over its newest CHILD_SA (--aws-side %s)\n", lab.AWSNewestSA)
+			}
+			switch {
+			case o.TGW:
+				fmt.Fprintf(stderr, "cgwlab: %d connections on one transit gateway (AS %d): its return traffic is spread over every tunnel with equal BGP paths (ECMP)\n", l.ConnectionCount(), lab.AWSASN)
+			case l.ConnectionCount() > 1:
+				fmt.Fprintf(stderr, "cgwlab: %d connections, each on its own virtual private gateway (connection 2: tunnels 3 and 4, VPC %s)\n", l.ConnectionCount(), lab.VPC2Network)
 			}
 			if o.BGP {
 				fmt.Fprintf(stderr, "cgwlab: the AWS side speaks BGP (AS %d, neighbours the customer inside addresses); see `cgwlab bgp status`\n", lab.AWSASN)
@@ -76,6 +86,10 @@ func newUpCmd(f *labFlags) *cobra.Command {
 		"with libipsec: "+lab.AWSFaithful+" (default; each endpoint its own charon behind a vgw router, return path chosen like AWS) or "+
 			lab.AWSNewestSA+" (one charon; the return path follows the newest CHILD_SA)")
 	cmd.Flags().IntVar(&o.AWSPrefer, "aws-prefer", 0, "the tunnel (1 or 2) the faithful AWS side's static return path prefers (default 1)")
+	cmd.Flags().IntVar(&o.Connections, "connections", 1, "number of VPN connections, 1 or 2; connection 2 has tunnels 3 and 4 (endpoints "+
+		lab.Tunnel3Outside+", "+lab.Tunnel4Outside+") and, without --tgw, a virtual private gateway and VPC ("+lab.VPC2Network+") of its own")
+	cmd.Flags().BoolVar(&o.TGW, "tgw", false, "attach every connection to one transit gateway (needs --bgp): one AWS ASN, one VPC, "+
+		"and the return traffic spread over the tunnels with equal BGP paths (ECMP, maximum-paths 4)")
 	cmd.Flags().StringVar(&o.Dataplane, "dataplane", lab.DataplaneLibIPsec,
 		"libipsec (charon's userspace ESP) or kernel (kernel ESP, XFRM interfaces; needs a kernel with both)")
 	return cmd

@@ -35,6 +35,18 @@ type bgpConfig struct {
 	Networks []string `json:"networks"`
 	// MEDs set with BGPSetMED, by tunnel.
 	MEDs map[int]uint32 `json:"meds,omitempty"`
+	// OwnNetworks are what the endpoints of a connection with a gateway
+	// of its own announce (connection 2 without TGW: its VPC), by
+	// connection; BGPAnnounce leaves them alone.
+	OwnNetworks map[int][]string `json:"connection_networks,omitempty"`
+}
+
+// networksOf returns what connection conn's endpoints announce.
+func (c bgpConfig) networksOf(st *state, conn int) []string {
+	if st.ownGateway(conn) {
+		return c.OwnNetworks[conn]
+	}
+	return c.Networks
 }
 
 // bgpRecordFile is the BGP record's name in <dir>/aws: /run/bgp.json as
@@ -100,7 +112,7 @@ func (l *Lab) bgpdConfig(c bgpConfig) string {
 	for _, n := range c.Networks {
 		nets = append(nets, netip.MustParsePrefix(n))
 	}
-	return AWSBGPDConfig(c.AWSASN, l.bgpdPeers(c), nets, c.MEDs)
+	return multipathBGPDConfig(AWSBGPDConfig(c.AWSASN, l.bgpdPeers(c), nets, c.MEDs), l.st.gatewayPaths())
 }
 
 // upBGP adds the AWS side's BGP to a lab that is otherwise up: FRR bgpd
@@ -129,6 +141,9 @@ func (l *Lab) upBGP(ctx context.Context) error {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		c := bgpConfig{AWSASN: AWSASN, CustomerASN: CustomerASN, HoldTimeS: BGPHoldTime, Networks: []string{VPCNetwork}}
+		if l.st.ownGateway(2) {
+			c.OwnNetworks = map[int][]string{2: {VPC2Network}}
+		}
 		if err := l.writeBGP(c); err != nil {
 			return err
 		}
@@ -206,11 +221,12 @@ func awsBGPLines(st *state) []string {
 // writeBGPFiles rewrites the download files in their BGP form, and in
 // kernel mode cgw.yaml without remote_networks; l.mu is held.
 func (l *Lab) writeBGPFiles(c bgpConfig) error {
-	x, err := renderXMLBGP(&l.st, c)
+	v := l.st.connView(1) // connection 1's tunnels only (connections.go)
+	x, err := renderXMLBGP(v, c)
 	if err != nil {
 		return err
 	}
-	g, err := renderGenericBGP(&l.st, c)
+	g, err := renderGenericBGP(v, c)
 	if err != nil {
 		return err
 	}
@@ -225,7 +241,7 @@ func (l *Lab) writeBGPFiles(c bgpConfig) error {
 			return err
 		}
 	}
-	return nil
+	return l.writeConnFiles(&c)
 }
 
 // bgpd returns the AWS side's running bgpd.
@@ -264,6 +280,9 @@ func (l *Lab) bgpNetwork(ctx context.Context, prefix netip.Prefix, on bool) erro
 	done := map[int]bool{} // one aws bgpd serves both tunnels on the newest-SA side
 	for _, n := range slices.Sorted(maps.Keys(bs)) {
 		b := bs[n]
+		if l.st.ownGateway(l.st.connOfTunnel(n)) {
+			continue // another VPC's gateway (connections.go)
+		}
 		if done[b.PID] {
 			continue
 		}

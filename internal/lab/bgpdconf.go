@@ -149,6 +149,9 @@ type BGPPath struct {
 	ASPath string `json:"as_path"` // FRR's string form, "" when empty
 	MED    uint32 `json:"med"`
 	Best   bool   `json:"best"`
+	// Multipath marks a path installed with the best one (ECMP, FRR's
+	// "multipath"), on a bgpd with maximum-paths above 1.
+	Multipath bool `json:"multipath,omitempty"`
 }
 
 // BGPTable is a bgpd's sessions and IPv4 unicast table.
@@ -211,6 +214,7 @@ func (b *BGPD) Table(ctx context.Context) (BGPTable, error) {
 		Routes map[string][]struct {
 			Valid    bool   `json:"valid"`
 			Bestpath bool   `json:"bestpath"`
+			Multi    bool   `json:"multipath"`
 			Metric   uint32 `json:"metric"`
 			PeerID   string `json:"peerId"`
 			Path     string `json:"path"`
@@ -221,7 +225,7 @@ func (b *BGPD) Table(ctx context.Context) (BGPTable, error) {
 	}
 	for prefix, paths := range tab.Routes {
 		for _, p := range paths {
-			bp := BGPPath{Prefix: prefix, ASPath: p.Path, MED: p.Metric, Best: p.Bestpath}
+			bp := BGPPath{Prefix: prefix, ASPath: p.Path, MED: p.Metric, Best: p.Bestpath, Multipath: p.Multi && !p.Bestpath}
 			if _, err := netip.ParseAddr(p.PeerID); err == nil {
 				bp.From = p.PeerID
 			}

@@ -22,7 +22,10 @@ import (
 const vgwRouterID = "10.10.100.1"
 
 func (l *Lab) endpointBGPDir(h Host) string { return filepath.Join(l.dir, string(h), "frr") }
-func (l *Lab) vgwBGPDir() string            { return filepath.Join(vgwDir(l.dir), "frr") }
+func (l *Lab) vgwBGPDir() string            { return l.gatewayBGPDir(VGW) }
+
+// gatewayBGPDir is the FRR directory of gateway router h (vgw, vgw2).
+func (l *Lab) gatewayBGPDir(h Host) string { return filepath.Join(l.dir, string(h), "frr") }
 
 // endpointBGPDConfig is the bgpd.conf of tunnel peer.Tunnel's endpoint:
 // AWSBGPDConfig for its one customer neighbour, plus the iBGP session to
@@ -43,12 +46,24 @@ func endpointBGPDConfig(asn uint32, peer BGPDPeer, networks []netip.Prefix, meds
 
 // vgwBGPDConfig is vgw's bgpd.conf: iBGP to each endpoint, one best path.
 func vgwBGPDConfig(asn uint32, tunnels []tunnel) string {
+	return gatewayBGPDConfig(asn, vgwRouterID, tunnels, 1)
+}
+
+// gatewayBGPDConfig is a gateway router's bgpd.conf: iBGP to each of
+// tunnels' endpoints, router ID id, and up to paths equal paths installed
+// (1 on a virtual private gateway; on a transit gateway with VPN ECMP
+// support, more: see tgw.go).
+func gatewayBGPDConfig(asn uint32, id string, tunnels []tunnel, paths int) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	w("! written by cgwlab: the virtual private gateway's router (AS %d); zebra installs its best path", asn)
+	if paths > 1 {
+		w("! written by cgwlab: the transit gateway's router (AS %d); zebra installs up to %d equal paths (ECMP)", asn, paths)
+	} else {
+		w("! written by cgwlab: the virtual private gateway's router (AS %d); zebra installs its best path", asn)
+	}
 	w("frr defaults traditional")
 	w("router bgp %d", asn)
-	w(" bgp router-id %s", vgwRouterID)
+	w(" bgp router-id %s", id)
 	w(" bgp log-neighbor-changes")
 	w(" timers bgp 10 30")
 	for _, t := range tunnels {
@@ -60,8 +75,8 @@ func vgwBGPDConfig(asn uint32, tunnels []tunnel) string {
 		w(" neighbor %s timers connect 1", e)
 	}
 	w(" address-family ipv4 unicast")
-	w("  maximum-paths 1")
-	w("  maximum-paths ibgp 1")
+	w("  maximum-paths %d", paths)
+	w("  maximum-paths ibgp %d", paths)
 	w(" exit-address-family")
 	return b.String()
 }
@@ -85,25 +100,28 @@ func (l *Lab) upFaithfulBGP(ctx context.Context, c bgpConfig) error {
 			return fmt.Errorf("adding the AWS inside addresses: %w", err)
 		}
 	}
-	ns := l.Namespace(VGW)
-	l.log("starting zebra and bgpd (AS %d) in %s: its best path is the route back to %s", c.AWSASN, ns, OnPremNetwork)
-	z, err := StartZebra(ctx, ns, l.vgwBGPDir())
-	if err != nil {
-		return err
-	}
-	if _, err := StartBGPDZebra(ctx, ns, l.vgwBGPDir(), vgwBGPDConfig(c.AWSASN, l.st.Tunnels), z); err != nil {
-		return err
+	for _, gw := range l.st.gateways() {
+		ns, dir := l.Namespace(gw), l.gatewayBGPDir(gw)
+		l.log("starting zebra and bgpd (AS %d) in %s: its best path is the route back to %s", c.AWSASN, ns, OnPremNetwork)
+		z, err := StartZebra(ctx, ns, dir)
+		if err != nil {
+			return err
+		}
+		conf := gatewayBGPDConfig(c.AWSASN, gatewayRouterID(gw), l.st.gatewayTunnels(gw), l.st.gatewayPaths())
+		if _, err := StartBGPDZebra(ctx, ns, dir, conf, z); err != nil {
+			return err
+		}
 	}
 	return l.startEndpointBGPDs(ctx, c)
 }
 
 // startEndpointBGPDs starts each endpoint's bgpd; l.mu is held.
 func (l *Lab) startEndpointBGPDs(ctx context.Context, c bgpConfig) error {
-	var nets []netip.Prefix
-	for _, n := range c.Networks {
-		nets = append(nets, netip.MustParsePrefix(n))
-	}
 	for _, p := range l.bgpdPeers(c) {
+		var nets []netip.Prefix
+		for _, n := range c.networksOf(&l.st, l.st.connOfTunnel(p.Tunnel)) {
+			nets = append(nets, netip.MustParsePrefix(n))
+		}
 		h := l.st.endpoint(p.Tunnel)
 		l.log("starting bgpd (AS %d) in %s", c.AWSASN, l.Namespace(h))
 		if _, err := StartBGPD(ctx, l.Namespace(h), l.endpointBGPDir(h), endpointBGPDConfig(c.AWSASN, p, nets, c.MEDs)); err != nil {
@@ -136,7 +154,12 @@ func (l *Lab) awsBGPDs() (map[int]*BGPD, error) {
 }
 
 // vgwBGPD returns vgw's running bgpd.
-func (l *Lab) vgwBGPD() (*BGPD, error) { return AttachBGPD(l.Namespace(VGW), l.vgwBGPDir()) }
+func (l *Lab) vgwBGPD() (*BGPD, error) { return l.gatewayBGPD(VGW) }
+
+// gatewayBGPD returns gateway router h's running bgpd.
+func (l *Lab) gatewayBGPD(h Host) (*BGPD, error) {
+	return AttachBGPD(l.Namespace(h), l.gatewayBGPDir(h))
+}
 
 // faithfulBGPStatus merges the endpoints' tables into one AWS-side view:
 // each endpoint's customer session (not its iBGP one to vgw), the paths
@@ -147,21 +170,29 @@ func (l *Lab) faithfulBGPStatus(ctx context.Context, c bgpConfig) (BGPStatus, er
 	if err != nil {
 		return BGPStatus{}, err
 	}
-	v, err := l.vgwBGPD()
-	if err != nil {
-		return BGPStatus{}, err
+	type key struct {
+		prefix string
+		tunnel int
 	}
-	vt, err := v.Table(ctx)
-	if err != nil {
-		return BGPStatus{}, err
-	}
-	best := map[string]int{} // prefix -> tunnel of vgw's best path
-	for _, p := range vt.Paths {
-		if p.Best {
-			best[p.Prefix] = tunnelOfEndpoint(p.From)
+	best := map[key]bool{} // the gateways' best (and multipath) paths
+	var gwPaths []BGPPath
+	for _, gw := range l.st.gateways() {
+		v, err := l.gatewayBGPD(gw)
+		if err != nil {
+			return BGPStatus{}, err
 		}
+		vt, err := v.Table(ctx)
+		if err != nil {
+			return BGPStatus{}, err
+		}
+		for _, p := range vt.Paths {
+			if p.Best || p.Multipath {
+				best[key{p.Prefix, tunnelOfEndpoint(p.From)}] = true
+			}
+		}
+		gwPaths = append(gwPaths, vt.Paths...)
 	}
-	s := BGPStatus{ASN: c.AWSASN, Announced: c.Networks, MEDs: c.MEDs, VGW: vt.Paths,
+	s := BGPStatus{ASN: c.AWSASN, Announced: c.Networks, MEDs: c.MEDs, VGW: gwPaths,
 		BGPTable: BGPTable{Neighbors: []BGPNeighbor{}, Paths: []BGPPath{}}}
 	local := map[string]bool{}
 	for _, t := range l.st.Tunnels {
@@ -185,7 +216,7 @@ func (l *Lab) faithfulBGPStatus(ctx context.Context, c bgpConfig) (BGPStatus, er
 				local[p.Prefix] = true
 				s.Paths = append(s.Paths, p)
 			case p.From == cu.String():
-				p.Best = best[p.Prefix] == t.Number
+				p.Best = best[key{p.Prefix, t.Number}]
 				s.Paths = append(s.Paths, p)
 			}
 		}
@@ -201,7 +232,7 @@ func (l *Lab) faithfulBGPStatus(ctx context.Context, c bgpConfig) (BGPStatus, er
 
 // tunnelOfEndpoint maps an endpoint's vgw-link address to its tunnel.
 func tunnelOfEndpoint(addr string) int {
-	for n := 1; n <= 2; n++ {
+	for n := 1; n <= 2*MaxConnections; n++ {
 		if addr == endpointAddr(n) {
 			return n
 		}
@@ -209,10 +240,11 @@ func tunnelOfEndpoint(addr string) int {
 	return 0
 }
 
-// bgpWhy says which BGP path vgw's route for the on-prem host came from
-// (tunnel n, 0 for none) and what it beat.
-func (l *Lab) bgpWhy(ctx context.Context, n int) string {
-	v, err := l.vgwBGPD()
+// bgpWhy says which BGP path gateway router gw's route for the on-prem
+// host came from (tunnel n, 0 for none; on a transit gateway the paths of
+// its multipath route, ecmp) and what it beat.
+func (l *Lab) bgpWhy(ctx context.Context, gw Host, n int, ecmp []int) string {
+	v, err := l.gatewayBGPD(gw)
 	if err != nil {
 		return "BGP: vgw's bgpd: " + err.Error()
 	}
@@ -248,9 +280,15 @@ func (l *Lab) bgpWhy(ctx context.Context, n int) string {
 		mark := ""
 		if p.Best {
 			mark = "best "
+		} else if p.Multipath {
+			mark = "multipath "
 		}
 		parts = append(parts, fmt.Sprintf("%s%s from tunnel %d (AS path %q, MED %d)", mark, p.Prefix, tunnelOfEndpoint(p.From), p.ASPath, p.MED))
 	}
-	return fmt.Sprintf("BGP best path (longest prefix, then AS path, then MED) to %s: tunnel %d; vgw's paths: %s",
-		OnPremHost, n, strings.Join(parts, "; "))
+	if l.st.TGW {
+		return fmt.Sprintf("BGP multipath on the transit gateway (ECMP over the equal best paths: longest prefix, then AS path, then MED) to %s: tunnels %v; its paths: %s",
+			OnPremHost, ecmp, strings.Join(parts, "; "))
+	}
+	return fmt.Sprintf("BGP best path (longest prefix, then AS path, then MED) to %s: tunnel %d; %s's paths: %s",
+		OnPremHost, n, gw, strings.Join(parts, "; "))
 }

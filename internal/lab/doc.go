@@ -93,5 +93,24 @@
 // to bgpd, so the AWS side's return route is BGP's best path (one path, no
 // ECMP), as on AWS, not the updown script's (see kernel.go).
 //
+// With Options.Connections = 2 (`cgwlab up --connections 2`) the lab has
+// a second VPN connection from the same customer gateway: tunnels 3 and 4
+// (connection 2's tunnels 1 and 2), endpoints aws3 (203.0.113.30) and
+// aws4 (203.0.113.40) with their own keys, inside /30s and vpn- ID, and its
+// download files in <dir>/conn2/ (connection 1's keep their names);
+// cgw.yaml then lists both under connections:. Without Options.TGW
+// connection 2 ends on a gateway of its own, vgw2, in front of a second VPC
+// (vpc2, 10.20.100.0/24, host 10.20.100.110), which chooses its return path
+// as vgw does, over tunnels 3 and 4 only (static: tunnel 3 preferred).
+// With Options.TGW (needs BGP) both connections attach to one transit
+// gateway: vgw links to all four endpoints, one VPC, one AWS ASN, and its
+// bgpd has maximum-paths 4, so its zebra installs one multipath route over
+// every tunnel whose path ties (ECMP, as a transit gateway with VPN ECMP
+// support), and a tunnel whose session dies leaves it. Status.ReturnPath
+// .Tunnels is that set; Status.ReturnPaths has each gateway's. Faults
+// silence-tunnel3 and silence-tunnel4 silence connection 2's endpoints.
+// Only the faithful libipsec side has several connections. See
+// connections.go and tgw.go.
+//
 // Everything here needs root and Linux; Up errors clearly otherwise.
 package lab

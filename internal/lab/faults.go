@@ -13,6 +13,8 @@ import (
 const (
 	FaultSilenceTunnel1   = "silence-tunnel1"    // inet drops all traffic to and from 203.0.113.10
 	FaultSilenceTunnel2   = "silence-tunnel2"    // inet drops all traffic to and from 203.0.113.20
+	FaultSilenceTunnel3   = "silence-tunnel3"    // inet drops all traffic to and from 203.0.113.30 (connection 2's tunnel 1)
+	FaultSilenceTunnel4   = "silence-tunnel4"    // inet drops all traffic to and from 203.0.113.40 (connection 2's tunnel 2)
 	FaultBlockNATT        = "block-natt"         // inet drops UDP port 4500 (either direction)
 	FaultDropICMPVPC      = "drop-icmp-vpc"      // the VPC host drops ICMP input (security group)
 	FaultNoReturnRoute    = "no-return-route"    // the VPC host itself loses its default route: it never answers
@@ -24,7 +26,7 @@ const (
 
 // FaultNames returns every fault name Fault accepts.
 func FaultNames() []string {
-	return []string{FaultSilenceTunnel1, FaultSilenceTunnel2, FaultBlockNATT, FaultDropICMPVPC,
+	return []string{FaultSilenceTunnel1, FaultSilenceTunnel2, FaultSilenceTunnel3, FaultSilenceTunnel4, FaultBlockNATT, FaultDropICMPVPC,
 		FaultNoReturnRoute, FaultVPCRouteTable, FaultNATMapping, FaultRestartAWSCharon, FaultRestartCGWCharon}
 }
 
@@ -38,11 +40,12 @@ func (l *Lab) Fault(ctx context.Context, name string, on bool) error {
 	defer l.mu.Unlock()
 	var err error
 	switch name {
-	case FaultSilenceTunnel1, FaultSilenceTunnel2:
-		addr := Tunnel1Outside
-		if name == FaultSilenceTunnel2 {
-			addr = Tunnel2Outside
+	case FaultSilenceTunnel1, FaultSilenceTunnel2, FaultSilenceTunnel3, FaultSilenceTunnel4:
+		n := int(name[len(name)-1] - '0')
+		if l.st.connOfTunnel(n) == 0 && n > 2 {
+			return fmt.Errorf("fault %s: the lab has no tunnel %d (it has %d connection(s); tunnels 3 and 4 are connection 2's)", name, n, l.st.connections())
 		}
+		addr := tunnelOutside(n)
 		err = l.nftTable(ctx, Inet, strings.ReplaceAll(name, "-", "_"), on, fmt.Sprintf(
 			"chain forward { type filter hook forward priority 0; policy accept; ip saddr %[1]s drop; ip daddr %[1]s drop; }", addr))
 	case FaultBlockNATT:

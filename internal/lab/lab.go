@@ -29,13 +29,15 @@ const (
 // AllHosts returns every host a lab may have, in topology order: a lab
 // has either VGW, AWS1 and AWS2 (AWSFaithful) or AWS (AWSNewestSA, kernel
 // mode). Lab.Hosts returns one lab's.
-func AllHosts() []Host { return []Host{VPC, VGW, AWS1, AWS2, AWS, Inet, NAT, CGW, OnPrem} }
+func AllHosts() []Host {
+	return []Host{VPC, VGW, AWS1, AWS2, VPC2, VGW2, AWS3, AWS4, AWS, Inet, NAT, CGW, OnPrem}
+}
 
 // Hosts returns the lab's own hosts in topology order.
 func (l *Lab) Hosts() []Host { return l.st.hosts() }
 
 // charonHost reports whether h is a host a lab may run charon in.
-func charonHost(h Host) bool { return h == AWS || h == AWS1 || h == AWS2 || h == CGW }
+func charonHost(h Host) bool { return h == AWS || h == CGW || endpointHost(h) }
 
 // Addresses of the lab, as strings so they can go straight to ping and
 // flags. Parse them with netip.MustParseAddr where a netip.Addr is wanted.
@@ -111,6 +113,15 @@ type Options struct {
 	// Up starts it detached and records it; Down stops it. By default
 	// the watcher is a goroutine of the Lab, stopped by Close.
 	WatcherCommand []string
+	// Connections is the number of VPN connections, 1 (default) or 2;
+	// connection 2 has tunnels 3 and 4 (endpoints aws3, aws4). Without
+	// TGW it ends on a second virtual private gateway with a VPC of its
+	// own (vgw2, vpc2, 10.20.100.0/24). See connections.go.
+	Connections int
+	// TGW attaches every connection to one transit gateway (needs BGP):
+	// one AWS ASN, one VPC, and ECMP over the tunnels whose paths are
+	// equal (vgw's bgpd has maximum-paths 4). See tgw.go.
+	TGW bool
 	// Logf receives progress lines; nil discards them.
 	Logf func(format string, args ...any)
 }

@@ -44,7 +44,7 @@ func (l *Lab) plainConn(t tunnel) *vici.Message {
 		_ = child.Set("if_id_out", fmt.Sprint(t.Number))
 	} else {
 		_ = child.Set("local_ts", []string{OnPremNetwork})
-		_ = child.Set("remote_ts", []string{VPCNetwork})
+		_ = child.Set("remote_ts", []string{l.st.vpcNetworkOf(t.conn())})
 	}
 	_ = child.Set("esp_proposals", esp)
 	_ = child.Set("dpd_action", "clear")
@@ -149,6 +149,7 @@ func (l *Lab) PlainReset(ctx context.Context) error {
 		return fmt.Errorf("plain initiator reset: %w", err)
 	}
 	defer s.Close()
+	l.stopPlainBGP() // plainbgp.go
 	var errs []error
 	for _, t := range l.st.Tunnels {
 		m := vici.NewMessage()

@@ -37,6 +37,14 @@ type state struct {
 	// (Options.WatcherCommand), 0 and "" when the watcher is in-process.
 	WatcherPID int    `json:"watcher_pid,omitempty"`
 	WatcherExe string `json:"watcher_exe,omitempty"`
+
+	// Several connections (connections.go): Connections is their number
+	// (0 in older state files: 1), TGW says they attach to one transit
+	// gateway (TransitGatewayID), Extra holds connection 2's IDs.
+	Connections      int        `json:"connections,omitempty"`
+	TGW              bool       `json:"tgw,omitempty"`
+	TransitGatewayID string     `json:"transit_gateway_id,omitempty"`
+	Extra            []connInfo `json:"extra_connections,omitempty"`
 }
 
 // faithful reports whether the AWS side is AWSFaithful.
@@ -45,7 +53,7 @@ func (st *state) faithful() bool { return st.AWSSide == AWSFaithful }
 // hosts returns the lab's hosts in topology order.
 func (st *state) hosts() []Host {
 	if st.faithful() {
-		return []Host{VPC, VGW, AWS1, AWS2, Inet, NAT, CGW, OnPrem}
+		return append(append([]Host{VPC, VGW, AWS1, AWS2}, st.conn2Hosts()...), Inet, NAT, CGW, OnPrem)
 	}
 	return []Host{VPC, AWS, Inet, NAT, CGW, OnPrem}
 }
@@ -55,8 +63,13 @@ func (st *state) endpoint(n int) Host {
 	if !st.faithful() {
 		return AWS
 	}
-	if n == 2 {
+	switch n {
+	case 2:
 		return AWS2
+	case 3:
+		return AWS3
+	case 4:
+		return AWS4
 	}
 	return AWS1
 }
@@ -103,6 +116,10 @@ type tunnel struct {
 	AWSInside      string `json:"aws_inside"`      // a.b.c.d/30 (network+1)
 	CustomerInside string `json:"customer_inside"` // a.b.c.d/30 (network+2)
 	PSK            string `json:"psk"`
+	// Connection is the VPN connection the tunnel belongs to; 0 (older
+	// state files, and connection 1) is 1. Tunnel numbers run on across
+	// connections: connection 2 has tunnels 3 and 4.
+	Connection int `json:"connection,omitempty"`
 }
 
 // name is the connection and child name of the tunnel on both charons.

@@ -27,6 +27,14 @@ type Status struct {
 	// ReturnPath is the tunnel the AWS side sends traffic for the
 	// customer network over, and why.
 	ReturnPath *ReturnPath `json:"return_path,omitempty"`
+	// ReturnPaths are, with a gateway per connection (Options.Connections
+	// 2 without TGW), each gateway's return path, vgw's (ReturnPath)
+	// first.
+	ReturnPaths []ReturnPath `json:"return_paths,omitempty"`
+	// Connections is the number of VPN connections; TGW says they attach
+	// to one transit gateway.
+	Connections int  `json:"connections"`
+	TGW         bool `json:"tgw,omitempty"`
 	// WatcherPID is the detached return-path watcher (cgwlab vgw-watch),
 	// 0 when the watcher runs in the process that brought the lab up.
 	WatcherPID int               `json:"watcher_pid,omitempty"`
@@ -37,6 +45,9 @@ type Status struct {
 	// PlainInitiator is true while PlainInitiate's connections are loaded.
 	PlainInitiator bool  `json:"plain_initiator"`
 	Files          Files `json:"files"`
+	// ConnectionFiles are the download files of connections 2 and on
+	// (Config empty: cgw.yaml is Files.Config).
+	ConnectionFiles []Files `json:"connection_files,omitempty"`
 }
 
 // NamespaceStatus says whether one host's namespace exists.
@@ -57,7 +68,11 @@ type CharonStatus struct {
 
 // TunnelStatus is one AWS tunnel as the AWS side sees it (VICI list-sas).
 type TunnelStatus struct {
-	Number         int    `json:"number"`
+	Number int `json:"number"`
+	// Connection is the VPN connection it belongs to, ConnTunnel its
+	// number there (tunnel 3 is connection 2's tunnel 1).
+	Connection     int    `json:"connection"`
+	ConnTunnel     int    `json:"connection_tunnel"`
 	AWSOutside     string `json:"aws_outside"`
 	AWSInside      string `json:"aws_inside"`
 	CustomerInside string `json:"customer_inside"`
@@ -93,6 +108,10 @@ func (l *Lab) Status(ctx context.Context) (Status, error) {
 		s.Faults = []string{}
 	}
 	s.AWSSide, s.WatcherPID = st.AWSSide, st.WatcherPID
+	s.Connections, s.TGW = st.connections(), st.TGW
+	for c := 2; c <= st.connections(); c++ {
+		s.ConnectionFiles = append(s.ConnectionFiles, Files{Generic: l.ConnGenericFile(c), XML: l.ConnXMLFile(c)})
+	}
 	for _, h := range st.hosts() {
 		_, err := os.Stat(nsPath(l.Namespace(h)))
 		s.Namespaces = append(s.Namespaces, NamespaceStatus{Host: h, Namespace: l.Namespace(h), Exists: err == nil})
@@ -106,13 +125,22 @@ func (l *Lab) Status(ctx context.Context) (Status, error) {
 	case st.kernel():
 		s.AWSRoute = l.awsRoute(ctx)
 		s.ReturnPath = &ReturnPath{Route: s.AWSRoute, Why: "kernel mode: the updown script (static) or zebra (BGP) in the aws host"}
-		for n := 1; n <= 2; n++ {
-			if strings.Contains(" "+s.AWSRoute+" ", " dev "+xfrmName(n)+" ") {
-				s.ReturnPath.Tunnel = n
+		for _, t := range st.Tunnels {
+			if strings.Contains(" "+s.AWSRoute+" ", " dev "+xfrmName(t.Number)+" ") {
+				if s.ReturnPath.Tunnel == 0 {
+					s.ReturnPath.Tunnel = t.Number
+				}
+				s.ReturnPath.Tunnels = append(s.ReturnPath.Tunnels, t.Number) // several: ECMP (tgw.go)
 			}
 		}
 	case st.faithful():
-		s.ReturnPath = l.faithfulReturnPath(ctx)
+		s.ReturnPath = l.faithfulReturnPath(ctx, VGW)
+		if len(st.gateways()) > 1 {
+			s.ReturnPaths = []ReturnPath{*s.ReturnPath}
+			for _, gw := range st.gateways()[1:] {
+				s.ReturnPaths = append(s.ReturnPaths, *l.faithfulReturnPath(ctx, gw))
+			}
+		}
 	default:
 		s.ReturnPath = &ReturnPath{Why: "newest SA: the aws charon's libipsec answers on its newest CHILD_SA, whichever tunnel that is"}
 	}
@@ -122,7 +150,7 @@ func (l *Lab) Status(ctx context.Context) (Status, error) {
 		sasOf[h], errOf[h] = listSAs(ctx, l.VICISocket(h))
 	}
 	for _, t := range st.Tunnels {
-		ts := TunnelStatus{Number: t.Number, AWSOutside: t.AWSOutside, AWSInside: t.AWSInside, CustomerInside: t.CustomerInside}
+		ts := TunnelStatus{Number: t.Number, Connection: t.conn(), ConnTunnel: t.Number - GlobalTunnel(t.conn(), 0), AWSOutside: t.AWSOutside, AWSInside: t.AWSInside, CustomerInside: t.CustomerInside}
 		h := st.endpoint(t.Number)
 		sas, err := sasOf[h], errOf[h]
 		if err != nil {

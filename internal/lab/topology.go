@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sync"
 )
 
@@ -28,7 +29,7 @@ func linksOf(st *state) []link {
 			{VGW, "aws2", AWS2, "vgw0"},
 			{AWS1, "wan0", Inet, "aws1"},
 			{AWS2, "wan0", Inet, "aws2"},
-		}, customer...)
+		}, append(conn2Links(st), customer...)...)
 	}
 	return append([]link{
 		{VPC, "eth0", AWS, "vpc0"},
@@ -117,6 +118,9 @@ func hostConfigs(st *state, bgp bool) map[Host]hostConfig {
 	}
 	if st.faithful() {
 		faithfulConfigs(c, bgp)
+		conn2Configs(c, st, bgp)
+	} else {
+		awsHostConns(c, st)
 	}
 	return c
 }
@@ -132,13 +136,27 @@ func hostConfigs(st *state, bgp bool) map[Host]hostConfig {
 // which charon's table-220 rule comes before: nothing leaves in clear.
 func faithfulConfigs(c map[Host]hostConfig, bgp bool) {
 	delete(c, AWS)
-	vgw := []string{
-		"link set vpc0 up",
-		"link set aws1 up",
-		"link set aws2 up",
-		"addr add 10.10.100.1/24 dev vpc0",
-		"addr add " + vgwAddr(1) + "/30 dev aws1",
-		"addr add " + vgwAddr(2) + "/30 dev aws2",
+	c[VGW] = vgwConfig("10.10.100.1/24", []int{1, 2}, bgp)
+	inet := c[Inet]
+	inet.ip = []string{"link set nat0 up", "addr add 198.51.100.1/24 dev nat0"}
+	for n := 1; n <= 2; n++ {
+		c[endpointOf(n)] = endpointConfig(n, VPCNetwork)
+		inet.ip = append(inet.ip, inetEndpointLines(n)...)
+	}
+	c[Inet] = inet
+}
+
+// vgwConfig is a virtual private gateway's router (or the transit
+// gateway's): vpcAddr on vpc0, a link awsN to each of tunnels' endpoints,
+// and the customer network unreachable until the watcher or zebra routes
+// it (see faithfulConfigs).
+func vgwConfig(vpcAddr string, tunnels []int, bgp bool) hostConfig {
+	vgw := []string{"link set vpc0 up", "addr add " + vpcAddr + " dev vpc0"}
+	rpf := []string{"vpc0"}
+	for _, n := range tunnels {
+		dev := fmt.Sprintf("aws%d", n)
+		vgw = append(vgw, "link set "+dev+" up", "addr add "+vgwAddr(n)+"/30 dev "+dev)
+		rpf = append(rpf, dev)
 	}
 	if bgp {
 		vgw = append(vgw,
@@ -148,31 +166,37 @@ func faithfulConfigs(c map[Host]hostConfig, bgp bool) {
 	} else {
 		vgw = append(vgw, "route add unreachable "+OnPremNetwork)
 	}
-	c[VGW] = hostConfig{forward: true, noRPF: []string{"vpc0", "aws1", "aws2"}, ip: vgw}
-	inet := c[Inet]
-	inet.ip = []string{"link set nat0 up", "addr add 198.51.100.1/24 dev nat0"}
-	for n, outside := range []string{Tunnel1Outside, Tunnel2Outside} {
-		h, dev := []Host{AWS1, AWS2}[n], fmt.Sprintf("aws%d", n+1)
-		c[h] = hostConfig{forward: true, noRPF: []string{"vgw0", "wan0", "lo"}, ip: []string{
-			"link set vgw0 up",
-			"link set wan0 up",
-			"addr add " + endpointAddr(n+1) + "/30 dev vgw0",
-			"addr add " + outside + "/24 dev wan0",
-			"addr add 10.10.100.1/32 dev lo",
-			"route add default via 203.0.113.1",
-			"route add " + VPCNetwork + " via " + vgwAddr(n+1),
-			"route add blackhole " + OnPremNetwork,
-			// With 0.0.0.0/0 selectors libipsec puts a default route
-			// into table 220: the VPC and vgw stay reachable.
-			"rule add to " + VPCNetwork + " lookup main priority 210",
-			"rule add to " + vgwLinkNetworks + " lookup main priority 210",
-		}}
-		// The same gateway address on both links, a host route to each
-		// endpoint: inet routes to both.
-		inet.ip = append(inet.ip, "link set "+dev+" up", "addr add 203.0.113.1/32 dev "+dev,
-			"route add "+outside+"/32 dev "+dev+" src 203.0.113.1")
-	}
-	c[Inet] = inet
+	return hostConfig{forward: true, noRPF: rpf, ip: vgw}
+}
+
+// endpointConfig is tunnel n's endpoint on the faithful side, in front of
+// the VPC vpcNet (its first address on lo, so libipsec installs the
+// CHILD_SA's route; see faithfulConfigs).
+func endpointConfig(n int, vpcNet string) hostConfig {
+	lo := netip.MustParsePrefix(vpcNet).Addr().Next()
+	return hostConfig{forward: true, noRPF: []string{"vgw0", "wan0", "lo"}, ip: []string{
+		"link set vgw0 up",
+		"link set wan0 up",
+		"addr add " + endpointAddr(n) + "/30 dev vgw0",
+		"addr add " + tunnelOutside(n) + "/24 dev wan0",
+		"addr add " + lo.String() + "/32 dev lo",
+		"route add default via 203.0.113.1",
+		"route add " + vpcNet + " via " + vgwAddr(n),
+		"route add blackhole " + OnPremNetwork,
+		// With 0.0.0.0/0 selectors libipsec puts a default route
+		// into table 220: the VPC and vgw stay reachable.
+		"rule add to " + vpcNet + " lookup main priority 210",
+		"rule add to " + vgwLinkNetworks + " lookup main priority 210",
+	}}
+}
+
+// inetEndpointLines are inet's lines for tunnel n's endpoint link awsN:
+// the same gateway address on every such link, a host route to each
+// endpoint.
+func inetEndpointLines(n int) []string {
+	dev := fmt.Sprintf("aws%d", n)
+	return []string{"link set " + dev + " up", "addr add 203.0.113.1/32 dev " + dev,
+		"route add " + tunnelOutside(n) + "/32 dev " + dev + " src 203.0.113.1"}
 }
 
 // buildTopology creates the namespaces and links of lab name and

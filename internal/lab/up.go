@@ -76,6 +76,10 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 	if side == AWSFaithful {
 		st.AWSPrefer = max(o.AWSPrefer, 1)
 	}
+	conns, err := checkConnections(o, dp, side, n)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkNotUp(name, dir); err != nil {
 		return nil, err
 	}
@@ -87,6 +91,11 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 		pfx string
 	}{{&st.VPNConnectionID, "vpn"}, {&st.VPNGatewayID, "vgw"}, {&st.CustomerGatewayID, "cgw"}} {
 		if *p.id, err = newID(p.pfx); err != nil {
+			return nil, err
+		}
+	}
+	if conns > 1 || o.TGW { // connections.go
+		if err := st.addConnections(conns, o.TGW); err != nil {
 			return nil, err
 		}
 	}
@@ -143,7 +152,7 @@ func (l *Lab) up(ctx context.Context, bgp bool) error {
 		if h == CGW {
 			ir = l.st.CGWInstallRoutes
 		}
-		conf := strongswanConfDPD(h, ir, l.st.dataplane(), h == AWS1 || h == AWS2)
+		conf := strongswanConfDPD(h, ir, l.st.dataplane(), endpointHost(h))
 		if err := writeFileAtomic(filepath.Join(d, "strongswan.conf"), []byte(conf), 0o600); err != nil {
 			return err
 		}
@@ -210,14 +219,15 @@ func (l *Lab) startCharons(ctx context.Context, hosts ...Host) error {
 
 // writeFiles writes the download files and cgw.yaml; l.mu must be held.
 func (l *Lab) writeFiles() error {
-	x, err := renderXML(&l.st)
+	v := l.st.connView(1) // connection 1's tunnels only (connections.go)
+	x, err := renderXML(v)
 	if err != nil {
 		return err
 	}
 	for _, f := range []struct {
 		path, data string
 	}{
-		{l.GenericFile(), renderGeneric(&l.st)},
+		{l.GenericFile(), renderGeneric(v)},
 		{l.XMLFile(), x},
 		{l.ConfigFile(), renderConfig(l.dir, l.st.dataplane(), false)},
 	} {
@@ -225,7 +235,7 @@ func (l *Lab) writeFiles() error {
 			return err
 		}
 	}
-	return nil
+	return l.writeConnFiles(nil)
 }
 
 // Down removes everything of lab name (dir "" = default): its charons and
@@ -306,7 +316,8 @@ func removeStateDir(dir string) error {
 		}
 		return nil
 	}
-	for _, f := range []string{"state.json", "state.json.tmp", "generic.txt", "vpn-connection.xml", "cgw.yaml", "cgw.sock", "aws", "aws1", "aws2", "vgw", "cgw", "bgp.json"} {
+	for _, f := range []string{"state.json", "state.json.tmp", "generic.txt", "vpn-connection.xml", "cgw.yaml", "cgw.sock", "aws", "aws1", "aws2", "vgw", "cgw", "bgp.json",
+		"aws3", "aws4", "vgw2", "conn2"} {
 		if err := os.RemoveAll(filepath.Join(dir, f)); err != nil {
 			return fmt.Errorf("removing the state directory: %w", err)
 		}

@@ -75,6 +75,16 @@ type ReturnPath struct {
 	Why string `json:"why"`
 	// Since is when the watcher last moved it (static routing only).
 	Since time.Time `json:"since,omitzero"`
+	// Gateway is the router that chose it on the faithful side: vgw (the
+	// transit gateway's router with Options.TGW) or vgw2; Connections
+	// are the connections that end there.
+	Gateway     Host  `json:"gateway,omitempty"`
+	Connections []int `json:"connections,omitempty"`
+	// Tunnels are the tunnels of the gateway's route to the customer
+	// network (the longest prefix holding the on-prem host): one, or on a
+	// transit gateway every path of its multipath route (ECMP). Empty
+	// when the network is unreachable.
+	Tunnels []int `json:"tunnels,omitempty"`
 }
 
 // returnRecord is the watcher's record of its last choice, in
@@ -86,7 +96,12 @@ type returnRecord struct {
 }
 
 func vgwDir(dir string) string     { return filepath.Join(dir, string(VGW)) }
-func returnFile(dir string) string { return filepath.Join(vgwDir(dir), "return.json") }
+func returnFile(dir string) string { return gatewayReturnFile(dir, VGW) }
+
+// gatewayReturnFile is gateway router h's watcher record (vgw or vgw2).
+func gatewayReturnFile(dir string, h Host) string {
+	return filepath.Join(dir, string(h), "return.json")
+}
 func watcherLog(dir string) string { return filepath.Join(vgwDir(dir), "watch.log") }
 func endpointVia(n int) string     { return "via " + endpointAddr(n) }
 
@@ -94,8 +109,10 @@ func endpointVia(n int) string     { return "via " + endpointAddr(n) }
 // PID recorded in the state file for Down), or, without cmd, a goroutine
 // that Close stops.
 func (l *Lab) startWatcher(cmd []string) error {
-	if err := os.MkdirAll(vgwDir(l.dir), 0o700); err != nil {
-		return fmt.Errorf("starting the return-path watcher: %w", err)
+	for _, h := range l.st.gateways() {
+		if err := os.MkdirAll(filepath.Join(l.dir, string(h)), 0o700); err != nil {
+			return fmt.Errorf("starting the return-path watcher: %w", err)
+		}
 	}
 	if len(cmd) == 0 {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -325,7 +342,7 @@ type watcher struct {
 	created   time.Time
 	wake      chan struct{}
 	mons      map[int]*saMonitor
-	applied   int
+	applied   map[Host]int // by gateway router: the tunnel its route is on
 }
 
 func newWatcher(dir string) (*watcher, error) {
@@ -334,7 +351,7 @@ func newWatcher(dir string) (*watcher, error) {
 		return nil, err
 	}
 	return &watcher{dir: dir, name: st.Name, created: st.Created, wake: make(chan struct{}, 1),
-		mons: map[int]*saMonitor{}, applied: -1}, nil
+		mons: map[int]*saMonitor{}, applied: map[Host]int{}}, nil
 }
 
 func (w *watcher) logf(format string, args ...any) {
@@ -392,49 +409,59 @@ func (w *watcher) round(ctx context.Context) bool {
 	if ctx.Err() != nil {
 		return false
 	}
-	n := returnTunnel(st.prefer(), up)
-	if n == w.applied {
-		return true
+	for _, gw := range st.gateways() {
+		n := returnTunnelIn(st.preferOf(gw), up, tunnelNumbers(st.gatewayTunnels(gw)))
+		if a, ok := w.applied[gw]; ok && a == n {
+			continue
+		}
+		if err := setVGWRoute(namespace(w.name, gw), n); err != nil {
+			w.logf("setting %s's return path to tunnel %d: %v", gw, n, err)
+			continue
+		}
+		why := returnWhy(st.preferOf(gw), n)
+		w.logf("%s's return path: tunnel %d (%s)", gw, n, why)
+		if b, err := json.Marshal(returnRecord{Tunnel: n, Why: why, Since: time.Now().UTC()}); err == nil {
+			_ = writeFileAtomic(gatewayReturnFile(w.dir, gw), append(b, '\n'), 0o600)
+		}
+		w.applied[gw] = n
 	}
-	if err := setVGWRoute(namespace(w.name, VGW), n); err != nil {
-		w.logf("setting the return path to tunnel %d: %v", n, err)
-		return true
-	}
-	why := returnWhy(st.prefer(), n)
-	w.logf("return path: tunnel %d (%s)", n, why)
-	if b, err := json.Marshal(returnRecord{Tunnel: n, Why: why, Since: time.Now().UTC()}); err == nil {
-		_ = writeFileAtomic(returnFile(w.dir), append(b, '\n'), 0o600)
-	}
-	w.applied = n
 	return true
 }
 
-// faithfulReturnPath reads the faithful side's return path: the route vgw
-// uses for the on-prem host (`ip route get`, so a more-specific counts)
-// and why: the watcher's record with static routing, vgw's bgpd with BGP.
-func (l *Lab) faithfulReturnPath(ctx context.Context) *ReturnPath {
-	out, err := exec.CommandContext(ctx, "ip", "-n", l.Namespace(VGW), "route", "get", OnPremHost).CombinedOutput()
+// faithfulReturnPath reads the faithful side's return path on gateway
+// router gw (vgw, or vgw2): the route it uses for the on-prem host (`ip
+// route get`, so a more-specific counts), the tunnels of its route (more
+// than one for a transit gateway's multipath route) and why: the watcher's
+// record with static routing, the gateway's bgpd with BGP.
+func (l *Lab) faithfulReturnPath(ctx context.Context, gw Host) *ReturnPath {
+	ns := l.Namespace(gw)
+	out, err := exec.CommandContext(ctx, "ip", "-n", ns, "route", "get", OnPremHost).CombinedOutput()
 	route := strings.Join(strings.Fields(string(out)), " ")
 	if err != nil {
 		route = "none: " + route
 	}
-	rp := &ReturnPath{Route: route}
-	for n := 1; n <= 2; n++ {
-		if strings.Contains(" "+route+" ", " "+endpointVia(n)+" ") {
-			rp.Tunnel = n
+	rp := &ReturnPath{Route: route, Gateway: gw, Tunnels: gatewayRouteTunnels(ctx, ns)}
+	for c := 1; c <= l.st.connections(); c++ {
+		if l.st.gatewayOf(c) == gw {
+			rp.Connections = append(rp.Connections, c)
+		}
+	}
+	for _, t := range l.st.gatewayTunnels(gw) {
+		if strings.Contains(" "+route+" ", " "+endpointVia(t.Number)+" ") {
+			rp.Tunnel = t.Number
 		}
 	}
 	if l.BGP() {
-		rp.Why = l.bgpWhy(ctx, rp.Tunnel)
+		rp.Why = l.bgpWhy(ctx, gw, rp.Tunnel, rp.Tunnels)
 		return rp
 	}
 	var rec returnRecord
-	b, err := os.ReadFile(returnFile(l.dir))
+	b, err := os.ReadFile(gatewayReturnFile(l.dir, gw))
 	switch {
 	case err == nil && json.Unmarshal(b, &rec) == nil && rec.Tunnel == rp.Tunnel:
 		rp.Why, rp.Since = rec.Why, rec.Since
 	case rp.Tunnel == 0:
-		rp.Why = returnWhy(l.st.prefer(), 0)
+		rp.Why = returnWhy(l.st.preferOf(gw), 0)
 	default:
 		rp.Why = "static routing: the watcher has not recorded this route (is it running? log " + watcherLog(l.dir) + ")"
 	}

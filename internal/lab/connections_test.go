@@ -1,0 +1,409 @@
+package lab
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cgw-project/cgw/gateway/awsconf"
+	"github.com/cgw-project/cgw/internal/testenv"
+)
+
+func TestCheckConnections(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		o       Options
+		dp      string
+		side    string
+		tunnels int
+		want    int
+		err     string
+	}{
+		{"default", Options{}, DataplaneLibIPsec, AWSFaithful, 2, 1, ""},
+		{"two", Options{Connections: 2}, DataplaneLibIPsec, AWSFaithful, 2, 2, ""},
+		{"three", Options{Connections: 3}, DataplaneLibIPsec, AWSFaithful, 2, 0, "want 1 to 2"},
+		{"tgw without bgp", Options{Connections: 2, TGW: true}, DataplaneLibIPsec, AWSFaithful, 2, 0, "add --bgp"},
+		{"tgw", Options{Connections: 2, TGW: true, BGP: true}, DataplaneLibIPsec, AWSFaithful, 2, 2, ""},
+		{"kernel", Options{Connections: 2}, DataplaneKernel, "", 2, 0, "--tgw"},
+		{"kernel tgw", Options{Connections: 2, TGW: true, BGP: true}, DataplaneKernel, "", 2, 2, ""},
+		{"tgw, one connection", Options{TGW: true, BGP: true}, DataplaneLibIPsec, AWSFaithful, 2, 1, ""},
+		{"tgw, kernel", Options{TGW: true, BGP: true}, DataplaneKernel, "", 2, 1, ""},
+		{"newest sa", Options{Connections: 2}, DataplaneLibIPsec, AWSNewestSA, 2, 0, AWSFaithful},
+		{"one tunnel", Options{Connections: 2}, DataplaneLibIPsec, AWSFaithful, 1, 0, "2 tunnels each"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := checkConnections(tc.o, tc.dp, tc.side, tc.tunnels)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err %v, want one saying %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %d, %v; want %d", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestAddConnections(t *testing.T) {
+	for _, tgw := range []bool{false, true} {
+		st := state{AWSSide: AWSFaithful, VPNGatewayID: "vgw-1"}
+		var err error
+		if st.Tunnels, err = newTunnels(2); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.addConnections(2, tgw); err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Tunnels) != 4 {
+			t.Fatalf("tgw %v: %d tunnels", tgw, len(st.Tunnels))
+		}
+		seen := map[string]bool{}
+		for i, tun := range st.Tunnels {
+			if tun.Number != i+1 || tun.conn() != 1+i/2 || tun.AWSOutside != tunnelOutside(i+1) {
+				t.Errorf("tgw %v: tunnel %d: %+v", tgw, i+1, tun)
+			}
+			if seen[tun.AWSInside] || seen[tun.PSK] {
+				t.Errorf("tgw %v: tunnel %d repeats an inside /30 or a key", tgw, i+1)
+			}
+			seen[tun.AWSInside], seen[tun.PSK] = true, true
+			if st.endpoint(tun.Number) != endpointOf(tun.Number) {
+				t.Errorf("tunnel %d's endpoint %s", tun.Number, st.endpoint(tun.Number))
+			}
+		}
+		v := st.connView(2)
+		if len(v.Tunnels) != 2 || v.Tunnels[0].Number != 1 || v.Tunnels[0].AWSOutside != Tunnel3Outside ||
+			v.VPNConnectionID == st.VPNConnectionID || !strings.HasPrefix(v.VPNConnectionID, "vpn-") {
+			t.Errorf("tgw %v: connection 2's view %+v", tgw, v)
+		}
+		wantGW, wantVPC := VGW2, VPC2Network
+		if tgw {
+			wantGW, wantVPC = VGW, VPCNetwork
+			if st.VPNGatewayID != "" || v.VPNGatewayID != "" || !strings.HasPrefix(st.TransitGatewayID, "tgw-") {
+				t.Errorf("tgw: gateway IDs %q %q %q", st.VPNGatewayID, v.VPNGatewayID, st.TransitGatewayID)
+			}
+		} else if !strings.HasPrefix(v.VPNGatewayID, "vgw-") || v.VPNGatewayID == st.VPNGatewayID {
+			t.Errorf("connection 2's own gateway ID %q", v.VPNGatewayID)
+		}
+		if st.gatewayOf(2) != wantGW || st.vpcNetworkOf(2) != wantVPC {
+			t.Errorf("tgw %v: connection 2 on %s to %s", tgw, st.gatewayOf(2), st.vpcNetworkOf(2))
+		}
+	}
+}
+
+func TestRouteTunnels(t *testing.T) {
+	host := netip.MustParseAddr(OnPremHost)
+	for _, tc := range []struct {
+		name, out string
+		want      []int
+	}{
+		{"one", "172.31.16.0/20 via 10.255.1.2 dev aws1 proto bgp metric 20 \n10.10.100.0/24 dev vpc0 proto kernel scope link src 10.10.100.1 \n", []int{1}},
+		{"multipath", "172.31.16.0/20 nhid 21 proto bgp metric 20 \tnexthop via 10.255.1.2 dev aws1 weight 1 \tnexthop via 10.255.4.2 dev aws4 weight 1 \tnexthop via 10.255.2.2 dev aws2 weight 1 \n", []int{1, 2, 4}},
+		{"more specific wins", "172.31.16.0/20 via 10.255.1.2 dev aws1 \n172.31.16.0/21 via 10.255.3.2 dev aws3 \n", []int{3}},
+		{"unreachable", "unreachable 172.31.16.0/20 \n", nil},
+		{"none", "", nil},
+	} {
+		if got := routeTunnels(tc.out, host); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// waitAWSTunnels waits until the AWS side has an IKE_SA from the Elastic
+// IP and an installed CHILD_SA on every tunnel of l.
+func waitAWSTunnels(t *testing.T, l *Lab, within time.Duration) {
+	t.Helper()
+	var last []TunnelStatus
+	ok := testenv.Wait(within, func() bool {
+		st, err := l.Status(testCtx(t, 10*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = st.Tunnels
+		for _, ts := range st.Tunnels {
+			if ts.IKESAs != 1 || ts.ChildSAs < 1 || ts.RemoteHost != ElasticIP {
+				return false
+			}
+		}
+		return len(st.Tunnels) == len(l.st.Tunnels)
+	})
+	if !ok {
+		t.Fatalf("AWS side not up on every tunnel within %v: %+v", within, last)
+	}
+}
+
+// gatewayReturn returns the return path of gateway router gw.
+func gatewayReturn(t *testing.T, l *Lab, gw Host) ReturnPath {
+	t.Helper()
+	return *l.faithfulReturnPath(testCtx(t, 10*time.Second), gw)
+}
+
+// waitGatewayReturn waits until gateway gw's return path is on tunnel n.
+func waitGatewayReturn(t *testing.T, l *Lab, gw Host, n int, within time.Duration) {
+	t.Helper()
+	var rp ReturnPath
+	if !testenv.Wait(within, func() bool { rp = gatewayReturn(t, l, gw); return rp.Tunnel == n }) {
+		t.Fatalf("%s's return path not on tunnel %d within %v: %+v", gw, n, within, rp)
+	}
+}
+
+// TestTwoConnectionsStatic: two VPN connections on two virtual private
+// gateways, static routing. The plain initiator brings up all four
+// tunnels; each AWS side answers (pings reach both VPCs); each gateway
+// keeps its own return path (vgw on tunnel 1, vgw2 on tunnel 3), and the
+// customer closing tunnel 3 moves only vgw2's. The files are each
+// connection's, and cgw.yaml lists both.
+func TestTwoConnectionsStatic(t *testing.T) {
+	t.Parallel()
+	l := upLab(t, Options{Connections: 2})
+	checkConnectionFiles(t, l, awsconf.RoutingStatic)
+	if err := l.PlainInitiate(testCtx(t, 60*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	waitAWSTunnels(t, l, 30*time.Second)
+	waitGatewayReturn(t, l, VGW, 1, 20*time.Second)
+	waitGatewayReturn(t, l, VGW2, 3, 20*time.Second)
+	if !ping(t, l, OnPrem, VPCHost, 3) {
+		t.Error("onprem cannot ping connection 1's VPC host")
+	}
+	if !ping(t, l, OnPrem, VPC2Host, 3) {
+		t.Error("onprem cannot ping connection 2's VPC host")
+	}
+	st, err := l.Status(testCtx(t, 10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Connections != 2 || len(st.ReturnPaths) != 2 || st.ReturnPaths[1].Gateway != VGW2 ||
+		!slices.Equal(st.ReturnPaths[1].Connections, []int{2}) || st.Tunnels[2].Connection != 2 || st.Tunnels[2].ConnTunnel != 1 {
+		t.Errorf("status %+v", st)
+	}
+
+	terminateIKE(t, l, 3)
+	waitGatewayReturn(t, l, VGW2, 4, 20*time.Second)
+	if rp := gatewayReturn(t, l, VGW); rp.Tunnel != 1 {
+		t.Errorf("closing tunnel 3 moved vgw's return path: %+v", rp)
+	}
+	if !ping(t, l, OnPrem, VPC2Host, 3) {
+		t.Error("no ping to connection 2's VPC over tunnel 4")
+	}
+	initiateIKE(t, l, 3)
+	waitGatewayReturn(t, l, VGW2, 3, 20*time.Second)
+}
+
+// checkConnectionFiles checks the download files of both connections
+// with cgw's importer, and cgw.yaml's connections: list.
+func checkConnectionFiles(t *testing.T, l *Lab, routing awsconf.Routing) {
+	t.Helper()
+	for c := 1; c <= 2; c++ {
+		for _, path := range []string{l.ConnGenericFile(c), l.ConnXMLFile(c)} {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ac, err := awsconf.Parse(path, data)
+			if err != nil {
+				t.Fatalf("awsconf.Parse: %v", err)
+			}
+			tuns := l.st.connTunnels(c)
+			if ac.VPNConnectionID != l.st.connID(c) || ac.Routing != routing || len(ac.Tunnels) != 2 {
+				t.Fatalf("%s: id %q routing %q, %d tunnels; want %q %q", path, ac.VPNConnectionID, ac.Routing, len(ac.Tunnels), l.st.connID(c), routing)
+			}
+			for i, tun := range tuns {
+				got := ac.Tunnels[i]
+				if got.AWSOutside.String() != tun.AWSOutside || got.AWSInside.String() != tun.AWSInside || !got.PSK.Equal(awsconf.NewPSK(tun.PSK)) {
+					t.Errorf("%s: tunnel %d is not the lab's tunnel %d", path, i+1, tun.Number)
+				}
+			}
+		}
+	}
+	if l.GenericFile() != l.ConnGenericFile(1) || l.XMLFile() != l.ConnXMLFile(1) {
+		t.Error("connection 1's files moved")
+	}
+	b, err := os.ReadFile(l.ConfigFile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := string(b)
+	for _, want := range []string{"connections:\n", "  - name: conn1", "    aws_config: " + l.ConnGenericFile(2),
+		"    remote_networks: [" + l.st.vpcNetworkOf(2) + "]", "local_networks: [" + OnPremNetwork + "]"} {
+		if !strings.Contains(y, want) {
+			t.Errorf("cgw.yaml lacks %q:\n%s", want, y)
+		}
+	}
+	if strings.Contains(y, "ecmp") != l.TGW() {
+		t.Errorf("cgw.yaml's ecmp, tgw %v:\n%s", l.TGW(), y)
+	}
+}
+
+// upCustomerBGP brings up the plain initiator and a customer bgpd on
+// every tunnel of l, and waits until the AWS side has all its sessions
+// established.
+func upCustomerBGP(t *testing.T, l *Lab, ctx context.Context) *BGPD {
+	t.Helper()
+	if err := l.PlainInitiate(testCtx(t, 90*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	waitAWSTunnels(t, l, 30*time.Second)
+	cb, err := l.StartPlainBGP(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cb.Stop)
+	var st BGPStatus
+	ok := testenv.Wait(90*time.Second, func() bool {
+		if st, err = l.BGPStatus(ctx); err != nil {
+			t.Fatal(err)
+		}
+		up := 0
+		for _, n := range st.Neighbors {
+			if n.State == "Established" && n.Received == 1 {
+				up++
+			}
+		}
+		return up == len(l.st.Tunnels) && len(st.Neighbors) == len(l.st.Tunnels)
+	})
+	if !ok {
+		t.Fatalf("the AWS side's sessions did not all come up with the customer's prefix:\n%s", st)
+	}
+	return cb
+}
+
+// TestTwoConnectionsBGP: two VPN connections on two virtual private
+// gateways with BGP. All four sessions come up; each gateway installs one
+// best path over its own connection's tunnels (no ECMP on a VGW), and its
+// endpoints announce its own VPC only.
+func TestTwoConnectionsBGP(t *testing.T) {
+	testenv.NeedRoot(t, "network namespaces, charon, FRR")
+	if err := checkZebra(); err != nil {
+		testenv.SkipOrFail(t, err.Error())
+	}
+	t.Parallel()
+	l := upLab(t, Options{Connections: 2, BGP: true})
+	checkConnectionFiles(t, l, awsconf.RoutingBGP)
+	ctx := testCtx(t, 4*time.Minute)
+	cb := upCustomerBGP(t, l, ctx)
+	var rp1, rp2 ReturnPath
+	ok := testenv.Wait(30*time.Second, func() bool {
+		rp1, rp2 = gatewayReturn(t, l, VGW), gatewayReturn(t, l, VGW2)
+		return (rp1.Tunnel == 1 || rp1.Tunnel == 2) && (rp2.Tunnel == 3 || rp2.Tunnel == 4) &&
+			len(rp1.Tunnels) == 1 && len(rp2.Tunnels) == 1
+	})
+	if !ok {
+		t.Fatalf("return paths vgw %+v vgw2 %+v: want one path each, over its own connection's tunnels", rp1, rp2)
+	}
+	t.Logf("vgw: %s\nvgw2: %s", rp1.Why, rp2.Why)
+	tab, err := cb.Table(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := map[string][]string{}
+	for _, p := range tab.Paths {
+		if p.From != "" {
+			from[p.Prefix] = append(from[p.Prefix], p.From)
+		}
+	}
+	want := func(ts ...tunnel) []string {
+		var out []string
+		for _, tun := range ts {
+			a, _ := tunnelInside(tun)
+			out = append(out, a.String())
+		}
+		slices.Sort(out)
+		return out
+	}
+	for prefix, ts := range map[string][]tunnel{VPCNetwork: l.st.connTunnels(1), VPC2Network: l.st.connTunnels(2)} {
+		got := from[prefix]
+		slices.Sort(got)
+		if !slices.Equal(got, want(ts...)) {
+			t.Errorf("the customer learned %s from %v, want from %v only", prefix, got, want(ts...))
+		}
+	}
+	if !ping(t, l, OnPrem, VPCHost, 3) {
+		t.Error("no ping to connection 1's VPC")
+	}
+	if !ping(t, l, OnPrem, VPC2Host, 3) {
+		t.Error("no ping to connection 2's VPC")
+	}
+}
+
+// TestTGWECMP: two VPN connections on one transit gateway. All four
+// sessions come up with AWS's one ASN; the transit gateway's route to the
+// on-prem network is one multipath route over all four tunnels; a tunnel
+// the customer announces with a longer AS path leaves the set and comes
+// back; a silenced endpoint leaves it once its session's hold timer
+// expires, and no other path leaves with it.
+func TestTGWECMP(t *testing.T) {
+	testenv.NeedRoot(t, "network namespaces, charon, FRR")
+	if err := checkZebra(); err != nil {
+		testenv.SkipOrFail(t, err.Error())
+	}
+	t.Parallel()
+	l := upLab(t, Options{Connections: 2, TGW: true, BGP: true})
+	checkConnectionFiles(t, l, awsconf.RoutingBGP)
+	ctx := testCtx(t, 5*time.Minute)
+	cb := upCustomerBGP(t, l, ctx)
+	st, err := l.BGPStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range st.Neighbors {
+		if n.Sent != 1 {
+			t.Errorf("AWS side sends %d prefixes on tunnel %d, want the VPC only", n.Sent, n.Tunnel)
+		}
+	}
+	waitSet := func(want []int, within time.Duration, keep []int) time.Duration {
+		t.Helper()
+		start := time.Now()
+		var rp ReturnPath
+		ok := testenv.Wait(within, func() bool {
+			rp = gatewayReturn(t, l, VGW)
+			for _, n := range keep {
+				if !slices.Contains(rp.Tunnels, n) {
+					t.Fatalf("tunnel %d left the ECMP set: %+v", n, rp)
+				}
+			}
+			return slices.Equal(rp.Tunnels, want)
+		})
+		if !ok {
+			t.Fatalf("the transit gateway's return path not over tunnels %v within %v: %+v", want, within, rp)
+		}
+		return time.Since(start)
+	}
+	waitSet([]int{1, 2, 3, 4}, 30*time.Second, nil)
+	rp := gatewayReturn(t, l, VGW)
+	t.Logf("TGW return path: %+v", rp)
+	if !strings.Contains(rp.Why, "multipath") {
+		t.Errorf("why %q", rp.Why)
+	}
+	if !ping(t, l, OnPrem, VPCHost, 3) {
+		t.Error("no ping over the transit gateway")
+	}
+
+	soft := func(lines ...string) {
+		t.Helper()
+		if err := cb.Configure(ctx, lines...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cb.Vtysh(ctx, "clear bgp ipv4 unicast * soft out"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	soft("route-map OUT4 permit 10", "set as-path prepend 65000")
+	waitSet([]int{1, 2, 3}, 30*time.Second, []int{1, 2, 3})
+	soft("route-map OUT4 permit 10", "no set as-path prepend")
+	waitSet([]int{1, 2, 3, 4}, 30*time.Second, []int{1, 2, 3})
+
+	if err := l.Fault(ctx, FaultSilenceTunnel3, true); err != nil {
+		t.Fatal(err)
+	}
+	d := waitSet([]int{1, 2, 4}, 90*time.Second, []int{1, 2, 4})
+	t.Logf("TIMING tgw_silenced_path_gone_s %.3f (hold %d s)", d.Seconds(), BGPHoldTime)
+	if d < 10*time.Second {
+		t.Errorf("tunnel 3 left the set %v after it was silenced: before its hold timer could expire", d)
+	}
+}
