@@ -29,6 +29,9 @@ type plan struct {
 	// NFT is table inet cgw exactly as "nft list table inet cgw" prints it;
 	// "" means no table.
 	NFT string
+	// Multipath reports that a route has several devices (ECMP): the
+	// multipath hash policy then hashes on the L4 ports.
+	Multipath bool
 }
 
 // linkSpec is one XFRM interface.
@@ -41,11 +44,25 @@ type linkSpec struct {
 
 // routeSpec is one of cgw's routes.
 type routeSpec struct {
-	Dst    netip.Prefix
-	Dev    string     // "" means an unreachable route
+	Dst netip.Prefix
+	Dev string // "" (and no Multi) means an unreachable route
+	// Multi are the devices of a multipath route (ECMP), sorted, two or
+	// more; Dev is "" then. Kernel mode only.
+	Multi  []string
 	Src    netip.Addr // zero: no preferred source
 	Table  int        // 0 means Table
 	Metric int        // 0 means Metric
+}
+
+// devs returns the devices r points at: none (unreachable), one or several.
+func (r routeSpec) devs() []string {
+	if len(r.Multi) > 0 {
+		return r.Multi
+	}
+	if r.Dev != "" {
+		return []string{r.Dev}
+	}
+	return nil
 }
 
 // metric returns the route metric of r.
@@ -74,9 +91,18 @@ type ruleSpec struct {
 
 func (r routeSpec) String() string {
 	var s string
-	if r.Dev == "" {
+	switch {
+	case len(r.Multi) > 0:
+		s = r.Dst.String()
+		for _, d := range r.Multi {
+			s += " nexthop dev " + d
+		}
+		if r.Src.IsValid() {
+			s += " src " + r.Src.String()
+		}
+	case r.Dev == "":
 		s = "unreachable " + r.Dst.String()
-	} else {
+	default:
 		s = r.Dst.String() + " dev " + r.Dev
 		if r.Src.IsValid() {
 			s += " src " + r.Src.String()
@@ -179,6 +205,25 @@ func validate(st State) error {
 	if st.Active != "" && !names[st.Active] {
 		return fmt.Errorf("state: active tunnel %q: no such tunnel", st.Active)
 	}
+	dsts := map[netip.Prefix]int{}
+	for i, p := range st.Paths {
+		if !p.Dst.IsValid() {
+			return fmt.Errorf("state: path %d: invalid destination prefix", i)
+		}
+		dst := p.Dst.Masked()
+		if j, ok := dsts[dst]; ok {
+			return fmt.Errorf("state: path %d (%s): destination already in path %d", i, dst, j)
+		}
+		dsts[dst] = i
+		for k, via := range p.Via {
+			if !names[via] {
+				return fmt.Errorf("state: path %d (%s): via %q: no such tunnel", i, dst, via)
+			}
+			if slices.Contains(p.Via[:k], via) {
+				return fmt.Errorf("state: path %d (%s): via %q named twice", i, dst, via)
+			}
+		}
+	}
 	return nil
 }
 
@@ -211,8 +256,15 @@ func carrier(st State, down map[string]bool) string {
 	if st.Active == "" {
 		return ""
 	}
+	return upDev(st, st.Active, down)
+}
+
+// upDev returns the device of the tunnel named name when that tunnel is up
+// and its device is not in down, else "". In libipsec mode every tunnel's
+// device is the TUN device.
+func upDev(st State, name string, down map[string]bool) string {
 	for _, t := range st.Tunnels {
-		if t.Name != st.Active {
+		if t.Name != name {
 			continue
 		}
 		if !t.Up {
@@ -228,6 +280,34 @@ func carrier(st State, down map[string]bool) string {
 		return dev
 	}
 	return ""
+}
+
+// routedDsts returns, for every destination of st.Remote and st.Paths
+// (masked), the devices that carry it: the active tunnel's for a remote
+// network, the up tunnels' of Via for a path, the union for a destination
+// in both; sorted and deduplicated, empty when none can.
+func routedDsts(st State, down map[string]bool) map[netip.Prefix][]string {
+	out := map[netip.Prefix][]string{}
+	add := func(dst netip.Prefix, dev string) {
+		devs := out[dst]
+		if dev != "" && !slices.Contains(devs, dev) {
+			devs = append(devs, dev)
+			slices.Sort(devs)
+		}
+		out[dst] = devs
+	}
+	active := carrier(st, down)
+	for _, dst := range st.Remote {
+		add(dst.Masked(), active)
+	}
+	for _, p := range st.Paths {
+		dst := p.Dst.Masked()
+		add(dst, "")
+		for _, via := range p.Via {
+			add(dst, upDev(st, via, down))
+		}
+	}
+	return out
 }
 
 // devices returns the tunnel devices of st, sorted.
@@ -274,9 +354,13 @@ func planFor(st State, down map[string]bool) (plan, error) {
 		slices.SortFunc(p.Links, func(a, b linkSpec) int { return strings.Compare(a.Name, b.Name) })
 	}
 
-	dev := carrier(st, down)
+	routed := routedDsts(st, down)
 	families := map[bool]bool{}
-	remote := normalize(st.Remote)
+	remote := make([]netip.Prefix, 0, len(routed))
+	for dst := range routed {
+		remote = append(remote, dst)
+	}
+	slices.SortFunc(remote, comparePrefix)
 	for _, dst := range normalize(st.Unrouted) {
 		if !slices.Contains(remote, dst) {
 			p.Routes = append(p.Routes, routeSpec{Dst: dst})
@@ -284,9 +368,20 @@ func planFor(st State, down map[string]bool) (plan, error) {
 		}
 	}
 	for _, dst := range remote {
-		r := routeSpec{Dst: dst, Dev: dev}
-		if dev != "" && st.Source.IsValid() && st.Source.Unmap().Is4() == dst.Addr().Is4() {
+		var r routeSpec
+		switch devs := routed[dst]; {
+		case len(devs) > 1:
+			r = routeSpec{Dst: dst, Multi: devs}
+		case len(devs) == 1:
+			r = routeSpec{Dst: dst, Dev: devs[0]}
+		default:
+			r = routeSpec{Dst: dst}
+		}
+		if len(r.devs()) > 0 && st.Source.IsValid() && st.Source.Unmap().Is4() == dst.Addr().Is4() {
 			r.Src = st.Source.Unmap()
+		}
+		if len(r.Multi) > 0 {
+			p.Multipath = true
 		}
 		p.Routes = append(p.Routes, r)
 		families[dst.Addr().Is6()] = true

@@ -47,6 +47,8 @@
 //     charon's 220 and of main (32766);
 //   - XFRM interfaces it created, marked with the interface alias
 //     [LinkAlias];
+//   - nexthop objects ("ip nexthop") for multipath routes, with protocol
+//     [Protocol] and ids from 198<<16+1 (12976129);
 //   - the nftables table "inet cgw".
 //
 // Rules are recognised by their protocol attribute, which needs Linux 4.17
@@ -66,6 +68,10 @@
 //	ip route replace 10.10.100.0/24 dev cgw-t1 src 172.31.16.1 table 198 proto 198 metric 100   # kernel, failover: same with dev cgw-t2
 //	ip route replace unreachable 10.10.100.0/24 table 198 proto 198 metric 100                 # no tunnel up
 //	ip route replace unreachable 10.10.100.0/24 table 198 proto 198 metric 4000                # the guard, always
+//	ip nexthop replace id 12976129 dev cgw-t1 proto 198                                        # ECMP: one per path device (and cgw-t2 …)
+//	ip nexthop replace id 12976133 group 12976129/12976130/… type resilient buckets 128 idle_timer 1 unbalanced_timer 30 proto 198
+//	ip route replace 10.10.100.0/24 nhid 12976133 src 172.31.16.1 table 198 proto 198 metric 100
+//	sysctl net.ipv4.fib_multipath_hash_policy=1 net.ipv6.fib_multipath_hash_policy=1           # while a multipath route exists
 //	ip link add cgw-t1 mtu 1436 type xfrm if_id 1 && ip link set cgw-t1 alias cgw             # kernel mode
 //	ip addr replace 169.254.10.2/30 dev cgw-t1 && sysctl net.ipv6.conf.cgw-t1.disable_ipv6=1 && ip link set cgw-t1 up
 //	ip addr replace 169.254.10.2/32 dev lo label lo:cgw                                        # BGP: State.InsideAddrs
@@ -74,7 +80,8 @@
 //	nft -f - <<< 'table inet cgw; delete table inet cgw; table inet cgw { … }'
 //
 // and the removal side is "ip route del … proto 198" for the routes into
-// the tunnels, "ip rule del … protocol 198", "ip route del unreachable …
+// the tunnels, "ip nexthop del id …" for nexthops with protocol 198
+// (groups first), "ip rule del … protocol 198", "ip route del unreachable …
 // proto 198" for the guards, "ip addr del … dev lo label lo:cgw", "ip link
 // del cgw-t1" and "nft delete table inet cgw", in that order.
 //
@@ -100,6 +107,30 @@
 // without it table 220's default route loops it back into the tunnel.
 // Remote networks must not contain the AWS endpoints' outside addresses:
 // unlike charon, cgw adds no throw routes for them.
+//
+// # Several paths: ECMP
+//
+// [State.Paths] route destinations over sets of tunnels, typically one
+// prefix learned over the tunnels of several VPN connections to a Transit
+// Gateway with ECMP. In kernel mode a destination with several up tunnels
+// is one route over a resilient nexthop group (Linux 5.13 or later): one
+// device nexthop per tunnel device, one group per destination, replaced in
+// place when a tunnel leaves or joins. A flow hashes to one of the group's
+// 128 buckets and keeps its tunnel as long as its bucket does: when a
+// tunnel leaves, only its buckets (its flows) move to the others; a tunnel
+// that joins takes over buckets idle for 1 s at once and, after 30 s of
+// imbalance, busy ones too. A classic RTA_MULTIPATH route would re-cut its
+// hash space on every change and move some of the other tunnels' flows as
+// well. The kernel itself drops a path whose device goes down from the
+// group; an XFRM interface has no carrier, so a dead tunnel leaves the
+// group with the Set that marks it not Up. While any multipath route is
+// installed fib_multipath_hash_policy is 1, hashing addresses, ports and
+// protocol as AWS does, so flows between the same two hosts spread too;
+// the previous value comes back when the last one goes, and at Close.
+//
+// In libipsec mode there is one TUN device and charon's kernel-libipsec
+// picks one SA per policy, so a Path with any tunnel up is one route into
+// the TUN device: no ECMP there.
 //
 // # MSS clamp
 //

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os/exec"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
@@ -28,10 +29,17 @@ type Manager struct {
 	// mu serialises Set, Check and Close and guards every field below.
 	mu     sync.Mutex
 	h      *netlink.Handle // NETLINK_ROUTE socket in the manager's namespace
+	raw    *rawConn        // another, for the nexthop objects netlink.Handle lacks
 	ns     netns.NsHandle  // duplicate of Options.Netns, or netns.None() for the current one
 	closed bool
 	last   *plan             // the plan of the last Set (nil before the first)
 	saved  map[string]string // /proc/sys path → value before cgw first changed it
+
+	// adoptDevices is a test seam: in kernel mode the tunnel devices
+	// exist already (veth pairs standing in for XFRM interfaces, which
+	// the test machine's kernel lacks), so Set neither creates nor checks
+	// them.
+	adoptDevices bool
 }
 
 // New returns a Manager working in opts.Netns. It changes nothing until the
@@ -41,7 +49,13 @@ func New(opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{log: opts.logger(), h: h, ns: ns, saved: map[string]string{}}, nil
+	raw, err := openRaw(ns)
+	if err != nil {
+		h.Close()
+		ns.Close()
+		return nil, err
+	}
+	return &Manager{log: opts.logger(), h: h, raw: raw, ns: ns, saved: map[string]string{}}, nil
 }
 
 // openNetns duplicates opts.Netns (so the caller keeps ownership of its
@@ -65,7 +79,9 @@ func openNetns(opts Options) (netns.NsHandle, *netlink.Handle, error) {
 
 // Set makes the kernel match st. It is idempotent: calling it again with
 // the same State changes nothing. It creates XFRM interfaces (kernel mode),
-// writes sysctls, adds rules, replaces routes and the nft table, and only
+// writes sysctls, adds rules, replaces routes (a multipath route with its
+// resilient nexthop group, see "Several paths: ECMP" in the package
+// documentation) and the nft table, and only
 // then deletes what st no longer wants, so traffic is never left without a
 // route during a change. A tunnel device that is missing or down is logged
 // and its routes are unreachable until a later Set finds it up. Errors from
@@ -85,7 +101,7 @@ func (m *Manager) Set(ctx context.Context, st State) error {
 		return fmt.Errorf("routes: %w", err)
 	}
 	var errs []error
-	if st.Mode == ModeKernel {
+	if st.Mode == ModeKernel && !m.adoptDevices {
 		for _, t := range st.Tunnels {
 			l := linkSpec{Name: t.IfName, IfID: t.IfID, MTU: t.MTU, Addr: t.Inside}
 			if err := m.ensureLink(l); err != nil {
@@ -110,7 +126,7 @@ func (m *Manager) Set(ctx context.Context, st State) error {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	wantRoutes, err := m.syncRoutesReplace(p)
+	wantRoutes, nh, err := m.syncRoutesReplace(p)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -121,6 +137,9 @@ func (m *Manager) Set(ctx context.Context, st State) error {
 		errs = append(errs, fmt.Errorf("routes: mss clamp: %w", err))
 	}
 	if err := m.deleteRoutesExcept(wantRoutes); err != nil {
+		errs = append(errs, err)
+	}
+	if err := m.deleteNexthopsExcept(nh); err != nil {
 		errs = append(errs, err)
 	}
 	if err := m.deleteRulesExcept(wantRules); err != nil {
@@ -135,7 +154,7 @@ func (m *Manager) Set(ctx context.Context, st State) error {
 	return errors.Join(errs...)
 }
 
-// Close removes every route, rule, inside address, XFRM interface and nft table cgw owns in
+// Close removes every route, nexthop object, rule, inside address, XFRM interface and nft table cgw owns in
 // the manager's namespace (also those left by an earlier crashed run),
 // writes back the sysctls cgw changed, and releases the netlink handle.
 // Calling Close again does nothing and returns nil.
@@ -146,22 +165,24 @@ func (m *Manager) Close() error {
 		return nil
 	}
 	m.closed = true
-	err := removeAll(context.Background(), m.h, m.ns, m.log)
+	err := removeAll(context.Background(), m.h, m.raw, m.ns, m.log)
 	err = errors.Join(err, m.restoreSysctls())
 	m.h.Close()
+	m.raw.Close()
 	m.ns.Close()
 	return err
 }
 
 // Cleanup removes everything cgw marks as its own in opts.Netns: routes
 // with protocol [Protocol] (in any table), rules with protocol [Protocol],
-// addresses on lo labelled [AddrLabel], XFRM interfaces
-// with alias [LinkAlias] and the nft table inet cgw. It is for `cgw cleanup`
+// nexthop objects with protocol [Protocol], addresses on lo labelled
+// [AddrLabel], XFRM interfaces with alias [LinkAlias] and the nft table
+// inet cgw. It is for `cgw cleanup`
 // after a crash, when no Manager is left to Close. It leaves sysctls alone:
 // their previous values died with the Manager.
 //
 // Equivalent to, in this order (see removeAll): ip route del <each route into a tunnel> proto 198;
-// ip rule del protocol 198 (each); ip route del <each unreachable route> proto 198;
+// ip nexthop del id <each nexthop with proto 198, groups first>; ip rule del protocol 198 (each); ip route del <each unreachable route> proto 198;
 // ip addr del <each address labelled lo:cgw> dev lo;
 // ip link del <cgw xfrm interfaces>; nft delete table inet cgw.
 func Cleanup(ctx context.Context, opts Options) error {
@@ -171,15 +192,21 @@ func Cleanup(ctx context.Context, opts Options) error {
 	}
 	defer ns.Close()
 	defer h.Close()
-	return removeAll(ctx, h, ns, opts.logger())
+	raw, err := openRaw(ns)
+	if err != nil {
+		return err
+	}
+	defer raw.Close()
+	return removeAll(ctx, h, raw, ns, opts.logger())
 }
 
 // removeAll deletes all cgw-owned state: adds are over, so only deletes.
 // The order never opens a gap while any of it remains: the routes into the
 // tunnels go first (the guards beneath them answer instead), then the
-// rules (nothing is looked up in table 198 any more), and only then the
-// unreachable routes, the guards among them.
-func removeAll(ctx context.Context, h *netlink.Handle, ns netns.NsHandle, log *slog.Logger) error {
+// nexthop objects they used, then the rules (nothing is looked up in table
+// 198 any more), and only then the unreachable routes, the guards among
+// them.
+func removeAll(ctx context.Context, h *netlink.Handle, raw *rawConn, ns netns.NsHandle, log *slog.Logger) error {
 	var errs []error
 	routes, err := ownedRoutes(h)
 	if err != nil {
@@ -191,12 +218,16 @@ func removeAll(ctx context.Context, h *netlink.Handle, ns netns.NsHandle, log *s
 			if unreachable(r) != last {
 				continue
 			}
-			if err := h.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
-				errs = append(errs, fmt.Errorf("routes: delete route %s: %w", routeDst(r), err))
+			if err := deleteRoute(h, r); err != nil {
+				errs = append(errs, err)
 			}
 		}
 	}
 	delRoutes(false)
+	nhs, err := deleteOwnedNexthops(raw, nil)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	rules, err := ownedRules(h)
 	if err != nil {
 		errs = append(errs, err)
@@ -223,8 +254,8 @@ func removeAll(ctx context.Context, h *netlink.Handle, ns netns.NsHandle, log *s
 	if _, err := applyNFT(ctx, ns, ""); err != nil && !errors.Is(err, exec.ErrNotFound) {
 		errs = append(errs, fmt.Errorf("routes: delete table inet %s: %w", NFTTable, err))
 	}
-	if len(routes)+len(rules)+len(links) > 0 {
-		log.Info("removed cgw state", "routes", len(routes), "rules", len(rules), "interfaces", len(links))
+	if len(routes)+nhs+len(rules)+len(links) > 0 {
+		log.Info("removed cgw state", "routes", len(routes), "nexthops", nhs, "rules", len(rules), "interfaces", len(links))
 	}
 	return errors.Join(errs...)
 }
@@ -244,7 +275,7 @@ func (m *Manager) Check(ctx context.Context) []Warning {
 	if m.last != nil {
 		p = *m.last
 	}
-	ws := checkSysctls(m.ns, p.Devices)
+	ws := checkSysctls(m.ns, p.Devices, p.Multipath)
 	ws = append(ws, m.checkRoutes(p)...)
 	if p.NFT != "" {
 		cur, err := listNFT(ctx, m.ns)
@@ -288,11 +319,13 @@ func (m *Manager) checkRoutes(p plan) []Warning {
 		}
 	}
 	for _, want := range p.Routes {
-		if want.Dev == "" {
-			continue
+		var idxs []int
+		for _, d := range want.devs() {
+			if link, err := m.h.LinkByName(d); err == nil {
+				idxs = append(idxs, link.Attrs().Index)
+			}
 		}
-		link, err := m.h.LinkByName(want.Dev)
-		if err != nil {
+		if len(idxs) == 0 {
 			continue
 		}
 		probe := want.Dst.Addr()
@@ -304,12 +337,12 @@ func (m *Manager) checkRoutes(p plan) []Warning {
 			ws = append(ws, Warning{Code: "route-lookup", Message: fmt.Sprintf("route lookup for %s failed: %v", probe, err)})
 			continue
 		}
-		if got[0].LinkIndex != link.Attrs().Index {
+		if !slices.Contains(idxs, got[0].LinkIndex) {
 			name := fmt.Sprint(got[0].LinkIndex)
 			if l, err := m.h.LinkByIndex(got[0].LinkIndex); err == nil {
 				name = l.Attrs().Name
 			}
-			ws = append(ws, Warning{Code: "route-lookup", Message: fmt.Sprintf("traffic to %s leaves via %s, not %s: something ahead of cgw's rule %d takes it", probe, name, want.Dev, RulePriorityTable)})
+			ws = append(ws, Warning{Code: "route-lookup", Message: fmt.Sprintf("traffic to %s leaves via %s, not %s: something ahead of cgw's rule %d takes it", probe, name, strings.Join(want.devs(), " or "), RulePriorityTable)})
 		}
 	}
 	return ws
@@ -537,22 +570,48 @@ func keyOf(r netlink.Route) routeKey {
 }
 
 // syncRoutesReplace replaces every route the plan wants that differs from
-// the kernel's, and returns the keys it wants. A route onto a device that
-// turns out to be down becomes unreachable.
+// the kernel's, and returns the keys it wants and the nexthop objects it
+// keeps (nil if they could not be listed). A route onto a device that
+// turns out to be down becomes unreachable; a multipath route over
+// devices of which fewer than two are left becomes a route over the one
+// left, or unreachable.
 //
-// Equivalent to: ip route replace DST dev DEV src SRC table 198 proto 198 metric 100
-func (m *Manager) syncRoutesReplace(p plan) (map[routeKey]bool, error) {
+// Equivalent to: ip route replace DST dev DEV src SRC table 198 proto 198 metric 100,
+// or for a multipath route the commands of replaceMultipath.
+func (m *Manager) syncRoutesReplace(p plan) (map[routeKey]bool, *nhSync, error) {
 	have, err := ownedRoutes(m.h)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	haveBy := map[routeKey]netlink.Route{}
 	for _, r := range have {
 		haveBy[keyOf(r)] = r
 	}
-	want := map[routeKey]bool{}
 	var errs []error
+	nh, err := m.loadNexthops()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	want := map[routeKey]bool{}
 	for _, spec := range p.Routes {
+		if len(spec.Multi) > 0 {
+			if nh == nil {
+				m.log.Warn("nexthops unknown; routing over the first device only until the next Set", "dst", spec.Dst, "devices", spec.Multi)
+				spec.Dev, spec.Multi = spec.Multi[0], nil
+			} else {
+				k := routeKey{table: spec.table(), metric: spec.metric(), dst: spec.Dst}
+				cur, ok := haveBy[k]
+				done, fallback, err := m.replaceMultipath(spec, cur, ok, nh)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("routes: replace route %s: %w", spec, err))
+				}
+				if done {
+					want[k] = true
+					continue
+				}
+				spec = fallback
+			}
+		}
 		r, err := m.netlinkRoute(spec)
 		if err != nil {
 			m.log.Warn("route device gone; installing unreachable", "dst", spec.Dst, "err", err)
@@ -561,7 +620,7 @@ func (m *Manager) syncRoutesReplace(p plan) (map[routeKey]bool, error) {
 		}
 		k := keyOf(*r)
 		want[k] = true
-		if cur, ok := haveBy[k]; ok && sameRoute(cur, *r) {
+		if cur, ok := haveBy[k]; ok && sameRoute(cur, *r) && (nh == nil || nh.routes[k] == 0) {
 			continue
 		}
 		err = m.h.RouteReplace(r)
@@ -575,7 +634,7 @@ func (m *Manager) syncRoutesReplace(p plan) (map[routeKey]bool, error) {
 			errs = append(errs, fmt.Errorf("routes: replace route %s: %w", spec, err))
 		}
 	}
-	return want, errors.Join(errs...)
+	return want, nh, errors.Join(errs...)
 }
 
 // deleteRoutesExcept deletes cgw's routes whose key is not in want.
@@ -592,11 +651,27 @@ func (m *Manager) deleteRoutesExcept(want map[routeKey]bool) error {
 		if want[keyOf(r)] {
 			continue
 		}
-		if err := m.h.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
-			errs = append(errs, fmt.Errorf("routes: delete route %s: %w", routeDst(r), err))
+		if err := deleteRoute(m.h, r); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// deleteRoute deletes one of cgw's routes as listed; one already gone is
+// not an error. A route over a nexthop object lists its members as
+// RTA_MULTIPATH, which the kernel would not match on delete, so it is
+// deleted by its key alone.
+//
+// Equivalent to: ip route del DST table T proto 198 metric M
+func deleteRoute(h *netlink.Handle, r netlink.Route) error {
+	if len(r.MultiPath) > 0 || (r.Type == unix.RTN_UNICAST && r.LinkIndex == 0) {
+		r.MultiPath, r.LinkIndex, r.Scope = nil, 0, netlink.SCOPE_NOWHERE
+	}
+	if err := h.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("routes: delete route %s: %w", routeDst(r), err)
+	}
+	return nil
 }
 
 // netlinkRoute turns a spec into the route cgw installs.

@@ -40,24 +40,7 @@ func newTestNetns(t *testing.T) *testNetns {
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		t.Fatalf("needs /dev/net/tun for the stand-in ipsec0: %v", err)
 	}
-	ns := func() netns.NsHandle {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			t.Fatalf("get current netns: %v", err)
-		}
-		defer orig.Close()
-		ns, err := netns.New() // enters the new namespace
-		if err != nil {
-			t.Fatalf("create netns: %v", err)
-		}
-		if err := netns.Set(orig); err != nil {
-			t.Fatalf("return to the original netns: %v", err) // the thread stays locked: Fatal ends the goroutine
-		}
-		return ns
-	}()
-	t.Cleanup(func() { ns.Close() })
+	ns := newNetns(t)
 	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
 	if err != nil {
 		t.Fatalf("netlink handle in test netns: %v", err)
@@ -91,6 +74,31 @@ func newTestNetns(t *testing.T) *testNetns {
 		tn.setUp(t, name, true)
 	}
 	return tn
+}
+
+// newNetns returns a fresh unnamed network namespace, gone when the test
+// ends.
+func newNetns(t *testing.T) netns.NsHandle {
+	t.Helper()
+	ns := func() netns.NsHandle {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			t.Fatalf("get current netns: %v", err)
+		}
+		defer orig.Close()
+		ns, err := netns.New() // enters the new namespace
+		if err != nil {
+			t.Fatalf("create netns: %v", err)
+		}
+		if err := netns.Set(orig); err != nil {
+			t.Fatalf("return to the original netns: %v", err) // the thread stays locked: Fatal ends the goroutine
+		}
+		return ns
+	}()
+	t.Cleanup(func() { ns.Close() })
+	return ns
 }
 
 func (tn *testNetns) link(t *testing.T, name string) netlink.Link {

@@ -141,6 +141,18 @@ type State struct {
 // when several are, in kernel mode; to its guard (unreachable) when none
 // is. In libipsec mode every tunnel's device is the one TUN device, so a
 // Path with any tunnel up is one route into it.
+//
+// In detail: a tunnel counts when it is Up and its device exists and is up.
+// Dst is masked; two Paths may not share a Dst, a Via name appears once and
+// must name one of State.Tunnels (Tunnel.Name, not the interface). An empty
+// Via is allowed and routes Dst nowhere (unreachable). The route at Metric
+// is unreachable while no tunnel counts, and the guard at GuardMetric is
+// beneath it always, as for Remote. In kernel mode the multipath route is a
+// resilient nexthop group, one per Dst, replaced in place when a tunnel
+// joins or leaves, so the flows of the other tunnels stay where they are
+// (see the package documentation, "Several paths: ECMP"). The libipsec data
+// plane cannot spread flows: charon's kernel-libipsec picks one SA per
+// policy, so there a Path is failover at best, never ECMP.
 type Path struct {
 	Dst netip.Prefix
 	Via []string // tunnel names, as in State.Tunnels
@@ -168,7 +180,8 @@ func (o Options) logger() *slog.Logger {
 // [Manager.Check].
 type Warning struct {
 	// Code is a stable identifier: "forwarding-off", "rp-filter-strict",
-	// "foreign-route", "route-lookup", "nft-table-missing", or
+	// "foreign-route", "route-lookup", "nft-table-missing",
+	// "multipath-hash" (the multipath hash ignores ports), or
 	// "check-error" when the check itself could not read something.
 	Code string
 	// Message says what was found, for a human.

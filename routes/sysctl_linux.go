@@ -67,8 +67,41 @@ func (m *Manager) applySysctls(p plan) error {
 		for _, l := range p.Links {
 			set(sysctlPath("net", "ipv6", "conf", l.Name, "disable_ipv6"), "1")
 		}
+		for _, path := range hashPolicyPaths {
+			if p.Multipath {
+				set(path, "1")
+			} else if err := m.restoreSysctl(path); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		return errors.Join(errs...)
 	})
+}
+
+// hashPolicyPaths are the multipath hash policies. While a multipath route
+// is installed cgw sets them to 1, a hash over source and destination
+// address and port and the protocol, like AWS's flow hashing across VPN
+// ECMP paths, so that flows between the same two hosts spread too (the
+// default, 0, hashes addresses only); when the last multipath route goes,
+// it writes back the value it found.
+var hashPolicyPaths = []string{
+	sysctlPath("net", "ipv4", "fib_multipath_hash_policy"),
+	sysctlPath("net", "ipv6", "fib_multipath_hash_policy"),
+}
+
+// restoreSysctl writes back the value cgw found at path, if cgw changed it,
+// and forgets it. It must run inside the manager's namespace.
+func (m *Manager) restoreSysctl(path string) error {
+	old, ok := m.saved[path]
+	if !ok {
+		return nil
+	}
+	delete(m.saved, path)
+	if err := writeSysctl(path, old); err != nil {
+		return err
+	}
+	m.log.Info("restored sysctl", "key", sysctlName(path), "to", old)
+	return nil
 }
 
 // setSysctl writes want to path if it differs, keeping the first value it
@@ -118,8 +151,9 @@ func (m *Manager) restoreSysctls() error {
 	})
 }
 
-// checkSysctls reports forwarding off and strict rp_filter on the devices.
-func checkSysctls(ns netns.NsHandle, devs []string) []Warning {
+// checkSysctls reports forwarding off, strict rp_filter on the devices
+// and, with multipath routes, an IPv4 multipath hash that ignores ports.
+func checkSysctls(ns netns.NsHandle, devs []string, multipath bool) []Warning {
 	var ws []Warning
 	err := netnsrun.Run(ns, func() error {
 		fwd, err := readSysctl(sysctlPath("net", "ipv4", "ip_forward"))
@@ -128,6 +162,11 @@ func checkSysctls(ns netns.NsHandle, devs []string) []Warning {
 		}
 		if fwd != "1" {
 			ws = append(ws, Warning{Code: "forwarding-off", Message: fmt.Sprintf("net.ipv4.ip_forward is %s: hosts behind the gateway cannot use the tunnel", fwd)})
+		}
+		if multipath {
+			if hp, err := readSysctl(hashPolicyPaths[0]); err == nil && hp != "1" {
+				ws = append(ws, Warning{Code: "multipath-hash", Message: fmt.Sprintf("net.ipv4.fib_multipath_hash_policy is %s, not 1: flows between the same two hosts do not spread over the paths; the next Set restores it", hp)})
+			}
 		}
 		all, _ := readSysctl(sysctlPath("net", "ipv4", "conf", "all", "rp_filter"))
 		for _, dev := range devs {
