@@ -39,13 +39,15 @@ type Status struct {
 	BGPRoutes []BGPRoute `json:"bgp_routes,omitempty"`
 	// BGPSteering is return-path steering (routing bgp only).
 	BGPSteering *BGPSteering `json:"bgp_steering,omitempty"`
-	// Connections are the VPN connections, in config order: always at
-	// least one.
-	Connections []ConnectionStatus `json:"connections"`
+	Warnings    []string     `json:"warnings"`
+	Time        time.Time    `json:"time"`
 	// ECMP is bgp.ecmp.
-	ECMP     bool      `json:"ecmp,omitempty"`
-	Warnings []string  `json:"warnings"`
-	Time     time.Time `json:"time"`
+	ECMP bool `json:"ecmp,omitempty"`
+	// Connections are the VPN connections, in config order: always at
+	// least one. It comes last in the JSON, so that a script reading the
+	// first connection's fields can cut it off ("connections": to the
+	// end) and see the status of one connection as before.
+	Connections []ConnectionStatus `json:"connections"`
 
 	// CharonWarning is set while charon cannot be reached.
 	CharonWarning string `json:"-"`
