@@ -133,6 +133,23 @@ func (c *Config) forConnection(i int) *Config {
 	return &e
 }
 
+// EachConnection returns the configuration of every connection as one
+// connection's (the top-level keys with the entry's own over them), in
+// config order; with no connections list, c itself. The names the daemon
+// gives connections without one come from their AWS files (Status has
+// them). For commands that look at one connection at a time (diagnose:
+// which connection's remote_networks hold TARGET).
+func (c *Config) EachConnection() []*Config {
+	if len(c.Connections) == 0 {
+		return []*Config{c}
+	}
+	out := make([]*Config, len(c.Connections))
+	for i := range c.Connections {
+		out[i] = c.forConnection(i)
+	}
+	return out
+}
+
 // checkConnName checks a connection's name.
 func checkConnName(n string) error {
 	if n == "" || len(n) > maxConnName {

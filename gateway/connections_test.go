@@ -94,6 +94,9 @@ func TestLoadConnections(t *testing.T) {
 	if diff := cmp.Diff(wantEff, got, cmpNet); diff != "" {
 		t.Errorf("each connection's configuration (-want +got):\n%s", diff)
 	}
+	if each := c.EachConnection(); len(each) != 2 || each[1].Identity != "198.51.100.60" || each[0].Monitors[0] != addr("10.10.100.110") {
+		t.Errorf("EachConnection: %+v", each)
+	}
 	if a.Connections != nil || a.Dataplane != DataplaneLibIPsec {
 		t.Errorf("connection 0: connections %v, dataplane %q: want none, the gateway's", a.Connections, a.Dataplane)
 	}
