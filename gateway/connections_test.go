@@ -419,6 +419,18 @@ func TestMergeRoutes(t *testing.T) {
 				Paths:   []routes.Path{{Dst: vpc, Via: []string{"cgw-tunnel1", "cgw-tunnel4"}}}},
 		},
 		{
+			name:   "ECMP: the monitors go by the active tunnel only, so the probes judge the tunnel the policy names",
+			kernel: true, ecmp: true,
+			conns: []*connection{func() *connection {
+				cn := withBGP(testConn("a", 0, 2, nil, true, true), tie())
+				cn.cfg.Monitors = []netip.Addr{netip.MustParseAddr("10.30.0.5")}
+				return cn
+			}()},
+			want: routes.State{Mode: routes.ModeKernel, MSS: 1398, Local: nets("172.31.16.0/20"),
+				Tunnels: kernelTunnels(2, true, true),
+				Paths:   []routes.Path{{Dst: pfx("10.30.0.5/32"), Via: []string{"cgw-tunnel2"}}, {Dst: vpc, Via: []string{"cgw-tunnel1", "cgw-tunnel2"}}}},
+		},
+		{
 			name:   "ECMP: the tunnel the policy left for a lost path leaves the multipath route at once",
 			kernel: true, ecmp: true,
 			conns: []*connection{func() *connection {

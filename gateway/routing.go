@@ -115,6 +115,10 @@ type connRoutes struct {
 	// equal are, with bgp.ecmp, the learned prefixes with the up tunnels
 	// whose paths tie for the best.
 	equal []equalPaths
+	// pinned are, with bgp.ecmp, the connection's monitors (/32s) via its
+	// active tunnel only: the probes then judge that tunnel, which the
+	// policy's failover names, rather than whichever the flow hash picks.
+	pinned []routes.Path
 }
 
 // equalPaths is a learned prefix and the up tunnels (charon names) whose
@@ -155,6 +159,11 @@ func (cn *connection) wish(dp Dataplane, source netip.Addr, ecmp bool) connRoute
 	out := connRoutes{state: st}
 	if ecmp {
 		out.equal = cn.equalPaths()
+		if st.Active != "" {
+			for _, m := range cn.cfg.Monitors {
+				out.pinned = append(out.pinned, routes.Path{Dst: netip.PrefixFrom(m, m.BitLen()), Via: []string{st.Active}})
+			}
+		}
 	}
 	return out
 }
@@ -203,7 +212,8 @@ func (cn *connection) equalPaths() []equalPaths {
 // connections route goes by the first in config order; with ECMP, a
 // prefix learned with equal attributes (AS path length, MED) on several up
 // tunnels, across connections, is one Path over all of them (the best
-// attributes win; the others' tunnels are left out). The tunnels, local
+// attributes win; the others' tunnels are left out), and each
+// connection's monitors go by its active tunnel only. The tunnels, local
 // networks, unrouted networks, inside addresses and guards are unions; the
 // MSS is the smallest of the connections' active tunnels'.
 func mergeRoutes(wishes []connRoutes, ecmp bool) routes.State {
@@ -217,6 +227,14 @@ func mergeRoutes(wishes []connRoutes, ecmp bool) routes.State {
 	first := wishes[0].state
 	st.Mode, st.Source, st.TunDev = first.Mode, first.Source, first.TunDev
 	taken := map[netip.Prefix]bool{}
+	for _, w := range wishes {
+		for _, p := range w.pinned {
+			if !taken[p.Dst] {
+				taken[p.Dst] = true
+				st.Paths = append(st.Paths, p)
+			}
+		}
+	}
 	if ecmp {
 		type best struct {
 			i         int // in st.Paths
