@@ -425,8 +425,9 @@ LEAK_BASE=$(leaks)
 ip netns exec "$NS_ONPREM" ping -n -D -O -i 0.2 "$VPC" >/tmp/ping-leak.log 2>&1 &
 LEAK_PING_PID=$!
 while :; do
-	s=$(cgw status --socket "$SOCK" --json 2>/dev/null)
-	up=$(sed '/"connections": \[/,$d' <<<"$s" | grep -c '"up": true')
+	# Without the connections list, which repeats the tunnels.
+	s=$(cgw status --socket "$SOCK" --json 2>/dev/null | sed '/"connections": \[/,$d')
+	up=$(grep -c '"up": true' <<<"$s")
 	[ "$up" -eq 2 ] && break
 	kill -0 "$CGW_PID" 2>/dev/null || { CGW_PID=; fail "cgw: cgw run exited: $(tail -3 /tmp/cgw.log | tr '\n' ' ')"; }
 	[ "$(elapsed "$t" | cut -d. -f1)" -ge "$CGW_UP_MAX" ] &&
