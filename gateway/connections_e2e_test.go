@@ -122,9 +122,9 @@ func scrape(t *testing.T, g *gateway.Gateway) string {
 // (static routing, the faithful libipsec AWS side): all four tunnels come
 // up under their own names, pings reach both VPCs, status and metrics name
 // both; silencing connection 2's active tunnel fails over connection 2
-// only; and a reload that removes connection 2 leaves connection 1's SAs
+// only; a reload that removes connection 2 leaves connection 1's SAs
 // (the same unique ids) and routes as they were, and unloads only
-// connection 2's tunnels.
+// connection 2's tunnels; one that adds it back gives it its names again.
 func TestRunTwoConnections(t *testing.T) {
 	l := labtest.Up(t, lab.Options{Connections: 2})
 	r := runGateway(t, l, withConfig(func(c *gateway.Config) { c.MetricsListen = "127.0.0.1:0" }))
@@ -240,4 +240,26 @@ func TestRunTwoConnections(t *testing.T) {
 	if m := scrape(t, r.g); strings.Contains(m, `connection="conn2"`) {
 		t.Error("metrics still name connection 2 after the reload")
 	}
+
+	// A reload that adds it back: it takes the free slot 1 again (the
+	// same names), comes up, and connection 1 is still not touched.
+	full, err := gateway.LoadConfig(l.ConfigFile(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full.MetricsListen = "127.0.0.1:0"
+	if err := r.g.Reload(ctx, full); err != nil {
+		t.Fatalf("reload adding connection 2: %v", err)
+	}
+	s = waitStatus(t, r.g, 60*time.Second, "four tunnels up after adding connection 2 back", allFourUp)
+	if got := s.Connections[1].Tunnels; got[0].Name != "cgw-tunnel3" || got[1].Name != "cgw-tunnel4" {
+		t.Errorf("connection 2 added back as %s, %s; want cgw-tunnel3, cgw-tunnel4", got[0].Name, got[1].Name)
+	}
+	if got := sasOf(t, l, "cgw-tunnel1", "cgw-tunnel2"); !slices.Equal(got, before) {
+		t.Errorf("connection 1's SAs changed when connection 2 came back:\nbefore %v\nafter  %v", before, got)
+	}
+	testenv.Eventually(t, 30*time.Second, "pings reach connection 2's VPC again", func() bool {
+		_, ok := pingHost(t, l, lab.VPC2Host, 2)
+		return ok
+	})
 }
