@@ -79,6 +79,19 @@ func TestReloadConnectionsSlots(t *testing.T) {
 		t.Errorf("status connections (-want +got):\n%s", diff)
 	}
 
+	// A change to one connection (its IKE identity) reloads its tunnels
+	// only.
+	changed := conf("a", "c", "bgp-d")
+	changed.Connections[1].Identity = "198.51.100.77"
+	cTunnel := g.conns[1].tunnels[0]
+	reload(changed)
+	if g.conns[0].tunnels[0] != aTunnel || g.conns[2].tunnels[0].spec.LocalID == "198.51.100.77" {
+		t.Error("a change to connection c touched another connection")
+	}
+	if got := g.conns[1].tunnels[0]; got == cTunnel || got.spec.LocalID != "198.51.100.77" || got.spec.Name != "cgw-tunnel5" {
+		t.Errorf("connection c after its identity changed: %s, identity %s", got.spec.Name, got.spec.LocalID)
+	}
+
 	// A bad reload changes nothing.
 	bad := conf("a", "c")
 	bad.Connections[1].AWSConfig = "/nonexistent/vpn.txt"
