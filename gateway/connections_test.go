@@ -435,12 +435,31 @@ func TestMergeRoutes(t *testing.T) {
 			kernel: true, ecmp: true,
 			conns: []*connection{func() *connection {
 				cn := withBGP(testConn("a", 0, 1, nil, true, true), tie())
+				cn.cfg.Monitors = []netip.Addr{netip.MustParseAddr("10.30.0.5")}
 				cn.fo.suspect = 2
 				return cn
 			}(), withBGP(testConn("b", 1, 1, nil, true, true), tie())},
 			want: routes.State{Mode: routes.ModeKernel, MSS: 1382, Local: nets("172.31.16.0/20"),
 				Tunnels: kernelTunnels(4, true, true, true, true),
-				Paths:   []routes.Path{{Dst: vpc, Via: []string{"cgw-tunnel1", "cgw-tunnel3", "cgw-tunnel4"}}}},
+				Paths: []routes.Path{{Dst: pfx("10.30.0.5/32"), Via: []string{"cgw-tunnel1"}},
+					{Dst: vpc, Via: []string{"cgw-tunnel1", "cgw-tunnel3", "cgw-tunnel4"}}}},
+		},
+		{
+			name:   "ECMP: a monitor two connections probe goes by the hash, and a probe loss names no tunnel to drop",
+			kernel: true, ecmp: true,
+			conns: []*connection{func() *connection {
+				cn := withBGP(testConn("a", 0, 1, nil, true, true), tie())
+				cn.cfg.Monitors = []netip.Addr{netip.MustParseAddr("10.30.0.5")}
+				cn.fo.suspect = 2
+				return cn
+			}(), func() *connection {
+				cn := withBGP(testConn("b", 1, 1, nil, true, true), tie())
+				cn.cfg.Monitors = []netip.Addr{netip.MustParseAddr("10.30.0.5")}
+				return cn
+			}()},
+			want: routes.State{Mode: routes.ModeKernel, MSS: 1382, Local: nets("172.31.16.0/20"),
+				Tunnels: kernelTunnels(4, true, true, true, true),
+				Paths:   []routes.Path{{Dst: vpc, Via: []string{"cgw-tunnel1", "cgw-tunnel2", "cgw-tunnel3", "cgw-tunnel4"}}}},
 		},
 		{
 			name:   "ECMP: unequal attributes across connections: the better path only",

@@ -393,6 +393,8 @@ func (g *Gateway) startProber(cn *connection) {
 		return
 	}
 	p.lost = g.lost // one signal for the loop, whichever connection lost its path
+	// Slot 0 keeps the pid as its echo identifier, the others follow it.
+	p.setEchoID(os.Getpid() + cn.slot)
 	cn.prober = p
 	pctx, stop := context.WithCancel(g.run.ctx)
 	done := make(chan struct{})

@@ -99,9 +99,21 @@ func (g *Gateway) insideAddress(ns netns.NsHandle) netip.Addr {
 // desiredRoutes is the routes state for the loop's view of every
 // connection, merged into one (mergeRoutes).
 func (g *Gateway) desiredRoutes(source netip.Addr) routes.State {
+	// A monitor two connections probe (one VPC behind one transit
+	// gateway) cannot go by both connections' active tunnels.
+	probed := map[netip.Addr]int{}
+	for _, cn := range g.conns {
+		for _, m := range cn.cfg.Monitors {
+			probed[m]++
+		}
+	}
 	var wishes []connRoutes
 	for _, cn := range g.conns {
-		wishes = append(wishes, cn.wish(g.dataplane, source, g.cfg.BGP.ECMP))
+		pin := g.cfg.BGP.ECMP && len(cn.cfg.Monitors) > 0
+		for _, m := range cn.cfg.Monitors {
+			pin = pin && probed[m] == 1
+		}
+		wishes = append(wishes, cn.wish(g.dataplane, source, g.cfg.BGP.ECMP, pin))
 	}
 	return mergeRoutes(wishes, g.cfg.BGP.ECMP)
 }
@@ -118,6 +130,7 @@ type connRoutes struct {
 	// pinned are, with bgp.ecmp, the connection's monitors (/32s) via its
 	// active tunnel only: the probes then judge that tunnel, which the
 	// policy's failover names, rather than whichever the flow hash picks.
+	// None when another connection probes one of them too.
 	pinned []routes.Path
 }
 
@@ -130,8 +143,9 @@ type equalPaths struct {
 	med       uint32
 }
 
-// wish is cn's connRoutes.
-func (cn *connection) wish(dp Dataplane, source netip.Addr, ecmp bool) connRoutes {
+// wish is cn's connRoutes; pin: with ECMP, its monitors are its own, so
+// they go by its active tunnel and a probe loss names that tunnel.
+func (cn *connection) wish(dp Dataplane, source netip.Addr, ecmp, pin bool) connRoutes {
 	st := routes.State{
 		Mode:   routes.ModeLibipsec,
 		Remote: cn.cfg.RemoteNetworks,
@@ -158,8 +172,8 @@ func (cn *connection) wish(dp Dataplane, source netip.Addr, ecmp bool) connRoute
 	cn.bgpRoutes(&st)
 	out := connRoutes{state: st}
 	if ecmp {
-		out.equal = cn.equalPaths()
-		if st.Active != "" {
+		out.equal = cn.equalPaths(pin)
+		if pin && st.Active != "" {
 			for _, m := range cn.cfg.Monitors {
 				out.pinned = append(out.pinned, routes.Path{Dst: netip.PrefixFrom(m, m.BitLen()), Via: []string{st.Active}})
 			}
@@ -169,10 +183,11 @@ func (cn *connection) wish(dp Dataplane, source netip.Addr, ecmp bool) connRoute
 }
 
 // equalPaths lists, for every learned prefix cn routes, the tunnels whose
-// paths tie for the best: up, their session established, and not the
-// tunnel the policy left for a lost path (a dead path leaves the
-// multipath route at once, not at the hold timer).
-func (cn *connection) equalPaths() []equalPaths {
+// paths tie for the best: up, their session established, and, when its
+// probes judge its active tunnel (pinned), not the tunnel the policy left
+// for a lost path (a dead path leaves the multipath route at once, not at
+// the hold timer). Probes that the flow hash spreads name no tunnel.
+func (cn *connection) equalPaths(pinned bool) []equalPaths {
 	b := cn.bgp
 	if b == nil {
 		return nil
@@ -190,7 +205,7 @@ func (cn *connection) equalPaths() []equalPaths {
 		e := equalPaths{dst: r.Prefix, asPathLen: r.ASPathLen, med: r.MED}
 		for _, n := range best {
 			t := cn.tunnelByNumber(n)
-			if p, ok := b.peerState(n); t == nil || !t.up() || !ok || !p.Established() || n == cn.fo.suspect {
+			if p, ok := b.peerState(n); t == nil || !t.up() || !ok || !p.Established() || pinned && n == cn.fo.suspect {
 				continue
 			}
 			e.via = append(e.via, t.spec.Name)
