@@ -476,11 +476,13 @@ func (s BGPStatus) String() string {
 		fmt.Fprintf(&b, "%-18s %-18s %-6d %-4s %s\n", p.Prefix, from, p.MED, best, p.ASPath)
 	}
 	if len(s.VGW) > 0 {
-		fmt.Fprintf(&b, "vgw (zebra installs its best path):\n")
+		fmt.Fprintf(&b, "vgw (zebra installs its best path; * best, = multipath with it):\n")
 		for _, p := range s.VGW {
 			best := ""
 			if p.Best {
 				best = "*"
+			} else if p.Multipath {
+				best = "="
 			}
 			fmt.Fprintf(&b, "%-18s tunnel %-11d %-6d %-4s %s\n", p.Prefix, tunnelOfEndpoint(p.From), p.MED, best, p.ASPath)
 		}

@@ -2,9 +2,12 @@ package lab
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -384,6 +387,16 @@ func TestTGWECMP(t *testing.T) {
 		t.Error("no ping over the transit gateway")
 	}
 
+	// 64 UDP flows from the VPC host to the on-prem host: the transit
+	// gateway hashes them per flow over all four tunnels.
+	got := spreadFlows(t, l, 64)
+	t.Logf("64 UDP flows from the VPC by tunnel: %v", got)
+	for n := 1; n <= 4; n++ {
+		if got[n] == 0 {
+			t.Errorf("no flow over tunnel %d: %v", n, got)
+		}
+	}
+
 	soft := func(lines ...string) {
 		t.Helper()
 		if err := cb.Configure(ctx, lines...); err != nil {
@@ -406,4 +419,66 @@ func TestTGWECMP(t *testing.T) {
 	if d < 10*time.Second {
 		t.Errorf("tunnel 3 left the set %v after it was silenced: before its hold timer could expire", d)
 	}
+	got = spreadFlows(t, l, 64)
+	t.Logf("64 UDP flows with tunnel 3 silenced: %v", got)
+	if got[3] != 0 || got[1] == 0 || got[2] == 0 || got[4] == 0 {
+		t.Errorf("flows by tunnel %v: want none over tunnel 3, some over each other", got)
+	}
+}
+
+// spreadFlows sends flows UDP datagrams from the VPC host to the on-prem
+// host, each from a new socket (a new source port: a new flow), and
+// returns how many vgw forwarded to each tunnel's endpoint, counted by an
+// nft table in vgw.
+func spreadFlows(t *testing.T, l *Lab, flows int) map[int]int {
+	t.Helper()
+	ctx := testCtx(t, 60*time.Second)
+	var rules []string
+	for _, tun := range l.st.Tunnels {
+		rules = append(rules, fmt.Sprintf("oifname \"aws%d\" udp dport 9 counter", tun.Number))
+	}
+	script := "table ip flows {}\ndelete table ip flows\ntable ip flows {\n\tchain forward {\n\t\ttype filter hook forward priority 0; policy accept;\n\t\t" +
+		strings.Join(rules, "\n\t\t") + "\n\t}\n}\n"
+	if err := nftIn(ctx, l.Namespace(VGW), script); err != nil {
+		t.Fatal(err)
+	}
+	send := fmt.Sprintf("for i in $(seq %d); do exec 3>/dev/udp/%s/9 && echo flow >&3; exec 3>&-; done", flows, OnPremHost)
+	if out, err := l.Command(ctx, VPC, "bash", "-c", send).CombinedOutput(); err != nil {
+		t.Fatalf("sending flows: %v %s", err, out)
+	}
+	var got map[int]int
+	testenv.Eventually(t, 10*time.Second, fmt.Sprintf("%d flows counted in vgw", flows), func() bool {
+		out, err := l.Command(ctx, VGW, "nft", "list", "table", "ip", "flows").CombinedOutput()
+		if err != nil {
+			t.Fatalf("nft list: %v %s", err, out)
+		}
+		got = map[int]int{}
+		sum := 0
+		for _, m := range regexp.MustCompile(`oifname "aws(\d)" udp dport 9 counter packets (\d+)`).FindAllStringSubmatch(string(out), -1) {
+			n, _ := strconv.Atoi(m[1])
+			c, _ := strconv.Atoi(m[2])
+			got[n], sum = c, sum+c
+		}
+		return sum == flows
+	})
+	return got
+}
+
+// FuzzRouteTunnels: any `ip -o route` output gives tunnels 1-4 only,
+// sorted and without repeats, and never panics.
+func FuzzRouteTunnels(f *testing.F) {
+	f.Add("172.31.16.0/20 nhid 21 proto bgp metric 20 \tnexthop via 10.255.1.2 dev aws1 weight 1 \tnexthop via 10.255.4.2 dev aws4 weight 1 \n")
+	f.Add("unreachable 172.31.16.0/20 \n172.31.16.103 via 10.255.2.2 dev aws2\n")
+	f.Add("via via 10.255.3.2\n172.31.0.0/16 via")
+	f.Fuzz(func(t *testing.T, out string) {
+		ts := routeTunnels(out, netip.MustParseAddr(OnPremHost))
+		if !slices.IsSorted(ts) || len(slices.Compact(slices.Clone(ts))) != len(ts) {
+			t.Fatalf("%v: not sorted or repeated", ts)
+		}
+		for _, n := range ts {
+			if n < 1 || n > 2*MaxConnections {
+				t.Fatalf("tunnel %d", n)
+			}
+		}
+	})
 }

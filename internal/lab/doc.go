@@ -109,8 +109,13 @@
 // support), and a tunnel whose session dies leaves it. Status.ReturnPath
 // .Tunnels is that set; Status.ReturnPaths has each gateway's. Faults
 // silence-tunnel3 and silence-tunnel4 silence connection 2's endpoints.
-// Only the faithful libipsec side has several connections. See
-// connections.go and tgw.go.
+// Several connections need the faithful libipsec side, or kernel mode on
+// a transit gateway: there the one aws host has the four outside
+// addresses, xfrm1-xfrm4 and one bgpd with four neighbours and
+// maximum-paths 4. See connections.go and tgw.go. StartPlainBGP (`cgwlab
+// initiate --bgp-speaker`) adds an FRR speaker in the cgw namespace that
+// announces the on-prem network equally on every tunnel, in place of cgw's
+// (plainbgp.go).
 //
 // Everything here needs root and Linux; Up errors clearly otherwise.
 package lab

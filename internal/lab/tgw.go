@@ -95,6 +95,30 @@ func routeTunnels(out string, host netip.Addr) []int {
 	return ts
 }
 
+// tgwHashPolicy makes the transit gateway's router hash flows over its
+// multipath route by their 5-tuple (fib_multipath_hash_policy 1, layer 4),
+// as AWS spreads a VPN ECMP group per flow; Linux's default hashes the
+// addresses only, which puts every flow between two hosts on one tunnel.
+const tgwHashPolicy = "net.ipv4.fib_multipath_hash_policy=1"
+
+// tgwConfigs gives a transit gateway's router (vgw, or the aws host in
+// kernel mode) its per-flow hash.
+func tgwConfigs(c map[Host]hostConfig, st *state) {
+	if !st.TGW {
+		return
+	}
+	h := VGW
+	if !st.faithful() {
+		h = AWS
+	}
+	hc, ok := c[h]
+	if !ok {
+		return
+	}
+	hc.sysctl = append(hc.sysctl, tgwHashPolicy)
+	c[h] = hc
+}
+
 // multipathBGPDConfig raises an AWSBGPDConfig's maximum-paths to paths
 // (the kernel-mode transit gateway's bgpd); paths 1 leaves it.
 func multipathBGPDConfig(conf string, paths int) string {

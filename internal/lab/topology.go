@@ -52,6 +52,7 @@ type hostConfig struct {
 	noRPF   []string // interfaces to turn rp_filter off on (and all, default), when any
 	ip      []string // `ip -batch` lines
 	nft     string   // nft script, "" for none
+	sysctl  []string // more sysctl settings (key=value)
 }
 
 // natTable is the 1:1 NAT in the nat host, public address pub.
@@ -122,6 +123,7 @@ func hostConfigs(st *state, bgp bool) map[Host]hostConfig {
 	} else {
 		awsHostConns(c, st)
 	}
+	tgwConfigs(c, st)
 	return c
 }
 
@@ -239,10 +241,10 @@ func configureHost(ctx context.Context, ns string, c hostConfig) error {
 	if c.forward {
 		fwd = "1"
 	}
-	if err := run(ctx, "", "ip", "netns", "exec", ns, "sysctl", "-q", "-w",
+	if err := run(ctx, "", "ip", append([]string{"netns", "exec", ns, "sysctl", "-q", "-w",
 		"net.ipv6.conf.all.disable_ipv6=1",
 		"net.ipv6.conf.default.disable_ipv6=1",
-		"net.ipv4.ip_forward="+fwd); err != nil {
+		"net.ipv4.ip_forward=" + fwd}, c.sysctl...)...); err != nil {
 		return err
 	}
 	if len(c.noRPF) > 0 {

@@ -19,6 +19,11 @@
 # resuming when the active tunnel goes silent, and a clean SIGTERM
 # shutdown.
 #
+# Phase 3b (tgw): the lab with --connections 2 --tgw --bgp, the plain
+# initiator and its BGP speaker: four tunnels, four sessions, the AWS
+# side's route back one ECMP route over xfrm1-4, and a silenced endpoint
+# out of it after its hold timer while the other three stay.
+#
 # Phase 4 (systemd) is /lab/systemd.sh, under systemd as PID 1, which /init
 # execs when this script exits 0.
 #
@@ -594,6 +599,111 @@ stop_cgw bgp
 # port 179 = 0x00B3; TIME_WAIT belongs to the kernel).
 n=$(ip netns exec "$NS_CGW" cat /proc/net/tcp | awk '($2 ~ /:00B3$/ || $3 ~ /:00B3$/) && ($4 == "0A" || $4 == "01")' | wc -l)
 [ "$n" -eq 0 ] || fail "bgp: $n TCP 179 sockets listening or established in $NS_CGW after SIGTERM"
+
+# flows_by_tunnel: send 64 UDP flows (a new socket, so a new source port,
+# each) from the VPC host to the on-prem host, wait until the AWS side has
+# forwarded all 64, and set FLOWS to how many went over each of xfrm1-4
+# ("n1 n2 n3 n4 "), counted by nft.
+flows_by_tunnel() {
+	local n
+	{
+		echo "table ip flows {}"
+		echo "delete table ip flows"
+		echo "table ip flows {"
+		echo "chain forward {"
+		echo "type filter hook forward priority 0; policy accept;"
+		for n in 1 2 3 4; do echo "oifname \"xfrm$n\" udp dport 9 counter"; done
+		echo "}"
+		echo "}"
+	} | ip netns exec "$NS_AWS" nft -f - || fail "tgw: nft counters in $NS_AWS"
+	ip netns exec "$LAB-vpc" bash -c 'for i in $(seq 64); do exec 3>/dev/udp/172.31.16.103/9 && echo flow >&3; exec 3>&-; done' ||
+		fail "tgw: sending 64 UDP flows from the VPC host"
+	wait_for "tgw: the AWS side forwarding all 64 flows: $(flow_counts)" 10 flows_counted
+	FLOWS=$(flow_counts)
+}
+flow_counts() {
+	local out n
+	out=$(ip netns exec "$NS_AWS" nft list table ip flows)
+	for n in 1 2 3 4; do
+		grep -o "oifname \"xfrm$n\" udp dport 9 counter packets [0-9]*" <<<"$out" | awk '{ printf "%s ", $NF }'
+	done
+}
+flows_counted() { [ "$(flow_counts | tr ' ' '\n' | awk '{ s += $1 } END { print s + 0 }')" -eq 64 ]; }
+
+# ------------------------------- phase 3b: a transit gateway, four tunnels
+# The lab again with --connections 2 --tgw --bgp: both connections on one
+# transit gateway (the aws host: one charon, xfrm1-xfrm4, one bgpd with
+# four neighbours and maximum-paths 4, zebra), the plain initiator with its
+# BGP speaker announcing the on-prem /20 equally on every tunnel. All four
+# tunnels come up, all four sessions establish, the AWS side's route back
+# is one multipath route over the four XFRM interfaces (ECMP) that spreads
+# 64 UDP flows over all four, and a silenced endpoint leaves it when its
+# session's hold timer expires while the other three stay.
+run "tgw: cgwlab down" cgwlab down
+t=$EPOCHREALTIME
+run "cgwlab up --dataplane kernel --connections 2 --tgw --bgp" cgwlab up --dataplane kernel --connections 2 --tgw --bgp
+timing tgw_lab_up_s "$(elapsed "$t")"
+[ -e "$DIR/conn2/generic.txt" ] || fail "tgw: no conn2/generic.txt"
+grep -q '^connections:' "$DIR/cgw.yaml" && grep -q 'ecmp: true' "$DIR/cgw.yaml" ||
+	fail "tgw: cgw.yaml has no connections: list or no bgp.ecmp: $(tr '\n' ' ' <"$DIR/cgw.yaml")"
+n=$(ip -n "$NS_AWS" -o link show type xfrm | grep -c ': xfrm[1-4]@')
+[ "$n" -eq 4 ] || fail "tgw: $n XFRM interfaces xfrm1-4 in $NS_AWS, want 4: $(ip -n "$NS_AWS" -o link show type xfrm)"
+t=$EPOCHREALTIME
+run "tgw: cgwlab initiate --bgp-speaker" cgwlab initiate --bgp-speaker
+timing tgw_tunnels_up_s "$(elapsed "$t")"
+aws=$(ip -n "$NS_AWS" xfrm state)
+for o in 10 20 30 40; do
+	grep -q "^src 198.51.100.50 dst 203.0.113.$o" <<<"$aws" || fail "tgw: the AWS side has no state from the Elastic IP to 203.0.113.$o"
+done
+mark "tgw: four tunnels up (states to 203.0.113.10, .20, .30, .40)"
+sessions() { [ "$(cgwlab bgp status --json 2>/dev/null | grep -c '"state": "Established"')" -eq 4 ]; }
+wait_for "tgw: four BGP sessions established at the AWS side: $(cgwlab bgp status 2>&1 | tr '\n' ' ')" 60 sessions
+timing tgw_sessions_s "$(elapsed "$t")"
+# ecmp_over N...: the AWS side's route back is BGP's, over exactly the
+# XFRM interfaces of tunnels N...
+ecmp_over() {
+	local r n
+	r=" $(aws_return)"
+	grep -q " proto bgp " <<<"$r" || return 1
+	[ "$(grep -o ' dev xfrm[0-9]' <<<"$r" | wc -l)" -eq $# ] || return 1
+	for n in "$@"; do
+		grep -q " dev xfrm$n " <<<"$r " || return 1
+	done
+}
+wait_for "tgw: AWS side's route back over xfrm1-4 (ECMP): $(aws_return)" 30 ecmp_over 1 2 3 4
+timing tgw_ecmp_s "$(elapsed "$t")"
+mark "tgw: AWS side's route back: $(aws_return)"
+ping_ok tgw
+flows_by_tunnel
+f=$FLOWS
+mark "tgw: 64 UDP flows from the VPC host by tunnel (xfrm1-4): $f"
+read -r f1 f2 f3 f4 <<<"$f"
+[ $((f1 + f2 + f3 + f4)) -eq 64 ] && [ "$f1" -gt 0 ] && [ "$f2" -gt 0 ] && [ "$f3" -gt 0 ] && [ "$f4" -gt 0 ] ||
+	fail "tgw: 64 UDP flows by tunnel $f: want all 64 spread over all four"
+timing tgw_flows_by_tunnel "$(tr ' ' / <<<"${f% }")"
+run "tgw: cgwlab fault silence-tunnel3 on" cgwlab fault silence-tunnel3 on
+t=$EPOCHREALTIME
+still() {
+	local n
+	for n in 1 2 4; do
+		grep -q " dev xfrm$n " <<<" $(aws_return) " || fail "tgw: tunnel $n left the ECMP route while tunnel 3 was silenced: $(aws_return)"
+	done
+	ecmp_over 1 2 4
+}
+wait_for "tgw: tunnel 3 out of the AWS side's route back, 1, 2 and 4 in: $(aws_return)" 75 still
+timing tgw_silenced_path_gone_s "$WAITED_S"
+mark "tgw: tunnel 3 silenced, route back after its hold timer: $(aws_return)"
+ping_ok tgw
+flows_by_tunnel
+f=$FLOWS
+mark "tgw: 64 UDP flows with tunnel 3 silenced, by tunnel: $f"
+read -r f1 f2 f3 f4 <<<"$f"
+[ $((f1 + f2 + f4)) -eq 64 ] && [ "$f3" -eq 0 ] && [ "$f1" -gt 0 ] && [ "$f2" -gt 0 ] && [ "$f4" -gt 0 ] ||
+	fail "tgw: 64 UDP flows with tunnel 3 silenced, by tunnel $f: want none over tunnel 3, the rest spread over 1, 2 and 4"
+timing tgw_flows_silenced_by_tunnel "$(tr ' ' / <<<"${f% }")"
+run "tgw: cgwlab fault silence-tunnel3 off" cgwlab fault silence-tunnel3 off
+run "tgw: cgwlab initiate --reset" cgwlab initiate --reset
+mark "tgw: PASS"
 
 dump "end of a passing run"
 cgwlab down >>/tmp/cgwlab.log 2>&1 || fail "cgwlab down: $(tail -3 /tmp/cgwlab.log | tr '\n' ' ')"
