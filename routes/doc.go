@@ -121,7 +121,7 @@
 // that joins takes over buckets idle for 1 s at once and, after 30 s of
 // imbalance, busy ones too. A classic RTA_MULTIPATH route would re-cut its
 // hash space on every change and move some of the other tunnels' flows as
-// well. The kernel itself drops a path whose device goes down from the
+// well; it is what kernels before 5.13 get (with a warning in the log). The kernel itself drops a path whose device goes down from the
 // group; an XFRM interface has no carrier, so a dead tunnel leaves the
 // group with the Set that marks it not Up. While any multipath route is
 // installed fib_multipath_hash_policy is 1, hashing addresses, ports and

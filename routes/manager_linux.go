@@ -35,6 +35,11 @@ type Manager struct {
 	last   *plan             // the plan of the last Set (nil before the first)
 	saved  map[string]string // /proc/sys path → value before cgw first changed it
 
+	// classic makes multipath routes classic RTA_MULTIPATH routes, on
+	// kernels without resilient nexthop groups (before 5.13); tests set it
+	// to compare. warnedClassic: the warning about it was logged.
+	classic, warnedClassic bool
+
 	// adoptDevices is a test seam: in kernel mode the tunnel devices
 	// exist already (veth pairs standing in for XFRM interfaces, which
 	// the test machine's kernel lacks), so Set neither creates nor checks
@@ -55,7 +60,7 @@ func New(opts Options) (*Manager, error) {
 		ns.Close()
 		return nil, err
 	}
-	return &Manager{log: opts.logger(), h: h, raw: raw, ns: ns, saved: map[string]string{}}, nil
+	return &Manager{log: opts.logger(), h: h, raw: raw, ns: ns, saved: map[string]string{}, classic: !kernelAtLeast(5, 13)}, nil
 }
 
 // openNetns duplicates opts.Netns (so the caller keeps ownership of its
@@ -366,10 +371,10 @@ func (m *Manager) downDevices(devs []string) map[string]bool {
 		l, err := m.h.LinkByName(d)
 		switch {
 		case err != nil:
-			m.log.Warn("tunnel device missing; its routes are unreachable until the next Set finds it", "device", d, "err", err)
+			m.log.Warn("tunnel device missing; routes over it leave it out, or are unreachable, until the next Set finds it", "device", d, "err", err)
 			down[d] = true
 		case l.Attrs().Flags&net.FlagUp == 0:
-			m.log.Warn("tunnel device down; its routes are unreachable until the next Set finds it up", "device", d)
+			m.log.Warn("tunnel device down; routes over it leave it out, or are unreachable, until the next Set finds it up", "device", d)
 			down[d] = true
 		}
 	}
@@ -588,17 +593,24 @@ func (m *Manager) syncRoutesReplace(p plan) (map[routeKey]bool, *nhSync, error) 
 		haveBy[keyOf(r)] = r
 	}
 	var errs []error
-	nh, err := m.loadNexthops()
+	nh, err := m.loadNexthops(p)
 	if err != nil {
 		errs = append(errs, err)
 	}
 	want := map[routeKey]bool{}
 	for _, spec := range p.Routes {
 		if len(spec.Multi) > 0 {
-			if nh == nil {
-				m.log.Warn("nexthops unknown; routing over the first device only until the next Set", "dst", spec.Dst, "devices", spec.Multi)
-				spec.Dev, spec.Multi = spec.Multi[0], nil
-			} else {
+			spec.Multi = m.usableDevs(spec)
+			switch {
+			case len(spec.Multi) < 2:
+				spec = single(spec)
+			case nh == nil || m.classic:
+				// A classic RTA_MULTIPATH route, built by netlinkRoute.
+				if !m.warnedClassic {
+					m.log.Warn("multipath routes are classic (hash-threshold): a path that leaves moves some of the other paths' flows too; resilient nexthop groups need Linux 5.13", "dst", spec.Dst, "nexthops_listed", nh != nil)
+					m.warnedClassic = true
+				}
+			default:
 				k := routeKey{table: spec.table(), metric: spec.metric(), dst: spec.Dst}
 				cur, ok := haveBy[k]
 				done, fallback, err := m.replaceMultipath(spec, cur, ok, nh)
@@ -683,6 +695,20 @@ func (m *Manager) netlinkRoute(s routeSpec) (*netlink.Route, error) {
 		Protocol: Protocol,
 		Family:   family(s.Dst.Addr()),
 	}
+	if len(s.Multi) > 0 {
+		r.Type = unix.RTN_UNICAST
+		for _, d := range s.Multi {
+			link, err := m.h.LinkByName(d)
+			if err != nil {
+				return nil, err
+			}
+			r.MultiPath = append(r.MultiPath, &netlink.NexthopInfo{LinkIndex: link.Attrs().Index})
+		}
+		if s.Src.IsValid() {
+			r.Src = net.IP(s.Src.AsSlice())
+		}
+		return r, nil
+	}
 	if s.Dev == "" {
 		r.Type = unix.RTN_UNREACHABLE
 		return r, nil
@@ -701,7 +727,52 @@ func (m *Manager) netlinkRoute(s routeSpec) (*netlink.Route, error) {
 }
 
 func sameRoute(a, b netlink.Route) bool {
-	return a.Type == b.Type && a.LinkIndex == b.LinkIndex && a.Src.Equal(b.Src) && a.Gw == nil && b.Gw == nil
+	return a.Type == b.Type && a.LinkIndex == b.LinkIndex && a.Src.Equal(b.Src) && a.Gw == nil && b.Gw == nil &&
+		slices.Equal(multipathLinks(a), multipathLinks(b))
+}
+
+// multipathLinks returns the sorted devices of a classic multipath route.
+func multipathLinks(r netlink.Route) []int {
+	var out []int
+	for _, nh := range r.MultiPath {
+		if nh.Gw != nil {
+			out = append(out, -1) // never cgw's
+		}
+		out = append(out, nh.LinkIndex)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// usableDevs returns the devices of spec that exist and are up, logging
+// the others.
+func (m *Manager) usableDevs(spec routeSpec) []string {
+	var out []string
+	for _, d := range spec.devs() {
+		link, err := m.h.LinkByName(d)
+		switch {
+		case err != nil:
+			m.log.Warn("path device gone; leaving it out of the multipath route", "dst", spec.Dst, "device", d, "err", err)
+		case link.Attrs().Flags&net.FlagUp == 0:
+			m.log.Warn("path device down; leaving it out of the multipath route", "dst", spec.Dst, "device", d)
+		default:
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// single turns a multipath spec left with fewer than two devices into a
+// route over the one left, or an unreachable route.
+func single(spec routeSpec) routeSpec {
+	switch len(spec.Multi) {
+	case 0:
+		spec.Src = netip.Addr{}
+	case 1:
+		spec.Dev = spec.Multi[0]
+	}
+	spec.Multi = nil
+	return spec
 }
 
 // syncRulesAdd adds the rules the plan wants and returns their keys.

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/netip"
 	"slices"
 
 	"github.com/vishvananda/netlink"
@@ -23,7 +22,8 @@ import (
 // what "the others keep their flows" asks. Each multipath route has its own
 // group, replaced in place when a tunnel leaves or joins, so the buckets
 // of the others never move; the members are one device nexthop per tunnel
-// device and family. Resilient groups need Linux 5.13 (Debian 12 has 6.1).
+// device and family. Resilient groups need Linux 5.13 (Debian 12 has 6.1);
+// on older kernels Manager.classic makes multipath routes classic ones.
 
 // nhSync is the nexthop state of one Set.
 type nhSync struct {
@@ -33,19 +33,24 @@ type nhSync struct {
 }
 
 // loadNexthops lists the namespace's nexthop objects and which of cgw's
-// routes use one.
-func (m *Manager) loadNexthops() (*nhSync, error) {
+// routes use one. The second listing is a dump of every route, so it is
+// skipped when p has no multipath route and cgw has no nexthop object:
+// then none of cgw's routes can use one.
+func (m *Manager) loadNexthops(p plan) (*nhSync, error) {
 	nhs, err := m.raw.listNexthops()
 	if err != nil {
 		return nil, err
 	}
-	routes, err := m.raw.routeNexthops()
-	if err != nil {
-		return nil, err
-	}
-	s := &nhSync{byID: map[uint32]nexthop{}, routes: routes, keep: map[uint32]bool{}}
+	s := &nhSync{byID: map[uint32]nexthop{}, routes: map[routeKey]uint32{}, keep: map[uint32]bool{}}
+	owned := false
 	for _, n := range nhs {
 		s.byID[n.ID] = n
+		owned = owned || n.Protocol == Protocol
+	}
+	if p.Multipath || owned {
+		if s.routes, err = m.raw.routeNexthops(); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -91,9 +96,12 @@ func (m *Manager) member(link netlink.Link, fam uint8, s *nhSync) (uint32, error
 // replaceMultipath installs spec, a multipath route, over cgw's resilient
 // group for it: the group the route already uses, replaced in place if
 // its members changed, or a new one. cur is the kernel's route with the
-// same key, if haveCur. Devices that are missing or down are left out;
-// when fewer than two are left it does nothing and returns the
-// single-device (or unreachable) route to install instead (done false).
+// same key, if haveCur. spec.Multi are devices that were there and up
+// (usableDevs); one whose nexthop cannot be made is left out, and when
+// fewer than two are left it does nothing and returns the single-device
+// (or unreachable) route to install instead (done false).
+// On an error the kernel's route stays (done true), or, without one, the
+// route over the first device is returned to install instead.
 //
 // Equivalent to: ip nexthop replace id G group A/B/… type resilient buckets 128
 // idle_timer 1 unbalanced_timer 30 proto 198; ip route replace DST nhid G src SRC
@@ -108,39 +116,45 @@ func (m *Manager) replaceMultipath(spec routeSpec, cur netlink.Route, haveCur bo
 	var errs []error
 	for _, d := range spec.Multi {
 		link, err := m.h.LinkByName(d)
-		if err != nil {
-			m.log.Warn("path device gone; leaving it out of the multipath route", "dst", spec.Dst, "device", d, "err", err)
-			continue
+		if err == nil {
+			var id uint32
+			if id, err = m.member(link, fam, s); err == nil {
+				ids = append(ids, id)
+				devs = append(devs, d)
+				continue
+			}
 		}
-		if link.Attrs().Flags&net.FlagUp == 0 {
-			m.log.Warn("path device down; leaving it out of the multipath route", "dst", spec.Dst, "device", d)
-			continue
-		}
-		id, err := m.member(link, fam, s)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		ids = append(ids, id)
-		devs = append(devs, d)
+		errs = append(errs, err)
 	}
 	if len(ids) < 2 {
-		spec.Multi = nil
-		if len(devs) == 1 {
-			spec.Dev = devs[0]
-		} else {
-			spec.Src = netip.Addr{}
-		}
-		return false, spec, errors.Join(errs...)
+		spec.Multi = devs
+		return false, single(spec), errors.Join(errs...)
 	}
 	slices.Sort(ids)
+	// If the group cannot be set (a member's device vanished since the
+	// listing, say), the route stays as it is, or, when there is none
+	// yet, goes over the first device alone; the next Set retries.
 	k := routeKey{table: spec.table(), metric: spec.metric(), dst: spec.Dst}
+	failed := func(err error) (bool, routeSpec, error) {
+		errs = append(errs, err)
+		if haveCur {
+			if old, ok := s.byID[s.routes[k]]; ok {
+				s.keep[old.ID] = true // the route still uses it
+				for _, id := range old.Group {
+					s.keep[id] = true
+				}
+			}
+			return true, routeSpec{}, errors.Join(errs...)
+		}
+		spec.Multi, spec.Dev = nil, devs[0]
+		return false, spec, errors.Join(errs...)
+	}
 	gid := s.routes[k]
 	have, ok := s.byID[gid]
 	if !ok || have.Protocol != Protocol || !have.Resilient || have.Buckets != nhBuckets || s.keep[gid] {
 		// No group of cgw's to replace in place (or another route has it).
 		if gid, err = s.alloc(); err != nil {
-			return false, routeSpec{Dst: spec.Dst, Table: spec.Table, Metric: spec.Metric}, errors.Join(append(errs, err)...)
+			return failed(err)
 		}
 		have = nexthop{}
 	}
@@ -150,7 +164,7 @@ func (m *Manager) replaceMultipath(spec routeSpec, cur netlink.Route, haveCur bo
 			if have.ID == 0 {
 				delete(s.byID, gid)
 			}
-			return false, routeSpec{Dst: spec.Dst, Table: spec.Table, Metric: spec.Metric}, errors.Join(append(errs, err)...)
+			return failed(err)
 		}
 		s.byID[gid] = want
 		m.log.Info("multipath group set", "dst", spec.Dst, "nexthop_id", gid, "devices", devs)
@@ -167,7 +181,7 @@ func (m *Manager) replaceMultipath(spec routeSpec, cur netlink.Route, haveCur bo
 		return true, routeSpec{}, errors.Join(errs...)
 	}
 	if err := m.raw.replaceRouteVia(spec, gid); err != nil {
-		return true, routeSpec{}, errors.Join(append(errs, err)...)
+		return failed(err)
 	}
 	s.routes[k] = gid
 	return true, routeSpec{}, errors.Join(errs...)

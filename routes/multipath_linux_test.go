@@ -40,8 +40,9 @@ type ecmpLab struct {
 	pc    *ipv4.PacketConn // the sink's receiver
 	flows []*net.UDPConn   // the senders, in the gateway namespace
 
-	mu   sync.Mutex
-	seen map[int][]string // flow → devices its datagrams arrived on
+	mu    sync.Mutex
+	epoch uint32           // which observe a datagram belongs to
+	seen  map[int][]string // flow → devices its datagrams of this epoch arrived on
 }
 
 const (
@@ -122,12 +123,16 @@ func newECMPLab(t *testing.T, n int) *ecmpLab {
 			if err != nil {
 				return
 			}
-			if n < 4 || cm == nil {
+			if n < 8 || cm == nil {
 				continue
 			}
-			flow := int(binary.BigEndian.Uint32(buf))
+			epoch, flow := binary.BigEndian.Uint32(buf), int(binary.BigEndian.Uint32(buf[4:]))
 			l.mu.Lock()
-			l.seen[flow] = append(l.seen[flow], l.devOf[cm.IfIndex])
+			// A datagram of an earlier observe, read late (the machine is
+			// loaded), says where the flow went before the change.
+			if epoch == l.epoch {
+				l.seen[flow] = append(l.seen[flow], l.devOf[cm.IfIndex])
+			}
 			l.mu.Unlock()
 		}
 	}()
@@ -199,6 +204,8 @@ func (l *ecmpLab) observeFlows(t *testing.T, flows []*net.UDPConn) map[int]strin
 	t.Helper()
 	l.mu.Lock()
 	clear(l.seen)
+	l.epoch++
+	epoch := l.epoch
 	l.mu.Unlock()
 	dst := &net.UDPAddr{IP: net.ParseIP(ecmpHost), Port: ecmpPort}
 	var missing []int
@@ -212,8 +219,9 @@ func (l *ecmpLab) observeFlows(t *testing.T, flows []*net.UDPConn) map[int]strin
 		}
 		l.mu.Unlock()
 		for _, i := range missing {
-			var b [4]byte
-			binary.BigEndian.PutUint32(b[:], uint32(i))
+			var b [8]byte
+			binary.BigEndian.PutUint32(b[:], epoch)
+			binary.BigEndian.PutUint32(b[4:], uint32(i))
 			if _, err := flows[i].WriteToUDP(b[:], dst); err != nil {
 				t.Logf("flow %d: send: %v", i, err)
 			}
@@ -318,6 +326,7 @@ func nexthopEvents(t *testing.T, tn *testNetns, f func()) int {
 // marked down moves its flows and no other; resyncs change nothing; Check
 // is quiet; Cleanup leaves nothing.
 func TestIntegrationMultipathFlows(t *testing.T) {
+	testenv.NoLeaks(t)
 	l := newECMPLab(t, 4)
 	tn := l.tn
 	m := newTestManager(t, tn)
@@ -596,5 +605,152 @@ func TestIntegrationMultipathDeviceDown(t *testing.T) {
 	want[0] = "table 198 metric 100 10.10.100.0/24 nexthop dev cgw-t1 nexthop dev cgw-t2 nexthop dev cgw-t3 nexthop dev cgw-t4 src 172.31.16.1"
 	if diff := cmp.Diff(want, tn.dumpMultipath(t)); diff != "" {
 		t.Fatalf("cgw-t3 back (-want +got):\n%s", diff)
+	}
+}
+
+// TestIntegrationMultipathSeveralPaths: two destinations over overlapping
+// tunnel sets share the device nexthops, each with its own group; a
+// destination that goes takes its group with it and leaves the shared
+// members; Close leaves no nexthop.
+func TestIntegrationMultipathSeveralPaths(t *testing.T) {
+	l := newECMPLab(t, 4)
+	tn := l.tn
+	m := newTestManager(t, tn)
+	m.adoptDevices = true
+	ctx := context.Background()
+	st := l.state()
+	st.Paths = append(st.Paths, Path{Dst: pfx("10.20.0.0/16"), Via: []string{"t2", "t1"}})
+	if err := m.Set(ctx, st); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	want := []string{
+		"table 198 metric 100 10.10.100.0/24 nexthop dev cgw-t1 nexthop dev cgw-t2 nexthop dev cgw-t3 nexthop dev cgw-t4 src 172.31.16.1",
+		"table 198 metric 100 10.20.0.0/16 nexthop dev cgw-t1 nexthop dev cgw-t2 src 172.31.16.1",
+		"table 198 metric 4000 unreachable 10.10.100.0/24",
+		"table 198 metric 4000 unreachable 10.20.0.0/16",
+	}
+	if diff := cmp.Diff(want, tn.dumpMultipath(t)); diff != "" {
+		t.Fatalf("two paths (-want +got):\n%s", diff)
+	}
+	groups := func() (g, members int) {
+		for _, n := range tn.nexthops(t) {
+			if n.isGroup() {
+				g++
+			} else {
+				members++
+			}
+		}
+		return g, members
+	}
+	if g, n := groups(); g != 2 || n != 4 {
+		t.Errorf("two paths: %d groups and %d device nexthops, want 2 and 4", g, n)
+	}
+	if n := nexthopEvents(t, tn, func() {
+		if err := m.Set(ctx, st); err != nil {
+			t.Errorf("resync: %v", err)
+		}
+	}); n != 0 {
+		t.Errorf("resync: %d nexthop changes, want none", n)
+	}
+	if err := m.Set(ctx, l.state()); err != nil {
+		t.Fatalf("Set without 10.20.0.0/16: %v", err)
+	}
+	if diff := cmp.Diff([]string{want[0], want[2]}, tn.dumpMultipath(t)); diff != "" {
+		t.Errorf("one path left (-want +got):\n%s", diff)
+	}
+	if g, n := groups(); g != 1 || n != 4 {
+		t.Errorf("one path left: %d groups and %d device nexthops, want 1 and 4", g, n)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if nhs := tn.nexthops(t); len(nhs) != 0 {
+		t.Errorf("after Close: nexthops %+v, want none", nhs)
+	}
+	if got := tn.dump(t); len(got.Routes)+len(got.Rules) != 0 {
+		t.Errorf("after Close: %+v, want nothing of cgw's", got)
+	}
+}
+
+// TestIntegrationMultipathClassicFallback: on a kernel without resilient
+// groups (before 5.13; forced here) a Path over several tunnels is a
+// classic multipath route: it still spreads the flows, a resync changes
+// nothing, Check is quiet, a tunnel marked down leaves it, and no nexthop
+// object is made.
+func TestIntegrationMultipathClassicFallback(t *testing.T) {
+	l := newECMPLab(t, 4)
+	tn := l.tn
+	m := newTestManager(t, tn)
+	m.adoptDevices, m.classic = true, true
+	ctx := context.Background()
+	if err := m.Set(ctx, l.state()); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	want := []string{
+		"table 198 metric 100 10.10.100.0/24 nexthop dev cgw-t1 nexthop dev cgw-t2 nexthop dev cgw-t3 nexthop dev cgw-t4 src 172.31.16.1",
+		"table 198 metric 4000 unreachable 10.10.100.0/24",
+	}
+	if diff := cmp.Diff(want, tn.dumpMultipath(t)); diff != "" {
+		t.Fatalf("four up (-want +got):\n%s", diff)
+	}
+	if nhs := tn.nexthops(t); len(nhs) != 0 {
+		t.Errorf("classic: nexthop objects %+v, want none", nhs)
+	}
+	counts := perDevice(l.observe(t))
+	for i := 1; i <= 4; i++ {
+		if counts[fmt.Sprintf("cgw-t%d", i)] == 0 {
+			t.Fatalf("no flow over cgw-t%d: %v", i, counts)
+		}
+	}
+	if n := routeEvents(t, tn, func() {
+		if err := m.Set(ctx, l.state()); err != nil {
+			t.Fatalf("resync: %v", err)
+		}
+	}); n != 0 {
+		t.Errorf("resync: %d route changes, want none", n)
+	}
+	if ws := m.Check(ctx); len(ws) != 0 {
+		t.Errorf("Check: %v, want no warnings", ws)
+	}
+	if err := m.Set(ctx, l.state(2)); err != nil {
+		t.Fatalf("Set with t2 down: %v", err)
+	}
+	want[0] = "table 198 metric 100 10.10.100.0/24 nexthop dev cgw-t1 nexthop dev cgw-t3 nexthop dev cgw-t4 src 172.31.16.1"
+	if diff := cmp.Diff(want, tn.dumpMultipath(t)); diff != "" {
+		t.Fatalf("t2 down (-want +got):\n%s", diff)
+	}
+	if n := perDevice(l.observe(t))["cgw-t2"]; n != 0 {
+		t.Errorf("t2 down: %d flows still over cgw-t2", n)
+	}
+	if err := m.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if got := tn.dump(t); len(got.Routes)+len(got.Rules) != 0 {
+		t.Errorf("after Close: %+v, want nothing of cgw's", got)
+	}
+}
+
+// TestIntegrationLibipsecPath: in libipsec mode a Path over both tunnels
+// is one route into the TUN device, with no nexthop object and the
+// multipath hash left alone.
+func TestIntegrationLibipsecPath(t *testing.T) {
+	tn := newTestNetns(t)
+	m := newTestManager(t, tn)
+	ctx := context.Background()
+	hash := tn.sysctl(t, "", "net", "ipv4", "fib_multipath_hash_policy")
+	st := State{Mode: ModeLibipsec, Source: addr("172.31.16.1"), Tunnels: libipsecTunnels(true, true),
+		Paths: []Path{{Dst: pfx("10.10.100.0/24"), Via: []string{"tunnel1", "tunnel2"}}}}
+	if err := m.Set(ctx, st); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	want := []string{"table 198 metric 100 10.10.100.0/24 dev ipsec0 src 172.31.16.1", "table 198 metric 4000 unreachable 10.10.100.0/24"}
+	if diff := cmp.Diff(want, tn.dump(t).Routes); diff != "" {
+		t.Errorf("libipsec path (-want +got):\n%s", diff)
+	}
+	if nhs := tn.nexthops(t); len(nhs) != 0 {
+		t.Errorf("libipsec: nexthops %+v, want none", nhs)
+	}
+	if got := tn.sysctl(t, "", "net", "ipv4", "fib_multipath_hash_policy"); got != hash {
+		t.Errorf("libipsec: fib_multipath_hash_policy %s, want it left at %s", got, hash)
 	}
 }

@@ -122,6 +122,8 @@ func (c *rawConn) execute(req func() *nl.NetlinkRequest, resType uint16) ([][]by
 // would go after the attributes).
 type nhmsg struct{ family, protocol uint8 }
 
+var _ nl.NetlinkRequestData = nhmsg{}
+
 func (m nhmsg) Len() int { return unix.SizeofNhmsg }
 
 func (m nhmsg) Serialize() []byte { return []byte{m.family, 0, m.protocol, 0, 0, 0, 0, 0} }
@@ -322,12 +324,16 @@ func (c *rawConn) routeNexthops() (map[routeKey]uint32, error) {
 }
 
 // parseRouteNexthop decodes the key, protocol and RTA_NH_ID (0 if none) of
-// one RTM_NEWROUTE message body.
+// one RTM_NEWROUTE message body; of a route that is not cgw's (another
+// protocol, a family other than IPv4 and IPv6) only the protocol.
 func parseRouteNexthop(b []byte) (routeKey, uint32, uint8, error) {
 	if len(b) < unix.SizeofRtMsg {
 		return routeKey{}, 0, 0, fmt.Errorf("route message: %d bytes, shorter than struct rtmsg", len(b))
 	}
 	fam, bits, table, proto := b[0], int(b[1]), int(b[4]), b[5]
+	if proto != Protocol || fam != unix.AF_INET && fam != unix.AF_INET6 {
+		return routeKey{}, 0, proto, nil // not cgw's (multicast, MPLS, someone else's)
+	}
 	attrs, err := parseAttrs(b[unix.SizeofRtMsg:])
 	if err != nil {
 		return routeKey{}, 0, 0, fmt.Errorf("route message: %w", err)
@@ -415,4 +421,18 @@ func freeNexthopID(used map[uint32]bool) uint32 {
 		}
 	}
 	return 0
+}
+
+// kernelAtLeast reports whether the running kernel's release is at least
+// major.minor (true when it cannot tell).
+func kernelAtLeast(major, minor int) bool {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return true
+	}
+	var maj, min int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &maj, &min); err != nil {
+		return true
+	}
+	return maj > major || maj == major && min >= minor
 }

@@ -1,6 +1,7 @@
 package routes
 
 import (
+	"context"
 	"encoding/binary"
 	"net/netip"
 	"slices"
@@ -8,7 +9,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"github.com/cgw-project/cgw/internal/netnsrun"
 )
 
 // groupMessage is the body of an RTM_NEWNEXTHOP for a resilient group, as
@@ -117,12 +121,41 @@ func FuzzParseRouteNexthop(f *testing.F) {
 	f.Add(routeMessage(pfx("2001:db8::/32"), Table, 0, 0))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		k, _, _, err := parseRouteNexthop(b)
-		if err != nil {
+		k, _, proto, err := parseRouteNexthop(b)
+		if err != nil || proto != Protocol || b[0] != unix.AF_INET && b[0] != unix.AF_INET6 {
 			return
 		}
 		if !k.dst.IsValid() || k.dst.Bits() != int(b[1]) {
 			t.Fatalf("accepted %+v from prefix length %d", k, b[1])
 		}
 	})
+}
+
+// TestIntegrationRawCurrentNamespace: the raw socket opened for "the
+// current namespace" (netns.None(), what cgw cleanup uses) works there.
+func TestIntegrationRawCurrentNamespace(t *testing.T) {
+	tn := newTestNetns(t)
+	err := netnsrun.Run(tn.ns, func() error {
+		raw, err := openRaw(netns.None())
+		if err != nil {
+			return err
+		}
+		defer raw.Close()
+		if err := raw.replaceNexthop(nexthop{ID: nhIDBase + 1, Family: unix.AF_INET, Protocol: Protocol, OIF: tn.link(t, "rtv0").Attrs().Index}); err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("raw socket in the current namespace: %v", err)
+	}
+	if nhs := tn.nexthops(t); len(nhs) != 1 || nhs[0].ID != nhIDBase+1 {
+		t.Fatalf("nexthops %+v, want the one made in the test namespace", nhs)
+	}
+	if err := netnsrun.Run(tn.ns, func() error { return Cleanup(context.Background(), Options{}) }); err != nil {
+		t.Fatalf("Cleanup in the current namespace: %v", err)
+	}
+	if nhs := tn.nexthops(t); len(nhs) != 0 {
+		t.Fatalf("after Cleanup: nexthops %+v, want none", nhs)
+	}
 }

@@ -150,7 +150,8 @@ type State struct {
 // beneath it always, as for Remote. In kernel mode the multipath route is a
 // resilient nexthop group, one per Dst, replaced in place when a tunnel
 // joins or leaves, so the flows of the other tunnels stay where they are
-// (see the package documentation, "Several paths: ECMP"). The libipsec data
+// (see the package documentation, "Several paths: ECMP"; kernels before
+// 5.13 get a classic multipath route instead). The libipsec data
 // plane cannot spread flows: charon's kernel-libipsec picks one SA per
 // policy, so there a Path is failover at best, never ECMP.
 type Path struct {
