@@ -233,6 +233,33 @@ func (c *Config) checkAll(ctx context.Context) ([]connSpec, error) {
 	return out, nil
 }
 
+// checkSharedNetworks refuses, with the libipsec data plane, two
+// connections whose remote networks overlap: their CHILD SAs would have
+// the same traffic selectors, and charon's userspace ESP sends on the
+// newest SA for a selector, so the connections would take each other's
+// traffic (each failover policy rekeying its own to win it back). With the
+// kernel data plane routes choose, and the first connection wins (or
+// ECMP spreads).
+func checkSharedNetworks(c *Config, specs []connSpec, dp Dataplane) error {
+	if dp != DataplaneLibIPsec || len(specs) < 2 {
+		return nil
+	}
+	for i, a := range specs {
+		for j, b := range specs[:i] {
+			for _, p := range a.cfg.RemoteNetworks {
+				for _, q := range b.cfg.RemoteNetworks {
+					if p.Overlaps(q) {
+						return c.connErr(i, "remote_networks", fmt.Errorf("remote_networks: %s overlaps %s of %s (%s): "+
+							"with the libipsec data plane charon's userspace ESP picks the SA by traffic selector, so two connections cannot carry one network; "+
+							"use dataplane kernel (routes choose, the first connection wins or bgp.ecmp spreads)", p, q, connScope(j), b.name))
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // checkECMPRouting refuses bgp.ecmp for a connection with static
 // routing: AWS spreads only what it learns over BGP.
 func checkECMPRouting(c *Config, conn *awsconf.Connection) error {

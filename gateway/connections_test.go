@@ -516,3 +516,29 @@ func kernelTunnels(n int, up ...bool) []routes.Tunnel {
 	}
 	return out
 }
+
+// TestSharedNetworksLibipsec: with libipsec two connections cannot carry
+// one network (their SAs would share traffic selectors); with the kernel
+// data plane they can (routes choose).
+func TestSharedNetworksLibipsec(t *testing.T) {
+	st := abs(t, staticFixture)
+	y := func(dp string) string {
+		return "dataplane: " + dp + "\nlocal_networks: [172.31.16.0/20]\nconnections:\n  - name: a\n    aws_config: " + st +
+			"\n    remote_networks: [10.10.0.0/16]\n  - name: b\n    aws_config: " + st + "\n    remote_networks: [10.20.0.0/16, 10.10.100.0/24]\n"
+	}
+	cfg, err := LoadConfig(writeConfig(t, y("libipsec")), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "cgw.yaml:9: connections[1].remote_networks: 10.10.100.0/24 overlaps 10.10.0.0/16 of connections[0] (a): with the libipsec data plane charon's userspace ESP picks the SA by traffic selector"
+	if _, err := New(cfg, nil); err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("libipsec: error %v\nwant %q", err, want)
+	}
+	cfg, err = LoadConfig(writeConfig(t, y("kernel")), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(cfg, nil); err != nil {
+		t.Errorf("kernel: %v", err)
+	}
+}

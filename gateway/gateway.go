@@ -128,6 +128,9 @@ func New(cfg *Config, logger *slog.Logger) (*Gateway, error) {
 	if cfg.BGP.ECMP && dp != DataplaneKernel {
 		return nil, fmt.Errorf("bgp.ecmp: needs dataplane kernel, and the data plane is %s (%s): %s", dp, why, errECMPLibipsec)
 	}
+	if err := checkSharedNetworks(cfg, specs, dp); err != nil {
+		return nil, err
+	}
 	g := &Gateway{
 		cfg:       cfg,
 		log:       logger,

@@ -45,6 +45,9 @@ func (g *Gateway) Reload(ctx context.Context, cfg *Config) error {
 	if cfg.BGP.ECMP && g.dataplane != DataplaneKernel {
 		return fmt.Errorf("bgp.ecmp: needs dataplane kernel, and the data plane is %s: %s", g.dataplane, errECMPLibipsec)
 	}
+	if err := checkSharedNetworks(cfg, specs, g.dataplane); err != nil {
+		return err
+	}
 	r := reload{cfg: cfg, specs: specs, done: make(chan error, 1)}
 	select {
 	case g.reloads <- r:
