@@ -5,6 +5,7 @@ package gateway
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"github.com/cgw-project/cgw/gateway/awsconf"
@@ -31,7 +32,7 @@ var _ saCloser = (*ike.Client)(nil)
 // of a simultaneous start live instead of each side deleting the one the
 // other keeps. An SA cgw did not initiate is otherwise treated like its
 // own: it makes the tunnel up, and cgw initiates nothing meanwhile.
-func (g *Gateway) closeDuplicates(ctx context.Context, c saCloser, t *tunnel, sas []ike.IKESA, now time.Time) {
+func (g *Gateway) closeDuplicates(ctx context.Context, c saCloser, log *slog.Logger, t *tunnel, sas []ike.IKESA, now time.Time) {
 	if !t.spec.AWSInitiates {
 		return
 	}
@@ -52,15 +53,15 @@ func (g *Gateway) closeDuplicates(ctx context.Context, c saCloser, t *tunnel, sa
 	}
 	t.dupSince = time.Time{}
 	for _, id := range ikeIDs {
-		g.log.Info("closing a duplicate IKE_SA (cgw and AWS both initiated)", "tunnel", t.number, "ike_id", id)
+		log.Info("closing a duplicate IKE_SA (cgw and AWS both initiated)", "tunnel", t.number, "ike_id", id)
 		if err := c.TerminateIKESA(ctx, t.spec.Name, id); err != nil {
-			g.log.Warn("closing a duplicate IKE_SA", "tunnel", t.number, "ike_id", id, "err", err)
+			log.Warn("closing a duplicate IKE_SA", "tunnel", t.number, "ike_id", id, "err", err)
 		}
 	}
 	for _, id := range childIDs {
-		g.log.Info("closing a duplicate CHILD_SA (cgw and AWS both initiated)", "tunnel", t.number, "child_id", id)
+		log.Info("closing a duplicate CHILD_SA (cgw and AWS both initiated)", "tunnel", t.number, "child_id", id)
 		if err := c.TerminateChildSA(ctx, t.spec.Name, id); err != nil {
-			g.log.Warn("closing a duplicate CHILD_SA", "tunnel", t.number, "child_id", id, "err", err)
+			log.Warn("closing a duplicate CHILD_SA", "tunnel", t.number, "child_id", id, "err", err)
 		}
 	}
 }
@@ -81,10 +82,10 @@ type TunnelAWS struct {
 	InitiatedBy string `json:"initiated_by,omitempty"`
 }
 
-// tunnelAWS is t's TunnelAWS from the imported file.
-func (g *Gateway) tunnelAWS(t *tunnel) TunnelAWS {
+// tunnelAWS is t's TunnelAWS from its connection's imported file.
+func tunnelAWS(conn *awsconf.Connection, t *tunnel) TunnelAWS {
 	var o awsconf.AWSOptions
-	for _, ct := range g.conn.Tunnels {
+	for _, ct := range conn.Tunnels {
 		if ct.Number == t.number {
 			o = ct.AWS
 		}

@@ -54,7 +54,7 @@ func TestCloseDuplicates(t *testing.T) {
 	tun := &tunnel{number: 1, spec: ike.Tunnel{Name: name, AWSInitiates: true}}
 	for i, st := range steps {
 		var got closedSAs
-		g.closeDuplicates(context.Background(), &got, tun, st.sas, t0.Add(st.at))
+		g.closeDuplicates(context.Background(), &got, g.log, tun, st.sas, t0.Add(st.at))
 		if diff := cmp.Diff(st.want, []string(got)); diff != "" {
 			t.Errorf("step %d at %v (-want +got):\n%s", i, st.at, diff)
 		}
@@ -62,7 +62,7 @@ func TestCloseDuplicates(t *testing.T) {
 	var got closedSAs
 	other := &tunnel{number: 2, spec: ike.Tunnel{Name: name}}
 	for _, at := range []time.Duration{0, time.Minute} {
-		g.closeDuplicates(context.Background(), &got, other, dup, t0.Add(at))
+		g.closeDuplicates(context.Background(), &got, g.log, other, dup, t0.Add(at))
 	}
 	if len(got) != 0 {
 		t.Errorf("closed %v on a tunnel AWS does not initiate", got)

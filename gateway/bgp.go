@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/cgw-project/cgw/gateway/awsconf"
@@ -66,7 +65,8 @@ type bgpLink struct {
 	// Return-path steering (policy.steer decides, applyBGP announces):
 	// the more-specifics announced now.
 	steer       bgp.Steering
-	steerOff    bool // bgp.steer_return_path: false
+	steerOff    bool // bgp.steer_return_path: false, or bgp.ecmp
+	ecmp        bool // bgp.ecmp: no prepend, no more-specifics
 	maxPrefixes int
 
 	stop func()        // ends the speaker's Run
@@ -111,12 +111,20 @@ func newBGPLink(cfg *Config, conn *awsconf.Connection, dp Dataplane, log *slog.L
 			announce = append(announce, p.Masked())
 		}
 	}
-	sp, err := bgp.New(bgp.Config{Peers: peers, Announce: announce, Filter: filter, Logger: log.With("component", "bgp")})
+	bc := bgp.Config{Peers: peers, Announce: announce, Filter: filter, Logger: log.With("component", "bgp")}
+	if cfg.BGP.ECMP {
+		// Equal announcements on every tunnel, so AWS spreads its return
+		// traffic over all of them too.
+		bc.Prepend = -1
+	}
+	sp, err := bgp.New(bc)
 	if err != nil {
 		return nil, fmt.Errorf("routing bgp: %w", err)
 	}
+	// With ECMP no more-specifics either: they would draw AWS's return
+	// traffic onto one tunnel.
 	b := &bgpLink{sp: sp, peers: peers, announce: announce, updates: sp.Updates(), filter: filter, preferred: sp.Preferred(), done: make(chan struct{}),
-		steerOff: !cfg.BGP.steer(), maxPrefixes: bgp.AWSMaxPrefixes}
+		steerOff: !cfg.BGP.steer() || cfg.BGP.ECMP, ecmp: cfg.BGP.ECMP, maxPrefixes: bgp.AWSMaxPrefixes}
 	if dp == DataplaneKernel {
 		return b, nil // the inside /30s go on the XFRM interfaces
 	}
@@ -129,12 +137,13 @@ func newBGPLink(cfg *Config, conn *awsconf.Connection, dp Dataplane, log *slog.L
 
 // BGPPeers returns the BGP sessions cgw runs, one per tunnel, as the AWS
 // file and the bgp overrides of cgw.yaml make them (the speaker fills in
-// defaults such as a 0 hold time), or nil with static routing.
+// defaults such as a 0 hold time), or nil with static routing: those of
+// the first connection (Connections has every connection's).
 func (g *Gateway) BGPPeers() []bgp.Peer {
-	if g.bgp == nil {
-		return nil
+	if b := g.conns[0].bgp; b != nil {
+		return slices.Clone(b.peers)
 	}
-	return slices.Clone(g.bgp.peers)
+	return nil
 }
 
 // sameSpeaker reports whether two links configure the same speaker.
@@ -142,7 +151,7 @@ func (b *bgpLink) sameSpeaker(o *bgpLink) bool {
 	if b == nil || o == nil {
 		return b == o
 	}
-	return slices.Equal(b.peers, o.peers) && slices.Equal(b.announce, o.announce) && slices.Equal(b.filter, o.filter) && b.steerOff == o.steerOff
+	return slices.Equal(b.peers, o.peers) && slices.Equal(b.announce, o.announce) && slices.Equal(b.filter, o.filter) && b.steerOff == o.steerOff && b.ecmp == o.ecmp
 }
 
 // reloadBGP replaces the running speaker with nb (nil: static routing)
@@ -150,31 +159,30 @@ func (b *bgpLink) sameSpeaker(o *bgpLink) bool {
 // Cease goes out first, so AWS drops what it learned from it at once; the
 // routes it learned go with it and come back as the new sessions learn
 // them.
-func (g *Gateway) reloadBGP(nb *bgpLink) {
-	if g.bgp.sameSpeaker(nb) {
+func (g *Gateway) reloadBGP(cn *connection, nb *bgpLink) {
+	if cn.bgp.sameSpeaker(nb) {
 		return
 	}
-	g.log.Info("BGP settings changed; restarting the speaker (the sessions re-establish)")
-	g.stopBGP()
-	g.bgp = nb
-	if g.bgpRun.wg != nil {
-		g.startBGP(g.bgpRun.ctx, g.bgpRun.wg)
-	}
+	cn.log.Info("BGP settings changed; restarting the speaker (the sessions re-establish)")
+	cn.stopBGP()
+	cn.bgp = nb
+	g.startBGP(cn)
 }
 
 // startBGP puts the inside addresses and guards in place and then starts
-// the speaker in wg. It runs before the first reconcile, and again when a
-// reload replaces the speaker.
-func (g *Gateway) startBGP(ctx context.Context, wg *sync.WaitGroup) {
-	g.bgpRun.ctx, g.bgpRun.wg = ctx, wg
-	b := g.bgp
-	if b == nil {
+// cn's speaker in Run's WaitGroup. It runs before the first reconcile, and
+// again when a reload replaces the speaker or adds the connection; before
+// Run it does nothing.
+func (g *Gateway) startBGP(cn *connection) {
+	b := cn.bgp
+	if b == nil || g.run.wg == nil {
 		return
 	}
+	ctx, wg := g.run.ctx, g.run.wg
 	if g.routing != nil {
 		// The speaker dials at once: the guards must be there first.
-		if err := g.routing.apply(ctx, g.desiredRoutes(g.active, g.routing.source), time.Now()); err != nil {
-			g.log.Warn("routes before starting BGP", "err", err)
+		if err := g.routing.apply(ctx, g.desiredRoutes(g.routing.source), time.Now()); err != nil {
+			cn.log.Warn("routes before starting BGP", "err", err)
 		}
 	}
 	bctx, stop := context.WithCancel(ctx)
@@ -184,15 +192,15 @@ func (g *Gateway) startBGP(ctx context.Context, wg *sync.WaitGroup) {
 		defer wg.Done()
 		defer close(b.done)
 		if err := b.sp.Run(bctx); err != nil {
-			g.log.Error("bgp speaker failed", "err", err)
+			cn.log.Error("bgp speaker failed", "err", err)
 		}
 	}()
 }
 
-// stopBGP ends the speaker and waits a bounded time for it, so its Cease
+// stopBGP ends cn's speaker and waits a bounded time for it, so its Cease
 // notifications go through the tunnels before they are taken down.
-func (g *Gateway) stopBGP() {
-	b := g.bgp
+func (cn *connection) stopBGP() {
+	b := cn.bgp
 	if b == nil || b.stop == nil {
 		return
 	}
@@ -200,21 +208,25 @@ func (g *Gateway) stopBGP() {
 	select {
 	case <-b.done:
 	case <-time.After(bgpStopWait):
-		g.log.Warn("bgp speaker did not stop in time")
+		cn.log.Warn("bgp speaker did not stop in time")
 	}
 }
 
-// bgpUpdates is the loop's channel of speaker States; nil without BGP.
-func (g *Gateway) bgpUpdates() <-chan bgp.State {
-	if g.bgp == nil {
+// bgpUpdates is the loop's channel of cn's speaker States; nil without
+// BGP.
+func (cn *connection) bgpUpdates() <-chan bgp.State {
+	if cn.bgp == nil {
 		return nil
 	}
-	return g.bgp.updates
+	return cn.bgp.updates
 }
 
-// onBGPState takes a State from the speaker (ok false: Updates closed).
-func (g *Gateway) onBGPState(st bgp.State, ok bool) {
-	b := g.bgp
+// onBGPState takes a State from cn's speaker (ok false: Updates closed).
+func (cn *connection) onBGPState(st bgp.State, ok bool) {
+	b := cn.bgp
+	if b == nil {
+		return
+	}
 	if !ok {
 		b.updates = nil
 		return
@@ -228,7 +240,7 @@ func (g *Gateway) onBGPState(st bgp.State, ok bool) {
 			b.wasUp[p.Tunnel] = true
 		}
 	}
-	g.monitorsRouted() // note when the monitors became routed
+	cn.monitorsRouted() // note when the monitors became routed
 }
 
 // bgpDemand returns the tunnel BGP says traffic must use, and why: every
@@ -238,8 +250,8 @@ func (g *Gateway) onBGPState(st bgp.State, ok bool) {
 // BGP leaves the choice to cgw: nothing learned, a tie somewhere, or paths
 // over one tunnel only while the other's session is established (its
 // routes are on their way).
-func (g *Gateway) bgpDemand() (int, string) {
-	b := g.bgp
+func (cn *connection) bgpDemand() (int, string) {
+	b := cn.bgp
 	if b == nil {
 		return 0, ""
 	}
@@ -273,14 +285,14 @@ func (g *Gateway) bgpDemand() (int, string) {
 // applyBGP carries out the policy's BGP acts: the prepend first (the
 // tunnel cgw wants to carry traffic is the speaker's preferred one, so AWS
 // sends the return traffic down it too), then the more-specifics.
-func (g *Gateway) applyBGP(a actions) {
-	b := g.bgp
+func (cn *connection) applyBGP(a actions) {
+	b := cn.bgp
 	if b == nil {
 		return
 	}
 	if a.prefer != 0 && a.prefer != b.preferred {
 		if err := b.sp.SetPreferred(a.prefer); err != nil {
-			g.log.Warn("moving the BGP prepend", "tunnel", a.prefer, "err", err)
+			cn.log.Warn("moving the BGP prepend", "tunnel", a.prefer, "err", err)
 		} else {
 			b.preferred = a.prefer
 		}
@@ -290,23 +302,23 @@ func (g *Gateway) applyBGP(a actions) {
 	}
 	st, err := b.sp.Steer(a.steer)
 	if err != nil {
-		g.log.Warn("steering AWS's return path", "tunnel", a.steer, "err", err)
+		cn.log.Warn("steering AWS's return path", "tunnel", a.steer, "err", err)
 		return
 	}
 	old := b.steer
 	b.steer = st
 	if a.steer == 0 {
-		g.log.Info("return path steering ended: more-specifics withdrawn", "tunnel", old.Tunnel, "prefixes", len(old.Prefixes))
+		cn.log.Info("return path steering ended: more-specifics withdrawn", "tunnel", old.Tunnel, "prefixes", len(old.Prefixes))
 		return
 	}
-	g.log.Info("steering AWS's return path: more-specifics over the new tunnel", "tunnel", a.steer, "from_tunnel", g.fo.steerFrom,
+	cn.log.Info("steering AWS's return path: more-specifics over the new tunnel", "tunnel", a.steer, "from_tunnel", cn.fo.steerFrom,
 		"prefixes", len(st.Prefixes), "announced", st.Announced(len(b.announce)), "limit", b.maxPrefixes)
 	if len(st.HostRoutes) > 0 {
-		g.log.Warn("a /32 cannot be split: AWS's return traffic for it moves only with the AS path or when the old session ends",
+		cn.log.Warn("a /32 cannot be split: AWS's return traffic for it moves only with the AS path or when the old session ends",
 			"host_routes", st.HostRoutes)
 	}
 	if len(st.OverBudget) > 0 {
-		g.log.Warn("AWS accepts at most 100 prefixes per session: these networks are not split", "left_whole", st.OverBudget, "limit", b.maxPrefixes)
+		cn.log.Warn("AWS accepts at most 100 prefixes per session: these networks are not split", "left_whole", st.OverBudget, "limit", b.maxPrefixes)
 	}
 }
 
@@ -334,8 +346,8 @@ func (b *bgpLink) learned() []netip.Prefix {
 
 // bgpRoutes sets st's remote networks to what BGP learned and adds the
 // inside addresses and guards.
-func (g *Gateway) bgpRoutes(st *routes.State) {
-	b := g.bgp
+func (cn *connection) bgpRoutes(st *routes.State) {
+	b := cn.bgp
 	if b == nil {
 		return
 	}
@@ -352,10 +364,10 @@ func (g *Gateway) insideInitiated(r initResult) {
 	t := r.t
 	delay := t.bgpChild.done(r.err, time.Now(), jitter())
 	if r.err == nil {
-		g.log.Info("bgp child up", "tunnel", t.number, "child", t.spec.Inside.Name)
+		g.log.Info("bgp child up", t.logArgs("child", t.spec.Inside.Name)...)
 		return
 	}
-	g.log.Warn("initiating the bgp child failed", "tunnel", t.number, "why", ike.Explain(r.err, t.label()), "retry_in", delay.Round(100*time.Millisecond))
+	g.log.Warn("initiating the bgp child failed", t.logArgs("why", ike.Explain(r.err, t.label()), "retry_in", delay.Round(100*time.Millisecond))...)
 }
 
 // TunnelBGP is one tunnel's BGP session in Status.
@@ -412,9 +424,9 @@ type BGPSteering struct {
 	Limit     int `json:"limit"`
 }
 
-// addBGPStatus adds the sessions, learned routes and warnings to s.
-func (g *Gateway) addBGPStatus(s *Status) {
-	b := g.bgp
+// addBGPStatus adds cn's sessions, learned routes and warnings to s.
+func (cn *connection) addBGPStatus(s *ConnectionStatus) {
+	b := cn.bgp
 	if b == nil {
 		return
 	}
@@ -437,7 +449,7 @@ func (g *Gateway) addBGPStatus(s *Status) {
 				tb.Received, tb.Accepted, tb.Advertised = p.Received, p.Accepted, p.Advertised
 			}
 		}
-		for _, t := range g.tunnels {
+		for _, t := range cn.tunnels {
 			if t.number != ts.Number || t.sa == nil {
 				continue
 			}
@@ -454,8 +466,8 @@ func (g *Gateway) addBGPStatus(s *Status) {
 		ts.BGP = tb
 	}
 	// The speaker warns at 90% of AWS's limit of 100 announced prefixes.
-	s.Warnings = append(s.Warnings, b.state.Warnings...)
-	st := &BGPSteering{Enabled: !b.steerOff, Tunnel: b.steer.Tunnel, FromTunnel: g.fo.steerFrom, Prefixes: []string{},
+	s.warnings = append(s.warnings, b.state.Warnings...)
+	st := &BGPSteering{Enabled: !b.steerOff, Tunnel: b.steer.Tunnel, FromTunnel: cn.fo.steerFrom, Prefixes: []string{},
 		Announced: len(b.announce), Limit: b.maxPrefixes}
 	if b.steer.Tunnel != 0 {
 		st.Announced = b.steer.Announced(len(b.announce))
@@ -475,13 +487,13 @@ func prefixStrings(ps []netip.Prefix) []string {
 // monitorsRouted reports whether a monitor lies in a prefix BGP learned,
 // so that probes to it cross a tunnel, and since when (always, with static
 // routing).
-func (g *Gateway) monitorsRouted() (bool, time.Time) {
-	b := g.bgp
+func (cn *connection) monitorsRouted() (bool, time.Time) {
+	b := cn.bgp
 	if b == nil {
 		return true, time.Time{}
 	}
 	learned := b.learned()
-	routed := slices.ContainsFunc(g.cfg.Monitors, func(m netip.Addr) bool {
+	routed := slices.ContainsFunc(cn.cfg.Monitors, func(m netip.Addr) bool {
 		return slices.ContainsFunc(learned, func(p netip.Prefix) bool { return p.Contains(m) })
 	})
 	switch {

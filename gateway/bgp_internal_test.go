@@ -84,7 +84,8 @@ func TestBGPRoutesAndStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &Gateway{cfg: cfg, conn: bgpConn(), bgp: b, dataplane: DataplaneLibIPsec, log: slog.New(slog.DiscardHandler), ready: make(chan struct{})}
+	g := oneConnGateway(cfg, bgpConn(), b, nil, DataplaneLibIPsec)
+	cn := g.conns[0]
 	for n := 1; n <= 2; n++ {
 		name := tunnelName(n)
 		tun := &tunnel{number: n, spec: ike.Tunnel{Name: name, Inside: &ike.InsideChild{Name: name + ike.InsideSuffix}}}
@@ -92,16 +93,17 @@ func TestBGPRoutesAndStatus(t *testing.T) {
 		if n == 1 {
 			tun.sa.Children = append(tun.sa.Children, ike.ChildSA{Name: name + ike.InsideSuffix, State: "INSTALLED"})
 		}
-		g.tunnels = append(g.tunnels, tun)
+		cn.tunnels = append(cn.tunnels, tun)
 	}
-	g.onBGPState(bgp.State{
+	cn.onBGPState(bgp.State{
 		Peers: []bgp.PeerState{{Tunnel: 1, State: "established", Received: 2, Accepted: 2, Advertised: 1},
 			{Tunnel: 2, State: "active"}},
 		Routes: []bgp.Route{{Prefix: pfx("10.10.100.0/24"), Tunnels: []int{1}, Best: 1},
 			{Prefix: pfx("10.10.200.0/24"), Tunnels: []int{1}, Best: 1}},
 	}, true)
 
-	st := g.desiredRoutes(1, netip.Addr{})
+	cn.active = 1
+	st := g.desiredRoutes(netip.Addr{})
 	got := map[string][]netip.Prefix{"remote": st.Remote, "unrouted": st.Unrouted, "inside": st.InsideAddrs, "guard": st.Guard}
 	want := map[string][]netip.Prefix{
 		"remote":   {pfx("10.10.100.0/24"), pfx("10.10.200.0/24")},
@@ -134,8 +136,8 @@ func TestBGPRoutesAndStatus(t *testing.T) {
 		t.Errorf("status routes (-want +got):\n%s", diff)
 	}
 
-	g.onBGPState(bgp.State{}, false)
-	if g.bgpUpdates() != nil {
+	cn.onBGPState(bgp.State{}, false)
+	if cn.bgpUpdates() != nil {
 		t.Error("updates channel kept after it closed")
 	}
 }
@@ -178,22 +180,24 @@ func TestBGPKernelRoutesAndStatus(t *testing.T) {
 	conn := bgpConn()
 	var tunnels []*tunnel
 	for _, at := range conn.Tunnels {
-		tunnels = append(tunnels, &tunnel{number: at.Number, inside: at.CustomerInside,
+		tunnels = append(tunnels, &tunnel{number: at.Number, global: at.Number, inside: at.CustomerInside,
 			spec: ike.Tunnel{Name: tunnelName(at.Number), IfID: uint32(at.Number)}})
 	}
 	b, err := newBGPLink(cfg, conn, DataplaneKernel, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &Gateway{cfg: cfg, conn: conn, bgp: b, tunnels: tunnels, dataplane: DataplaneKernel, log: slog.New(slog.DiscardHandler), ready: make(chan struct{})}
+	g := oneConnGateway(cfg, conn, b, tunnels, DataplaneKernel)
+	cn := g.conns[0]
 	for _, tun := range tunnels {
 		tun.sa = &ike.IKESA{Name: tun.spec.Name, State: "ESTABLISHED", Children: []ike.ChildSA{{Name: tun.spec.Name, State: "INSTALLED"}}}
 	}
-	g.onBGPState(bgp.State{
+	cn.onBGPState(bgp.State{
 		Peers:  []bgp.PeerState{{Tunnel: 1, State: "established", Received: 1, Accepted: 1, Advertised: 1}, {Tunnel: 2, State: "established"}},
 		Routes: []bgp.Route{{Prefix: pfx("10.10.100.0/24"), Tunnels: []int{1, 2}, Best: 1}},
 	}, true)
-	st := g.desiredRoutes(1, netip.Addr{})
+	cn.active = 1
+	st := g.desiredRoutes(netip.Addr{})
 	var links []string
 	for _, rt := range st.Tunnels {
 		links = append(links, rt.IfName+" "+rt.Inside.String())
@@ -241,21 +245,22 @@ func TestFollowBGP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &Gateway{cfg: cfg, conn: bgpConn(), bgp: b, dataplane: DataplaneKernel, log: slog.New(slog.DiscardHandler)}
+	g := oneConnGateway(cfg, bgpConn(), b, nil, DataplaneKernel)
+	cn := g.conns[0]
 	for n := 1; n <= 2; n++ {
 		name := tunnelName(n)
-		g.tunnels = append(g.tunnels, &tunnel{number: n, loaded: true, spec: ike.Tunnel{Name: name, IfID: uint32(n)},
+		cn.tunnels = append(cn.tunnels, &tunnel{number: n, loaded: true, spec: ike.Tunnel{Name: name, IfID: uint32(n)},
 			sa: &ike.IKESA{Name: name, UniqueID: uint32(n), State: "ESTABLISHED", Children: []ike.ChildSA{{Name: name, State: "INSTALLED"}}}})
 	}
-	g.fo.hold = 30 * time.Second
+	cn.fo.hold = 30 * time.Second
 	vpc := pfx("10.10.100.0/24")
 	both := []bgp.PeerState{{Tunnel: 1, State: "established"}, {Tunnel: 2, State: "established"}}
 	now := time.Now()
 	step := func(name string, st bgp.State, after time.Duration, wantActive int, wantReason string) {
 		t.Helper()
 		now = now.Add(after)
-		g.onBGPState(st, true)
-		a := g.fo.step(g.observe(now), now)
+		cn.onBGPState(st, true)
+		a := cn.fo.step(cn.observe(g.dataplane == DataplaneKernel, now), now)
 		if a.rekey != 0 {
 			t.Errorf("%s: rekey in kernel mode", name)
 		}
@@ -275,14 +280,14 @@ func TestFollowBGP(t *testing.T) {
 	step("still lower", med2, 40*time.Second, 2, "lower MED")
 	tie.Routes[0].Best = 2 // the speaker now prefers tunnel 2 on a tie
 	step("MED back: hold time since the move not yet over", tie, 0, 2, "")
-	g.tunnels[0].upSince = now.Add(-time.Minute)
+	cn.tunnels[0].upSince = now.Add(-time.Minute)
 	step("MED back: hold time over", tie, 31*time.Second, 1, "preferred tunnel")
 	step("tunnel 1's session lost", only2, time.Second, 2, "only its BGP session")
 
 	// The probes lost tunnel 2's path: cgw moved to 1; BGP naming 2 is not
 	// followed back within the hold time.
-	g.fo.want, g.fo.lastFrom, g.fo.lastMove, g.fo.count = 1, 2, now, 1
-	g.fo.lostFrom, g.fo.lostAt = 2, now
+	cn.fo.want, cn.fo.lastFrom, cn.fo.lastMove, cn.fo.count = 1, 2, now, 1
+	cn.fo.lostFrom, cn.fo.lostAt = 2, now
 	step("BGP names the tunnel the probes just lost", med2, time.Second, 1, "")
 	step("and after the hold time", med2, 30*time.Second, 2, "lower MED")
 }
@@ -298,17 +303,26 @@ func TestObserveBGPSessionAge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &Gateway{cfg: cfg, conn: bgpConn(), bgp: b, dataplane: DataplaneKernel, log: slog.New(slog.DiscardHandler)}
+	g := oneConnGateway(cfg, bgpConn(), b, nil, DataplaneKernel)
+	cn := g.conns[0]
 	since := time.Date(2026, 12, 4, 2, 0, 0, 0, time.UTC)
-	g.onBGPState(bgp.State{Peers: []bgp.PeerState{
+	cn.onBGPState(bgp.State{Peers: []bgp.PeerState{
 		{Tunnel: 1, State: "established", Since: since, Uptime: time.Minute},
 		{Tunnel: 2, State: "established", Since: since, Uptime: time.Minute},
 	}}, true)
 	at := since.Add(time.Minute)
 	for _, now := range []time.Time{at, at.Add(5 * time.Second), at.Add(10 * time.Minute)} {
-		v := g.observe(now)
+		v := cn.observe(g.dataplane == DataplaneKernel, now)
 		if got := v.bgp.peers[1]; !got.Equal(since) {
 			t.Errorf("observed at %v: tunnel 1's session established %v, want %v (the same session)", now.Sub(at), got, since)
 		}
 	}
+}
+
+// oneConnGateway is a Gateway of one connection, as New would build it,
+// for tests of the loop's pure parts.
+func oneConnGateway(cfg *Config, conn *awsconf.Connection, b *bgpLink, tunnels []*tunnel, dp Dataplane) *Gateway {
+	g := &Gateway{cfg: cfg, dataplane: dp, log: slog.New(slog.DiscardHandler), ready: make(chan struct{})}
+	g.conns = []*connection{{name: "vpn-test", cfg: cfg, conn: conn, bgp: b, tunnels: tunnels, log: g.log}}
+	return g
 }

@@ -72,9 +72,18 @@ type Config struct {
 	LabShortLifetimes bool `mapstructure:"lab_short_lifetimes"`
 	// Failover times the monitor probes.
 	Failover FailoverConfig `mapstructure:"failover"`
+	// Connections are several VPN connections on this gateway, each with
+	// its own AWS file (see ConnectionConfig); the top-level
+	// local_networks, remote_networks, identity, monitors and bgp keys are
+	// their defaults. Empty: the one connection of aws_config. The file
+	// alone gives them (no CGW_* variable or flag).
+	Connections []ConnectionConfig `mapstructure:"connections"`
 
 	// file is the config file the Config was read from, if any.
 	file string
+	// origin names where each key's value came from, for errors found
+	// after loading (Check).
+	origin origin
 }
 
 // Interfaces names the gateway's interfaces.
@@ -98,6 +107,12 @@ type BGPConfig struct {
 	// traffic moved to, so that AWS's return traffic follows at once
 	// (default true; see policy.steer). nil means the default.
 	SteerReturnPath *bool `mapstructure:"steer_return_path"`
+	// ECMP spreads traffic over every up tunnel, across connections, that
+	// learned the same prefix with equal attributes, and announces the
+	// local networks equally (no prepend) on every tunnel: for a transit
+	// gateway with VPN ECMP support. It needs the kernel data plane and BGP
+	// routing. Top level only.
+	ECMP bool `mapstructure:"ecmp"`
 }
 
 // FailoverConfig times the probes to the monitors. Zero means the
@@ -149,7 +164,7 @@ var keys = []string{
 	"aws_config", "aws_format", "local_networks", "remote_networks", "vici_socket", "dataplane",
 	"identity", "monitors", "interfaces.inside", "interfaces.outside", "status_socket",
 	"metrics_listen", "log_level", "log_format", "bgp.local_asn", "bgp.peer_asn", "bgp.hold_time_s",
-	"bgp.steer_return_path", "lab_short_lifetimes", "failover.probe_interval", "failover.detect_after",
+	"bgp.steer_return_path", "bgp.ecmp", "lab_short_lifetimes", "failover.probe_interval", "failover.detect_after",
 }
 
 // Keys returns every configuration key.
@@ -211,6 +226,9 @@ func AddFlags(fs *pflag.FlagSet, only ...string) {
 	if want("bgp.steer_return_path") {
 		fs.Bool(FlagName("bgp.steer_return_path"), true, "BGP: after a failover, announce the local networks' halves over the new tunnel so AWS's return traffic follows at once")
 	}
+	if want("bgp.ecmp") {
+		fs.Bool(FlagName("bgp.ecmp"), false, "BGP: ECMP over every up tunnel, across connections, that learned the same prefix with equal attributes (transit gateway with VPN ECMP support; needs dataplane kernel)")
+	}
 	if want("lab_short_lifetimes") {
 		fs.Bool(FlagName("lab_short_lifetimes"), false, "LAB ONLY: accept IKE/IPsec lifetimes shorter than AWS's 900 s minimum in the AWS file")
 	}
@@ -267,6 +285,9 @@ func LoadConfigContext(ctx context.Context, path string, fs *pflag.FlagSet, envi
 		}
 		return nil, o.blame(key, err)
 	}
+	if err := c.validateConnections(); err != nil {
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -290,12 +311,31 @@ func envNames() []string {
 // Validate checks the configuration on its own, without reading the AWS
 // file. Errors name the key.
 func (c *Config) Validate() error {
-	_, err := c.validate()
-	return err
+	if _, err := c.validate(); err != nil {
+		return err
+	}
+	return c.validateConnections()
 }
 
 // validate is Validate, also returning the key an error is about.
 func (c *Config) validate() (string, error) {
+	if len(c.Connections) > 0 {
+		if c.AWSConfig != "" {
+			return "aws_config", errors.New("aws_config and connections: both given: with connections, each connection names its own file (connections[0].aws_config); remove the top-level aws_config")
+		}
+		// The rest is each connection's (validateConnections); the
+		// defaults are checked as part of every connection.
+		return c.validateGlobal()
+	}
+	if key, err := c.validateConn(); err != nil {
+		return key, err
+	}
+	return c.validateGlobal()
+}
+
+// validateConn checks the keys a connection has of its own (or inherits
+// from the top level).
+func (c *Config) validateConn() (string, error) {
 	if c.AWSConfig == "" {
 		return "aws_config", errors.New("aws_config: missing: give the file downloaded from AWS for the VPN connection")
 	}
@@ -358,6 +398,14 @@ func (c *Config) validate() (string, error) {
 	}
 	if h := c.BGP.HoldTimeS; h != 0 && (h < 3 || h > 65535) {
 		return "bgp.hold_time_s", fmt.Errorf("bgp.hold_time_s: %d: want 3 to 65535 seconds (AWS uses 30)", h)
+	}
+	return "", nil
+}
+
+// validateGlobal checks the keys of the whole gateway.
+func (c *Config) validateGlobal() (string, error) {
+	if c.BGP.ECMP && c.Dataplane == DataplaneLibIPsec {
+		return "bgp.ecmp", errors.New("bgp.ecmp: needs dataplane kernel: " + errECMPLibipsec)
 	}
 	if i := c.Failover.ProbeInterval; i != 0 && (i < 20*time.Millisecond || i > 10*time.Second) {
 		return "failover.probe_interval", fmt.Errorf("failover.probe_interval: %v: want 20ms to 10s (default %v)", i, DefaultProbeInterval)
@@ -434,12 +482,26 @@ func (c *Config) Check() (*awsconf.Connection, error) {
 // CheckContext is Check with a context that ends the reading of the AWS
 // file.
 func (c *Config) CheckContext(ctx context.Context) (*awsconf.Connection, error) {
+	specs, err := c.checkAll(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return specs[0].conn, nil
+}
+
+// checkOne is CheckContext for one connection's configuration (no
+// Connections). bgpInherited: the bgp keys are the top-level defaults of
+// several connections, which a connection with static routing ignores.
+func (c *Config) checkOne(ctx context.Context, bgpInherited bool) (*awsconf.Connection, error) {
 	conn, err := c.ImportContext(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if err := c.applySelectors(conn); err != nil {
 		return nil, err
+	}
+	if conn.Routing != awsconf.RoutingBGP && c.BGP.set() && bgpInherited {
+		c.BGP.LocalASN, c.BGP.PeerASN, c.BGP.HoldTimeS = 0, 0, 0
 	}
 	if conn.Routing != awsconf.RoutingBGP && c.BGP.set() {
 		return nil, fmt.Errorf("bgp: set, but %s describes a connection with %s routing", c.AWSConfig, conn.Routing)

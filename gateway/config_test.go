@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +57,7 @@ func TestLoadConfig(t *testing.T) {
 		LogLevel:       "debug",
 		LogFormat:      "text",
 	}
-	if diff := cmp.Diff(want, *c, cmp.AllowUnexported(Config{}), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }), cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.FilterPath(func(p cmp.Path) bool { return p.String() == "file" }, cmp.Ignore())); diff != "" {
+	if diff := cmp.Diff(want, *c, cmp.AllowUnexported(Config{}), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b }), cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.FilterPath(func(p cmp.Path) bool { return p.String() == "file" || p.String() == "origin" }, cmp.Ignore())); diff != "" {
 		t.Errorf("LoadConfig (-want +got):\n%s", diff)
 	}
 }
@@ -259,7 +260,7 @@ func TestLoadConfigUnknownKeys(t *testing.T) {
 		{"twice", goodYAML + "dataplane: kernel\n", "cgw.yaml:12: dataplane given twice (first on line 6)"},
 		{"list for a value", goodYAML + "identity: [a, b]\n", "cgw.yaml:12: identity: want one value, not a list"},
 		{"keys for a value", goodYAML + "metrics_listen:\n  a: b\n", "cgw.yaml:12: metrics_listen: want a value, not keys"},
-		{"value for a group", goodYAML + "bgp: 65000\n", `cgw.yaml:12: bgp: want keys (local_asn, peer_asn, hold_time_s, steer_return_path), not "65000"`},
+		{"value for a group", goodYAML + "bgp: 65000\n", `cgw.yaml:12: bgp: want keys (local_asn, peer_asn, hold_time_s, steer_return_path, ecmp), not "65000"`},
 		{"not a mapping", "- a\n- b\n", "cgw.yaml:1: want keys (key: value), not a list"},
 	}
 	for _, tt := range tests {
@@ -427,9 +428,12 @@ func TestLoadConfigFailoverTiming(t *testing.T) {
 }
 
 // FuzzLoadConfig: any file is a config or an error naming the file, never
-// a panic.
+// a panic; an error in a connection's entry names the file and
+// connections[i].
 func FuzzLoadConfig(f *testing.F) {
 	f.Add([]byte(goodYAML))
+	f.Add([]byte(twoConnsYAML))
+	f.Add([]byte("connections:\n  - &c {aws_config: a, bgp: {peer_asn: 1.5}}\n  - *c\n  - []\n"))
 	f.Add([]byte(goodYAML + "bgp:\n  local_asn: -5\n  hold_time_s: 1.5\n"))
 	f.Add([]byte("a: &x [1]\nb: *x\n"))
 	f.Add([]byte("interfaces: ~\nbgp: {}\n"))
@@ -451,7 +455,15 @@ func FuzzLoadConfig(f *testing.F) {
 				}
 			}
 		}
-		_ = c.Validate()
+		if err := c.decodeConnections(raws, origin{}); err != nil {
+			if !strings.HasPrefix(err.Error(), p) || !strings.Contains(err.Error(), "connections") {
+				t.Fatalf("error %q does not name the file and the connections", err)
+			}
+			return
+		}
+		if err := c.Validate(); err != nil && len(c.Connections) > 0 && !strings.Contains(err.Error(), "connections") && !slices.ContainsFunc(keys, func(k string) bool { return strings.HasPrefix(err.Error(), k) }) {
+			t.Fatalf("error %q names neither a key nor the connections", err)
+		}
 	})
 }
 

@@ -50,6 +50,7 @@ var keyKinds = map[string]kind{
 	"bgp.hold_time_s": kindHoldTime,
 
 	"bgp.steer_return_path": kindBool,
+	"bgp.ecmp":              kindBool,
 	"lab_short_lifetimes":   kindBool,
 
 	"failover.probe_interval": kindDuration,
@@ -104,8 +105,11 @@ func parseYAML(path string, data []byte) (map[string]raw, error) {
 		return nil, fmt.Errorf("%s:%d: want keys (key: value), not %s", path, top.Line, nodeKind(top))
 	}
 	lines := map[string]int{}
-	var walk func(m *yaml.Node, prefix string) error
-	walk = func(m *yaml.Node, prefix string) error {
+	// walk reads the keys of m; known are the keys allowed there, scope
+	// what the keys are stored under ("" at the top, "connections[1]."
+	// in a connection's entry).
+	var walk func(m *yaml.Node, prefix string, known []string, scope string) error
+	walk = func(m *yaml.Node, prefix string, known []string, scope string) error {
 		for i := 0; i+1 < len(m.Content); i += 2 {
 			kn, vn := m.Content[i], m.Content[i+1]
 			if kn.Kind != yaml.ScalarNode {
@@ -113,27 +117,41 @@ func parseYAML(path string, data []byte) (map[string]raw, error) {
 			}
 			key := prefix + kn.Value
 			where := fmt.Sprintf("%s:%d", path, kn.Line)
-			if prev, ok := lines[key]; ok {
-				return fmt.Errorf("%s: %s given twice (first on line %d)", where, key, prev)
+			if prev, ok := lines[scope+key]; ok {
+				return fmt.Errorf("%s: %s given twice (first on line %d)", where, scope+key, prev)
 			}
-			lines[key] = kn.Line
+			lines[scope+key] = kn.Line
 			if vn.Kind == yaml.AliasNode {
 				vn = vn.Alias
 			}
-			if isGroup(key) {
+			if scope == "" && key == "connections" {
+				r, err := walkConnections(path, where, vn, func(n *yaml.Node, scope string) error { return walk(n, "", connKeys, scope) })
+				if err != nil {
+					return err
+				}
+				out[key] = r
+				continue
+			}
+			if gk := groupKeysIn(known, key); len(gk) > 0 {
 				switch {
 				case vn.Kind == yaml.MappingNode:
-					if err := walk(vn, key+"."); err != nil {
+					if err := walk(vn, key+".", known, scope); err != nil {
 						return err
 					}
 				case vn.Kind == yaml.ScalarNode && vn.Tag == "!!null":
 				default:
-					return fmt.Errorf("%s: %s: want keys (%s), not %s", where, key, strings.Join(groupKeys(key), ", "), nodeKind(vn))
+					return fmt.Errorf("%s: %s: want keys (%s), not %s", where, scope+key, strings.Join(gk, ", "), nodeKind(vn))
 				}
 				continue
 			}
-			if !slices.Contains(keys, key) {
-				return fmt.Errorf("%s: unknown key %q%s", where, key, suggest(key, keys, func(k string) string { return k }))
+			if !slices.Contains(known, key) {
+				cands := known
+				if scope == "" {
+					cands = append(slices.Clone(known), "connections")
+				} else if slices.Contains(keys, key) {
+					return fmt.Errorf("%s: %s: %s is the gateway's, not a connection's: give it at the top level (a connection has %s)", where, scope+key, key, strings.Join(connKeys, ", "))
+				}
+				return fmt.Errorf("%s: unknown key %q%s", where, scope+key, suggest(key, cands, func(k string) string { return k }))
 			}
 			r := raw{where: where}
 			switch vn.Kind {
@@ -146,23 +164,23 @@ func parseYAML(path string, data []byte) (map[string]raw, error) {
 				}
 			case yaml.SequenceNode:
 				if k := keyKinds[key]; k != kindPrefixes && k != kindAddrs {
-					return fmt.Errorf("%s: %s: want one value, not a list", where, key)
+					return fmt.Errorf("%s: %s: want one value, not a list", where, scope+key)
 				}
 				r.isList = true
 				for _, item := range vn.Content {
 					if item.Kind != yaml.ScalarNode {
-						return fmt.Errorf("%s:%d: %s: want a list of values, not %s", path, item.Line, key, nodeKind(item))
+						return fmt.Errorf("%s:%d: %s: want a list of values, not %s", path, item.Line, scope+key, nodeKind(item))
 					}
 					r.list = append(r.list, item.Value)
 				}
 			default:
-				return fmt.Errorf("%s: %s: want a value, not %s", where, key, nodeKind(vn))
+				return fmt.Errorf("%s: %s: want a value, not %s", where, scope+key, nodeKind(vn))
 			}
-			out[key] = r
+			out[scope+key] = r
 		}
 		return nil
 	}
-	if err := walk(top, ""); err != nil {
+	if err := walk(top, "", keys, ""); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -180,12 +198,39 @@ func nodeKind(n *yaml.Node) string {
 	return "this"
 }
 
-// isGroup reports whether key is a group of keys (interfaces, bgp).
-func isGroup(key string) bool { return len(groupKeys(key)) > 0 }
+// walkConnections reads the connections list at vn (key at where): each
+// entry's keys through walkEntry, stored under "connections[i].". The raw
+// it returns lists where each entry starts.
+func walkConnections(path, where string, vn *yaml.Node, walkEntry func(n *yaml.Node, scope string) error) (raw, error) {
+	r := raw{where: where}
+	if vn.Kind == yaml.ScalarNode && vn.Tag == "!!null" {
+		return r, nil // as if absent
+	}
+	r.isList = true
+	if vn.Kind != yaml.SequenceNode {
+		return raw{}, fmt.Errorf("%s: connections: want a list of connections (- aws_config: …), not %s", where, nodeKind(vn))
+	}
+	for i, item := range vn.Content {
+		if item.Kind == yaml.AliasNode {
+			item = item.Alias
+		}
+		scope := connScope(i)
+		if item.Kind != yaml.MappingNode {
+			return raw{}, fmt.Errorf("%s:%d: %s: want keys (%s), not %s", path, item.Line, scope, strings.Join(connKeys, ", "), nodeKind(item))
+		}
+		r.list = append(r.list, fmt.Sprintf("%s:%d", path, item.Line))
+		if err := walkEntry(item, scope+"."); err != nil {
+			return raw{}, err
+		}
+	}
+	return r, nil
+}
 
-func groupKeys(group string) []string {
+// groupKeysIn returns the keys of group among known (interfaces, bgp),
+// none when group is no group.
+func groupKeysIn(known []string, group string) []string {
 	var out []string
-	for _, k := range keys {
+	for _, k := range known {
 		if rest, ok := strings.CutPrefix(k, group+"."); ok {
 			out = append(out, rest)
 		}
@@ -317,9 +362,12 @@ func (c *Config) decode(key string, r raw) error {
 		default:
 			return fail("%q: want true or false", r.scalar)
 		}
-		if key == "lab_short_lifetimes" {
+		switch key {
+		case "lab_short_lifetimes":
 			c.LabShortLifetimes = v
-		} else {
+		case "bgp.ecmp":
+			c.BGP.ECMP = v
+		default:
 			c.BGP.SteerReturnPath = &v
 		}
 	case kindDuration:
@@ -458,11 +506,58 @@ func load(ctx context.Context, path string, fs *pflag.FlagSet, environ []string)
 	} else {
 		c.VICISocket = s
 	}
-	c.file = path
+	if err := c.decodeConnections(merged, o); err != nil {
+		return nil, nil, err
+	}
+	c.file, c.origin = path, o
 	if c.AWSConfig != "" && path != "" && !filepath.IsAbs(c.AWSConfig) && !awsapi.IsRef(c.AWSConfig) && !strings.HasPrefix(o["aws_config"], "-") && !strings.HasPrefix(o["aws_config"], "CGW_") {
 		c.AWSConfig = filepath.Join(filepath.Dir(path), c.AWSConfig)
 	}
+	for i := range c.Connections {
+		if a := c.Connections[i].AWSConfig; a != "" && path != "" && !filepath.IsAbs(a) && !awsapi.IsRef(a) {
+			c.Connections[i].AWSConfig = filepath.Join(filepath.Dir(path), a)
+		}
+	}
 	return c, o, nil
+}
+
+// decodeConnections decodes the connections list's entries (the file's
+// "connections[i].key" values) into c.Connections, each value checked on
+// its own like a top-level key; errors name the line and
+// "connections[i].key".
+func (c *Config) decodeConnections(merged map[string]raw, o origin) error {
+	r, ok := merged["connections"]
+	if !ok || !r.isList {
+		return nil
+	}
+	o["connections"] = r.where
+	if len(r.list) == 0 {
+		return o.blame("connections", errNoConnections)
+	}
+	c.Connections = make([]ConnectionConfig, len(r.list))
+	for i, entry := range r.list {
+		scope := connScope(i)
+		o[scope] = entry
+		var e Config
+		cc := &c.Connections[i]
+		for _, k := range connKeys {
+			v, ok := merged[scope+"."+k]
+			if !ok {
+				continue
+			}
+			o[scope+"."+k] = v.where
+			if k == "name" {
+				cc.Name = v.scalar
+				continue
+			}
+			if err := e.decode(k, v); err != nil {
+				return fmt.Errorf("%s: %w", v.where, &scopedError{scope + ".", err})
+			}
+		}
+		cc.AWSConfig, cc.AWSFormat, cc.Identity = e.AWSConfig, e.AWSFormat, e.Identity
+		cc.LocalNetworks, cc.RemoteNetworks, cc.Monitors, cc.BGP = e.LocalNetworks, e.RemoteNetworks, e.Monitors, e.BGP
+	}
+	return nil
 }
 
 // ViciSocketPath returns the path of charon's VICI socket given as a

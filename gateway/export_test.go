@@ -9,4 +9,8 @@ func SetNetns(g *Gateway, path string) { g.netnsPath = path }
 
 // SetHoldTime shortens how long a recovered preferred tunnel must be up
 // before traffic moves back to it.
-func SetHoldTime(g *Gateway, d time.Duration) { g.fo.hold = d }
+func SetHoldTime(g *Gateway, d time.Duration) {
+	for _, cn := range g.conns {
+		cn.fo.hold = d
+	}
+}

@@ -16,10 +16,10 @@ import (
 // loop holds (the last list-sas, the probes, the BGP speaker) into a view,
 // and decide hands it to policy.step and carries out the actions.
 
-// observe builds the policy's view from the loop's state.
-func (g *Gateway) observe(now time.Time) view {
-	v := view{kernel: g.dataplane == DataplaneKernel, monitors: fmt.Sprint(g.cfg.Monitors)}
-	for _, t := range g.tunnels {
+// observe builds the policy's view of cn from the loop's state.
+func (cn *connection) observe(kernel bool, now time.Time) view {
+	v := view{kernel: kernel, monitors: fmt.Sprint(cn.cfg.Monitors)}
+	for _, t := range cn.tunnels {
 		tv := tunnelView{number: t.number, loaded: t.loaded, upSince: t.upSince, data: t.data, bgpChild: t.bgpChild}
 		if sa := t.sa; sa != nil {
 			tv.up = saUp(sa, t.spec.Name)
@@ -38,14 +38,14 @@ func (g *Gateway) observe(now time.Time) view {
 		}
 		v.tunnels = append(v.tunnels, tv)
 	}
-	if g.prober != nil {
-		h := g.prober.view(now)
+	if cn.prober != nil {
+		h := cn.prober.view(now)
 		v.probe = &probeView{lost: h.Lost, firstLost: h.FirstLost, lastReply: h.LastReply, firstReply: h.FirstReply}
 	}
-	if b := g.bgp; b != nil {
+	if b := cn.bgp; b != nil {
 		bv := &bgpView{wasUp: maps.Clone(b.wasUp), peers: map[int]time.Time{}, preferred: b.preferred, steerTunnel: b.steer.Tunnel, steerOff: b.steerOff}
-		bv.demand, bv.demandWhy = g.bgpDemand()
-		bv.routed, bv.routedSince = g.monitorsRouted()
+		bv.demand, bv.demandWhy = cn.bgpDemand()
+		bv.routed, bv.routedSince = cn.monitorsRouted()
 		for _, p := range b.state.Peers {
 			if p.Established() {
 				bv.peers[p.Tunnel] = p.Since
@@ -56,15 +56,15 @@ func (g *Gateway) observe(now time.Time) view {
 	return v
 }
 
-// decide takes one policy step on the loop's current view and carries out
-// what it says. c is the loop's VICI session.
-func (g *Gateway) decide(ctx context.Context, c *ike.Client, results chan initResult, wg *sync.WaitGroup, now time.Time) {
-	a := g.fo.step(g.observe(now), now)
+// decide takes one policy step on the loop's current view of cn and
+// carries out what it says. c is the loop's VICI session.
+func (g *Gateway) decide(ctx context.Context, c *ike.Client, results chan initResult, wg *sync.WaitGroup, cn *connection, now time.Time) {
+	a := cn.fo.step(cn.observe(g.dataplane == DataplaneKernel, now), now)
 	for _, n := range a.notes {
-		g.log.Log(ctx, n.level, n.msg, n.args...)
+		cn.log.Log(ctx, n.level, n.msg, n.args...)
 	}
 	for _, n := range a.initiate {
-		t := g.tunnelByNumber(n)
+		t := cn.tunnelByNumber(n)
 		if t == nil {
 			continue
 		}
@@ -72,11 +72,11 @@ func (g *Gateway) decide(ctx context.Context, c *ike.Client, results chan initRe
 		wg.Add(1)
 		go func(t *tunnel, socket, name string) {
 			defer wg.Done()
-			results <- initResult{t: t, err: g.initiate(ctx, socket, name)}
+			sendResult(ctx, results, initResult{t: t, err: g.initiate(ctx, socket, name)})
 		}(t, g.cfg.VICISocket, t.spec.Name)
 	}
 	for _, n := range a.initiateInside {
-		t := g.tunnelByNumber(n)
+		t := cn.tunnelByNumber(n)
 		if t == nil || t.spec.Inside == nil {
 			continue
 		}
@@ -89,21 +89,21 @@ func (g *Gateway) decide(ctx context.Context, c *ike.Client, results chan initRe
 				err = c.InitiateChild(ctx, conn, child, initiateTimeout)
 				c.Close()
 			}
-			results <- initResult{t: t, inside: true, err: err}
+			sendResult(ctx, results, initResult{t: t, inside: true, err: err})
 		}(t, g.cfg.VICISocket, t.spec.Name, t.spec.Inside.Name)
 	}
-	if t := g.tunnelByNumber(a.rekey); t != nil {
+	if t := cn.tunnelByNumber(a.rekey); t != nil {
 		if err := c.Rekey(ctx, t.spec.Name); err != nil {
-			g.log.Warn("rekey failed", "tunnel", a.rekey, "err", err)
+			cn.log.Warn("rekey failed", "tunnel", a.rekey, "err", err)
 		}
 	}
-	if a.resetProbes && g.prober != nil {
-		g.prober.reset(now)
+	if a.resetProbes && cn.prober != nil {
+		cn.prober.reset(now)
 	}
 	for _, n := range a.terminate {
 		// Taken down so it is initiated afresh; the reconcile does that
 		// once backoffMin has passed.
-		t := g.tunnelByNumber(n)
+		t := cn.tunnelByNumber(n)
 		if t == nil {
 			continue
 		}
@@ -119,14 +119,23 @@ func (g *Gateway) decide(ctx context.Context, c *ike.Client, results chan initRe
 			_ = c.Terminate(ctx, name)
 		}(g.cfg.VICISocket, t.spec.Name)
 	}
-	g.active, g.activeReason = a.active, a.reason
-	g.applyBGP(a)
+	cn.active, cn.activeReason = a.active, a.reason
+	cn.applyBGP(a)
 }
 
-// tunnelByNumber returns tunnel n, or nil. The policy names only tunnels
-// of the view, which are the loop's.
-func (g *Gateway) tunnelByNumber(n int) *tunnel {
-	for _, t := range g.tunnels {
+// sendResult hands an initiate's outcome to the loop, or gives up when
+// Run's context ends (the loop is gone).
+func sendResult(ctx context.Context, results chan<- initResult, r initResult) {
+	select {
+	case results <- r:
+	case <-ctx.Done():
+	}
+}
+
+// tunnelByNumber returns cn's tunnel n, or nil. The policy names only
+// tunnels of the view, which are the loop's.
+func (cn *connection) tunnelByNumber(n int) *tunnel {
+	for _, t := range cn.tunnels {
 		if t.number == n {
 			return t
 		}

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"reflect"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -15,7 +17,7 @@ import (
 
 	"github.com/cgw-project/cgw/gateway/awsconf"
 	"github.com/cgw-project/cgw/ike"
-	"github.com/cgw-project/cgw/routes"
+	"github.com/cgw-project/cgw/routes/bgp"
 )
 
 // Timing of the reconcile loop.
@@ -28,34 +30,37 @@ const (
 )
 
 // A Gateway is the cgw daemon. New builds it from a configuration; Run
-// brings the tunnels up and keeps them up until its context ends, then
-// terminates and unloads exactly what it loaded. A Gateway runs once.
+// brings the tunnels of every VPN connection up and keeps them up until
+// its context ends, then terminates and unloads exactly what it loaded. A
+// Gateway runs once.
+//
+// Each connection has its own tunnels, failover policy, probes and BGP
+// speaker (connection); the routes of all of them are one routes.State in
+// one routes.Manager (mergeRoutes), and one VICI session carries the
+// loop's calls for all of them.
 //
 // Status is safe for concurrent use; the other methods are not.
 type Gateway struct {
 	cfg       *Config
 	log       *slog.Logger
-	conn      *awsconf.Connection
 	dataplane Dataplane
-	tunnels   []*tunnel
+	conns     []*connection // in config order; owned by the loop
 
 	ready     chan struct{}
 	readyOnce sync.Once
 	reloads   chan reload // Reload to the loop
 	notify    *notifier
 	netnsPath string // namespace to work in; "" = the current one (tests set it)
+	// lost is every connection's prober's signal that its path is lost
+	// (they share it: the loop then takes a step for every connection).
+	lost chan struct{}
 
 	// Owned by the loop.
 	routing *routing
-	prober  *prober  // nil without monitors
-	bgp     *bgpLink // nil with static routing
-	bgpRun  struct { // where Run started the speaker, for reloads
+	run     struct { // where Run starts goroutines, for what a reload adds
 		ctx context.Context
 		wg  *sync.WaitGroup
 	}
-	fo           policy // the failover and reconcile decisions (policy.go)
-	active       int    // tunnel carrying traffic, 0 = none
-	activeReason string // why that one
 
 	mu     sync.Mutex // protects status
 	status Status
@@ -63,9 +68,37 @@ type Gateway struct {
 	metricsAddr atomic.Pointer[string] // where /metrics listens, once it does
 }
 
+// A connection is one VPN connection of the gateway: two tunnels from one
+// AWS file, their failover policy, probes to its monitors and its BGP
+// speaker. The reconcile loop owns it.
+//
+// Its slot, given at start in config order (and the lowest free one to a
+// connection a reload adds), numbers what it owns in charon and the
+// kernel: tunnel n (1, 2) is global number 2*slot+n, named
+// cgw-tunnel<global> in charon, with XFRM interface cgw-xfrm<global> and
+// if_id <global>. Slot 0 has the names of a gateway of one connection.
+type connection struct {
+	name string
+	slot int
+	cfg  *Config // the connection's configuration, as one connection's
+	conn *awsconf.Connection
+	log  *slog.Logger
+
+	tunnels      []*tunnel
+	prober       *prober // nil without monitors
+	proberStop   func()  // ends the prober's run
+	proberDone   chan struct{}
+	bgp          *bgpLink // nil with static routing
+	fo           policy   // the failover and reconcile decisions (policy.go)
+	active       int      // tunnel carrying traffic, 0 = none
+	activeReason string   // why that one
+}
+
 // tunnel is one AWS tunnel's state, owned by the reconcile loop.
 type tunnel struct {
-	number    int
+	number    int    // the AWS tunnel number of its connection (1, 2)
+	global    int    // 2*slot+number: names it in charon and the kernel
+	conn      string // its connection's name in messages, "" with one connection
 	spec      ike.Tunnel
 	loaded    bool
 	data      retry  // initiating the tunnel (its data child)
@@ -81,41 +114,85 @@ type tunnel struct {
 	fileMTU, fileMSS int          // MTU and MSS the file recommends, 0 if none
 }
 
-// New imports the AWS file named by cfg and prepares both tunnels. It does
-// not touch charon or the kernel.
+// New imports the AWS file of every connection named by cfg and prepares
+// their tunnels. It does not touch charon or the kernel.
 func New(cfg *Config, logger *slog.Logger) (*Gateway, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	conn, err := cfg.Check()
+	specs, err := cfg.checkAll(context.Background())
 	if err != nil {
 		return nil, err
 	}
 	dp, why := resolveDataplane(cfg.Dataplane)
+	if cfg.BGP.ECMP && dp != DataplaneKernel {
+		return nil, fmt.Errorf("bgp.ecmp: needs dataplane kernel, and the data plane is %s (%s): %s", dp, why, errECMPLibipsec)
+	}
+	if err := checkSharedNetworks(cfg, specs, dp); err != nil {
+		return nil, err
+	}
 	g := &Gateway{
 		cfg:       cfg,
 		log:       logger,
-		conn:      conn,
 		dataplane: dp,
 		ready:     make(chan struct{}),
 		reloads:   make(chan reload),
 		notify:    newNotifier(logger),
+		lost:      make(chan struct{}, 1),
 	}
 	g.log.Info("data plane", "dataplane", dp, "why", why)
-	if g.tunnels, err = buildTunnels(cfg, conn, dp); err != nil {
-		return nil, err
-	}
-	if g.bgp, err = newBGPLink(cfg, conn, dp, logger); err != nil {
-		return nil, err
+	for i, sp := range specs {
+		cn, err := g.newConnection(sp, i)
+		if err != nil {
+			return nil, err
+		}
+		g.conns = append(g.conns, cn)
 	}
 	g.status = g.snapshotLocked(time.Now())
 	return g, nil
 }
 
-// buildTunnels maps the connection's tunnels to what cgw loads.
-func buildTunnels(cfg *Config, conn *awsconf.Connection, dp Dataplane) ([]*tunnel, error) {
+// multi reports whether cfg lists connections (the names in messages say
+// which connection).
+func multi(cfg *Config) bool { return len(cfg.Connections) > 0 }
+
+// newConnection builds connection sp in slot: its tunnels and its BGP
+// speaker (not started).
+func (g *Gateway) newConnection(sp connSpec, slot int) (*connection, error) {
+	cn := &connection{name: sp.name, slot: slot, cfg: sp.cfg, conn: sp.conn, log: g.log}
+	label := ""
+	if multi(g.cfg) {
+		cn.log, label = g.log.With("connection", sp.name), sp.name
+	}
+	var err error
+	if cn.tunnels, err = buildTunnels(sp.cfg, sp.conn, g.dataplane, slot, label); err != nil {
+		return nil, cn.wrap(err, g.cfg)
+	}
+	if cn.bgp, err = newBGPLink(sp.cfg, sp.conn, g.dataplane, cn.log); err != nil {
+		return nil, cn.wrap(err, g.cfg)
+	}
+	return cn, nil
+}
+
+// wrap names the connection in err when there are several.
+func (cn *connection) wrap(err error, cfg *Config) error {
+	if !multi(cfg) {
+		return err
+	}
+	return fmt.Errorf("connection %s: %w", cn.name, err)
+}
+
+// globalNumber is the number of tunnel n of the connection in slot: it
+// names the tunnel in charon and the kernel (see connection).
+func globalNumber(slot, n int) int { return 2*slot + n }
+
+// buildTunnels maps the connection's tunnels to what cgw loads; slot
+// numbers them, label ("" with one connection) names the connection in
+// messages.
+func buildTunnels(cfg *Config, conn *awsconf.Connection, dp Dataplane, slot int, label string) ([]*tunnel, error) {
 	var out []*tunnel
 	for _, t := range conn.Tunnels {
+		global := globalNumber(slot, t.Number)
 		p := ike.Params{
 			Identity: cfg.Identity,
 			LocalTS:  cfg.LocalNetworks,
@@ -126,13 +203,13 @@ func buildTunnels(cfg *Config, conn *awsconf.Connection, dp Dataplane) ([]*tunne
 			// Route-based: AWS's selectors (any-to-any by default),
 			// steered by the XFRM interface with this if_id.
 			p.LocalTS, p.RemoteTS = awsSelector(conn.LocalNetwork), awsSelector(conn.RemoteNetwork)
-			p.IfID = uint32(t.Number)
+			p.IfID = uint32(global)
 		}
-		spec, err := ike.TunnelFromAWS(tunnelName(t.Number), t, conn.Profile, p)
+		spec, err := ike.TunnelFromAWS(tunnelName(global), t, conn.Profile, p)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, &tunnel{number: t.Number, spec: spec, inside: t.CustomerInside, fileMTU: t.MTU, fileMSS: t.TCPMSS})
+		out = append(out, &tunnel{number: t.Number, global: global, conn: label, spec: spec, inside: t.CustomerInside, fileMTU: t.MTU, fileMSS: t.TCPMSS})
 	}
 	return out, nil
 }
@@ -146,17 +223,59 @@ func awsSelector(p netip.Prefix) []netip.Prefix {
 	return []netip.Prefix{p}
 }
 
-// tunnelName is the name cgw gives tunnel n in charon.
+// tunnelName is the name cgw gives the tunnel of global number n in
+// charon.
 func tunnelName(n int) string { return ike.NamePrefix + "tunnel" + strconv.Itoa(n) }
 
-// Connection returns the imported AWS connection.
-func (g *Gateway) Connection() *awsconf.Connection { return g.conn }
+// Connection returns the imported AWS connection (the first, with
+// several).
+func (g *Gateway) Connection() *awsconf.Connection { return g.conns[0].conn }
 
-// Tunnels returns what cgw loads into charon, for `cgw render`.
+// ConnectionSummary is one connection as New built it, for `cgw run
+// --check`.
+type ConnectionSummary struct {
+	Name      string
+	AWSConfig string
+	// Connection is the imported AWS file.
+	Connection *awsconf.Connection
+	// Tunnels are the names of its tunnels in charon.
+	Tunnels []string
+	// BGPPeers are its BGP sessions (see BGPPeers), nil with static
+	// routing.
+	BGPPeers []bgp.Peer
+}
+
+// Connections summarises every connection, in config order.
+func (g *Gateway) Connections() []ConnectionSummary {
+	var out []ConnectionSummary
+	for _, cn := range g.conns {
+		s := ConnectionSummary{Name: cn.name, AWSConfig: cn.cfg.AWSConfig, Connection: cn.conn}
+		for _, t := range cn.tunnels {
+			s.Tunnels = append(s.Tunnels, t.spec.Name)
+		}
+		if cn.bgp != nil {
+			s.BGPPeers = slices.Clone(cn.bgp.peers)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// Tunnels returns what cgw loads into charon, for `cgw render`: every
+// connection's tunnels.
 func (g *Gateway) Tunnels() []ike.Tunnel {
 	var out []ike.Tunnel
-	for _, t := range g.tunnels {
+	for _, t := range g.allTunnels() {
 		out = append(out, t.spec)
+	}
+	return out
+}
+
+// allTunnels returns every connection's tunnels, in config order.
+func (g *Gateway) allTunnels() []*tunnel {
+	var out []*tunnel
+	for _, cn := range g.conns {
+		out = append(out, cn.tunnels...)
 	}
 	return out
 }
@@ -207,26 +326,17 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return err
 	}
 	g.routing = rt
-	if len(g.cfg.Monitors) > 0 {
-		p, err := newProber(g.netnsPath, rt.source, g.cfg.Monitors, g.cfg.Failover.interval(), g.cfg.Failover.detect())
-		if err != nil {
-			g.log.Warn("no monitor probes; failover relies on charon noticing a dead tunnel", "err", err)
-		} else {
-			g.prober = p
-			pctx, stop := context.WithCancel(ctx)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				p.run(pctx)
-			}()
-			defer stop()
-		}
+	g.run.ctx, g.run.wg = ctx, &wg
+	for _, cn := range g.conns {
+		g.startProber(cn)
 	}
 	// Fail closed from the start: before charon answers and before the
 	// first SA, every remote network is unreachable in cgw's table, so
 	// nothing for the VPC follows the default route out in clear.
 	g.applyRoutes(ctx, time.Now())
-	g.startBGP(ctx, &wg)
+	for _, cn := range g.conns {
+		g.startBGP(cn)
+	}
 	defer g.shutdown()
 
 	backoff := backoffMin
@@ -254,7 +364,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		g.status.CharonReconnects++
 		g.mu.Unlock()
 		g.log.Warn("lost charon; reconnecting and loading the tunnels again", "err", err)
-		for _, t := range g.tunnels {
+		for _, t := range g.allTunnels() {
 			t.loaded, t.sa = false, nil
 		}
 		// No SA survives charon: unreachable at once, not after the
@@ -274,31 +384,70 @@ func (g *Gateway) refreshStatus(now time.Time) {
 	g.status = g.snapshotLocked(now)
 }
 
-// applyRoutes hands the loop's view to the routes.Manager and lets the
-// probes out only while a tunnel carries them.
+// startProber starts cn's probes to its monitors in Run's WaitGroup;
+// without monitors, or when the socket cannot be opened, it has none.
+func (g *Gateway) startProber(cn *connection) {
+	if len(cn.cfg.Monitors) == 0 || g.routing == nil {
+		return
+	}
+	p, err := newProber(g.netnsPath, g.routing.source, cn.cfg.Monitors, g.cfg.Failover.interval(), g.cfg.Failover.detect())
+	if err != nil {
+		cn.log.Warn("no monitor probes; failover relies on charon noticing a dead tunnel", "err", err)
+		return
+	}
+	p.lost = g.lost // one signal for the loop, whichever connection lost its path
+	// Slot 0 keeps the pid as its echo identifier, the others follow it.
+	p.setEchoID(os.Getpid() + cn.slot)
+	cn.prober = p
+	pctx, stop := context.WithCancel(g.run.ctx)
+	done := make(chan struct{})
+	cn.proberStop, cn.proberDone = stop, done
+	g.run.wg.Add(1)
+	go func() {
+		defer g.run.wg.Done()
+		defer close(done)
+		p.run(pctx)
+	}()
+}
+
+// stopProber ends cn's probes and waits for them (a reload removed cn).
+func (cn *connection) stopProber() {
+	if cn.proberStop == nil {
+		return
+	}
+	cn.proberStop()
+	<-cn.proberDone
+	cn.prober, cn.proberStop = nil, nil
+}
+
+// applyRoutes hands the loop's view of every connection, merged, to the
+// routes.Manager and lets each connection's probes out only while a
+// tunnel carries them.
 func (g *Gateway) applyRoutes(ctx context.Context, now time.Time) {
 	if g.routing == nil {
 		return
 	}
-	st := g.desiredRoutes(g.active, g.routing.source)
+	st := g.desiredRoutes(g.routing.source)
 	if err := g.routing.apply(ctx, st, now); err != nil {
 		g.log.Warn("routes", "err", err)
 	}
-	if g.prober != nil {
-		g.prober.setCarried(carried(st), now)
+	for _, cn := range g.conns {
+		if cn.prober != nil {
+			cn.prober.setCarried(cn.carried(), now)
+		}
 	}
 }
 
-// carried reports whether st routes traffic into a tunnel: an active
+// carried reports whether cn routes traffic into a tunnel: an active
 // tunnel that is up.
-func carried(st routes.State) bool {
-	for _, t := range st.Tunnels {
-		if t.Name == st.Active {
-			return t.Up
-		}
-	}
-	return false
+func (cn *connection) carried() bool {
+	t := cn.tunnelByNumber(cn.active)
+	return t != nil && t.up()
 }
+
+// up reports whether t's IKE SA is established with its data child
+// installed.
+func (t *tunnel) up() bool { return t.sa != nil && saUp(t.sa, t.spec.Name) }
 
 // initResult is the outcome of one initiate, sent back to the loop.
 type initResult struct {
@@ -310,17 +459,10 @@ type initResult struct {
 // session runs the reconcile loop on one VICI session until ctx ends or
 // the session dies.
 func (g *Gateway) session(ctx context.Context, c *ike.Client, wg *sync.WaitGroup) error {
-	for _, t := range g.tunnels {
-		if err := c.Load(ctx, t.spec); err != nil {
-			if errors.Is(err, ike.ErrClosed) {
-				return err
-			}
-			t.failed(ike.Explain(err, t.label()), time.Now())
-			g.log.Error("loading tunnel into charon failed", "tunnel", t.number, "err", err)
-			continue
+	for _, cn := range g.conns {
+		if err := g.load(ctx, c, cn); err != nil {
+			return err
 		}
-		t.loaded = true
-		g.log.Info("tunnel loaded", "tunnel", t.number, "aws", t.spec.RemoteAddr, "identity", t.spec.LocalID)
 	}
 	if g.allLoaded() {
 		g.readyOnce.Do(func() {
@@ -335,51 +477,97 @@ func (g *Gateway) session(ctx context.Context, c *ike.Client, wg *sync.WaitGroup
 		events = nil
 	}
 	// Two slots per tunnel: each has at most one initiate of each child in
-	// flight, so a result never blocks even after this session has ended.
-	results := make(chan initResult, 2*len(g.tunnels))
-	for _, t := range g.tunnels {
+	// flight, so a result seldom waits even after this session has ended
+	// (tunnels a reload adds may take more; a sender then waits, or gives
+	// up when Run's context ends).
+	results := make(chan initResult, 2*len(g.allTunnels())+8)
+	for _, t := range g.allTunnels() {
 		t.data.abandon()
 		t.bgpChild.abandon()
 	}
 	ticker := time.NewTicker(reconcileEvery)
 	defer ticker.Stop()
-	var lost <-chan struct{}
-	if g.prober != nil {
-		lost = g.prober.lost
-	}
+	const (
+		caseLost = iota
+		caseDone
+		caseTick
+		caseEvent
+		caseResult
+		caseReload
+		caseBGP // and one more per connection
+	)
 	for {
 		if err := g.reconcile(ctx, c, results, wg); err != nil {
 			return err
 		}
-		select {
-		case <-lost:
+		cases := []reflect.SelectCase{
+			caseLost:   {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(g.lost)},
+			caseDone:   {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())},
+			caseTick:   {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ticker.C)},
+			caseEvent:  {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(events)},
+			caseResult: {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(results)},
+			caseReload: {Dir: reflect.SelectRecv, Chan: reflect.ValueOf(g.reloads)},
+		}
+		conns := slices.Clone(g.conns)
+		for _, cn := range conns {
+			cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(cn.bgpUpdates())})
+		}
+		chosen, v, ok := reflect.Select(cases)
+		switch chosen {
+		case caseLost:
 			// At once, on the SAs of the last list-sas: the probes
 			// judged the path, charon need not be asked.
-			g.decide(ctx, c, results, wg, time.Now())
-		case <-ctx.Done():
+			now := time.Now()
+			for _, cn := range g.conns {
+				g.decide(ctx, c, results, wg, cn, now)
+			}
+		case caseDone:
 			return nil
-		case <-ticker.C:
-		case _, ok := <-events:
+		case caseTick:
+		case caseEvent:
 			if !ok {
 				events = nil
 			}
-		case r := <-results:
-			g.initiated(r)
-		case st, ok := <-g.bgpUpdates():
-			g.onBGPState(st, ok)
-		case r := <-g.reloads:
+		case caseResult:
+			g.initiated(v.Interface().(initResult))
+		case caseReload:
+			r := v.Interface().(reload)
 			err := g.applyReload(ctx, c, r)
 			if errors.Is(err, ike.ErrClosed) {
 				r.done <- nil // applied; the next session loads the tunnels
 				return err
 			}
 			r.done <- err
+		default:
+			var st bgp.State
+			if ok {
+				st = v.Interface().(bgp.State)
+			}
+			conns[chosen-caseBGP].onBGPState(st, ok)
 		}
 	}
 }
 
+// load loads cn's tunnels into charon. Only a closed session is an error;
+// a tunnel charon refuses records why.
+func (g *Gateway) load(ctx context.Context, c *ike.Client, cn *connection) error {
+	for _, t := range cn.tunnels {
+		if err := c.Load(ctx, t.spec); err != nil {
+			if errors.Is(err, ike.ErrClosed) {
+				return err
+			}
+			t.failed(ike.Explain(err, t.label()), time.Now())
+			cn.log.Error("loading tunnel into charon failed", "tunnel", t.number, "err", err)
+			continue
+		}
+		t.loaded = true
+		cn.log.Info("tunnel loaded", "tunnel", t.number, "name", t.spec.Name, "aws", t.spec.RemoteAddr, "identity", t.spec.LocalID)
+	}
+	return nil
+}
+
 func (g *Gateway) allLoaded() bool {
-	for _, t := range g.tunnels {
+	for _, t := range g.allTunnels() {
 		if !t.loaded {
 			return false
 		}
@@ -400,43 +588,48 @@ func (g *Gateway) reconcile(ctx context.Context, c *ike.Client, results chan ini
 		return nil
 	}
 	now := time.Now()
-	for _, t := range g.tunnels {
-		var best *ike.IKESA
-		for i := range sas {
-			sa := &sas[i]
-			if sa.Name != t.spec.Name {
-				continue
+	for _, cn := range g.conns {
+		for _, t := range cn.tunnels {
+			var best *ike.IKESA
+			for i := range sas {
+				sa := &sas[i]
+				if sa.Name != t.spec.Name {
+					continue
+				}
+				if best == nil || saUp(sa, t.spec.Name) && !saUp(best, t.spec.Name) {
+					best = sa
+				}
 			}
-			if best == nil || saUp(sa, t.spec.Name) && !saUp(best, t.spec.Name) {
-				best = sa
+			wasUp := t.up()
+			t.sa = best
+			up := t.up()
+			switch {
+			case up && !wasUp:
+				t.upSince, t.lastErr = now, ""
+				t.data.reset()
+				cn.log.Info("tunnel up", "tunnel", t.number, "aws", t.spec.RemoteAddr, "nat_t", best.NATLocal || best.NATRemote)
+			case !up && wasUp:
+				t.upSince = time.Time{}
+				cn.log.Warn("tunnel down; initiating again", "tunnel", t.number, "aws", t.spec.RemoteAddr)
 			}
+			g.closeDuplicates(ctx, c, cn.log, t, sas, now)
 		}
-		wasUp := t.sa != nil && saUp(t.sa, t.spec.Name)
-		t.sa = best
-		up := best != nil && saUp(best, t.spec.Name)
-		switch {
-		case up && !wasUp:
-			t.upSince, t.lastErr = now, ""
-			t.data.reset()
-			g.log.Info("tunnel up", "tunnel", t.number, "aws", t.spec.RemoteAddr, "nat_t", best.NATLocal || best.NATRemote)
-		case !up && wasUp:
-			t.upSince = time.Time{}
-			g.log.Warn("tunnel down; initiating again", "tunnel", t.number, "aws", t.spec.RemoteAddr)
-		}
-		g.closeDuplicates(ctx, c, t, sas, now)
 	}
-	g.decide(ctx, c, results, wg, now)
+	for _, cn := range g.conns {
+		g.decide(ctx, c, results, wg, cn, now)
+	}
 	g.applyRoutes(ctx, now)
 	g.mu.Lock()
 	g.status = g.snapshotLocked(now)
-	up := 0
-	for _, t := range g.status.Tunnels {
-		if t.Up {
+	g.mu.Unlock()
+	up, total := 0, 0
+	for _, t := range g.allTunnels() {
+		total++
+		if t.up() {
 			up++
 		}
 	}
-	g.mu.Unlock()
-	g.notify.alive(now, up, len(g.tunnels))
+	g.notify.alive(now, up, total)
 	return nil
 }
 
@@ -468,14 +661,14 @@ func (g *Gateway) initiated(r initResult) {
 		return
 	}
 	msg := ike.Explain(r.err, t.label())
-	if t.sa != nil && saUp(t.sa, t.spec.Name) {
+	if t.up() {
 		// The tunnel came up meanwhile (an SA charon or AWS started): the
 		// failure is moot, and status must not show it as current.
-		g.log.Debug("initiate failed, but the tunnel is up", "tunnel", t.number, "why", msg)
+		g.log.Debug("initiate failed, but the tunnel is up", t.logArgs("why", msg)...)
 		return
 	}
 	if msg != t.lastErr {
-		g.log.Warn("initiate failed", "tunnel", t.number, "why", msg, "retry_in", delay.Round(100*time.Millisecond))
+		g.log.Warn("initiate failed", t.logArgs("why", msg, "retry_in", delay.Round(100*time.Millisecond))...)
 	}
 	t.failed(msg, time.Now())
 }
@@ -483,7 +676,23 @@ func (g *Gateway) initiated(r initResult) {
 // failed records why a load or initiate of t failed.
 func (t *tunnel) failed(msg string, now time.Time) { t.lastErr, t.lastErrAt = msg, now }
 
-func (t *tunnel) label() string { return "tunnel " + strconv.Itoa(t.number) }
+// label names t in messages: "tunnel 2", with several connections
+// "vpn-b tunnel 2".
+func (t *tunnel) label() string {
+	if t.conn != "" {
+		return t.conn + " tunnel " + strconv.Itoa(t.number)
+	}
+	return "tunnel " + strconv.Itoa(t.number)
+}
+
+// logArgs are a log line's attributes about t, then args.
+func (t *tunnel) logArgs(args ...any) []any {
+	out := []any{"tunnel", t.number}
+	if t.conn != "" {
+		out = []any{"connection", t.conn, "tunnel", t.number}
+	}
+	return append(out, args...)
+}
 
 // saUp reports whether an IKE SA is established with its child installed.
 // A child being rekeyed (REKEYING, then REKEYED until its successor is
@@ -506,12 +715,16 @@ func saUp(sa *ike.IKESA, child string) bool {
 // session and a bounded time.
 func (g *Gateway) shutdown() {
 	g.notify.stopping()
-	if g.prober != nil {
-		// No probe goes out once the tunnels are being torn down; the
-		// routes (and their guards) go last, in routes.Manager.Close.
-		g.prober.setCarried(false, time.Now())
+	for _, cn := range g.conns {
+		if cn.prober != nil {
+			// No probe goes out once the tunnels are being torn down; the
+			// routes (and their guards) go last, in routes.Manager.Close.
+			cn.prober.setCarried(false, time.Now())
+		}
 	}
-	g.stopBGP()
+	for _, cn := range g.conns {
+		cn.stopBGP()
+	}
 	defer func() {
 		if g.routing != nil {
 			if err := g.routing.m.Close(); err != nil {
@@ -530,16 +743,24 @@ func (g *Gateway) shutdown() {
 		return
 	}
 	defer c.Close()
-	for _, t := range g.tunnels {
+	for _, cn := range g.conns {
+		cn.unload(ctx, c)
+	}
+	g.log.Info("tunnels terminated and unloaded")
+}
+
+// unload terminates and unloads cn's tunnels: by name, so no other
+// connection's SA is touched.
+func (cn *connection) unload(ctx context.Context, c *ike.Client) {
+	for _, t := range cn.tunnels {
 		if err := c.Terminate(ctx, t.spec.Name); err != nil {
-			g.log.Debug("terminate", "tunnel", t.number, "err", err)
+			cn.log.Debug("terminate", "tunnel", t.number, "err", err)
 		}
 		if err := c.Unload(ctx, t.spec.Name); err != nil {
-			g.log.Warn("unload failed", "tunnel", t.number, "err", err)
+			cn.log.Warn("unload failed", "tunnel", t.number, "err", err)
 		}
 		t.loaded = false
 	}
-	g.log.Info("tunnels terminated and unloaded")
 }
 
 func (g *Gateway) setWarning(w string) {

@@ -28,7 +28,10 @@ type collector struct {
 
 // newCollector exports what status returns (the Gateway's Status).
 func newCollector(status func() Status) *collector {
-	tl := []string{"tunnel", "aws_endpoint"}
+	// Every series about a connection or a tunnel names the connection;
+	// tunnel is the AWS tunnel number within it (1, 2).
+	tl := []string{"connection", "tunnel", "aws_endpoint"}
+	cl := []string{"connection"}
 	d := func(name, help string, labels []string) *prometheus.Desc {
 		return prometheus.NewDesc("cgw_"+name, help, labels, nil)
 	}
@@ -43,23 +46,23 @@ func newCollector(status func() Status) *collector {
 		uptime:       d("tunnel_uptime_seconds", "Seconds since the tunnel's IKE SA was established.", tl),
 		ready:        d("ready", "1 once every tunnel is loaded into charon.", nil),
 		reconnects:   d("charon_reconnects_total", "Times cgw lost charon's VICI socket and reconnected.", nil),
-		failovers:    d("failovers_total", "Times cgw moved traffic off a tunnel whose path was lost.", nil),
-		terminations: d("tunnel_terminations_total", "Tunnels cgw terminated after 60 s without a sign of life once traffic had left them (never for lost probes alone).", nil),
-		unanswered:   d("failover_unanswered_seconds", "For the last failover: how long the probes went unanswered, from the first lost probe to the first reply over the new tunnel (both directions, AWS's return path included).", nil),
-		probeLost:    d("probe_lost", "1 while the probes to the monitors go unanswered.", nil),
-		probeRTT:     d("probe_rtt_seconds", "Round-trip time of the last answered probe to a monitor.", nil),
-		probeSent:    d("probe_sent_total", "Echo requests sent to the monitors.", nil),
-		probeReplies: d("probe_replies_total", "Echo replies received from the monitors.", nil),
+		failovers:    d("failovers_total", "Times cgw moved traffic off a tunnel whose path was lost.", cl),
+		terminations: d("tunnel_terminations_total", "Tunnels cgw terminated after 60 s without a sign of life once traffic had left them (never for lost probes alone).", cl),
+		unanswered:   d("failover_unanswered_seconds", "For the last failover: how long the probes went unanswered, from the first lost probe to the first reply over the new tunnel (both directions, AWS's return path included).", cl),
+		probeLost:    d("probe_lost", "1 while the probes to the monitors go unanswered.", cl),
+		probeRTT:     d("probe_rtt_seconds", "Round-trip time of the last answered probe to a monitor.", cl),
+		probeSent:    d("probe_sent_total", "Echo requests sent to the monitors.", cl),
+		probeReplies: d("probe_replies_total", "Echo replies received from the monitors.", cl),
 
 		bgpEstablished:    d("bgp_session_established", "1 when the tunnel's BGP session is established, else 0 (AWS shows a BGP tunnel DOWN without it, even with IPsec up).", tl),
 		bgpUptime:         d("bgp_session_uptime_seconds", "Seconds since the tunnel's BGP session was established, 0 when it is not.", tl),
 		bgpReceived:       d("bgp_prefixes_received", "Prefixes AWS announces over the tunnel's BGP session.", tl),
 		bgpAccepted:       d("bgp_prefixes_accepted", "Prefixes received over the tunnel's BGP session that lie within remote_networks.", tl),
 		bgpAdvertised:     d("bgp_prefixes_advertised", "Prefixes cgw announces to AWS over the tunnel's BGP session.", tl),
-		bgpInstalled:      d("bgp_routes_installed", "Prefixes learned over BGP that cgw routes into the tunnels.", nil),
-		bgpSteerTunnel:    d("bgp_steer_tunnel", "The tunnel over which cgw announces more-specifics to steer AWS's return path, 0 when none.", nil),
-		bgpMoreSpecifics:  d("bgp_more_specifics", "More-specifics cgw announces to steer AWS's return path.", nil),
-		bgpAdvertiseLimit: d("bgp_advertise_limit", "AWS's limit on prefixes announced per BGP session (more-specifics included).", nil),
+		bgpInstalled:      d("bgp_routes_installed", "Prefixes learned over BGP that cgw routes into the tunnels.", cl),
+		bgpSteerTunnel:    d("bgp_steer_tunnel", "The tunnel over which cgw announces more-specifics to steer AWS's return path, 0 when none.", cl),
+		bgpMoreSpecifics:  d("bgp_more_specifics", "More-specifics cgw announces to steer AWS's return path.", cl),
+		bgpAdvertiseLimit: d("bgp_advertise_limit", "AWS's limit on prefixes announced per BGP session (more-specifics included).", cl),
 	}
 }
 
@@ -80,8 +83,25 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		return 0
 	}
+	conns := s.Connections
+	if len(conns) == 0 {
+		// A Status of one connection without the list (an older one).
+		conns = []ConnectionStatus{{Name: s.VPNConnectionID, VPNConnectionID: s.VPNConnectionID, Routing: s.Routing, Tunnels: s.Tunnels,
+			ActiveTunnel: s.ActiveTunnel, Failovers: s.Failovers, Terminations: s.Terminations, LastFailover: s.LastFailover,
+			Probe: s.Probe, BGPRoutes: s.BGPRoutes, BGPSteering: s.BGPSteering}}
+	}
+	for _, cs := range conns {
+		c.collectConnection(ch, cs, b)
+	}
+	ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, b(s.Ready))
+	ch <- prometheus.MustNewConstMetric(c.reconnects, prometheus.CounterValue, float64(s.CharonReconnects))
+}
+
+// collectConnection exports one connection's series.
+func (c *collector) collectConnection(ch chan<- prometheus.Metric, s ConnectionStatus, b func(bool) float64) {
+	cl := []string{s.Name}
 	for _, t := range s.Tunnels {
-		l := []string{strconv.Itoa(t.Number), t.AWSEndpoint}
+		l := []string{s.Name, strconv.Itoa(t.Number), t.AWSEndpoint}
 		ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, b(t.Up), l...)
 		ch <- prometheus.MustNewConstMetric(c.active, prometheus.GaugeValue, b(t.Number == s.ActiveTunnel), l...)
 		ch <- prometheus.MustNewConstMetric(c.bytesIn, prometheus.GaugeValue, float64(t.BytesIn), l...)
@@ -109,25 +129,23 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 				n++
 			}
 		}
-		ch <- prometheus.MustNewConstMetric(c.bgpInstalled, prometheus.GaugeValue, float64(n))
+		ch <- prometheus.MustNewConstMetric(c.bgpInstalled, prometheus.GaugeValue, float64(n), cl...)
 		if st := s.BGPSteering; st != nil {
-			ch <- prometheus.MustNewConstMetric(c.bgpSteerTunnel, prometheus.GaugeValue, float64(st.Tunnel))
-			ch <- prometheus.MustNewConstMetric(c.bgpMoreSpecifics, prometheus.GaugeValue, float64(len(st.Prefixes)))
-			ch <- prometheus.MustNewConstMetric(c.bgpAdvertiseLimit, prometheus.GaugeValue, float64(st.Limit))
+			ch <- prometheus.MustNewConstMetric(c.bgpSteerTunnel, prometheus.GaugeValue, float64(st.Tunnel), cl...)
+			ch <- prometheus.MustNewConstMetric(c.bgpMoreSpecifics, prometheus.GaugeValue, float64(len(st.Prefixes)), cl...)
+			ch <- prometheus.MustNewConstMetric(c.bgpAdvertiseLimit, prometheus.GaugeValue, float64(st.Limit), cl...)
 		}
 	}
-	ch <- prometheus.MustNewConstMetric(c.ready, prometheus.GaugeValue, b(s.Ready))
-	ch <- prometheus.MustNewConstMetric(c.reconnects, prometheus.CounterValue, float64(s.CharonReconnects))
-	ch <- prometheus.MustNewConstMetric(c.failovers, prometheus.CounterValue, float64(s.Failovers))
-	ch <- prometheus.MustNewConstMetric(c.terminations, prometheus.CounterValue, float64(s.Terminations))
+	ch <- prometheus.MustNewConstMetric(c.failovers, prometheus.CounterValue, float64(s.Failovers), cl...)
+	ch <- prometheus.MustNewConstMetric(c.terminations, prometheus.CounterValue, float64(s.Terminations), cl...)
 	if f := s.LastFailover; f != nil && f.UnansweredS != nil {
-		ch <- prometheus.MustNewConstMetric(c.unanswered, prometheus.GaugeValue, *f.UnansweredS)
+		ch <- prometheus.MustNewConstMetric(c.unanswered, prometheus.GaugeValue, *f.UnansweredS, cl...)
 	}
 	if p := s.Probe; p != nil {
-		ch <- prometheus.MustNewConstMetric(c.probeLost, prometheus.GaugeValue, b(p.Lost))
-		ch <- prometheus.MustNewConstMetric(c.probeRTT, prometheus.GaugeValue, p.RTTMs/1000)
-		ch <- prometheus.MustNewConstMetric(c.probeSent, prometheus.CounterValue, float64(p.Sent))
-		ch <- prometheus.MustNewConstMetric(c.probeReplies, prometheus.CounterValue, float64(p.Replies))
+		ch <- prometheus.MustNewConstMetric(c.probeLost, prometheus.GaugeValue, b(p.Lost), cl...)
+		ch <- prometheus.MustNewConstMetric(c.probeRTT, prometheus.GaugeValue, p.RTTMs/1000, cl...)
+		ch <- prometheus.MustNewConstMetric(c.probeSent, prometheus.CounterValue, float64(p.Sent), cl...)
+		ch <- prometheus.MustNewConstMetric(c.probeReplies, prometheus.CounterValue, float64(p.Replies), cl...)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/cgw-project/cgw/routes"
+	"github.com/cgw-project/cgw/routes/bgp"
 )
 
 // resyncRoutes is how often the loop re-applies an unchanged routes state,
@@ -31,7 +32,8 @@ type routing struct {
 	log      *slog.Logger
 }
 
-// xfrmName is the XFRM interface of tunnel n in the kernel data plane.
+// xfrmName is the XFRM interface of the tunnel of global number n in the
+// kernel data plane.
 func xfrmName(n int) string { return "cgw-xfrm" + strconv.Itoa(n) }
 
 // openRouting creates the routes.Manager in the gateway's namespace.
@@ -85,41 +87,228 @@ func (g *Gateway) insideAddress(ns netns.NsHandle) netip.Addr {
 		if !ok {
 			continue
 		}
-		if slices.ContainsFunc(g.cfg.LocalNetworks, func(p netip.Prefix) bool { return p.Contains(ip) }) {
-			return ip
+		for _, cn := range g.conns {
+			if slices.ContainsFunc(cn.cfg.LocalNetworks, func(p netip.Prefix) bool { return p.Contains(ip) }) {
+				return ip
+			}
 		}
 	}
 	return netip.Addr{}
 }
 
-// desiredRoutes is the routes state for the loop's view: the remote
-// networks (with BGP, the learned prefixes) via the active tunnel.
-func (g *Gateway) desiredRoutes(active int, source netip.Addr) routes.State {
+// desiredRoutes is the routes state for the loop's view of every
+// connection, merged into one (mergeRoutes).
+func (g *Gateway) desiredRoutes(source netip.Addr) routes.State {
+	// A monitor two connections probe (one VPC behind one transit
+	// gateway) cannot go by both connections' active tunnels.
+	probed := map[netip.Addr]int{}
+	for _, cn := range g.conns {
+		for _, m := range cn.cfg.Monitors {
+			probed[m]++
+		}
+	}
+	var wishes []connRoutes
+	for _, cn := range g.conns {
+		pin := g.cfg.BGP.ECMP && len(cn.cfg.Monitors) > 0
+		for _, m := range cn.cfg.Monitors {
+			pin = pin && probed[m] == 1
+		}
+		wishes = append(wishes, cn.wish(g.dataplane, source, g.cfg.BGP.ECMP, pin))
+	}
+	return mergeRoutes(wishes, g.cfg.BGP.ECMP)
+}
+
+// connRoutes is what one connection wants of the routes.
+type connRoutes struct {
+	// state is the connection's routes as if it were the only one: its
+	// remote networks (with BGP, the learned prefixes) via its active
+	// tunnel.
+	state routes.State
+	// equal are, with bgp.ecmp, the learned prefixes with the up tunnels
+	// whose paths tie for the best.
+	equal []equalPaths
+	// pinned are, with bgp.ecmp, the connection's monitors (/32s) via its
+	// active tunnel only: the probes then judge that tunnel, which the
+	// policy's failover names, rather than whichever the flow hash picks.
+	// None when another connection probes one of them too.
+	pinned []routes.Path
+}
+
+// equalPaths is a learned prefix and the up tunnels (charon names) whose
+// paths to it tie for the best, with that path's attributes.
+type equalPaths struct {
+	dst       netip.Prefix
+	via       []string
+	asPathLen int
+	med       uint32
+}
+
+// wish is cn's connRoutes; pin: with ECMP, its monitors are its own, so
+// they go by its active tunnel and a probe loss names that tunnel.
+func (cn *connection) wish(dp Dataplane, source netip.Addr, ecmp, pin bool) connRoutes {
 	st := routes.State{
 		Mode:   routes.ModeLibipsec,
-		Remote: g.cfg.RemoteNetworks,
-		Local:  g.cfg.LocalNetworks,
+		Remote: cn.cfg.RemoteNetworks,
+		Local:  cn.cfg.LocalNetworks,
 		Source: source,
 	}
-	if g.dataplane == DataplaneKernel {
+	if dp == DataplaneKernel {
 		st.Mode = routes.ModeKernel
 	}
-	for _, t := range g.tunnels {
-		rt := routes.Tunnel{Name: t.spec.Name, Up: t.sa != nil && saUp(t.sa, t.spec.Name)}
+	for _, t := range cn.tunnels {
+		rt := routes.Tunnel{Name: t.spec.Name, Up: t.up()}
 		if st.Mode == routes.ModeKernel {
-			rt.IfName = xfrmName(t.number)
+			rt.IfName = xfrmName(t.global)
 			rt.IfID = t.spec.IfID
 			rt.Inside = t.inside
 			rt.MTU, _ = t.mtuMSS()
 		}
 		st.Tunnels = append(st.Tunnels, rt)
-		if t.number == active {
+		if t.number == cn.active {
 			st.Active = t.spec.Name
 			_, st.MSS = t.mtuMSS()
 		}
 	}
-	g.bgpRoutes(&st)
+	cn.bgpRoutes(&st)
+	out := connRoutes{state: st}
+	if ecmp {
+		out.equal = cn.equalPaths(pin)
+		if pin && st.Active != "" {
+			for _, m := range cn.cfg.Monitors {
+				out.pinned = append(out.pinned, routes.Path{Dst: netip.PrefixFrom(m, m.BitLen()), Via: []string{st.Active}})
+			}
+		}
+	}
+	return out
+}
+
+// equalPaths lists, for every learned prefix cn routes, the tunnels whose
+// paths tie for the best: up, their session established, and, when its
+// probes judge its active tunnel (pinned), not the tunnel the policy left
+// for a lost path (a dead path leaves the multipath route at once, not at
+// the hold timer). Probes that the flow hash spreads name no tunnel.
+func (cn *connection) equalPaths(pinned bool) []equalPaths {
+	b := cn.bgp
+	if b == nil {
+		return nil
+	}
+	learned := b.learned()
+	var out []equalPaths
+	for _, r := range b.state.Routes {
+		if !slices.Contains(learned, r.Prefix) {
+			continue
+		}
+		best := []int{r.Best}
+		if r.Why == bgp.WhyTie {
+			best = r.Tunnels // two tunnels a connection: a tie is both
+		}
+		e := equalPaths{dst: r.Prefix, asPathLen: r.ASPathLen, med: r.MED}
+		for _, n := range best {
+			t := cn.tunnelByNumber(n)
+			if p, ok := b.peerState(n); t == nil || !t.up() || !ok || !p.Established() || pinned && n == cn.fo.suspect {
+				continue
+			}
+			e.via = append(e.via, t.spec.Name)
+		}
+		if len(e.via) > 0 {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// mergeRoutes makes one routes.State of every connection's wish, for the
+// one routes.Manager (one table, one set of rules, one nft table). It is
+// pure.
+//
+// One connection without ECMP is its own state, exactly as it always was.
+// Otherwise every destination is a Path: without ECMP, a connection's
+// remote networks via its active tunnel, and a destination two
+// connections route goes by the first in config order; with ECMP, a
+// prefix learned with equal attributes (AS path length, MED) on several up
+// tunnels, across connections, is one Path over all of them (the best
+// attributes win; the others' tunnels are left out), and each
+// connection's monitors go by its active tunnel only. The tunnels, local
+// networks, unrouted networks, inside addresses and guards are unions; the
+// MSS is the smallest of the connections' active tunnels'.
+func mergeRoutes(wishes []connRoutes, ecmp bool) routes.State {
+	if len(wishes) == 1 && !ecmp {
+		return wishes[0].state
+	}
+	var st routes.State
+	if len(wishes) == 0 {
+		return st
+	}
+	first := wishes[0].state
+	st.Mode, st.Source, st.TunDev = first.Mode, first.Source, first.TunDev
+	taken := map[netip.Prefix]bool{}
+	for _, w := range wishes {
+		for _, p := range w.pinned {
+			if !taken[p.Dst] {
+				taken[p.Dst] = true
+				st.Paths = append(st.Paths, p)
+			}
+		}
+	}
+	if ecmp {
+		type best struct {
+			i         int // in st.Paths
+			asPathLen int
+			med       uint32
+		}
+		at := map[netip.Prefix]*best{}
+		for _, w := range wishes {
+			for _, e := range w.equal {
+				b := at[e.dst]
+				switch {
+				case b == nil:
+					at[e.dst] = &best{len(st.Paths), e.asPathLen, e.med}
+					st.Paths = append(st.Paths, routes.Path{Dst: e.dst, Via: slices.Clone(e.via)})
+				case e.asPathLen < b.asPathLen || e.asPathLen == b.asPathLen && e.med < b.med:
+					b.asPathLen, b.med = e.asPathLen, e.med
+					st.Paths[b.i].Via = slices.Clone(e.via)
+				case e.asPathLen == b.asPathLen && e.med == b.med:
+					st.Paths[b.i].Via = append(st.Paths[b.i].Via, e.via...)
+				}
+			}
+		}
+		for dst := range at {
+			taken[dst] = true
+		}
+	}
+	for _, w := range wishes {
+		ws := w.state
+		st.Tunnels = append(st.Tunnels, ws.Tunnels...)
+		st.Local = appendNew(st.Local, ws.Local...)
+		st.Unrouted = appendNew(st.Unrouted, ws.Unrouted...)
+		st.InsideAddrs = appendNew(st.InsideAddrs, ws.InsideAddrs...)
+		st.Guard = appendNew(st.Guard, ws.Guard...)
+		if ws.MSS > 0 && (st.MSS == 0 || ws.MSS < st.MSS) {
+			st.MSS = ws.MSS
+		}
+		for _, dst := range ws.Remote {
+			if taken[dst] {
+				continue // the first connection routing it wins
+			}
+			taken[dst] = true
+			p := routes.Path{Dst: dst}
+			if ws.Active != "" {
+				p.Via = []string{ws.Active}
+			}
+			st.Paths = append(st.Paths, p)
+		}
+	}
 	return st
+}
+
+// appendNew appends to ps those of more it does not hold yet.
+func appendNew(ps []netip.Prefix, more ...netip.Prefix) []netip.Prefix {
+	for _, p := range more {
+		if !slices.Contains(ps, p) {
+			ps = append(ps, p)
+		}
+	}
+	return ps
 }
 
 // apply hands st to the Manager when it changed, or every resyncRoutes.

@@ -96,7 +96,7 @@ func TestBuildTunnelsAWSOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, dp := range []Dataplane{DataplaneKernel, DataplaneLibIPsec} {
-		tuns, err := buildTunnels(cfg, conn, dp)
+		tuns, err := buildTunnels(cfg, conn, dp, 0, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,14 +122,13 @@ func TestBuildTunnelsAWSOptions(t *testing.T) {
 		}
 	}
 	// Status shows AWS's side: its options, and cgw's rekey times.
-	g := &Gateway{conn: conn}
-	tuns, err := buildTunnels(cfg, conn, DataplaneLibIPsec)
+	tuns, err := buildTunnels(cfg, conn, DataplaneLibIPsec, 0, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := TunnelAWS{StartupAction: "start", DPDTimeoutAction: "restart", DPDTimeoutS: 30, RekeyWindowS: 60,
 		IKERekeyS: 12960, ChildRekeyS: 1620, ReplayWindow: 2048}
-	if diff := cmp.Diff(want, g.tunnelAWS(tuns[0])); diff != "" {
+	if diff := cmp.Diff(want, tunnelAWS(conn, tuns[0])); diff != "" {
 		t.Errorf("status of tunnel 1's AWS side (-want +got):\n%s", diff)
 	}
 }

@@ -197,14 +197,16 @@ func TestMetrics(t *testing.T) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	text := string(body)
+	// One connection, named by its VPN connection id.
+	conn := s.Connections[0].Name
 	for _, want := range []string{
-		`cgw_tunnel_up{aws_endpoint="203.0.113.10",tunnel="1"} 1`,
-		`cgw_tunnel_up{aws_endpoint="203.0.113.20",tunnel="2"} 1`,
-		fmt.Sprintf(`cgw_tunnel_active{aws_endpoint="%s",tunnel="%d"} 1`, s.Tunnels[s.ActiveTunnel-1].AWSEndpoint, s.ActiveTunnel),
+		fmt.Sprintf(`cgw_tunnel_up{aws_endpoint="203.0.113.10",connection="%s",tunnel="1"} 1`, conn),
+		fmt.Sprintf(`cgw_tunnel_up{aws_endpoint="203.0.113.20",connection="%s",tunnel="2"} 1`, conn),
+		fmt.Sprintf(`cgw_tunnel_active{aws_endpoint="%s",connection="%s",tunnel="%d"} 1`, s.Tunnels[s.ActiveTunnel-1].AWSEndpoint, conn, s.ActiveTunnel),
 		"cgw_ready 1",
 		"cgw_charon_reconnects_total 0",
 		"cgw_tunnel_sa_packets_out",
-		"cgw_failovers_total 0",
+		fmt.Sprintf(`cgw_failovers_total{connection="%s"} 0`, conn),
 		"cgw_probe_lost",
 		"cgw_probe_replies_total",
 	} {

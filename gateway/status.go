@@ -8,6 +8,11 @@ import (
 
 // Status is what `cgw status` shows: the gateway and each tunnel as the
 // last reconcile saw them. Its JSON field names are a stable interface.
+//
+// The fields about one VPN connection (vpn_connection_id, routing,
+// tunnels, active_tunnel, …) are the first connection's, so a gateway of
+// one connection reads as it always did; Connections has every
+// connection, the first included.
 type Status struct {
 	VPNConnectionID string         `json:"vpn_connection_id"`
 	Routing         string         `json:"routing"`
@@ -36,9 +41,41 @@ type Status struct {
 	BGPSteering *BGPSteering `json:"bgp_steering,omitempty"`
 	Warnings    []string     `json:"warnings"`
 	Time        time.Time    `json:"time"`
+	// ECMP is bgp.ecmp.
+	ECMP bool `json:"ecmp,omitempty"`
+	// Connections are the VPN connections, in config order: always at
+	// least one. It comes last in the JSON, so that a script reading the
+	// first connection's fields can cut it off ("connections": to the
+	// end) and see the status of one connection as before.
+	Connections []ConnectionStatus `json:"connections"`
 
 	// CharonWarning is set while charon cannot be reached.
 	CharonWarning string `json:"-"`
+}
+
+// ConnectionStatus is one VPN connection in Status. The fields mean what
+// Status's fields of the same names mean, for this connection.
+type ConnectionStatus struct {
+	// Name is the connection's name (cgw.yaml's name, else its VPN
+	// connection id).
+	Name            string   `json:"name"`
+	VPNConnectionID string   `json:"vpn_connection_id"`
+	Routing         string   `json:"routing"`
+	RemoteNetworks  []string `json:"remote_networks"`
+	LocalNetworks   []string `json:"local_networks"`
+	// Tunnels are its tunnels; Number is the AWS tunnel number (1, 2),
+	// Name the tunnel's name in charon.
+	Tunnels      []TunnelStatus  `json:"tunnels"`
+	ActiveTunnel int             `json:"active_tunnel"`
+	ActiveReason string          `json:"active_reason"`
+	Failovers    int             `json:"failovers"`
+	Terminations int             `json:"terminations"`
+	LastFailover *FailoverStatus `json:"last_failover,omitempty"`
+	Probe        *ProbeStatus    `json:"probe"`
+	BGPRoutes    []BGPRoute      `json:"bgp_routes,omitempty"`
+	BGPSteering  *BGPSteering    `json:"bgp_steering,omitempty"`
+
+	warnings []string // the connection's, for Status.Warnings
 }
 
 // FailoverStatus is the last failover in Status.
@@ -122,6 +159,20 @@ func (g *Gateway) Status() Status {
 		f := *s.LastFailover
 		s.LastFailover = &f
 	}
+	s.Connections = slices.Clone(s.Connections)
+	for i := range s.Connections {
+		c := &s.Connections[i]
+		c.Tunnels = slices.Clone(c.Tunnels)
+		c.BGPRoutes = slices.Clone(c.BGPRoutes)
+		if c.BGPSteering != nil {
+			st := *c.BGPSteering
+			c.BGPSteering = &st
+		}
+		if c.LastFailover != nil {
+			f := *c.LastFailover
+			c.LastFailover = &f
+		}
+	}
 	return s
 }
 
@@ -129,12 +180,12 @@ func (g *Gateway) Status() Status {
 // with g.mu held (or before Run starts).
 func (g *Gateway) snapshotLocked(now time.Time) Status {
 	s := Status{
-		VPNConnectionID:  g.conn.VPNConnectionID,
-		Routing:          string(g.conn.Routing),
 		Dataplane:        g.dataplane,
 		CharonReconnects: g.status.CharonReconnects,
 		CharonWarning:    g.status.CharonWarning,
+		ECMP:             g.cfg.BGP.ECMP,
 		Time:             now,
+		Connections:      []ConnectionStatus{},
 	}
 	select {
 	case <-g.ready:
@@ -144,7 +195,46 @@ func (g *Gateway) snapshotLocked(now time.Time) Status {
 	if s.CharonWarning != "" {
 		s.Warnings = append(s.Warnings, s.CharonWarning)
 	}
-	for _, t := range g.tunnels {
+	for _, cn := range g.conns {
+		cs := cn.snapshot(now, s.Ready)
+		for _, w := range cs.warnings {
+			if multi(g.cfg) {
+				w = cn.name + ": " + w
+			}
+			s.Warnings = append(s.Warnings, w)
+		}
+		cs.warnings = nil
+		s.Connections = append(s.Connections, cs)
+	}
+	if g.routing != nil {
+		s.Warnings = append(s.Warnings, g.routing.warnings...)
+	}
+	if len(s.Connections) > 0 {
+		c := s.Connections[0]
+		s.VPNConnectionID, s.Routing, s.Tunnels = c.VPNConnectionID, c.Routing, slices.Clone(c.Tunnels)
+		s.ActiveTunnel, s.ActiveReason = c.ActiveTunnel, c.ActiveReason
+		s.Failovers, s.Terminations, s.LastFailover, s.Probe = c.Failovers, c.Terminations, c.LastFailover, c.Probe
+		s.BGPRoutes, s.BGPSteering = c.BGPRoutes, c.BGPSteering
+	}
+	return s
+}
+
+// snapshot builds cn's ConnectionStatus; ready: the gateway is ready.
+func (cn *connection) snapshot(now time.Time, ready bool) ConnectionStatus {
+	s := ConnectionStatus{
+		Name:            cn.name,
+		VPNConnectionID: cn.conn.VPNConnectionID,
+		Routing:         string(cn.conn.Routing),
+		RemoteNetworks:  prefixStrings(cn.cfg.RemoteNetworks),
+		LocalNetworks:   prefixStrings(cn.cfg.LocalNetworks),
+	}
+	if s.RemoteNetworks == nil {
+		s.RemoteNetworks = []string{}
+	}
+	if s.LocalNetworks == nil {
+		s.LocalNetworks = []string{}
+	}
+	for _, t := range cn.tunnels {
 		ts := TunnelStatus{
 			Number:      t.number,
 			Name:        t.spec.Name,
@@ -152,7 +242,7 @@ func (g *Gateway) snapshotLocked(now time.Time) Status {
 			Identity:    t.spec.LocalID,
 			IKEState:    "DOWN",
 			ChildState:  "DOWN",
-			AWS:         g.tunnelAWS(t),
+			AWS:         tunnelAWS(cn.conn, t),
 		}
 		if sa := t.sa; sa != nil {
 			ts.AWS.InitiatedBy = initiatedBy(sa)
@@ -185,9 +275,9 @@ func (g *Gateway) snapshotLocked(now time.Time) Status {
 		}
 		s.Tunnels = append(s.Tunnels, ts)
 	}
-	s.ActiveTunnel, s.ActiveReason = g.active, g.activeReason
-	s.Failovers, s.Terminations = g.fo.count, g.fo.terminations
-	if r := g.fo.last; r != nil {
+	s.ActiveTunnel, s.ActiveReason = cn.active, cn.activeReason
+	s.Failovers, s.Terminations = cn.fo.count, cn.fo.terminations
+	if r := cn.fo.last; r != nil {
 		f := &FailoverStatus{At: r.at, FromTunnel: r.from, ToTunnel: r.to, Why: r.why, ReturnPath: returnPath(r)}
 		switch {
 		case !r.answered.IsZero():
@@ -199,23 +289,20 @@ func (g *Gateway) snapshotLocked(now time.Time) Status {
 		}
 		s.LastFailover = f
 	}
-	if g.fo.warning != "" {
-		s.Warnings = append(s.Warnings, g.fo.warning)
+	if cn.fo.warning != "" {
+		s.warnings = append(s.warnings, cn.fo.warning)
 	}
-	if g.routing != nil {
-		s.Warnings = append(s.Warnings, g.routing.warnings...)
+	cn.addBGPStatus(&s)
+	if ready && s.ActiveTunnel == 0 {
+		s.warnings = append(s.warnings, "no tunnel carries traffic: the VPC networks are unreachable (cgw routes them to unreachable rather than out of the outside interface in clear)")
 	}
-	g.addBGPStatus(&s)
-	if s.Ready && s.ActiveTunnel == 0 {
-		s.Warnings = append(s.Warnings, "no tunnel carries traffic: the VPC networks are unreachable (cgw routes them to unreachable rather than out of the outside interface in clear)")
-	}
-	if g.prober != nil {
-		h := g.prober.view(now)
+	if cn.prober != nil {
+		h := cn.prober.view(now)
 		ps := &ProbeStatus{Lost: h.Lost, RTTMs: float64(h.RTT.Microseconds()) / 1000, Sent: h.Sent, Replies: h.Replies, LastReplyAgoS: -1}
 		if !h.LastReply.IsZero() {
 			ps.LastReplyAgoS = now.Sub(h.LastReply).Seconds()
 		}
-		for _, m := range g.cfg.Monitors {
+		for _, m := range cn.cfg.Monitors {
 			ps.Monitors = append(ps.Monitors, m.String())
 		}
 		s.Probe = ps

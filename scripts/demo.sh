@@ -84,7 +84,7 @@ cgw_pid=$!
 step "waiting for both tunnels"
 deadline=$((SECONDS + 60))
 while ((SECONDS < deadline)); do
-	if up=$("$BIN/cgw" status --socket "$DIR/cgw.sock" --json 2>/dev/null | grep -c '"up": true'); [[ $up -eq 2 ]]; then
+	if up=$("$BIN/cgw" status --socket "$DIR/cgw.sock" --json 2>/dev/null | sed '/"connections": \[/,$d' | grep -c '"up": true'); [[ $up -eq 2 ]]; then
 		break
 	fi
 	kill -0 "$cgw_pid" 2>/dev/null || { echo "cgw exited" >&2; exit 1; }

@@ -43,13 +43,15 @@ func TestDiagnoseBGP(t *testing.T) {
 	waitPing(t, l, 10*time.Second)
 
 	metrics := scrapeInNetns(t, l.Namespace(lab.CGW), metricsAddr)
+	// Every series names its connection (#17): here the one, by its id.
+	c := `connection="` + s.Connections[0].Name + `"`
 	for _, want := range []string{
-		`cgw_bgp_session_established{aws_endpoint="203.0.113.10",tunnel="1"} 1`,
-		`cgw_bgp_session_established{aws_endpoint="203.0.113.20",tunnel="2"} 1`,
-		`cgw_bgp_prefixes_accepted{aws_endpoint="203.0.113.10",tunnel="1"} 1`,
-		`cgw_bgp_prefixes_advertised{aws_endpoint="203.0.113.20",tunnel="2"} 1`,
+		`cgw_bgp_session_established{aws_endpoint="203.0.113.10",` + c + `,tunnel="1"} 1`,
+		`cgw_bgp_session_established{aws_endpoint="203.0.113.20",` + c + `,tunnel="2"} 1`,
+		`cgw_bgp_prefixes_accepted{aws_endpoint="203.0.113.10",` + c + `,tunnel="1"} 1`,
+		`cgw_bgp_prefixes_advertised{aws_endpoint="203.0.113.20",` + c + `,tunnel="2"} 1`,
 		"cgw_bgp_session_uptime_seconds",
-		"cgw_bgp_routes_installed 1",
+		"cgw_bgp_routes_installed{" + c + "} 1",
 	} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -96,17 +97,28 @@ func runCheck(w io.Writer, cfg *gateway.Config) error {
 	if err != nil {
 		return err
 	}
-	conn := g.Connection()
 	st := g.Status()
-	fmt.Fprintf(w, "config ok: %d tunnel(s) from %s (%s), routing %s, data plane %s\n",
-		len(conn.Tunnels), cfg.AWSConfig, conn.Format, conn.Routing, st.Dataplane)
-	for _, p := range g.BGPPeers() {
-		hold := p.HoldTime
-		if hold == 0 {
-			hold = bgp.DefaultHoldTime
+	conns := g.Connections()
+	for _, c := range conns {
+		conn := c.Connection
+		if len(conns) == 1 {
+			fmt.Fprintf(w, "config ok: %d tunnel(s) from %s (%s), routing %s, data plane %s\n",
+				len(conn.Tunnels), c.AWSConfig, conn.Format, conn.Routing, st.Dataplane)
+		} else {
+			fmt.Fprintf(w, "connection %s: %d tunnel(s) (%s) from %s (%s), routing %s, data plane %s\n",
+				c.Name, len(conn.Tunnels), strings.Join(c.Tunnels, ", "), c.AWSConfig, conn.Format, conn.Routing, st.Dataplane)
 		}
-		fmt.Fprintf(w, "bgp tunnel %d: %s -> neighbor %s, local AS %d, AWS AS %d, hold time %v (keepalive %v)\n",
-			p.Tunnel, p.Local, p.Neighbor, p.LocalASN, p.PeerASN, hold, hold/3)
+		for _, p := range c.BGPPeers {
+			hold := p.HoldTime
+			if hold == 0 {
+				hold = bgp.DefaultHoldTime
+			}
+			fmt.Fprintf(w, "bgp tunnel %d: %s -> neighbor %s, local AS %d, AWS AS %d, hold time %v (keepalive %v)\n",
+				p.Tunnel, p.Local, p.Neighbor, p.LocalASN, p.PeerASN, hold, hold/3)
+		}
+	}
+	if len(conns) > 1 {
+		fmt.Fprintf(w, "config ok: %d connections\n", len(conns))
 	}
 	return nil
 }

@@ -54,27 +54,74 @@ func newStatusCmd() *cobra.Command {
 	return cmd
 }
 
+// printStatus prints the status for a human: with one connection as it
+// always did, with several a block for each connection.
 func printStatus(w io.Writer, s gateway.Status) error {
-	id := s.VPNConnectionID
-	if id == "" {
-		id = "VPN connection"
-	}
 	ready := "starting"
 	if s.Ready {
 		ready = "ready"
 	}
-	fmt.Fprintf(w, "%s: %s, data plane %s, routing %s\n", id, ready, s.Dataplane, orDash(s.Routing))
+	if len(s.Connections) <= 1 {
+		id := s.VPNConnectionID
+		if id == "" {
+			id = "VPN connection"
+		}
+		fmt.Fprintf(w, "%s: %s, data plane %s, routing %s\n", id, ready, s.Dataplane, orDash(s.Routing))
+		if err := printConnectionStatus(w, s, false); err != nil {
+			return err
+		}
+	} else {
+		ecmp := ""
+		if s.ECMP {
+			ecmp = ", ECMP across connections"
+		}
+		fmt.Fprintf(w, "gateway: %s, data plane %s, %d connections%s\n", ready, s.Dataplane, len(s.Connections), ecmp)
+		for _, c := range s.Connections {
+			fmt.Fprintf(w, "\nconnection %s (%s): routing %s, remote %s, local %s\n", c.Name, orDash(c.VPNConnectionID), orDash(c.Routing),
+				orDash(strings.Join(c.RemoteNetworks, ",")), orDash(strings.Join(c.LocalNetworks, ",")))
+			if err := printConnectionStatus(w, connectionView(c), true); err != nil {
+				return err
+			}
+		}
+		if len(s.Warnings) > 0 {
+			fmt.Fprintln(w)
+		}
+	}
+	for _, wn := range s.Warnings {
+		fmt.Fprintln(w, "warning:", strings.TrimSpace(wn))
+	}
+	return nil
+}
+
+// connectionView is connection c as the fields of a Status, for
+// printConnectionStatus.
+func connectionView(c gateway.ConnectionStatus) gateway.Status {
+	return gateway.Status{VPNConnectionID: c.VPNConnectionID, Routing: c.Routing, Tunnels: c.Tunnels, ActiveTunnel: c.ActiveTunnel,
+		ActiveReason: c.ActiveReason, Failovers: c.Failovers, Terminations: c.Terminations, LastFailover: c.LastFailover, Probe: c.Probe,
+		BGPRoutes: c.BGPRoutes, BGPSteering: c.BGPSteering}
+}
+
+// printConnectionStatus prints one connection's tunnels, routes and failovers
+// (the connection fields of s); names: with each tunnel's name in charon.
+func printConnectionStatus(w io.Writer, s gateway.Status, names bool) error {
 	if s.ActiveTunnel > 0 {
 		fmt.Fprintf(w, "traffic: tunnel %d (%s)\n", s.ActiveTunnel, s.ActiveReason)
 	} else {
 		fmt.Fprintf(w, "traffic: none (%s)\n", s.ActiveReason)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TUNNEL\tAWS ENDPOINT\tIKE\tCHILD\tNAT-T\tUPTIME\tPKTS IN/OUT\tBYTES IN/OUT")
+	head := "TUNNEL\tAWS ENDPOINT\tIKE\tCHILD\tNAT-T\tUPTIME\tPKTS IN/OUT\tBYTES IN/OUT"
+	if names {
+		head = "TUNNEL\tNAME\tAWS ENDPOINT\tIKE\tCHILD\tNAT-T\tUPTIME\tPKTS IN/OUT\tBYTES IN/OUT"
+	}
+	fmt.Fprintln(tw, head)
 	for _, t := range s.Tunnels {
 		mark := strconv.Itoa(t.Number)
 		if t.Number == s.ActiveTunnel {
 			mark += "*"
+		}
+		if names {
+			mark += "\t" + t.Name
 		}
 		natt := "no"
 		if t.NATT {
@@ -163,9 +210,6 @@ func printStatus(w io.Writer, s gateway.Status) error {
 			}
 			fmt.Fprintf(w, "%s%s\n", t.LastError, when)
 		}
-	}
-	for _, wn := range s.Warnings {
-		fmt.Fprintln(w, "warning:", strings.TrimSpace(wn))
 	}
 	return nil
 }

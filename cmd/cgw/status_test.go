@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +85,80 @@ func TestPrintStatusLastFailover(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPrintStatusConnections: with several connections the text form has
+// a block for each, naming it and its tunnels' names in charon; one
+// connection prints as it always did.
+func TestPrintStatusConnections(t *testing.T) {
+	tun := func(n int, name, ep string, up bool) gateway.TunnelStatus {
+		return gateway.TunnelStatus{Number: n, Name: name, AWSEndpoint: ep, Up: up, IKEState: "ESTABLISHED", ChildState: "INSTALLED"}
+	}
+	a := gateway.ConnectionStatus{Name: "vpc-a", VPNConnectionID: "vpn-0aaa", Routing: "static", RemoteNetworks: []string{"10.10.0.0/16"},
+		LocalNetworks: []string{"172.31.16.0/20"}, ActiveTunnel: 1, ActiveReason: "preferred tunnel",
+		Tunnels: []gateway.TunnelStatus{tun(1, "cgw-tunnel1", "203.0.113.10", true), tun(2, "cgw-tunnel2", "203.0.113.20", true)}}
+	b := gateway.ConnectionStatus{Name: "vpc-b", VPNConnectionID: "vpn-0bbb", Routing: "bgp", RemoteNetworks: []string{"10.20.0.0/16"},
+		LocalNetworks: []string{"172.31.16.0/20"}, ActiveTunnel: 2, ActiveReason: "failed over from tunnel 1", Failovers: 1,
+		Tunnels: []gateway.TunnelStatus{tun(1, "cgw-tunnel3", "203.0.113.30", false), tun(2, "cgw-tunnel4", "203.0.113.40", true)}}
+	s := gateway.Status{VPNConnectionID: a.VPNConnectionID, Routing: a.Routing, Dataplane: gateway.DataplaneLibIPsec, Ready: true,
+		Tunnels: a.Tunnels, ActiveTunnel: 1, ActiveReason: a.ActiveReason, Connections: []gateway.ConnectionStatus{a, b},
+		Warnings: []string{"vpc-b: something"}}
+	var out strings.Builder
+	if err := printStatus(&out, s); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"gateway: ready, data plane libipsec, 2 connections\n",
+		"connection vpc-a (vpn-0aaa): routing static, remote 10.10.0.0/16, local 172.31.16.0/20\ntraffic: tunnel 1 (preferred tunnel)\n",
+		"connection vpc-b (vpn-0bbb): routing bgp, remote 10.20.0.0/16, local 172.31.16.0/20\ntraffic: tunnel 2 (failed over from tunnel 1)\n",
+		"TUNNEL  NAME  ", "cgw-tunnel3  203.0.113.30", "cgw-tunnel4  203.0.113.40",
+		"warning: vpc-b: something\n",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, out.String())
+		}
+	}
+
+	var one, plain strings.Builder
+	single := s
+	single.Connections, single.Warnings = []gateway.ConnectionStatus{a}, nil
+	if err := printStatus(&one, single); err != nil {
+		t.Fatal(err)
+	}
+	single.Connections = nil
+	if err := printStatus(&plain, single); err != nil {
+		t.Fatal(err)
+	}
+	if one.String() != plain.String() || strings.Contains(one.String(), "connection vpc-a") {
+		t.Errorf("one connection prints otherwise than before:\n%s\nwant\n%s", one.String(), plain.String())
+	}
+}
+
+// TestStatusJSONConnections: the JSON keeps every top-level field of one
+// connection and always has connections.
+func TestStatusJSONConnections(t *testing.T) {
+	data, err := json.Marshal(gateway.Status{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"vpn_connection_id", "routing", "dataplane", "ready", "tunnels", "active_tunnel", "active_reason",
+		"charon_reconnects", "failovers", "terminations", "probe", "warnings", "time", "connections"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("status JSON lacks %q: %s", k, data)
+		}
+	}
+	data, _ = json.Marshal(gateway.ConnectionStatus{})
+	m = nil
+	_ = json.Unmarshal(data, &m)
+	for _, k := range []string{"name", "vpn_connection_id", "routing", "remote_networks", "local_networks", "tunnels", "active_tunnel",
+		"active_reason", "failovers", "probe"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("connection JSON lacks %q: %s", k, data)
+		}
 	}
 }

@@ -331,7 +331,7 @@ leak_check() {
 guard_in_place() { ip -n "$NS_CGW" route show table 198 "$VPCNET" | grep -q '^unreachable .* metric 4000'; }
 
 # cgw_status: cgw status --json, whitespace removed (one line to grep).
-cgw_status() { cgw status --socket "$SOCK" --json 2>/dev/null | tr -d ' \n\t'; }
+cgw_status() { cgw status --socket "$SOCK" --json 2>/dev/null | tr -d ' \n\t' | sed 's/,"connections":.*//'; }
 
 # aws_paths PREFIX: the AWS side's paths to PREFIX from `cgwlab bgp status
 # --json`, one "tunnel|best|as path" line each (tunnel 0: local).
@@ -430,7 +430,8 @@ LEAK_BASE=$(leaks)
 ip netns exec "$NS_ONPREM" ping -n -D -O -i 0.2 "$VPC" >/tmp/ping-leak.log 2>&1 &
 LEAK_PING_PID=$!
 while :; do
-	s=$(cgw status --socket "$SOCK" --json 2>/dev/null)
+	# Without the connections list, which repeats the tunnels.
+	s=$(cgw status --socket "$SOCK" --json 2>/dev/null | sed '/"connections": \[/,$d')
 	up=$(grep -c '"up": true' <<<"$s")
 	[ "$up" -eq 2 ] && break
 	kill -0 "$CGW_PID" 2>/dev/null || { CGW_PID=; fail "cgw: cgw run exited: $(tail -3 /tmp/cgw.log | tr '\n' ' ')"; }
@@ -461,7 +462,7 @@ t=$EPOCHREALTIME
 run "cgw: cgwlab fault restart-cgw-charon on" cgwlab fault restart-cgw-charon on
 both_up_again() {
 	kill -0 "$CGW_PID" 2>/dev/null || { CGW_PID=; fail "cgw: cgw run exited: $(tail -3 /tmp/cgw.log | tr '\n' ' ')"; }
-	[ "$(cgw status --socket "$SOCK" --json 2>/dev/null | grep -c '"up": true')" -eq 2 ] &&
+	[ "$(cgw status --socket "$SOCK" --json 2>/dev/null | sed '/"connections": \[/,$d' | grep -c '"up": true')" -eq 2 ] &&
 		[ -n "$(ifid_of "$NS_CGW" "$(route_dev "$NS_CGW" 198)")" ]
 }
 wait_for "cgw: both tunnels up and routed after the cgw-side charon restart" "$CGW_UP_MAX" both_up_again

@@ -114,7 +114,7 @@ wait_for() {
 }
 
 # cgw_status: cgw status --json, whitespace removed.
-cgw_status() { cgw status --socket "$SOCK" --json 2>/dev/null | tr -d ' \n\t'; }
+cgw_status() { cgw status --socket "$SOCK" --json 2>/dev/null | tr -d ' \n\t' | sed 's/,"connections":.*//'; }
 replies() { cgw_status | grep -o '"replies":[0-9]*' | head -1 | cut -d: -f2; }
 ifid_of() {
 	local x
