@@ -46,6 +46,7 @@ func (a *awsDiagnose) apply(cmd *cobra.Command, r *diag.Report, configFile strin
 	if err != nil {
 		note("AWS checks without the configuration: %v", err)
 	} else {
+		cfg = connectionFor(cfg, target)
 		t.OnPremises, t.Remote = cfg.LocalNetworks, cfg.RemoteNetworks
 		switch {
 		case t.VPNConnectionID != "" || cfg.AWSConfig == "":
@@ -106,4 +107,21 @@ func localAddr(a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// connectionFor is the configuration of the connection whose
+// remote_networks cover target most specifically, or the first connection
+// when none does: with `connections:`, the VPN, networks and AWS file to
+// check are that connection's.
+func connectionFor(cfg *gateway.Config, target netip.Addr) *gateway.Config {
+	all := cfg.EachConnection()
+	best, bits := all[0], -1
+	for _, c := range all {
+		for _, p := range c.RemoteNetworks {
+			if p.Contains(target) && p.Bits() > bits {
+				best, bits = c, p.Bits()
+			}
+		}
+	}
+	return best
 }

@@ -67,7 +67,8 @@ func Diagnose(ctx context.Context, cfg *gateway.Config, o Options) (diag.Report,
 	}
 	defer h.Close()
 
-	inside, insideAddr := insideLink(h, cfg)
+	local, remote := networks(cfg)
+	inside, insideAddr := insideLink(h, cfg, local)
 	source := o.Source
 	behind := false
 	// Guards: without an address to send from, no ping can show anything;
@@ -75,7 +76,7 @@ func Diagnose(ctx context.Context, cfg *gateway.Config, o Options) (diag.Report,
 	var problem string
 	switch {
 	case !source.IsValid() && !insideAddr.IsValid():
-		problem = fmt.Sprintf("no address of this host or namespace is in local_networks (%s): run diagnose in the gateway's network namespace, or give --source", prefixList(cfg.LocalNetworks))
+		problem = fmt.Sprintf("no address of this host or namespace is in local_networks (%s): run diagnose in the gateway's network namespace, or give --source", prefixList(local))
 	case !source.IsValid():
 		source = insideAddr
 	case !isLocalAddr(h, source) && o.SourceNetns == "":
@@ -135,7 +136,7 @@ func Diagnose(ctx context.Context, cfg *gateway.Config, o Options) (diag.Report,
 	obs := col.Observation
 	obs.GatewayFacts = true
 	obs.SenderBehind = behind
-	obs.InRemote = slices.ContainsFunc(cfg.RemoteNetworks, func(p netip.Prefix) bool { return p.Contains(o.Target) })
+	obs.InRemote = slices.ContainsFunc(remote, func(p netip.Prefix) bool { return p.Contains(o.Target) })
 	obs.TunnelDev = tunnelDev
 	iif := ""
 	if behind {
@@ -243,16 +244,26 @@ func sampleSAs(ctx context.Context, socket string) ([]diag.SASample, error) {
 	return out, nil
 }
 
+// networks returns the local and the remote networks of every connection
+// of cfg (with `connections:`, the top-level keys are only defaults).
+func networks(cfg *gateway.Config) (local, remote []netip.Prefix) {
+	for _, c := range cfg.EachConnection() {
+		local = append(local, c.LocalNetworks...)
+		remote = append(remote, c.RemoteNetworks...)
+	}
+	return local, remote
+}
+
 // insideLink finds the inside interface and the gateway's address in
 // local_networks.
-func insideLink(h *netlink.Handle, cfg *gateway.Config) (string, netip.Addr) {
+func insideLink(h *netlink.Handle, cfg *gateway.Config, local []netip.Prefix) (string, netip.Addr) {
 	addrs, err := h.AddrList(nil, familyV4)
 	if err != nil {
 		return cfg.Interfaces.Inside, netip.Addr{}
 	}
 	for _, a := range addrs {
 		ip, ok := netip.AddrFromSlice(a.IP.To4())
-		if !ok || !slices.ContainsFunc(cfg.LocalNetworks, func(p netip.Prefix) bool { return p.Contains(ip) }) {
+		if !ok || !slices.ContainsFunc(local, func(p netip.Prefix) bool { return p.Contains(ip) }) {
 			continue
 		}
 		name := cfg.Interfaces.Inside
