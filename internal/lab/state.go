@@ -37,6 +37,9 @@ type state struct {
 	// (Options.WatcherCommand), 0 and "" when the watcher is in-process.
 	WatcherPID int    `json:"watcher_pid,omitempty"`
 	WatcherExe string `json:"watcher_exe,omitempty"`
+
+	// TunnelOptions are the AWS side's tunnel options (Options).
+	TunnelOptions TunnelOptions `json:"tunnel_options"`
 }
 
 // faithful reports whether the AWS side is AWSFaithful.
