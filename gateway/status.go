@@ -188,7 +188,7 @@ func (g *Gateway) snapshotLocked(now time.Time) Status {
 	s.ActiveTunnel, s.ActiveReason = g.active, g.activeReason
 	s.Failovers, s.Terminations = g.fo.count, g.fo.terminations
 	if r := g.fo.last; r != nil {
-		f := &FailoverStatus{At: r.at, FromTunnel: r.from, ToTunnel: r.to, Why: r.why, ReturnPath: returnPath(r)}
+		f := &FailoverStatus{At: r.at, FromTunnel: r.from, ToTunnel: r.to, Why: r.why, ReturnPath: g.returnPathOf(r)}
 		switch {
 		case !r.answered.IsZero():
 			v := r.answered.Sub(r.firstLost).Seconds()
