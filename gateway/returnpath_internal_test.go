@@ -20,11 +20,11 @@ func TestReturnPathOf(t *testing.T) {
 		notWant []string
 	}{
 		{"defaults: clear after 40 s", awsconf.AWSOptions{}, false,
-			[]string{"off tunnel 1 only when its DPD declares", "DPDTimeoutSeconds 40 s", "DPDTimeoutAction clear", "waits for cgw to initiate"}, nil},
+			[]string{"off tunnel 1 only when its DPD declares", "DPDTimeoutSeconds 40 s: 30–40 s after it went silent", "DPDTimeoutAction clear", "waits for cgw to initiate"}, nil},
 		{"clear after 30 s", awsconf.AWSOptions{DPDTimeoutAction: awsconf.DPDClear, DPDTimeoutS: 30}, false,
-			[]string{"DPDTimeoutSeconds 30 s"}, nil},
+			[]string{"DPDTimeoutSeconds 30 s: 20–30 s"}, nil},
 		{"restart: AWS initiates again", awsconf.AWSOptions{DPDTimeoutAction: awsconf.DPDRestart, DPDTimeoutS: 45}, false,
-			[]string{"DPDTimeoutSeconds 45 s", "initiates the tunnel again (DPDTimeoutAction restart), which cgw accepts"}, nil},
+			[]string{"DPDTimeoutSeconds 45 s: 35–45 s", "initiates the tunnel again (DPDTimeoutAction restart), which cgw accepts"}, nil},
 		{"none: AWS never moves on DPD", awsconf.AWSOptions{DPDTimeoutAction: awsconf.DPDNone}, false,
 			[]string{"never moves its return traffic off tunnel 1 on DPD", "cgw deletes a tunnel left 1m0s without a sign of life", "phase 2 lifetime 1800 s"},
 			[]string{"declares that tunnel dead"}},
