@@ -5,6 +5,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -112,4 +113,42 @@ func initiatedBy(sa *ike.IKESA) string {
 		return "cgw"
 	}
 	return "aws"
+}
+
+// returnPathOf is returnPath with what AWS's DPD options on the tunnel
+// left (DPDTimeoutAction, DPDTimeoutSeconds; AWS's defaults, clear after
+// 40 s, where the file does not say) mean for AWS's return traffic. AWS's
+// DPD asks after 10 s without traffic, so it declares a silent tunnel dead
+// between timeout − 10 s and the timeout after the silence began (30–40 s
+// with the default, 33–40 s measured in the lab). cgw's
+// own handling of that tunnel agrees with each: it terminates it after
+// sustainedLoss (60 s, longer than AWS's timeout) without a sign of life
+// and initiates it afresh, and it accepts the SAs AWS initiates (restart).
+func (cn *connection) returnPathOf(r *failoverRecord) string {
+	var from *tunnel
+	for _, t := range cn.tunnels {
+		if t.number == r.from {
+			from = t
+		}
+	}
+	if from == nil {
+		return returnPath(r)
+	}
+	o := tunnelAWS(cn.conn, from)
+	if r.bgp {
+		if o.DPDTimeoutAction == string(awsconf.DPDNone) {
+			return returnPath(r) + fmt.Sprintf("; AWS's DPD on tunnel %d takes no action (DPDTimeoutAction none): without more-specifics only the BGP hold timer moves it", r.from)
+		}
+		return returnPath(r)
+	}
+	switch awsconf.DPDAction(o.DPDTimeoutAction) {
+	case awsconf.DPDNone:
+		return fmt.Sprintf("static routing, DPDTimeoutAction none: AWS never moves its return traffic off tunnel %d on DPD; it keeps the tunnel's SAs and sends replies over it until they are deleted (cgw deletes a tunnel left %v without a sign of life, which reaches AWS only if the path does) or expire (phase 2 lifetime %d s); over a lost path, replies are lost until then",
+			r.from, sustainedLoss, from.spec.ChildLife/time.Second)
+	case awsconf.DPDRestart:
+		return fmt.Sprintf("static routing: AWS moves its return traffic off tunnel %d only when its DPD declares that tunnel dead (DPDTimeoutSeconds %d s: %d–%d s after it went silent), then clears its SAs and initiates the tunnel again (DPDTimeoutAction restart), which cgw accepts; until then replies come back over tunnel %d if it still carries them, or not at all",
+			r.from, o.DPDTimeoutS, o.DPDTimeoutS-10, o.DPDTimeoutS, r.from)
+	}
+	return fmt.Sprintf("static routing: AWS moves its return traffic off tunnel %d only when its DPD declares that tunnel dead (DPDTimeoutSeconds %d s: %d–%d s after it went silent; DPDTimeoutAction clear: it clears its SAs and waits for cgw to initiate); until then replies come back over tunnel %d if it still carries them, or not at all",
+		r.from, o.DPDTimeoutS, o.DPDTimeoutS-10, o.DPDTimeoutS, r.from)
 }

@@ -278,7 +278,7 @@ func (cn *connection) snapshot(now time.Time, ready bool) ConnectionStatus {
 	s.ActiveTunnel, s.ActiveReason = cn.active, cn.activeReason
 	s.Failovers, s.Terminations = cn.fo.count, cn.fo.terminations
 	if r := cn.fo.last; r != nil {
-		f := &FailoverStatus{At: r.at, FromTunnel: r.from, ToTunnel: r.to, Why: r.why, ReturnPath: returnPath(r)}
+		f := &FailoverStatus{At: r.at, FromTunnel: r.from, ToTunnel: r.to, Why: r.why, ReturnPath: cn.returnPathOf(r)}
 		switch {
 		case !r.answered.IsZero():
 			v := r.answered.Sub(r.firstLost).Seconds()

@@ -26,7 +26,7 @@ func TestPrintStatus(t *testing.T) {
 		Tunnels: []lab.TunnelStatus{{Number: 1, AWSOutside: "203.0.113.10", AWSInside: "169.254.10.1/30",
 			CustomerInside: "169.254.10.2/30", IKESAs: 1, ChildSAs: 1, RemoteHost: "198.51.100.50"}},
 		Faults: []string{"block-natt"},
-		Files:  lab.Files{Generic: "/g", XML: "/x", Config: "/c"},
+		Files:  lab.Files{Generic: "/g", XML: "/x", JSON: "/j", Config: "/c"},
 	}
 	var b bytes.Buffer
 	if err := printStatus(&b, st); err != nil {
@@ -37,7 +37,7 @@ namespaces  cgwlab-vpc cgwlab-aws (missing)
 charon aws  pid 10 running                                               /a.vici
 tunnel 1    203.0.113.10 inside aws 169.254.10.1/30 cgw 169.254.10.2/30  1 IKE_SA, 1 CHILD_SA from 198.51.100.50
 faults      block-natt
-files       /g /x /c
+files       /g /x /j /c
 `
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("status (-want +got):\n%s", diff)
@@ -54,7 +54,7 @@ charon aws  pid 10 running                                               /a.vici
 tunnel 1    203.0.113.10 inside aws 169.254.10.1/30 cgw 169.254.10.2/30  1 IKE_SA, 1 CHILD_SA from 198.51.100.50
 aws route   172.31.16.0/20 dev xfrm1
 faults      block-natt
-files       /g /x /c
+files       /g /x /j /c
 `
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("kernel-mode status (-want +got):\n%s", diff)

@@ -145,7 +145,7 @@ func printStatus(w io.Writer, st lab.Status) error {
 	if st.PlainInitiator {
 		fmt.Fprintf(tw, "plain initiator\tloaded (cgwlab initiate --reset unloads it)\n")
 	}
-	fmt.Fprintf(tw, "files\t%s %s %s\n", st.Files.Generic, st.Files.XML, st.Files.Config)
+	fmt.Fprintf(tw, "files\t%s %s %s %s\n", st.Files.Generic, st.Files.XML, st.Files.JSON, st.Files.Config)
 	for i, f := range st.ConnectionFiles {
 		fmt.Fprintf(tw, "files conn%d\t%s %s\n", i+2, f.Generic, f.XML)
 	}

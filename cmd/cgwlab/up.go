@@ -12,18 +12,24 @@ import (
 
 func newUpCmd(f *labFlags) *cobra.Command {
 	var o lab.Options
+	var fuzz int
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Build the lab and write the AWS download files",
-		Long: "up creates the namespaces, starts both charons, loads the simulated AWS side (responder only,\n" +
-			"one PSK and inside /30 per tunnel, IKEv2 unless --ikev1, AWS's whole proposal set unless told)\n" +
-			"and writes generic.txt, vpn-connection.xml and cgw.yaml. It prints their paths on stdout.\n" +
+		Long: "up creates the namespaces, starts both charons, loads the simulated AWS side (responder only\n" +
+			"unless --aws-initiates, one PSK and inside /30 per tunnel, IKEv2 unless --ikev1, AWS's whole proposal set\n" +
+			"unless told, AWS's lifetimes and rekey margin unless told) and writes generic.txt, vpn-connection.xml,\n" +
+			"describe-vpn-connections.json (the one with the tunnel options) and cgw.yaml; it prints their paths on\n" +
+			"stdout. With tunnel options set, cgw.yaml names the json download (lab_short_lifetimes below 900 s).\n" +
 			"By default (libipsec) each AWS endpoint runs its own charon behind a vgw router that returns traffic\n" +
 			"like AWS: static routing over the preferred tunnel (--aws-prefer) until its endpoint's SA is gone\n" +
 			"(a `cgwlab vgw-watch` process keeps that route; down stops it), BGP over the best path.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name, o.Dir = f.name, f.dir
+			if cmd.Flags().Changed("rekey-fuzz") {
+				o.TunnelOptions.RekeyFuzz = &fuzz
+			}
 			// The static return-path watcher must outlive this command:
 			// this program again, as `cgwlab vgw-watch`, detached.
 			exe, err := os.Executable()
@@ -47,6 +53,7 @@ func newUpCmd(f *labFlags) *cobra.Command {
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "generic\t%s\n", l.GenericFile())
 			fmt.Fprintf(out, "xml\t%s\n", l.XMLFile())
+			fmt.Fprintf(out, "json\t%s\n", l.JSONFile())
 			for c := 2; c <= l.ConnectionCount(); c++ {
 				fmt.Fprintf(out, "conn%d-generic\t%s\n", c, l.ConnGenericFile(c))
 				fmt.Fprintf(out, "conn%d-xml\t%s\n", c, l.ConnXMLFile(c))
@@ -92,5 +99,14 @@ func newUpCmd(f *labFlags) *cobra.Command {
 		"and the return traffic spread over the tunnels with equal BGP paths (ECMP, maximum-paths 4)")
 	cmd.Flags().StringVar(&o.Dataplane, "dataplane", lab.DataplaneLibIPsec,
 		"libipsec (charon's userspace ESP) or kernel (kernel ESP, XFRM interfaces; needs a kernel with both)")
+	// AWS tunnel options: what the AWS side does and the
+	// describe-vpn-connections download (json) states.
+	tf := &o.TunnelOptions
+	cmd.Flags().BoolVar(&tf.AWSInitiates, "aws-initiates", false,
+		"the AWS endpoints initiate too (StartupAction start; IKEv2 only); cgw.yaml then names the json download")
+	cmd.Flags().DurationVar(&tf.IKELifetime, "ike-lifetime", 0, "AWS side's Phase1LifetimeSeconds (default 28800s; from 10s, below 900s lab only)")
+	cmd.Flags().DurationVar(&tf.ChildLifetime, "child-lifetime", 0, "AWS side's Phase2LifetimeSeconds (default 3600s; from 10s, below 900s lab only)")
+	cmd.Flags().DurationVar(&tf.RekeyMargin, "rekey-margin", 0, "AWS side's RekeyMarginTimeSeconds (default 270s; at most half the child lifetime)")
+	cmd.Flags().IntVar(&fuzz, "rekey-fuzz", 100, "AWS side's RekeyFuzzPercentage, 0-100")
 	return cmd
 }

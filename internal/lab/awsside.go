@@ -135,9 +135,11 @@ func newTunnels(n int) ([]tunnel, error) {
 	return ts, nil
 }
 
-// awsConn builds the load-conn message of one AWS tunnel: responder only,
+// awsConn builds the load-conn message of one AWS tunnel: responder only
+// (or also initiator, to the Elastic IP, with TunnelOptions.AWSInitiates),
 // DPD with action clear, no MOBIKE, 0.0.0.0/0 selectors, remote identity
-// the Elastic IP, AWS's default lifetimes. In kernel mode the CHILD_SA
+// the Elastic IP, rekeys as AWS times them from its lifetimes, rekey
+// margin and fuzz (TunnelOptions.setRekeys). In kernel mode the CHILD_SA
 // also gets if_id_in/out = the tunnel number (its XFRM interface) and
 // updown, the command that re-points the route to the customer network.
 func awsConn(st *state, t tunnel, updown string) *vici.Message {
@@ -153,8 +155,15 @@ func awsConn(st *state, t tunnel, updown string) *vici.Message {
 	_ = child.Set("remote_ts", []string{"0.0.0.0/0"})
 	_ = child.Set("esp_proposals", st.ESPProposals)
 	_ = child.Set("dpd_action", "clear")
-	_ = child.Set("start_action", "none")
-	_ = child.Set("rekey_time", "3600s")
+	remoteAddr := "%any"
+	if st.TunnelOptions.AWSInitiates {
+		// StartupAction start: AWS initiates to the customer gateway's
+		// address, as soon as the tunnel is loaded.
+		_ = child.Set("start_action", "start")
+		remoteAddr = ElasticIP
+	} else {
+		_ = child.Set("start_action", "none")
+	}
 	if st.kernel() {
 		_ = child.Set("if_id_in", strconv.Itoa(t.Number))
 		_ = child.Set("if_id_out", strconv.Itoa(t.Number))
@@ -166,7 +175,7 @@ func awsConn(st *state, t tunnel, updown string) *vici.Message {
 	c := vici.NewMessage()
 	_ = c.Set("version", strconv.Itoa(st.IKEVersion))
 	_ = c.Set("local_addrs", []string{t.AWSOutside})
-	_ = c.Set("remote_addrs", []string{"%any"})
+	_ = c.Set("remote_addrs", []string{remoteAddr})
 	_ = c.Set("proposals", st.Proposals)
 	_ = c.Set("dpd_delay", "10s")
 	if st.faithful() && st.IKEVersion == 1 {
@@ -175,7 +184,7 @@ func awsConn(st *state, t tunnel, updown string) *vici.Message {
 		_ = c.Set("dpd_timeout", "40s")
 	}
 	_ = c.Set("mobike", "no")
-	_ = c.Set("rekey_time", "28800s")
+	st.TunnelOptions.setRekeys(c, child)
 	_ = c.Set("local", local)
 	_ = c.Set("remote", remote)
 	_ = c.Set("children", children)

@@ -230,12 +230,17 @@ func (l *Lab) writeBGPFiles(c bgpConfig) error {
 	if err != nil {
 		return err
 	}
+	j, err := renderJSON(&l.st, x, true)
+	if err != nil {
+		return err
+	}
 	for _, f := range []struct {
 		path, data string
 	}{
 		{l.GenericFile(), g},
 		{l.XMLFile(), x},
-		{l.ConfigFile(), renderConfig(l.dir, l.st.dataplane(), true)},
+		{l.JSONFile(), j},
+		{l.ConfigFile(), renderLabConfig(&l.st, l.dir, true)},
 	} {
 		if err := writeFileAtomic(f.path, []byte(f.data), 0o600); err != nil {
 			return err

@@ -22,7 +22,7 @@ import (
 // lab's AWS side: dpd_delay 10 s, 3 retransmits 1 s apart, action clear),
 // and only then moves the route to the other tunnel. The mechanism is the
 // aws charon's updown script (awsUpdownScript): on every CHILD_SA up or down
-// it records the SA in <dir>/aws/updown/ and re-points the route; with no
+// it counts the tunnel's SAs in <dir>/aws/updown/ and re-points the route; with no
 // tunnel up the customer network is a blackhole (AWS does not send it to
 // the internet).
 //
@@ -81,9 +81,13 @@ n=${PLUTO_CONNECTION#tunnel}
 mkdir -p "$dir"
 exec 9>"$dir/.lock"
 %[3]s
+# $dir/tunnelN counts tunnel N's CHILD_SAs up. charon runs this script
+# only when a CHILD_SA comes up or goes, not for rekeys: a rekeyed CHILD_SA
+# or IKE_SA (a new PLUTO_UNIQUEID for the same children) changes nothing.
+read -r c 2>/dev/null <"$dir/tunnel$n" || c=0
 case "${PLUTO_VERB:-}" in
-up-client) : >"$dir/tunnel$n.${PLUTO_UNIQUEID:-0}" ;;
-down-client) rm -f "$dir/tunnel$n.${PLUTO_UNIQUEID:-0}" ;;
+up-client) echo $((c + 1)) >"$dir/tunnel$n" ;;
+down-client) if [ "$c" -gt 1 ]; then echo $((c - 1)) >"$dir/tunnel$n"; else rm -f "$dir/tunnel$n"; fi ;;
 *) exit 0 ;;
 esac
 if [ -e /run/%[5]s ]; then
@@ -91,13 +95,11 @@ if [ -e /run/%[5]s ]; then
 	exit 0
 fi
 for t in 1 2; do
-	for f in "$dir/tunnel$t".*; do
-		if [ -e "$f" ]; then
-			$ip route replace %[4]s dev xfrm$t
-			echo "cgwlab updown: $PLUTO_VERB $PLUTO_CONNECTION: %[4]s via xfrm$t"
-			exit 0
-		fi
-	done
+	if [ -e "$dir/tunnel$t" ]; then
+		$ip route replace %[4]s dev xfrm$t
+		echo "cgwlab updown: $PLUTO_VERB $PLUTO_CONNECTION: %[4]s via xfrm$t"
+		exit 0
+	fi
 done
 $ip route replace blackhole %[4]s
 echo "cgwlab updown: $PLUTO_VERB $PLUTO_CONNECTION: no tunnel up, %[4]s is a blackhole"

@@ -2,6 +2,7 @@ package lab
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -101,7 +102,7 @@ func TestAWSUpdownScript(t *testing.T) {
 		"/usr/bin/flock 9\n",
 		`$ip route replace 172.31.16.0/20 dev xfrm$t`,
 		`$ip route replace blackhole 172.31.16.0/20`,
-		`"$dir/tunnel$n.${PLUTO_UNIQUEID:-0}"`,
+		`echo $((c + 1)) >"$dir/tunnel$n"`,
 		"if [ -e /run/bgp.json ]; then\n\techo \"cgwlab updown: $PLUTO_VERB $PLUTO_CONNECTION: 172.31.16.0/20 is left to BGP\"\n\texit 0\nfi\nfor t in 1 2",
 	} {
 		if !strings.Contains(s, want) {
@@ -110,6 +111,59 @@ func TestAWSUpdownScript(t *testing.T) {
 	}
 	if s := awsUpdownScript("/usr/sbin/ip", ""); strings.Contains(s, "flock") {
 		t.Errorf("without flock the script still calls it:\n%s", s)
+	}
+}
+
+// TestAWSUpdownScriptCounts runs the updown script (bash, a stand-in for
+// ip) through what charon does: it runs it when a CHILD_SA comes up or
+// goes, never for a rekey, so after an IKE rekey the down-client of a
+// tunnel carries another PLUTO_UNIQUEID than its up-client. The route
+// follows the lowest-numbered tunnel with an SA up, duplicates included.
+func TestAWSUpdownScriptCounts(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("no bash")
+	}
+	d := t.TempDir()
+	ipLog := filepath.Join(d, "ip.log")
+	fakeIP := filepath.Join(d, "ip")
+	if err := os.WriteFile(fakeIP, []byte("#!/bin/sh\necho \"$*\" >>"+ipLog+"\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s := awsUpdownScript(fakeIP, "")
+	s = strings.ReplaceAll(s, "/run/"+awsUpdownDir, filepath.Join(d, awsUpdownDir))
+	s = strings.ReplaceAll(s, "/run/"+bgpRecordFile, filepath.Join(d, bgpRecordFile))
+	script := filepath.Join(d, "updown.sh")
+	if err := os.WriteFile(script, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	last := func() string {
+		b, _ := os.ReadFile(ipLog)
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		return lines[len(lines)-1]
+	}
+	for i, step := range []struct {
+		verb, conn, uniqueID, want string
+	}{
+		{"up-client", "tunnel1", "1", "route replace 172.31.16.0/20 dev xfrm1"},
+		{"up-client", "tunnel2", "2", "route replace 172.31.16.0/20 dev xfrm1"},
+		// tunnel 1's IKE_SA was rekeyed (id 3), its CHILD_SA moved along
+		// without the script; now it goes.
+		{"down-client", "tunnel1", "3", "route replace 172.31.16.0/20 dev xfrm2"},
+		{"up-client", "tunnel1", "4", "route replace 172.31.16.0/20 dev xfrm1"},
+		{"up-client", "tunnel1", "5", "route replace 172.31.16.0/20 dev xfrm1"}, // a duplicate
+		{"down-client", "tunnel1", "4", "route replace 172.31.16.0/20 dev xfrm1"},
+		{"down-client", "tunnel1", "5", "route replace 172.31.16.0/20 dev xfrm2"},
+		{"down-client", "tunnel2", "2", "route replace blackhole 172.31.16.0/20"},
+	} {
+		cmd := exec.Command(bash, script)
+		cmd.Env = []string{"PLUTO_VERB=" + step.verb, "PLUTO_CONNECTION=" + step.conn, "PLUTO_UNIQUEID=" + step.uniqueID, "PATH=/usr/bin:/bin"}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("step %d (%s %s): %v\n%s", i+1, step.verb, step.conn, err, out)
+		}
+		if got := last(); got != step.want {
+			t.Errorf("step %d (%s %s #%s): ip %s, want ip %s", i+1, step.verb, step.conn, step.uniqueID, got, step.want)
+		}
 	}
 }
 

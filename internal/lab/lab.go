@@ -124,6 +124,12 @@ type Options struct {
 	TGW bool
 	// Logf receives progress lines; nil discards them.
 	Logf func(format string, args ...any)
+
+	// TunnelOptions are the AWS side's tunnel options (StartupAction,
+	// lifetimes, rekey margin and fuzz); the zero value is AWS's
+	// defaults. Set, they are also written as the describe-vpn-connections
+	// download that cgw.yaml names (see tunnelopts.go).
+	TunnelOptions TunnelOptions
 }
 
 // The data planes Options.Dataplane accepts.

@@ -45,6 +45,8 @@ type state struct {
 	TGW              bool       `json:"tgw,omitempty"`
 	TransitGatewayID string     `json:"transit_gateway_id,omitempty"`
 	Extra            []connInfo `json:"extra_connections,omitempty"`
+	// TunnelOptions are the AWS side's tunnel options (Options).
+	TunnelOptions TunnelOptions `json:"tunnel_options"`
 }
 
 // faithful reports whether the AWS side is AWSFaithful.

@@ -92,6 +92,7 @@ type Files struct {
 	Generic string `json:"generic"`
 	XML     string `json:"xml"`
 	Config  string `json:"config"`
+	JSON    string `json:"json"` // describe-vpn-connections, with the tunnel options
 }
 
 // Status reports the lab's namespaces, charons, AWS-side SAs and faults.
@@ -103,7 +104,7 @@ func (l *Lab) Status(ctx context.Context) (Status, error) {
 	l.mu.Unlock()
 	s := Status{Name: l.name, Dir: l.dir, IKEVersion: st.IKEVersion, Dataplane: st.dataplane(),
 		Faults: st.Faults, PlainInitiator: st.Plain,
-		Files: Files{Generic: l.GenericFile(), XML: l.XMLFile(), Config: l.ConfigFile()}}
+		Files: Files{Generic: l.GenericFile(), XML: l.XMLFile(), Config: l.ConfigFile(), JSON: l.JSONFile()}}
 	if s.Faults == nil {
 		s.Faults = []string{}
 	}

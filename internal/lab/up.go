@@ -48,6 +48,10 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 	if o.IKEv1 {
 		st.IKEVersion = 1
 	}
+	if err := o.TunnelOptions.check(st.IKEVersion); err != nil {
+		return nil, err
+	}
+	st.TunnelOptions = o.TunnelOptions
 	if len(st.Proposals) == 0 {
 		st.Proposals = DefaultProposals()
 	}
@@ -224,12 +228,17 @@ func (l *Lab) writeFiles() error {
 	if err != nil {
 		return err
 	}
+	j, err := renderJSON(&l.st, x, false)
+	if err != nil {
+		return err
+	}
 	for _, f := range []struct {
 		path, data string
 	}{
 		{l.GenericFile(), renderGeneric(v)},
 		{l.XMLFile(), x},
-		{l.ConfigFile(), renderConfig(l.dir, l.st.dataplane(), false)},
+		{l.JSONFile(), j},
+		{l.ConfigFile(), renderLabConfig(&l.st, l.dir, false)},
 	} {
 		if err := writeFileAtomic(f.path, []byte(f.data), 0o600); err != nil {
 			return err
@@ -319,7 +328,7 @@ func removeStateDir(dir string) error {
 		}
 		return nil
 	}
-	for _, f := range []string{"state.json", "state.json.tmp", "generic.txt", "vpn-connection.xml", "cgw.yaml", "cgw.sock", "aws", "aws1", "aws2", "vgw", "cgw", "bgp.json",
+	for _, f := range []string{"state.json", "state.json.tmp", "generic.txt", "vpn-connection.xml", jsonFileName, "cgw.yaml", "cgw.sock", "aws", "aws1", "aws2", "vgw", "cgw", "bgp.json",
 		"aws3", "aws4", "vgw2", "conn2", "ec2api"} {
 		if err := os.RemoveAll(filepath.Join(dir, f)); err != nil {
 			return fmt.Errorf("removing the state directory: %w", err)

@@ -166,6 +166,37 @@ func (p *Pinger) LongestGap(from time.Time) (gap time.Duration, at time.Time) {
 	return gap, at
 }
 
+// Missing returns the sequence numbers of echo requests that got no reply
+// between the first and the last reply so far (requests after the last
+// reply may still be in flight, so they do not count), and how many
+// replies there were.
+func (p *Pinger) Missing() (missing []int, replies int) {
+	seen := map[int]bool{}
+	first, last := -1, -1
+	for _, line := range strings.Split(p.out.String(), "\n") {
+		_, rest, ok := strings.Cut(line, " icmp_seq=")
+		if !ok || !strings.Contains(line, "bytes from") {
+			continue
+		}
+		f, _, _ := strings.Cut(rest, " ")
+		n, err := strconv.Atoi(f)
+		if err != nil || seen[n] {
+			continue
+		}
+		seen[n] = true
+		if first < 0 || n < first {
+			first = n
+		}
+		last = max(last, n)
+	}
+	for n := first; first >= 0 && n <= last; n++ {
+		if !seen[n] {
+			missing = append(missing, n)
+		}
+	}
+	return missing, len(seen)
+}
+
 // LastReply returns the time of the newest reply, or zero.
 func (p *Pinger) LastReply() time.Time {
 	rs := p.Replies()

@@ -51,7 +51,7 @@ type Options struct {
 	// probe: KVM when a short KVM boot works, else TCG (the test takes it
 	// from $CGW_VMTEST_ACCEL).
 	Accel string
-	// Timeout bounds the VM; default 420 s.
+	// Timeout bounds the VM; default 540 s.
 	Timeout time.Duration
 	// Logf receives progress and the guest's "@@", "TIMING" and "RESULT"
 	// lines as they arrive; nil discards them.
@@ -119,7 +119,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.WorkDir = d
 	}
 	if o.Timeout == 0 {
-		o.Timeout = 420 * time.Second
+		o.Timeout = 540 * time.Second
 	}
 	res := &Result{Console: filepath.Join(o.WorkDir, "console.log"), Detail: filepath.Join(o.WorkDir, "detail.log")}
 	step := func(name string, f func() error) error {

@@ -24,7 +24,7 @@ func TestKernelDataplaneInQemu(t *testing.T) {
 		testenv.SkipOrFail(t, "the VM test needs "+strings.Join(missing, ", ")+
 			"; install with: apt-get install --no-install-recommends "+strings.Join(pkgs, " ")+" (or scripts/vm-deps.sh)")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	start := time.Now()
 	work := os.Getenv("CGW_VMTEST_WORKDIR") // kept after the test, for debugging

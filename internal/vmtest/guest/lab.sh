@@ -11,6 +11,10 @@
 # shutdown; all along, an nftables counter on the cgw namespace's wan0
 # counts packets to or from the VPC in clear (the leak check): it must stay
 # at 0 from cgw's first routes until it has removed them.
+# Phase 2b (rekey): the lab with short lifetimes (cgwlab up --ike-lifetime
+# 40s --child-lifetime 30s --rekey-margin 5s --rekey-fuzz 50) and cgw for
+# a minute under a 10/s ping: no ping lost, rekeys seen, one SA pair per
+# tunnel on both sides at the end.
 # Phase 3 (BGP): the lab again with --bgp (FRR bgpd as the AWS side) and
 # cgw learning the VPC's prefixes over both tunnels' sessions: routes in
 # table 198 via the active XFRM interface, the standby path prepended at
@@ -486,6 +490,68 @@ LEAK_PING_PID=
 stop_cgw cgw
 leak_check "cgw: SIGTERM" "$LEAK_BASE"
 ip netns exec "$NS_CGW" nft delete table netdev leakwatch
+
+# ---------------------------------------------- phase 2b: rekeys (kernel)
+# Short lifetimes on the AWS side and in the download it writes (lab only;
+# cgw.yaml says lab_short_lifetimes and names describe-vpn-connections.json,
+# the format that carries them): phase 1 40 s, phase 2 30 s, margin 5 s,
+# fuzz 50 %. AWS would rekey the CHILD_SAs 22.5-25 s and the IKE_SAs
+# 32.5-35 s into their lives; cgw, ahead of that window, at 14-18 s and
+# 24-28 s. For a minute, pings every 0.1 s: none may be lost, cgw's status
+# must show both tunnels up at every look, the AWS side must have made new
+# IKE and CHILD SAs (rekeys), and at the end each tunnel has one IKE_SA
+# with one CHILD_SA on both sides.
+run "rekey: cgwlab down" cgwlab down
+run "cgwlab up --dataplane kernel, short lifetimes" cgwlab up --dataplane kernel --ike-lifetime 40s --child-lifetime 30s --rekey-margin 5s --rekey-fuzz 50
+grep -q '^lab_short_lifetimes: true$' "$DIR/cgw.yaml" || fail "rekey: the lab's cgw.yaml lacks lab_short_lifetimes: true"
+grep -q "^aws_config: $DIR/describe-vpn-connections.json\$" "$DIR/cgw.yaml" || fail "rekey: the lab's cgw.yaml does not name describe-vpn-connections.json"
+# max_ids HOST: the highest IKE_SA and CHILD_SA unique ids of HOST's charon.
+max_ids() {
+	local out
+	out=$(swanctl --list-sas --uri "unix://$DIR/$1/charon.vici" 2>/dev/null)
+	echo "$(sed -n 's/^[a-z0-9-]*tunnel[12]: #\([0-9]*\),.*/\1/p' <<<"$out" | sort -n | tail -1) $(sed -n 's/^  [a-z0-9-]*tunnel[12]: #\([0-9]*\), reqid.*/\1/p' <<<"$out" | sort -n | tail -1)"
+}
+# one_pair HOST: each tunnel one IKE_SA ESTABLISHED with one CHILD_SA
+# INSTALLED in HOST's charon, and no exchange under way.
+one_pair() {
+	local out
+	out=$(swanctl --list-sas --uri "unix://$DIR/$1/charon.vici" 2>/dev/null)
+	[ "$(grep -c ', ESTABLISHED, ' <<<"$out")" -eq 2 ] && [ "$(grep -c ', INSTALLED, ' <<<"$out")" -eq 2 ] &&
+		! grep -qE ', (REKEYING|REKEYED|DELETING|CONNECTING|CREATED|ROUTED), ' <<<"$out"
+}
+start_cgw
+rekey_up() {
+	kill -0 "$CGW_PID" 2>/dev/null || { CGW_PID=; fail "rekey: cgw run exited: $(tail -3 /tmp/cgw.log | tr '\n' ' ')"; }
+	[ "$(cgw status --socket "$SOCK" --json 2>/dev/null | grep -c '"up": true')" -eq 2 ] && one_pair aws && one_pair cgw
+}
+wait_for "rekey: both tunnels up, one SA pair each" "$CGW_UP_MAX" rekey_up
+ping_ok rekey
+read -r ike0 child0 <<<"$(max_ids aws)"
+ip netns exec "$NS_ONPREM" ping -n -q -c 600 -i 0.1 -W 2 "$VPC" >/tmp/ping-rekey.log 2>&1 &
+rekey_ping=$!
+looks=0 down=0
+while kill -0 "$rekey_ping" 2>/dev/null; do
+	looks=$((looks + 1))
+	[ "$(cgw status --socket "$SOCK" --json 2>/dev/null | grep -c '"up": true')" -eq 2 ] || down=$((down + 1))
+	sleep 0.5
+done
+wait "$rekey_ping"
+read -r ike1 child1 <<<"$(max_ids aws)"
+sent=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' /tmp/ping-rekey.log)
+got=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' /tmp/ping-rekey.log)
+timing rekey_pings_sent "${sent:-0}"
+timing rekey_pings_lost "$((${sent:-0} - ${got:-0}))"
+timing rekey_ike_sas_new "$((ike1 - ike0))"
+timing rekey_child_sas_new "$((child1 - child0))"
+timing rekey_status_not_up_looks "$down/$looks"
+[ "${sent:-0}" -eq 600 ] && [ "${got:-0}" -eq 600 ] || fail "rekey: ${got:-0} of ${sent:-0} pings answered across rekeys: $(tail -2 /tmp/ping-rekey.log | tr '\n' ' ')"
+[ "$((ike1 - ike0))" -ge 2 ] && [ "$((child1 - child0))" -ge 4 ] ||
+	fail "rekey: the AWS side made $((ike1 - ike0)) IKE_SAs and $((child1 - child0)) CHILD_SAs in a minute, want at least 2 and 4 (rekeys)"
+[ "$down" -eq 0 ] || fail "rekey: cgw's status had a tunnel not up at $down of $looks looks"
+both_pairs() { one_pair aws && one_pair cgw; }
+wait_for "rekey: one IKE_SA and one CHILD_SA per tunnel on both sides at the end" 30 both_pairs
+stop_cgw rekey
+mark "rekey: PASS ($((ike1 - ike0)) IKE and $((child1 - child0)) CHILD rekeys in a minute, 0 of 600 pings lost)"
 
 # ------------------------------------------------- phase 3: cgw with BGP
 run "bgp: cgwlab down" cgwlab down
