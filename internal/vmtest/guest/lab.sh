@@ -522,7 +522,7 @@ one_pair() {
 start_cgw
 rekey_up() {
 	kill -0 "$CGW_PID" 2>/dev/null || { CGW_PID=; fail "rekey: cgw run exited: $(tail -3 /tmp/cgw.log | tr '\n' ' ')"; }
-	[ "$(cgw status --socket "$SOCK" --json 2>/dev/null | grep -c '"up": true')" -eq 2 ] && one_pair aws && one_pair cgw
+	[ "$(cgw status --socket "$SOCK" --json 2>/dev/null | sed '/"connections": \[/,$d' | grep -c '"up": true')" -eq 2 ] && one_pair aws && one_pair cgw
 }
 wait_for "rekey: both tunnels up, one SA pair each" "$CGW_UP_MAX" rekey_up
 ping_ok rekey
@@ -532,7 +532,7 @@ rekey_ping=$!
 looks=0 down=0
 while kill -0 "$rekey_ping" 2>/dev/null; do
 	looks=$((looks + 1))
-	[ "$(cgw status --socket "$SOCK" --json 2>/dev/null | grep -c '"up": true')" -eq 2 ] || down=$((down + 1))
+	[ "$(cgw status --socket "$SOCK" --json 2>/dev/null | sed '/"connections": \[/,$d' | grep -c '"up": true')" -eq 2 ] || down=$((down + 1))
 	sleep 0.5
 done
 wait "$rekey_ping"
