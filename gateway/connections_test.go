@@ -462,6 +462,24 @@ func TestMergeRoutes(t *testing.T) {
 				Paths:   []routes.Path{{Dst: vpc, Via: []string{"cgw-tunnel1", "cgw-tunnel2", "cgw-tunnel3", "cgw-tunnel4"}}}},
 		},
 		{
+			name:   "ECMP: a tunnel its own path probes took out leaves the multipath route, also where the probes follow the hash",
+			kernel: true, ecmp: true,
+			conns: []*connection{func() *connection {
+				cn := withBGP(testConn("a", 0, 1, nil, true, true), tie())
+				cn.cfg.Monitors = []netip.Addr{netip.MustParseAddr("10.30.0.5")}
+				cn.paths = map[int]*pathProbe{1: {}, 2: {pathJudge: pathJudge{out: true}}}
+				return cn
+			}(), func() *connection {
+				cn := withBGP(testConn("b", 1, 1, nil, true, true), tie())
+				cn.cfg.Monitors = []netip.Addr{netip.MustParseAddr("10.30.0.5")}
+				cn.paths = map[int]*pathProbe{1: {pathJudge: pathJudge{out: true}}, 2: {}}
+				return cn
+			}()},
+			want: routes.State{Mode: routes.ModeKernel, MSS: 1382, Local: nets("172.31.16.0/20"),
+				Tunnels: kernelTunnels(4, true, true, true, true),
+				Paths:   []routes.Path{{Dst: vpc, Via: []string{"cgw-tunnel1", "cgw-tunnel4"}}}},
+		},
+		{
 			name:   "ECMP: unequal attributes across connections: the better path only",
 			kernel: true, ecmp: true,
 			conns: []*connection{withBGP(testConn("a", 0, 1, nil, true, true), bgp.Route{Prefix: vpc, Tunnels: []int{1, 2}, Best: 1, ASPathLen: 2, Why: bgp.WhyTie}),

@@ -88,10 +88,11 @@ type connection struct {
 	prober       *prober // nil without monitors
 	proberStop   func()  // ends the prober's run
 	proberDone   chan struct{}
-	bgp          *bgpLink // nil with static routing
-	fo           policy   // the failover and reconcile decisions (policy.go)
-	active       int      // tunnel carrying traffic, 0 = none
-	activeReason string   // why that one
+	paths        map[int]*pathProbe // tunnel number -> its path probes (pathprobe.go); nil without
+	bgp          *bgpLink           // nil with static routing
+	fo           policy             // the failover and reconcile decisions (policy.go)
+	active       int                // tunnel carrying traffic, 0 = none
+	activeReason string             // why that one
 }
 
 // tunnel is one AWS tunnel's state, owned by the reconcile loop.
@@ -329,6 +330,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.run.ctx, g.run.wg = ctx, &wg
 	for _, cn := range g.conns {
 		g.startProber(cn)
+		g.syncPathProbes(cn, time.Now())
 	}
 	// Fail closed from the start: before charon answers and before the
 	// first SA, every remote network is unreachable in cgw's table, so
@@ -412,6 +414,7 @@ func (g *Gateway) startProber(cn *connection) {
 
 // stopProber ends cn's probes and waits for them (a reload removed cn).
 func (cn *connection) stopProber() {
+	cn.stopPathProbes()
 	if cn.proberStop == nil {
 		return
 	}
@@ -427,6 +430,9 @@ func (g *Gateway) applyRoutes(ctx context.Context, now time.Time) {
 	if g.routing == nil {
 		return
 	}
+	for _, cn := range g.conns {
+		cn.judgePaths(now)
+	}
 	st := g.desiredRoutes(g.routing.source)
 	if err := g.routing.apply(ctx, st, now); err != nil {
 		g.log.Warn("routes", "err", err)
@@ -435,6 +441,7 @@ func (g *Gateway) applyRoutes(ctx context.Context, now time.Time) {
 		if cn.prober != nil {
 			cn.prober.setCarried(cn.carried(), now)
 		}
+		cn.carryPathProbes(now)
 	}
 }
 
@@ -720,6 +727,9 @@ func (g *Gateway) shutdown() {
 			// No probe goes out once the tunnels are being torn down; the
 			// routes (and their guards) go last, in routes.Manager.Close.
 			cn.prober.setCarried(false, time.Now())
+		}
+		for _, pp := range cn.paths {
+			pp.p.setCarried(false, time.Now())
 		}
 	}
 	for _, cn := range g.conns {

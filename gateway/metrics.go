@@ -21,6 +21,8 @@ type collector struct {
 	up, ready, active, bytesIn, bytesOut, pktsIn, pktsOut, uptime, reconnects *prometheus.Desc
 	failovers, probeLost, probeRTT, probeSent, probeReplies                   *prometheus.Desc
 	terminations, unanswered                                                  *prometheus.Desc
+	// Path probes (bgp.ecmp on the kernel data plane).
+	pathOut, pathSent, pathReplies *prometheus.Desc
 	// BGP (routing bgp only).
 	bgpEstablished, bgpUptime, bgpReceived, bgpAccepted, bgpAdvertised, bgpInstalled *prometheus.Desc
 	bgpSteerTunnel, bgpMoreSpecifics, bgpAdvertiseLimit                              *prometheus.Desc
@@ -53,6 +55,9 @@ func newCollector(status func() Status) *collector {
 		probeRTT:     d("probe_rtt_seconds", "Round-trip time of the last answered probe to a monitor.", cl),
 		probeSent:    d("probe_sent_total", "Echo requests sent to the monitors.", cl),
 		probeReplies: d("probe_replies_total", "Echo replies received from the monitors.", cl),
+		pathOut:      d("tunnel_path_out", "1 while the tunnel's own probes (sent out of its XFRM interface; bgp.ecmp) go unanswered and the other tunnel's are answered: it is out of the multipath routes.", tl),
+		pathSent:     d("tunnel_path_probe_sent_total", "Echo requests to the monitors sent out of the tunnel's XFRM interface (bgp.ecmp).", tl),
+		pathReplies:  d("tunnel_path_probe_replies_total", "Echo replies to the requests sent out of the tunnel's XFRM interface (bgp.ecmp).", tl),
 
 		bgpEstablished:    d("bgp_session_established", "1 when the tunnel's BGP session is established, else 0 (AWS shows a BGP tunnel DOWN without it, even with IPsec up).", tl),
 		bgpUptime:         d("bgp_session_uptime_seconds", "Seconds since the tunnel's BGP session was established, 0 when it is not.", tl),
@@ -69,6 +74,7 @@ func newCollector(status func() Status) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.up, c.active, c.bytesIn, c.bytesOut, c.pktsIn, c.pktsOut, c.uptime, c.ready, c.reconnects,
 		c.failovers, c.terminations, c.unanswered, c.probeLost, c.probeRTT, c.probeSent, c.probeReplies,
+		c.pathOut, c.pathSent, c.pathReplies,
 		c.bgpEstablished, c.bgpUptime, c.bgpReceived, c.bgpAccepted, c.bgpAdvertised, c.bgpInstalled,
 		c.bgpSteerTunnel, c.bgpMoreSpecifics, c.bgpAdvertiseLimit} {
 		ch <- d
@@ -109,6 +115,11 @@ func (c *collector) collectConnection(ch chan<- prometheus.Metric, s ConnectionS
 		ch <- prometheus.MustNewConstMetric(c.pktsIn, prometheus.GaugeValue, float64(t.PacketsIn), l...)
 		ch <- prometheus.MustNewConstMetric(c.pktsOut, prometheus.GaugeValue, float64(t.PacketsOut), l...)
 		ch <- prometheus.MustNewConstMetric(c.uptime, prometheus.GaugeValue, float64(t.UptimeS), l...)
+		if pp := t.PathProbe; pp != nil {
+			ch <- prometheus.MustNewConstMetric(c.pathOut, prometheus.GaugeValue, b(pp.OutOfECMP), l...)
+			ch <- prometheus.MustNewConstMetric(c.pathSent, prometheus.CounterValue, float64(pp.Sent), l...)
+			ch <- prometheus.MustNewConstMetric(c.pathReplies, prometheus.CounterValue, float64(pp.Replies), l...)
+		}
 		if bg := t.BGP; bg != nil && s.Routing == string(awsconf.RoutingBGP) {
 			established := bg.State == "established"
 			up := 0.0

@@ -22,6 +22,7 @@ func TestMetricsConnections(t *testing.T) {
 		{Name: "vpc-b", Routing: "static", ActiveTunnel: 2, Failovers: 1, LastFailover: &FailoverStatus{UnansweredS: &un},
 			Tunnels: []TunnelStatus{tun(1, "203.0.113.30", false), tun(2, "203.0.113.40", true)}, Probe: &ProbeStatus{Lost: true}},
 	}}
+	s.Connections[0].Tunnels[1].PathProbe = &PathProbeStatus{Sent: 40, Replies: 31, Unanswered: true, OutOfECMP: true}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(newCollector(func() Status { return s }))
 	mfs, err := reg.Gather()
@@ -41,15 +42,17 @@ func TestMetricsConnections(t *testing.T) {
 		}
 	}
 	want := map[string]float64{
-		`cgw_tunnel_up{aws_endpoint="203.0.113.10",connection="vpc-a",tunnel="1"}`:     1,
-		`cgw_tunnel_up{aws_endpoint="203.0.113.30",connection="vpc-b",tunnel="1"}`:     0,
-		`cgw_tunnel_active{aws_endpoint="203.0.113.40",connection="vpc-b",tunnel="2"}`: 1,
-		`cgw_tunnel_active{aws_endpoint="203.0.113.10",connection="vpc-a",tunnel="1"}`: 1,
-		`cgw_failovers_total{connection="vpc-a"}`:                                      0,
-		`cgw_failovers_total{connection="vpc-b"}`:                                      1,
-		`cgw_failover_unanswered_seconds{connection="vpc-b"}`:                          0.8,
-		`cgw_probe_lost{connection="vpc-b"}`:                                           1,
-		`cgw_probe_replies_total{connection="vpc-a"}`:                                  9,
+		`cgw_tunnel_up{aws_endpoint="203.0.113.10",connection="vpc-a",tunnel="1"}`:                       1,
+		`cgw_tunnel_up{aws_endpoint="203.0.113.30",connection="vpc-b",tunnel="1"}`:                       0,
+		`cgw_tunnel_active{aws_endpoint="203.0.113.40",connection="vpc-b",tunnel="2"}`:                   1,
+		`cgw_tunnel_active{aws_endpoint="203.0.113.10",connection="vpc-a",tunnel="1"}`:                   1,
+		`cgw_failovers_total{connection="vpc-a"}`:                                                        0,
+		`cgw_failovers_total{connection="vpc-b"}`:                                                        1,
+		`cgw_failover_unanswered_seconds{connection="vpc-b"}`:                                            0.8,
+		`cgw_probe_lost{connection="vpc-b"}`:                                                             1,
+		`cgw_probe_replies_total{connection="vpc-a"}`:                                                    9,
+		`cgw_tunnel_path_out{aws_endpoint="203.0.113.20",connection="vpc-a",tunnel="2"}`:                 1,
+		`cgw_tunnel_path_probe_replies_total{aws_endpoint="203.0.113.20",connection="vpc-a",tunnel="2"}`: 31,
 		`cgw_ready{}`:                   1,
 		`cgw_charon_reconnects_total{}`: 1,
 	}

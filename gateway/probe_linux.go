@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cgw-project/cgw/internal/icmpecho"
+	"github.com/cgw-project/cgw/internal/netnsrun"
 )
 
 // minLostProbes: the path counts as lost only when at least this many
@@ -34,6 +35,12 @@ type prober struct {
 	id       int
 	monitors []netip.Addr
 	lost     chan struct{} // a signal to the loop when the path is lost
+	// oif names the device the probes leave by whatever the routes say
+	// (a tunnel's XFRM interface: its path probes); "" follows the
+	// routes. ifindex is its index, looked up again after a failed send.
+	oif     string
+	nsPath  string
+	ifindex int
 
 	mu                   sync.Mutex
 	every, detect        time.Duration // failover.probe_interval, failover.detect_after
@@ -66,6 +73,7 @@ func newProber(nsPath string, source netip.Addr, monitors []netip.Addr, every, d
 		sent:     map[int]time.Time{},
 		every:    every,
 		detect:   detect,
+		nsPath:   nsPath,
 	}, nil
 }
 
@@ -106,10 +114,36 @@ func (p *prober) send(now time.Time) {
 	if !ok {
 		return
 	}
+	if p.oif == "" {
+		for _, m := range monitors {
+			_ = p.conn.Send(m, uint16(p.id), uint16(seq), []byte(icmpecho.ProbePayload))
+		}
+		return
+	}
+	if p.ifindex == 0 {
+		// The device is missing (its tunnel not set up yet, or gone): the
+		// probe counts as sent and unanswered, which is what it is.
+		_ = netnsrun.Path(p.nsPath, func() error {
+			ifc, err := net.InterfaceByName(p.oif)
+			if err == nil {
+				p.ifindex = ifc.Index
+			}
+			return err
+		})
+		if p.ifindex == 0 {
+			return
+		}
+	}
 	for _, m := range monitors {
-		_ = p.conn.Send(m, uint16(p.id), uint16(seq), []byte(icmpecho.ProbePayload))
+		if err := p.conn.SendVia(m, p.ifindex, uint16(p.id), uint16(seq), []byte(icmpecho.ProbePayload)); err != nil && !icmpecho.Refused(err) {
+			p.ifindex = 0 // the device may have been made again: look it up anew
+		}
 	}
 }
+
+// setVia makes p's probes leave by the device named oif (see prober.oif),
+// before run.
+func (p *prober) setVia(oif string) { p.oif = oif }
 
 // sending records a probe going out at now and judges the path, signalling
 // the loop once when it is lost. It returns the probe's sequence number and

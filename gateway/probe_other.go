@@ -21,3 +21,4 @@ func (p *prober) setMonitors([]netip.Addr, time.Time)               {}
 func (p *prober) setTiming(time.Duration, time.Duration, time.Time) {}
 func (p *prober) setCarried(bool, time.Time)                        {}
 func (p *prober) view(time.Time) healthView                         { return healthView{} }
+func (p *prober) setVia(string)                                     {}

@@ -195,6 +195,9 @@ func (g *Gateway) applyReload(ctx context.Context, c *ike.Client, r reload) erro
 		g.startProber(cn)
 		g.startBGP(cn)
 	}
+	for _, cn := range next {
+		g.syncPathProbes(cn, time.Now())
+	}
 	// New remote networks are guarded at once, also while charon is away
 	// (the retry that would apply them may be up to backoffMax off).
 	g.applyRoutes(ctx, time.Now())

@@ -183,10 +183,11 @@ func (cn *connection) wish(dp Dataplane, source netip.Addr, ecmp, pin bool) conn
 }
 
 // equalPaths lists, for every learned prefix cn routes, the tunnels whose
-// paths tie for the best: up, their session established, and, when its
-// probes judge its active tunnel (pinned), not the tunnel the policy left
-// for a lost path (a dead path leaves the multipath route at once, not at
-// the hold timer). Probes that the flow hash spreads name no tunnel.
+// paths tie for the best: up, their session established, not taken out
+// by its own path probes (pathprobe.go), and, when its probes judge its
+// active tunnel (pinned), not the tunnel the policy left for a lost path
+// (a dead path leaves the multipath route at once, not at the hold
+// timer). Probes that the flow hash spreads name no tunnel.
 func (cn *connection) equalPaths(pinned bool) []equalPaths {
 	b := cn.bgp
 	if b == nil {
@@ -205,7 +206,7 @@ func (cn *connection) equalPaths(pinned bool) []equalPaths {
 		e := equalPaths{dst: r.Prefix, asPathLen: r.ASPathLen, med: r.MED}
 		for _, n := range best {
 			t := cn.tunnelByNumber(n)
-			if p, ok := b.peerState(n); t == nil || !t.up() || !ok || !p.Established() || pinned && n == cn.fo.suspect {
+			if p, ok := b.peerState(n); t == nil || !t.up() || !ok || !p.Established() || pinned && n == cn.fo.suspect || cn.pathOut(n) {
 				continue
 			}
 			e.via = append(e.via, t.spec.Name)

@@ -141,6 +141,27 @@ type TunnelStatus struct {
 	// AWS is what the AWS endpoint does on this tunnel and how cgw meets
 	// it (see tunnelAWS).
 	AWS TunnelAWS `json:"aws"`
+	// PathProbe is the tunnel's own probes (bgp.ecmp on the kernel data
+	// plane; see pathprobe.go).
+	PathProbe *PathProbeStatus `json:"path_probe,omitempty"`
+}
+
+// PathProbeStatus is one tunnel's path probes: echo requests to its
+// connection's monitors sent out of its XFRM interface, whatever the
+// multipath routes hash.
+type PathProbeStatus struct {
+	Sent    uint64 `json:"sent"`
+	Replies uint64 `json:"replies"`
+	// Unanswered: the last probes went unanswered (the same test as the
+	// connection's probe's lost).
+	Unanswered bool `json:"unanswered"`
+	// OutOfECMP: they went unanswered while the other tunnel's were
+	// answered, so the tunnel is out of the multipath routes until they
+	// are answered again; OutSince is when it left.
+	OutOfECMP bool       `json:"out_of_ecmp"`
+	OutSince  *time.Time `json:"out_since,omitempty"`
+	// LastReplyAgoS is -1 before the first reply.
+	LastReplyAgoS float64 `json:"last_reply_ago_s"`
 }
 
 // Status returns the last reconcile's view. Safe for concurrent use.
@@ -272,6 +293,18 @@ func (cn *connection) snapshot(now time.Time, ready bool) ConnectionStatus {
 		if t.lastErr != "" && !ts.Up {
 			at := t.lastErrAt
 			ts.LastError, ts.LastErrorAt = t.lastErr, &at
+		}
+		if pp := cn.paths[t.number]; pp != nil {
+			h := pp.p.view(now)
+			ps := &PathProbeStatus{Sent: h.Sent, Replies: h.Replies, Unanswered: h.Lost, OutOfECMP: pp.out, LastReplyAgoS: -1}
+			if pp.out {
+				since := pp.since
+				ps.OutSince = &since
+			}
+			if !h.LastReply.IsZero() {
+				ps.LastReplyAgoS = now.Sub(h.LastReply).Seconds()
+			}
+			ts.PathProbe = ps
 		}
 		s.Tunnels = append(s.Tunnels, ts)
 	}

@@ -16,7 +16,8 @@ import (
 
 // Conn is a raw ICMP socket for echo requests and replies.
 type Conn struct {
-	c *icmp.PacketConn
+	c      *icmp.PacketConn
+	source netip.Addr // invalid: any
 }
 
 // Reply is one echo reply read from a Conn.
@@ -49,7 +50,7 @@ func listen(source netip.Addr, in func(func() error) error) (*Conn, error) {
 	if err := in(func() (err error) { c, err = icmp.ListenPacket("ip4:icmp", addr); return err }); err != nil {
 		return nil, fmt.Errorf("opening an ICMP socket on %s: %w", addr, err)
 	}
-	return &Conn{c: c}, nil
+	return &Conn{c: c, source: source}, nil
 }
 
 // Send sends one echo request to dst with id, seq and data. When the
@@ -63,6 +64,32 @@ func (c *Conn) Send(dst netip.Addr, id, seq uint16, data []byte) error {
 	}
 	if _, err := c.c.WriteTo(b, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
 		return fmt.Errorf("echo request to %s seq %d: %w", dst, seq, err)
+	}
+	return nil
+}
+
+// SendVia is Send out the interface with index ifindex, whatever the
+// routes say for dst (IP_PKTINFO): the kernel's route lookup then only
+// takes a route through that interface, and the request is refused
+// (Refused) when there is none to take but an unreachable one. The source
+// address is the one the Conn was opened on. ifindex 0 is Send.
+func (c *Conn) SendVia(dst netip.Addr, ifindex int, id, seq uint16, data []byte) error {
+	if ifindex == 0 {
+		return c.Send(dst, id, seq, data)
+	}
+	msg := icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: int(id), Seq: int(seq), Data: data}}
+	b, err := msg.Marshal(nil)
+	if err != nil {
+		return fmt.Errorf("echo request to %s: %w", dst, err)
+	}
+	cm := &ipv4.ControlMessage{IfIndex: ifindex}
+	if c.source.IsValid() {
+		// Without it the kernel would take the device's own address (an
+		// XFRM interface's inside /30), not the one the socket is bound to.
+		cm.Src = c.source.AsSlice()
+	}
+	if _, err := c.c.IPv4PacketConn().WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()}); err != nil {
+		return fmt.Errorf("echo request to %s via interface %d seq %d: %w", dst, ifindex, seq, err)
 	}
 	return nil
 }
