@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 
 	"github.com/cgw-project/cgw/ike"
 )
@@ -27,24 +25,11 @@ func SAUp(sa *ike.IKESA) bool { return saUp(sa, sa.Name) }
 // socket as it is served (`cgw status --json`), for clients that read
 // fields newer than this build's Status (a status with connections[]).
 func QueryStatusJSON(ctx context.Context, socket string) ([]byte, error) {
-	client := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", socket)
-		},
-	}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://cgw"+statusPath, nil)
+	resp, err := getStatus(ctx, socket)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("is cgw running? %w", err)
-	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status socket %s: %s", socket, resp.Status)
-	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return nil, fmt.Errorf("status socket %s: %w", socket, err)

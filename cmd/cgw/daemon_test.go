@@ -200,7 +200,7 @@ func TestDaemonReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.waitLog(t, "reload failed", 5*time.Second)
-	after := waitBothUp(t, l, 2*time.Second)
+	after := waitBothUp(t, l, 20*time.Second)
 	for i := range after.Tunnels {
 		if after.Tunnels[i].UptimeS < before.Tunnels[i].UptimeS {
 			t.Errorf("tunnel %d was restarted by a failed reload", i+1)
@@ -220,7 +220,7 @@ func TestDaemonReload(t *testing.T) {
 	if log := d.waitLog(t, "configuration reloaded", 5*time.Second); strings.Contains(log, "tunnel reloaded with a new configuration") {
 		t.Errorf("an unchanged tunnel was reloaded:\n%s", log)
 	}
-	s := waitBothUp(t, l, 2*time.Second)
+	s := waitBothUp(t, l, 20*time.Second)
 	raw, _ := json.Marshal(s)
 	t.Logf("status after reload: %s", raw)
 }
