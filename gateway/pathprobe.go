@@ -16,7 +16,9 @@ import (
 // connection's monitors leave by the tunnel's XFRM interface, whatever the
 // routes hash (IP_PKTINFO; an XFRM interface without an SA for its if_id
 // drops them, so they never leave in clear). Its replies come back by
-// whichever tunnel AWS hashes them to, so a tunnel's requests going
+// whichever tunnel AWS hashes them to (all of a connection's probes share
+// one echo identifier, so they take one way back whatever AWS hashes
+// on), so a tunnel's requests going
 // unanswered only say its own path is dead when the connection's other
 // tunnel's requests are answered meanwhile: then the monitors, and the
 // way back, work. When every tunnel's go unanswered (the monitors are
@@ -111,9 +113,10 @@ func (g *Gateway) syncPathProbes(cn *connection, now time.Time) {
 			continue
 		}
 		p.setVia(xfrmName(t.global))
-		// Apart from every connection's own probes (the pid plus its
-		// slot), and from each other.
-		p.setEchoID(os.Getpid() + 0x100 + t.global)
+		// The connection's own identifier (its probes are part 0), so
+		// that every probe of the connection hashes alike on the way back.
+		p.setEchoID(os.Getpid() + cn.slot)
+		p.setEchoPart(t.number)
 		p.lost = g.lost
 		pctx, stop := context.WithCancel(g.run.ctx)
 		pp := &pathProbe{p: p, stop: stop, done: make(chan struct{})}

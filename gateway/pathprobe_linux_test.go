@@ -17,10 +17,11 @@ import (
 // TestPathProbesJudgeEachTunnel: two path probers, one per stand-in XFRM
 // interface (veths into a "VPC" namespace whose monitor answers every
 // request by tunnel 1, as AWS's hash would put one monitor's replies on
-// one tunnel). Each prober's requests leave by its own device, though the
+// one tunnel), sharing one echo identifier as a connection's probes do.
+// Each prober's requests leave by its own device, though the
 // gateway has no route to the monitor at all. Dropping what arrives by
 // tunnel 2 takes tunnel 2 out (its requests unanswered, tunnel 1's
-// answered); lifting the drop brings it back; dropping what arrives by
+// answered: neither counts the other's replies); lifting the drop brings it back; dropping what arrives by
 // tunnel 1, the way back of both, takes neither out.
 func TestPathProbesJudgeEachTunnel(t *testing.T) {
 	testenv.NeedRoot(t, "CAP_NET_ADMIN for network namespaces, raw ICMP sockets")
@@ -65,7 +66,8 @@ func TestPathProbesJudgeEachTunnel(t *testing.T) {
 			t.Fatal(err)
 		}
 		p.setVia(xfrmName(n))
-		p.setEchoID(os.Getpid() + 0x100 + n)
+		p.setEchoID(os.Getpid()) // one identifier, as a connection's probes share
+		p.setEchoPart(n)
 		p.setCarried(true, time.Now())
 		probers[n] = p
 		wg.Add(1)

@@ -43,9 +43,10 @@ type prober struct {
 	ifindex int
 
 	mu                   sync.Mutex
-	every, detect        time.Duration // failover.probe_interval, failover.detect_after
-	retime               chan struct{} // every changed
-	seq                  int
+	every, detect        time.Duration     // failover.probe_interval, failover.detect_after
+	retime               chan struct{}     // every changed
+	seq                  int               // part<<seqPartBits | a counter
+	part                 int               // which of the probers sharing id: the top bits of seq
 	sent                 map[int]time.Time // seq -> send time, for RTT
 	pending              []time.Time       // send times of the probes out since the last reply or reset
 	lastReply            time.Time         // any monitor
@@ -156,7 +157,7 @@ func (p *prober) sending(now time.Time) (int, []netip.Addr, bool) {
 	if !p.carried {
 		return 0, nil, false
 	}
-	p.seq = (p.seq + 1) & 0xffff
+	p.seq = p.part<<seqPartBits | (p.seq+1)&(1<<seqPartBits-1)
 	p.sent[p.seq] = now
 	for s, at := range p.sent {
 		if now.Sub(at) > 5*time.Second {
@@ -192,7 +193,7 @@ func (p *prober) receive() {
 			}
 			continue
 		}
-		if int(r.ID) != p.id {
+		if int(r.ID) != p.id || int(r.Seq)>>seqPartBits != p.part {
 			continue
 		}
 		p.replied(r.From, int(r.Seq), r.At)

@@ -2,4 +2,5 @@
 
 package gateway
 
-func (p *prober) setEchoID(int) {}
+func (p *prober) setEchoID(int)   {}
+func (p *prober) setEchoPart(int) {}
