@@ -13,13 +13,14 @@ import (
 // routes, and keep its share of the flows, until its BGP session ends at
 // the hold timer or charon's DPD clears its SA. So each tunnel of such a
 // connection has a prober of its own whose echo requests to the
-// connection's monitors leave by the tunnel's XFRM interface, whatever the
-// routes hash (IP_PKTINFO; an XFRM interface without an SA for its if_id
-// drops them, so they never leave in clear). Its replies come back by
-// whichever tunnel AWS hashes them to (all of a connection's probes share
-// one echo identifier, so they take one way back whatever AWS hashes
-// on), so a tunnel's requests going
-// unanswered only say its own path is dead when the connection's other
+// connection's monitors leave by the tunnel's XFRM interface, whatever
+// the routes hash (IP_PKTINFO; an XFRM interface without an SA for its
+// if_id drops them, so they never leave in clear).
+//
+// Their replies come back by whichever tunnel AWS hashes them to; all of
+// a connection's probes share one echo identifier, so they take one way
+// back whatever AWS hashes on. A tunnel's requests going unanswered
+// therefore say its own path is dead only when the connection's other
 // tunnel's requests are answered meanwhile: then the monitors, and the
 // way back, work. When every tunnel's go unanswered (the monitors are
 // down, or the way back is the dead tunnel) the path probes name none,
