@@ -644,9 +644,12 @@ func (g *Gateway) initiate(ctx context.Context, socket, name string) error {
 	return c.Initiate(ctx, name, initiateTimeout)
 }
 
-// dial opens a VICI session of its own.
+// dial opens a VICI session of its own, within the socket's dial limit
+// (dial.go).
 func (g *Gateway) dial(ctx context.Context, socket string) (*ike.Client, error) {
-	return ike.Dial(ctx, socket, g.log.With("component", "ike"))
+	return limitedDial(ctx, viciDials, socket, func(ctx context.Context) (*ike.Client, error) {
+		return ike.Dial(ctx, socket, g.log.With("component", "ike"))
+	})
 }
 
 // initiated records the outcome of an initiate.
