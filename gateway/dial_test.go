@@ -235,3 +235,49 @@ func TestLimitedDialLimit(t *testing.T) {
 	ln.Close()
 	srv.Wait()
 }
+
+// TestSessionLimit: of many callers wanting a session of their own to one
+// socket, at most maxSessionsInFlight hold one at a time; each release
+// (safe twice) lets exactly one more in, and a caller whose context ends
+// while waiting gets its error and takes no slot.
+func TestSessionLimit(t *testing.T) {
+	d := &dialLimits{n: maxDialsInFlight, sessions: maxSessionsInFlight}
+	const callers = 10
+	var holding, peak atomic.Int64
+	releases := make(chan func(), callers)
+	var wg sync.WaitGroup
+	for range callers {
+		wg.Go(func() {
+			release, err := d.session(context.Background(), "vici")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			n := holding.Add(1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			releases <- func() { holding.Add(-1); release(); release() }
+		})
+	}
+	s := d.of("vici")
+	testenv.Eventually(t, 10*time.Second, "four sessions held and six waiting", func() bool {
+		return holding.Load() == maxSessionsInFlight && s.sessionsWaiting.Load() == callers-maxSessionsInFlight
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := d.session(ctx, "vici"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("a session wanted while all are held, context ended: %v", err)
+	}
+
+	for range callers {
+		(<-releases)()
+	}
+	wg.Wait()
+	if p := peak.Load(); p != maxSessionsInFlight {
+		t.Errorf("%d sessions held at once, want %d", p, maxSessionsInFlight)
+	}
+	if n := len(s.sessions); n != 0 {
+		t.Errorf("%d session slots still taken after every release", n)
+	}
+}

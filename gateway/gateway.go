@@ -644,10 +644,10 @@ func (g *Gateway) initiate(ctx context.Context, socket, name string) error {
 	return c.Initiate(ctx, name, initiateTimeout)
 }
 
-// dial opens a VICI session of its own, within the socket's dial limit
-// (dial.go).
-func (g *Gateway) dial(ctx context.Context, socket string) (*ike.Client, error) {
-	return limitedDial(ctx, viciDials, socket, func(ctx context.Context) (*ike.Client, error) {
+// dial opens a VICI session of its own, within the socket's limits on
+// dials and sessions (dial.go); Close frees its slot.
+func (g *Gateway) dial(ctx context.Context, socket string) (*limitedClient, error) {
+	return viciDials.open(ctx, socket, func(ctx context.Context) (*ike.Client, error) {
 		return ike.Dial(ctx, socket, g.log.With("component", "ike"))
 	})
 }
