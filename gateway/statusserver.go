@@ -155,7 +155,12 @@ func (g *Gateway) serveHTTP(ctx context.Context, l net.Listener, h http.Handler,
 
 // QueryStatus asks the cgw listening on the status socket for its Status.
 func QueryStatus(ctx context.Context, socket string) (Status, error) {
+	// One connection per query, closed after it: a kept-alive idle
+	// connection would hold one of the server's maxConns slots for
+	// idleTimeout, so a client polling every 20 ms filled them in under a
+	// second and then waited seconds for each answer.
 	client := &http.Client{Transport: &http.Transport{
+		DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", socket)
