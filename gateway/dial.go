@@ -26,14 +26,15 @@ import (
 // Each of those sessions also makes one blocking call: initiate (up to
 // initiateTimeout), or terminate, which charon answers only once the
 // exchange is done, holding one of its worker threads (charon.threads,
-// 16 by default) all the while. Some of those threads never come back to
-// the pool (the receiver, the sender, the scheduler, the watcher, and
-// with libipsec its packet processors and the TUN reader), so eight
-// blocking initiates at once left no thread to process the AWS side's
-// answers: measured on the four-connection libipsec lab, every initiate
-// then ran into its 5 s timeout and the tunnels came up only after it, in
-// about half the starts. So at most maxSessionsInFlight of these sessions
-// are open to one socket at a time (dial to Close); the others wait here.
+// 16 by default) all the while. Several of them are taken for good by
+// charon's own long-running jobs (receiver, sender, scheduler, watcher;
+// with libipsec also its ESP processing), so eight blocking initiates at
+// once left no thread to process the AWS side's answers: seen on the
+// four-connection libipsec lab, every initiate then ran into its 5 s
+// timeout and the tunnels came up only after it (in 3 of 7 starts; with
+// charon.threads = 32, in none). So at most maxSessionsInFlight of these
+// sessions are open to one socket at a time (dial to Close); the others
+// wait here.
 
 const (
 	maxDialsInFlight    = 2                      // VICI dials in flight to one socket
