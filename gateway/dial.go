@@ -32,9 +32,12 @@ import (
 // once left no thread to process the AWS side's answers: seen on the
 // four-connection libipsec lab, every initiate then ran into its 5 s
 // timeout and the tunnels came up only after it (in 3 of 7 starts; with
-// charon.threads = 32, in none). So at most maxSessionsInFlight of these
-// sessions are open to one socket at a time (dial to Close); the others
-// wait here.
+// charon.threads = 32, in none). With all eight endpoints silenced, so
+// that every initiate waits its 5 s, `swanctl --list-conns` took 3.5 s
+// to answer (twice) while they ran unlimited, and 12-29 ms with this
+// limit: cgw's own list-sas would wait as long. So at most
+// maxSessionsInFlight of these sessions are open to one socket at a time
+// (dial to Close); the others wait here.
 
 const (
 	maxDialsInFlight    = 2                      // VICI dials in flight to one socket
