@@ -124,10 +124,12 @@ func BenchmarkStartupTunnels(b *testing.B) {
 // BenchmarkFootprintConnections: `cgw run`'s memory and CPU in steady
 // state with 1 and with 4 connections (2 and 8 tunnels up, each
 // connection's monitor probes running), each on a fresh lab in the same
-// iteration: RSS total and private (Private_Clean + Private_Dirty of
-// /proc/PID/smaps_rollup; the rest is file pages shared with the page
-// cache) after the window, and the share of one core over the window (30 s;
-// FOOTPRINT_SECONDS changes it), and the 4-to-1 ratios.
+// iteration: RSS total, private (Private_Clean + Private_Dirty of
+// /proc/PID/smaps_rollup: with one cgw running that includes the binary's
+// pages in use, which no other process maps) and anonymous (heap and
+// stacks: Anonymous) after the window, the share of one core over the
+// window (30 s; FOOTPRINT_SECONDS changes it; /proc counts 10 ms ticks),
+// and the 4-to-1 ratios.
 func BenchmarkFootprintConnections(b *testing.B) {
 	labtest.NeedRoot(b)
 	bin := filepath.Join(b.TempDir(), "cgw")
@@ -140,7 +142,7 @@ func BenchmarkFootprintConnections(b *testing.B) {
 			window = d
 		}
 	}
-	type footprint struct{ rss, private, cpu float64 }
+	type footprint struct{ rss, private, anon, cpu float64 }
 	measure := func(b *testing.B, conns int) footprint {
 		l := scaleLab(b, conns)
 		defer l.Close()
@@ -165,6 +167,7 @@ func BenchmarkFootprintConnections(b *testing.B) {
 		return footprint{
 			rss:     float64(sm["Rss"]) / 1024,
 			private: float64(sm["Private_Clean"]+sm["Private_Dirty"]) / 1024,
+			anon:    float64(sm["Anonymous"]) / 1024,
 			cpu:     float64(cpu1-cpu0) / hz / t1.Sub(t0).Seconds() * 100,
 		}
 	}
@@ -174,12 +177,15 @@ func BenchmarkFootprintConnections(b *testing.B) {
 		four := measure(b, 4)
 		b.ReportMetric(one.rss, "MB-rss-1conn")
 		b.ReportMetric(one.private, "MB-private-1conn")
+		b.ReportMetric(one.anon, "MB-anon-1conn")
 		b.ReportMetric(one.cpu, "%-cpu-1conn")
 		b.ReportMetric(four.rss, "MB-rss-4conn")
 		b.ReportMetric(four.private, "MB-private-4conn")
+		b.ReportMetric(four.anon, "MB-anon-4conn")
 		b.ReportMetric(four.cpu, "%-cpu-4conn")
 		b.ReportMetric(four.rss/one.rss, "x-rss-4to1")
 		b.ReportMetric(four.private/one.private, "x-private-4to1")
+		b.ReportMetric(four.anon/one.anon, "x-anon-4to1")
 		if one.cpu > 0 {
 			b.ReportMetric(four.cpu/one.cpu, "x-cpu-4to1")
 		}
