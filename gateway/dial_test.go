@@ -236,11 +236,11 @@ func TestLimitedDialLimit(t *testing.T) {
 	srv.Wait()
 }
 
-// TestSessionLimit: of many callers wanting a session of their own to one
+// TestDialSessionLimit: of many callers wanting a session of their own to one
 // socket, at most maxSessionsInFlight hold one at a time; each release
 // (safe twice) lets exactly one more in, and a caller whose context ends
 // while waiting gets its error and takes no slot.
-func TestSessionLimit(t *testing.T) {
+func TestDialSessionLimit(t *testing.T) {
 	d := &dialLimits{n: maxDialsInFlight, sessions: maxSessionsInFlight}
 	const callers = 10
 	var holding, peak atomic.Int64
