@@ -607,3 +607,21 @@ func FuzzRouteTunnels(f *testing.F) {
 		}
 	})
 }
+
+// TestGatewayPaths: a transit gateway installs a path per tunnel it can
+// have (8 with libipsec, 4 in kernel mode), a virtual private gateway one.
+func TestGatewayPaths(t *testing.T) {
+	for _, tc := range []struct {
+		st   state
+		want int
+	}{
+		{state{}, 1},
+		{state{TGW: true}, 8},
+		{state{TGW: true, Dataplane: DataplaneKernel}, 4},
+		{state{Dataplane: DataplaneKernel}, 1},
+	} {
+		if got := tc.st.gatewayPaths(); got != tc.want {
+			t.Errorf("tgw %v, dataplane %s: maximum-paths %d, want %d", tc.st.TGW, tc.st.dataplane(), got, tc.want)
+		}
+	}
+}

@@ -117,7 +117,7 @@
 // faithful libipsec side, or kernel mode on a transit gateway (at most 2
 // connections, MaxKernelConnections): there the one aws host has the four
 // outside addresses, xfrm1-xfrm4 and one bgpd with four neighbours and
-// maximum-paths 8. See connections.go and tgw.go. StartPlainBGP (`cgwlab
+// maximum-paths 4. See connections.go and tgw.go. StartPlainBGP (`cgwlab
 // initiate --bgp-speaker`) adds an FRR speaker in the cgw namespace that
 // announces the on-prem network equally on every tunnel, in place of cgw's
 // (plainbgp.go).

@@ -31,17 +31,23 @@ import (
 // In kernel mode (the VM: one aws host, route-based) a transit gateway is
 // the aws host with an outside address and an XFRM interface per tunnel
 // (xfrm1-xfrm4, if_id = the tunnel number) and one bgpd with a neighbour
-// per tunnel and maximum-paths 8 (at most four tunnels there): its zebra installs one multipath route
+// per tunnel and maximum-paths 4 (at most four tunnels there): its zebra installs one multipath route
 // over the XFRM interfaces of the equal paths. Its sessions keep AWS's
 // timers and prefix limit, and its charon AWS's DPD.
 
 // tgwPaths is the transit gateway's maximum-paths: one per tunnel of
-// MaxConnections connections.
-const tgwPaths = 2 * MaxConnections
+// MaxConnections connections (kernel mode: of MaxKernelConnections).
+const (
+	tgwPaths       = 2 * MaxConnections
+	tgwKernelPaths = 2 * MaxKernelConnections
+)
 
 // gatewayPaths is the maximum-paths of the lab's gateway routers.
 func (st *state) gatewayPaths() int {
-	if st.TGW {
+	switch {
+	case st.TGW && st.kernel():
+		return tgwKernelPaths
+	case st.TGW:
 		return tgwPaths
 	}
 	return 1
