@@ -104,7 +104,7 @@ func newUpCmd(f *labFlags) *cobra.Command {
 		") and, without --tgw, a virtual private gateway and VPC of its own (connection 2: "+lab.VPC2Network+", connection c: 10.<10c>.100.0/24)",
 		lab.MaxConnections, lab.MaxKernelConnections))
 	cmd.Flags().BoolVar(&o.TGW, "tgw", false, "attach every connection to one transit gateway (needs --bgp): one AWS ASN, one VPC, "+
-		"and the return traffic spread over the tunnels with equal BGP paths (ECMP, maximum-paths 8)")
+		"and the return traffic spread over the tunnels with equal BGP paths (ECMP; maximum-paths: one per tunnel)")
 	cmd.Flags().StringVar(&o.Dataplane, "dataplane", lab.DataplaneLibIPsec,
 		"libipsec (charon's userspace ESP) or kernel (kernel ESP, XFRM interfaces; needs a kernel with both)")
 	// AWS tunnel options: what the AWS side does and the

@@ -625,3 +625,28 @@ func TestGatewayPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestFourConnectionsTGW: four connections on one transit gateway with
+// BGP. All eight sessions come up, and vgw's maximum-paths 8 installs one
+// multipath route over every tunnel.
+func TestFourConnectionsTGW(t *testing.T) {
+	testenv.NeedRoot(t, "network namespaces, charon, FRR")
+	if err := checkZebra(); err != nil {
+		testenv.SkipOrFail(t, err.Error())
+	}
+	t.Parallel()
+	l := upLab(t, Options{Name: "sc4t" + testName(t)[4:], Connections: 4, TGW: true, BGP: true})
+	checkConnectionFiles(t, l, awsconf.RoutingBGP)
+	ctx := testCtx(t, 5*time.Minute)
+	upCustomerBGP(t, l, ctx)
+	var rp ReturnPath
+	if !testenv.Wait(60*time.Second, func() bool {
+		rp = gatewayReturn(t, l, VGW)
+		return slices.Equal(rp.Tunnels, []int{1, 2, 3, 4, 5, 6, 7, 8})
+	}) {
+		t.Fatalf("the transit gateway's return path is not over all eight tunnels: %+v", rp)
+	}
+	if !ping(t, l, OnPrem, VPCHost, 3) {
+		t.Error("no ping across the transit gateway")
+	}
+}
