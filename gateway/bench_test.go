@@ -30,8 +30,9 @@ import (
 // benchgap_test.go). BENCH_CGW_LOGS=1 prints `cgw run`'s log.
 
 // plainSwanctl loads the configuration cgw would load, rendered as
-// swanctl.conf, with `swanctl --load-all` and initiates both tunnels with
-// `swanctl --initiate`, as an operator running strongSwan by hand would.
+// swanctl.conf, with `swanctl --load-all` and initiates every tunnel (both,
+// or every connection's) with `swanctl --initiate`, all at once, as an
+// operator running strongSwan by hand would.
 func plainSwanctl(b *testing.B, l *lab.Lab) {
 	b.Helper()
 	cfg, err := gateway.LoadConfig(l.ConfigFile(), nil, nil)
@@ -51,8 +52,10 @@ func plainSwanctl(b *testing.B, l *lab.Lab) {
 	if out, err := l.Command(ctx, lab.CGW, "swanctl", "--load-all", "--file", conf, "--uri", uri).CombinedOutput(); err != nil {
 		b.Fatalf("swanctl --load-all: %v\n%s", err, out)
 	}
-	errs := make(chan error, 2)
-	for _, n := range []string{"cgw-tunnel1", "cgw-tunnel2"} {
+	tunnels := g.Tunnels()
+	errs := make(chan error, len(tunnels))
+	for _, t := range tunnels {
+		n := t.Name
 		go func(n string) {
 			out, err := l.Command(ctx, lab.CGW, "swanctl", "--initiate", "--child", n, "--timeout", "10", "--uri", uri).CombinedOutput()
 			if err != nil {
@@ -61,7 +64,7 @@ func plainSwanctl(b *testing.B, l *lab.Lab) {
 			errs <- err
 		}(n)
 	}
-	for range 2 {
+	for range tunnels {
 		if err := <-errs; err != nil {
 			b.Fatal(err)
 		}

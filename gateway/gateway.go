@@ -651,9 +651,12 @@ func (g *Gateway) initiate(ctx context.Context, socket, name string) error {
 	return c.Initiate(ctx, name, initiateTimeout)
 }
 
-// dial opens a VICI session of its own.
-func (g *Gateway) dial(ctx context.Context, socket string) (*ike.Client, error) {
-	return ike.Dial(ctx, socket, g.log.With("component", "ike"))
+// dial opens a VICI session of its own, within the socket's limits on
+// dials and sessions (dial.go); Close frees its slot.
+func (g *Gateway) dial(ctx context.Context, socket string) (*limitedClient, error) {
+	return viciDials.open(ctx, socket, func(ctx context.Context) (*ike.Client, error) {
+		return ike.Dial(ctx, socket, g.log.With("component", "ike"))
+	})
 }
 
 // initiated records the outcome of an initiate.

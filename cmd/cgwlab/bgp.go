@@ -79,7 +79,7 @@ func newBGPCmd(f *labFlags) *cobra.Command {
 			RunE: func(cmd *cobra.Command, args []string) error {
 				tunnel, err := strconv.Atoi(args[0])
 				if err != nil {
-					return fmt.Errorf("bgp med: tunnel %q: want a tunnel number (1 or 2; 3 or 4 for connection 2)", args[0])
+					return fmt.Errorf("bgp med: tunnel %q: want a tunnel number (1 or 2; 2c-1 or 2c for connection c)", args[0])
 				}
 				med := int64(-1)
 				if args[1] != "none" {
@@ -101,7 +101,7 @@ func newBGPCmd(f *labFlags) *cobra.Command {
 			RunE: func(cmd *cobra.Command, args []string) error {
 				tunnel, err := strconv.Atoi(args[0])
 				if err != nil {
-					return fmt.Errorf("bgp session: tunnel %q: want a tunnel number (1 or 2; 3 or 4 for connection 2)", args[0])
+					return fmt.Errorf("bgp session: tunnel %q: want a tunnel number (1 or 2; 2c-1 or 2c for connection c)", args[0])
 				}
 				if args[1] != "down" && args[1] != "up" {
 					return fmt.Errorf("bgp session: %q: want down or up", args[1])

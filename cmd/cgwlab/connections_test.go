@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -28,12 +29,68 @@ func TestConnectionFault(t *testing.T) {
 		{"silence-tunnel2", 2, "silence-tunnel4", false},
 		{"silence-tunnel3", 2, "", true},
 		{"block-natt", 2, "", true},
-		{"silence-tunnel1", 3, "", true},
+		{"silence-tunnel1", 3, "silence-tunnel5", false},
+		{"silence-tunnel2", 3, "silence-tunnel6", false},
+		{"silence-tunnel1", 4, "silence-tunnel7", false},
+		{"silence-tunnel2", 4, "silence-tunnel8", false},
+		{"silence-tunnel8", 0, "silence-tunnel8", false},
+		{"silence-tunnel1", 5, "", true},
+		{"silence-tunnel1", -1, "", true},
+		{"silence-tunnel5", 3, "", true},
 	} {
 		got, err := connectionFault(tc.name, tc.conn)
 		if (err != nil) != tc.err || got != tc.want {
 			t.Errorf("connectionFault(%q, %d) = %q, %v; want %q (error %v)", tc.name, tc.conn, got, err, tc.want, tc.err)
 		}
+	}
+}
+
+// TestUpConnectionsFlag: --connections beyond what the lab builds is
+// refused before anything is built (no root needed), naming the flags.
+func TestUpConnectionsFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string // in the error, "" for none
+	}{
+		{[]string{"--connections", "0"}, []string{"--connections 0", "want 1 to 4"}},
+		{[]string{"--connections", "5"}, []string{"--connections 5", "want 1 to 4"}},
+		{[]string{"--connections", "3", "--dataplane", "kernel", "--tgw", "--bgp"}, []string{"--connections 3", "--dataplane kernel", "at most 2"}},
+		{[]string{"--connections", "4", "--dataplane", "kernel"}, []string{"--connections 4", "--dataplane libipsec"}},
+	} {
+		_, _, err := cgwlab(t, append([]string{"up", "--name", "scbad"}, tc.args...)...)
+		if err == nil {
+			t.Errorf("up %v succeeded", tc.args)
+			_ = lab.Down("scbad", "")
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("up %v: %v; want %q in it", tc.args, err, w)
+			}
+		}
+	}
+	for _, n := range []int{1, 2, 3, 4} {
+		if err := checkConnectionsFlag(lab.Options{Connections: n}); err != nil {
+			t.Errorf("libipsec, %d connections: %v", n, err)
+		}
+	}
+	if err := checkConnectionsFlag(lab.Options{Connections: 2, Dataplane: lab.DataplaneKernel}); err != nil {
+		t.Errorf("kernel, 2 connections: %v", err)
+	}
+}
+
+// TestFaultNames: every silence-tunnelN of a four-connection lab is a
+// fault name the command accepts (as a valid argument for completion).
+func TestFaultNames(t *testing.T) {
+	cmd := newFaultCmd(&labFlags{})
+	for n := 1; n <= 2*lab.MaxConnections; n++ {
+		name := fmt.Sprintf("silence-tunnel%d", n)
+		if !slices.Contains(cmd.ValidArgs, name) || !slices.Contains(lab.FaultNames(), name) {
+			t.Errorf("%s is not a fault name", name)
+		}
+	}
+	if !strings.Contains(cmd.Long, "silence-tunnel8") {
+		t.Errorf("fault's help does not name silence-tunnel8:\n%s", cmd.Long)
 	}
 }
 
@@ -50,7 +107,7 @@ func TestConnectionsCommands(t *testing.T) {
 
 	for _, args := range [][]string{
 		{"up", "--name", name, "--connections", "2", "--tgw"},
-		{"up", "--name", name, "--connections", "3"},
+		{"up", "--name", name, "--connections", "5"},
 		{"up", "--name", name, "--connections", "2", "--tunnels", "1"},
 	} {
 		if _, _, err := cgwlab(t, args...); err == nil {

@@ -16,8 +16,9 @@ func newFaultCmd(f *labFlags) *cobra.Command {
 		Short: "Turn a fault on (default) or off",
 		Long: "fault breaks the lab in one way:\n" +
 			"  silence-tunnel1, silence-tunnel2  drop everything to/from that AWS endpoint (in inet)\n" +
-			"  silence-tunnel3, silence-tunnel4  the same for connection 2's tunnels (--connections 2); or\n" +
-			"                                    silence-tunnel1/2 with --connection 2\n" +
+			"  silence-tunnel3 … silence-tunnel8 the same for connection 2's, 3's and 4's tunnels (tunnels 2c-1\n" +
+			"                                    and 2c of connection c, --connections 2 to 4); or\n" +
+			"                                    silence-tunnel1/2 with --connection c\n" +
 			"  block-natt                        drop UDP 4500 (in inet)\n" +
 			"  drop-icmp-vpc                     the VPC host's security group drops ICMP\n" +
 			"  no-return-route                   the VPC host itself loses its route back (it never answers)\n" +

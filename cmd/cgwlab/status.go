@@ -41,7 +41,7 @@ func newStatusCmd(f *labFlags) *cobra.Command {
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
-	cmd.Flags().IntVar(&conn, "connection", 0, "show only this connection's tunnels and return path (--connections 2)")
+	cmd.Flags().IntVar(&conn, "connection", 0, "show only this connection's tunnels and return path (--connections 2 to 4)")
 	return cmd
 }
 

@@ -27,6 +27,9 @@ func newUpCmd(f *labFlags) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Name, o.Dir = f.name, f.dir
+			if err := checkConnectionsFlag(o); err != nil {
+				return err
+			}
 			if cmd.Flags().Changed("rekey-fuzz") {
 				o.TunnelOptions.RekeyFuzz = &fuzz
 			}
@@ -75,7 +78,10 @@ func newUpCmd(f *labFlags) *cobra.Command {
 			case o.TGW:
 				fmt.Fprintf(stderr, "cgwlab: %d connections on one transit gateway (AS %d): its return traffic is spread over every tunnel with equal BGP paths (ECMP)\n", l.ConnectionCount(), lab.AWSASN)
 			case l.ConnectionCount() > 1:
-				fmt.Fprintf(stderr, "cgwlab: %d connections, each on its own virtual private gateway (connection 2: tunnels 3 and 4, VPC %s)\n", l.ConnectionCount(), lab.VPC2Network)
+				for c := 2; c <= l.ConnectionCount(); c++ {
+					fmt.Fprintf(stderr, "cgwlab: connection %d on its own virtual private gateway %s: tunnels %d and %d, VPC %s\n",
+						c, lab.VGWOf(c), lab.GlobalTunnel(c, 1), lab.GlobalTunnel(c, 2), lab.VPCNetworkOf(c))
+				}
 			}
 			if o.BGP {
 				fmt.Fprintf(stderr, "cgwlab: the AWS side speaks BGP (AS %d, neighbours the customer inside addresses); see `cgwlab bgp status`\n", lab.AWSASN)
@@ -93,10 +99,12 @@ func newUpCmd(f *labFlags) *cobra.Command {
 		"with libipsec: "+lab.AWSFaithful+" (default; each endpoint its own charon behind a vgw router, return path chosen like AWS) or "+
 			lab.AWSNewestSA+" (one charon; the return path follows the newest CHILD_SA)")
 	cmd.Flags().IntVar(&o.AWSPrefer, "aws-prefer", 0, "the tunnel (1 or 2) the faithful AWS side's static return path prefers (default 1)")
-	cmd.Flags().IntVar(&o.Connections, "connections", 1, "number of VPN connections, 1 or 2; connection 2 has tunnels 3 and 4 (endpoints "+
-		lab.Tunnel3Outside+", "+lab.Tunnel4Outside+") and, without --tgw, a virtual private gateway and VPC ("+lab.VPC2Network+") of its own")
+	cmd.Flags().IntVar(&o.Connections, "connections", 1, fmt.Sprintf("number of VPN connections, 1 to %d (libipsec; %d with --dataplane kernel); "+
+		"connection c has tunnels 2c-1 and 2c (connection 2: endpoints "+lab.Tunnel3Outside+", "+lab.Tunnel4Outside+
+		") and, without --tgw, a virtual private gateway and VPC of its own (connection 2: "+lab.VPC2Network+", connection c: 10.<10c>.100.0/24)",
+		lab.MaxConnections, lab.MaxKernelConnections))
 	cmd.Flags().BoolVar(&o.TGW, "tgw", false, "attach every connection to one transit gateway (needs --bgp): one AWS ASN, one VPC, "+
-		"and the return traffic spread over the tunnels with equal BGP paths (ECMP, maximum-paths 4)")
+		"and the return traffic spread over the tunnels with equal BGP paths (ECMP; maximum-paths: one per tunnel)")
 	cmd.Flags().StringVar(&o.Dataplane, "dataplane", lab.DataplaneLibIPsec,
 		"libipsec (charon's userspace ESP) or kernel (kernel ESP, XFRM interfaces; needs a kernel with both)")
 	// AWS tunnel options: what the AWS side does and the
@@ -109,4 +117,18 @@ func newUpCmd(f *labFlags) *cobra.Command {
 	cmd.Flags().DurationVar(&tf.RekeyMargin, "rekey-margin", 0, "AWS side's RekeyMarginTimeSeconds (default 270s; at most half the child lifetime)")
 	cmd.Flags().IntVar(&fuzz, "rekey-fuzz", 100, "AWS side's RekeyFuzzPercentage, 0-100")
 	return cmd
+}
+
+// checkConnectionsFlag refuses a --connections the lab cannot build, naming
+// the flags: 1 to lab.MaxConnections, at most lab.MaxKernelConnections
+// with --dataplane kernel. (lab.Up checks the rest: --tgw needs --bgp, …)
+func checkConnectionsFlag(o lab.Options) error {
+	switch n := o.Connections; {
+	case n < 1 || n > lab.MaxConnections:
+		return fmt.Errorf("--connections %d: want 1 to %d", n, lab.MaxConnections)
+	case o.Dataplane == lab.DataplaneKernel && n > lab.MaxKernelConnections:
+		return fmt.Errorf("--connections %d: --dataplane %s has at most %d connections; up to %d need --dataplane %s",
+			n, lab.DataplaneKernel, lab.MaxKernelConnections, lab.MaxConnections, lab.DataplaneLibIPsec)
+	}
+	return nil
 }

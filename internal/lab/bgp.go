@@ -36,7 +36,7 @@ type bgpConfig struct {
 	// MEDs set with BGPSetMED, by tunnel.
 	MEDs map[int]uint32 `json:"meds,omitempty"`
 	// OwnNetworks are what the endpoints of a connection with a gateway
-	// of its own announce (connection 2 without TGW: its VPC), by
+	// of its own announce (connections 2 on without TGW: its VPC), by
 	// connection; BGPAnnounce leaves them alone.
 	OwnNetworks map[int][]string `json:"connection_networks,omitempty"`
 }
@@ -141,8 +141,13 @@ func (l *Lab) upBGP(ctx context.Context) error {
 		l.mu.Lock()
 		defer l.mu.Unlock()
 		c := bgpConfig{AWSASN: AWSASN, CustomerASN: CustomerASN, HoldTimeS: BGPHoldTime, Networks: []string{VPCNetwork}}
-		if l.st.ownGateway(2) {
-			c.OwnNetworks = map[int][]string{2: {VPC2Network}}
+		for conn := 2; conn <= l.st.connections(); conn++ {
+			if l.st.ownGateway(conn) {
+				if c.OwnNetworks == nil {
+					c.OwnNetworks = map[int][]string{}
+				}
+				c.OwnNetworks[conn] = []string{VPCNetworkOf(conn)}
+			}
 		}
 		if err := l.writeBGP(c); err != nil {
 			return err

@@ -2,40 +2,48 @@ package lab
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
-// Several VPN connections (Options.Connections = 2, `cgwlab up
-// --connections 2`). Connection 1 is the lab as it always was. Connection 2
-// has its own two tunnels, numbered on: tunnel 3 (its tunnel 1) and tunnel
-// 4 (its tunnel 2), each with its own endpoint, random pre-shared key and
-// inside /30, and its own vpn- ID; the customer gateway (one Elastic IP)
-// is shared, as on AWS. Only the faithful libipsec AWS side has it.
+// Several VPN connections (Options.Connections = 2 to 4, `cgwlab up
+// --connections N`). Connection 1 is the lab as it always was. Connection
+// c > 1 has its own two tunnels, numbered on: tunnel 2c-1 (its tunnel 1)
+// and tunnel 2c (its tunnel 2), each with its own endpoint, random
+// pre-shared key and inside /30, and its own vpn- ID; the customer gateway
+// (one Elastic IP) is shared, as on AWS. Only the faithful libipsec AWS
+// side has more than one without a transit gateway, and only it has more
+// than two (kernel mode stops at 2). Connection 2's endpoints:
 //
 //	aws3   vgw0 10.255.3.2/30 | wan0 203.0.113.30/24 | lo <VPC>.1/32; charon for tunnel 3 only
 //	aws4   vgw0 10.255.4.2/30 | wan0 203.0.113.40/24 | lo <VPC>.1/32; charon for tunnel 4 only
 //
-// Without Options.TGW connection 2 ends on a virtual private gateway of its
-// own in front of a second VPC (the seed's Tokyo-to-Seoul kind of setup):
+// and so on: tunnel n's endpoint is aws<n> at 203.0.113.<n>0.
+//
+// Without Options.TGW connection c ends on a virtual private gateway of
+// its own in front of a VPC of its own (the seed's Tokyo-to-Seoul kind of
+// setup); for connection 2:
 //
 //	vpc2   eth0 10.20.100.110/24, default via 10.20.100.1
 //	vgw2   vpc0 10.20.100.1/24 | aws3 10.255.3.1/30 | aws4 10.255.4.1/30; one route to 172.31.16.0/20
 //
-// and each gateway picks its return path on its own, as vgw.go describes:
-// static routing over its connection's preferred tunnel (Options.AWSPrefer
-// for connection 1, tunnel 3 for connection 2), or BGP's one best path
-// over its connection's tunnels (vgw2's own zebra and bgpd; the endpoints
-// announce 10.20.100.0/24).
+// (connection c: vpc<c> and vgw<c>, 10.<10c>.100.0/24), and each gateway
+// picks its return path on its own, as vgw.go describes: static routing
+// over its connection's preferred tunnel (Options.AWSPrefer for connection
+// 1, tunnel 2c-1 for connection c), or BGP's one best path over its
+// connection's tunnels (vgw<c>'s own zebra and bgpd; the endpoints
+// announce that connection's VPC).
 //
-// With Options.TGW both connections attach to one transit gateway: vgw
-// plays it, with links to all four endpoints, one VPC (10.10.100.0/24)
+// With Options.TGW every connection attaches to one transit gateway: vgw
+// plays it, with links to all the endpoints, one VPC (10.10.100.0/24)
 // and one AWS ASN; its bgpd spreads the return traffic (tgw.go).
 //
 // The files: connection 1's download files keep their names
-// (generic.txt, vpn-connection.xml); connection 2's are in conn2/ in the
+// (generic.txt, vpn-connection.xml); connection c's are in conn<c>/ in the
 // state directory. cgw.yaml then has a connections: list, one entry per
 // connection, with the shared settings at the top level as defaults.
 
@@ -55,8 +63,71 @@ const (
 	VPC2Network    = "10.20.100.0/24" // connection 2's VPC CIDR (no TGW)
 )
 
-// MaxConnections is the most connections a lab has.
-const MaxConnections = 2
+// MaxConnections is the most connections a lab has (libipsec; kernel
+// mode has at most MaxKernelConnections).
+const MaxConnections = 4
+
+// MaxKernelConnections is the most connections a kernel-mode lab has.
+const MaxKernelConnections = 2
+
+// vpcOf is connection c's VPC host without a transit gateway: vpc, vpc2, …
+func vpcOf(c int) Host {
+	if c <= 1 {
+		return VPC
+	}
+	return Host(fmt.Sprintf("vpc%d", c))
+}
+
+// vgwOf is connection c's gateway router without a transit gateway: vgw,
+// vgw2, …
+func vgwOf(c int) Host {
+	if c <= 1 {
+		return VGW
+	}
+	return Host(fmt.Sprintf("vgw%d", c))
+}
+
+// vpcPrefix is connection c's own VPC without a transit gateway:
+// 10.<10c>.100.0/24 (10.10.100.0/24 for connection 1, VPC2Network for 2).
+func vpcPrefix(c int) netip.Prefix {
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(10 * c), 100, 0}), 24)
+}
+
+// vpcHostAddr is the host in connection c's own VPC: .110.
+func vpcHostAddr(c int) string {
+	b := vpcPrefix(c).Addr().As4()
+	b[3] = 110
+	return netip.AddrFrom4(b).String()
+}
+
+// vpcRouterAddr is connection c's gateway router's VPC address: .1.
+func vpcRouterAddr(c int) string { return vpcPrefix(c).Addr().Next().String() }
+
+// VPCHostOf returns the VPC host address behind connection c of a lab
+// without a transit gateway (VPCHost, VPC2Host, 10.30.100.110, …); on a
+// transit gateway every connection reaches VPCHost.
+func VPCHostOf(c int) string { return vpcHostAddr(max(c, 1)) }
+
+// VPCNetworkOf returns the VPC CIDR behind connection c of a lab without
+// a transit gateway (VPCNetwork, VPC2Network, 10.30.100.0/24, …).
+func VPCNetworkOf(c int) string { return vpcPrefix(max(c, 1)).String() }
+
+// VGWOf returns connection c's gateway router host without a transit
+// gateway (VGW, VGW2, vgw3, vgw4).
+func VGWOf(c int) Host { return vgwOf(c) }
+
+// hostNumber returns n for a host named prefix<n>, 0 otherwise.
+func hostNumber(h Host, prefix string) int {
+	s, ok := strings.CutPrefix(string(h), prefix)
+	if !ok || s == "" || s[0] == '0' {
+		return 0
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0
+	}
+	return n
+}
 
 // connInfo is what a connection other than the first records (the first
 // one's IDs are the state's own fields).
@@ -67,7 +138,19 @@ type connInfo struct {
 }
 
 // endpointHost reports whether h is an AWS endpoint of the faithful side.
-func endpointHost(h Host) bool { return h == AWS1 || h == AWS2 || h == AWS3 || h == AWS4 }
+func endpointHost(h Host) bool {
+	n := hostNumber(h, "aws")
+	return n >= 1 && n <= 2*MaxConnections
+}
+
+// endpointHosts are every endpoint host a faithful lab may have.
+func endpointHosts() []Host {
+	var hs []Host
+	for n := 1; n <= 2*MaxConnections; n++ {
+		hs = append(hs, endpointOf(n))
+	}
+	return hs
+}
 
 // endpointOf is tunnel n's endpoint host on the faithful side.
 func endpointOf(n int) Host { return Host(fmt.Sprintf("aws%d", n)) }
@@ -82,15 +165,18 @@ func GlobalTunnel(conn, n int) int { return (conn-1)*2 + n }
 // connections returns the number of connections (1 for older state).
 func (st *state) connections() int { return max(st.Connections, 1) }
 
-// conn2Hosts are connection 2's hosts, in topology order.
-func (st *state) conn2Hosts() []Host {
-	switch {
-	case st.connections() < 2:
-		return nil
-	case st.TGW:
-		return []Host{AWS3, AWS4}
+// connHosts are the hosts of the connections after the first, in
+// topology order: for each, its VPC and gateway router (without a transit
+// gateway) and its two endpoints.
+func (st *state) connHosts() []Host {
+	var hs []Host
+	for c := 2; c <= st.connections(); c++ {
+		if !st.TGW {
+			hs = append(hs, vpcOf(c), vgwOf(c))
+		}
+		hs = append(hs, endpointOf(GlobalTunnel(c, 1)), endpointOf(GlobalTunnel(c, 2)))
 	}
-	return []Host{VPC2, VGW2, AWS3, AWS4}
+	return hs
 }
 
 // conn is the tunnel's connection.
@@ -127,13 +213,14 @@ func (st *state) connOfTunnel(n int) int {
 }
 
 // ownGateway reports whether connection c ends on a gateway of its own
-// (vgw2): a second connection without a transit gateway.
+// (vgw<c>): a connection after the first without a transit gateway.
 func (st *state) ownGateway(c int) bool { return c > 1 && c <= st.connections() && !st.TGW }
 
-// gatewayOf returns the router host connection c ends on: vgw, or vgw2.
+// gatewayOf returns the router host connection c ends on: vgw, or
+// vgw<c>.
 func (st *state) gatewayOf(c int) Host {
 	if st.ownGateway(c) {
-		return VGW2
+		return vgwOf(c)
 	}
 	return VGW
 }
@@ -141,10 +228,13 @@ func (st *state) gatewayOf(c int) Host {
 // gateways returns the lab's gateway routers with the connections on
 // each, vgw first.
 func (st *state) gateways() []Host {
-	if st.connections() > 1 && !st.TGW {
-		return []Host{VGW, VGW2}
+	hs := []Host{VGW}
+	if !st.TGW {
+		for c := 2; c <= st.connections(); c++ {
+			hs = append(hs, vgwOf(c))
+		}
 	}
-	return []Host{VGW}
+	return hs
 }
 
 // gatewayTunnels returns the tunnels that end on gateway router h.
@@ -159,17 +249,12 @@ func (st *state) gatewayTunnels(h Host) []tunnel {
 }
 
 // gatewayConn returns the lowest connection on gateway router h.
-func (st *state) gatewayConn(h Host) int {
-	if h == VGW2 {
-		return 2
-	}
-	return 1
-}
+func (st *state) gatewayConn(h Host) int { return max(hostNumber(h, "vgw"), 1) }
 
 // vpcNetworkOf returns the VPC CIDR behind connection c.
 func (st *state) vpcNetworkOf(c int) string {
 	if st.ownGateway(c) {
-		return VPC2Network
+		return VPCNetworkOf(c)
 	}
 	return VPCNetwork
 }
@@ -177,24 +262,24 @@ func (st *state) vpcNetworkOf(c int) string {
 // vpcHostOf returns the VPC host behind connection c.
 func (st *state) vpcHostOf(c int) string {
 	if st.ownGateway(c) {
-		return VPC2Host
+		return VPCHostOf(c)
 	}
 	return VPCHost
 }
 
 // gatewayRouterID is gateway router h's BGP router ID: its VPC address.
 func gatewayRouterID(h Host) string {
-	if h == VGW2 {
-		return "10.20.100.1"
+	if c := hostNumber(h, "vgw"); c > 1 {
+		return vpcRouterAddr(c)
 	}
 	return vgwRouterID
 }
 
 // preferOf returns gateway h's static return path's preferred tunnel:
-// Options.AWSPrefer on vgw, tunnel 3 (connection 2's first) on vgw2.
+// Options.AWSPrefer on vgw, connection c's first (tunnel 2c-1) on vgw<c>.
 func (st *state) preferOf(h Host) int {
-	if h == VGW2 {
-		return 3
+	if c := hostNumber(h, "vgw"); c > 1 {
+		return GlobalTunnel(c, 1)
 	}
 	return st.prefer()
 }
@@ -246,6 +331,9 @@ func checkConnections(o Options, dp, side string, tunnels int) (int, error) {
 	switch {
 	case n < 1 || n > MaxConnections:
 		return 0, fmt.Errorf("connections: want 1 to %d, got %d", MaxConnections, n)
+	case dp == DataplaneKernel && n > MaxKernelConnections:
+		return 0, fmt.Errorf("connections: kernel mode has at most %d connections (--connections %d), got %d; more need the libipsec data plane",
+			MaxKernelConnections, MaxKernelConnections, n)
 	case o.TGW && !o.BGP:
 		return 0, fmt.Errorf("tgw: a transit gateway spreads traffic over its tunnels (ECMP) with BGP only; add --bgp")
 	case n == 1 && !o.TGW:
@@ -306,45 +394,51 @@ func (st *state) addConnections(n int, tgw bool) error {
 	return nil
 }
 
-// conn2Links are connection 2's veth pairs.
-func conn2Links(st *state) []link {
-	if st.connections() < 2 {
-		return nil
-	}
+// connLinks are the veth pairs of the connections after the first.
+func connLinks(st *state) []link {
 	var ls []link
-	gw := VGW
-	if st.ownGateway(2) {
-		ls = append(ls, link{VPC2, "eth0", VGW2, "vpc0"})
-		gw = VGW2
-	}
-	for _, n := range []int{3, 4} {
-		h, dev := endpointOf(n), fmt.Sprintf("aws%d", n)
-		ls = append(ls, link{gw, dev, h, "vgw0"}, link{h, "wan0", Inet, dev})
+	for c := 2; c <= st.connections(); c++ {
+		gw := st.gatewayOf(c)
+		if st.ownGateway(c) {
+			ls = append(ls, link{vpcOf(c), "eth0", gw, "vpc0"})
+		}
+		for _, n := range []int{GlobalTunnel(c, 1), GlobalTunnel(c, 2)} {
+			h, dev := endpointOf(n), fmt.Sprintf("aws%d", n)
+			ls = append(ls, link{gw, dev, h, "vgw0"}, link{h, "wan0", Inet, dev})
+		}
 	}
 	return ls
 }
 
-// conn2Configs adds connection 2's hosts to c: its endpoints, and vgw2
-// and vpc2 (or, on a transit gateway, the links on vgw).
-func conn2Configs(c map[Host]hostConfig, st *state, bgp bool) {
+// connConfigs adds the hosts of the connections after the first to c:
+// their endpoints, and each one's vgw<c> and vpc<c> (or, on a transit
+// gateway, the links on vgw).
+func connConfigs(c map[Host]hostConfig, st *state, bgp bool) {
 	if st.connections() < 2 {
 		return
 	}
-	vpcNet := st.vpcNetworkOf(2)
-	if st.ownGateway(2) {
-		c[VPC2] = hostConfig{ip: []string{
-			"link set eth0 up",
-			"addr add " + VPC2Host + "/24 dev eth0",
-			"route add default via 10.20.100.1",
-		}}
-		c[VGW2] = vgwConfig("10.20.100.1/24", []int{3, 4}, bgp)
-	} else {
-		c[VGW] = vgwConfig("10.10.100.1/24", []int{1, 2, 3, 4}, bgp)
+	if st.TGW {
+		var all []int
+		for _, t := range st.Tunnels {
+			all = append(all, t.Number)
+		}
+		c[VGW] = vgwConfig(vpcRouterAddr(1)+"/24", all, bgp)
 	}
 	inet := c[Inet]
-	for _, n := range []int{3, 4} {
-		c[endpointOf(n)] = endpointConfig(n, vpcNet)
-		inet.ip = append(inet.ip, inetEndpointLines(n)...)
+	for conn := 2; conn <= st.connections(); conn++ {
+		tunnels := []int{GlobalTunnel(conn, 1), GlobalTunnel(conn, 2)}
+		if st.ownGateway(conn) {
+			c[vpcOf(conn)] = hostConfig{ip: []string{
+				"link set eth0 up",
+				"addr add " + vpcHostAddr(conn) + "/24 dev eth0",
+				"route add default via " + vpcRouterAddr(conn),
+			}}
+			c[vgwOf(conn)] = vgwConfig(vpcRouterAddr(conn)+"/24", tunnels, bgp)
+		}
+		for _, n := range tunnels {
+			c[endpointOf(n)] = endpointConfig(n, st.vpcNetworkOf(conn))
+			inet.ip = append(inet.ip, inetEndpointLines(n)...)
+		}
 	}
 	c[Inet] = inet
 }

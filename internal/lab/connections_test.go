@@ -28,7 +28,11 @@ func TestCheckConnections(t *testing.T) {
 	}{
 		{"default", Options{}, DataplaneLibIPsec, AWSFaithful, 2, 1, ""},
 		{"two", Options{Connections: 2}, DataplaneLibIPsec, AWSFaithful, 2, 2, ""},
-		{"three", Options{Connections: 3}, DataplaneLibIPsec, AWSFaithful, 2, 0, "want 1 to 2"},
+		{"three", Options{Connections: 3}, DataplaneLibIPsec, AWSFaithful, 2, 3, ""},
+		{"four", Options{Connections: 4}, DataplaneLibIPsec, AWSFaithful, 2, 4, ""},
+		{"four tgw", Options{Connections: 4, TGW: true, BGP: true}, DataplaneLibIPsec, AWSFaithful, 2, 4, ""},
+		{"five", Options{Connections: 5}, DataplaneLibIPsec, AWSFaithful, 2, 0, "want 1 to 4"},
+		{"kernel three", Options{Connections: 3, TGW: true, BGP: true}, DataplaneKernel, "", 2, 0, "kernel mode has at most 2 connections (--connections 2)"},
 		{"tgw without bgp", Options{Connections: 2, TGW: true}, DataplaneLibIPsec, AWSFaithful, 2, 0, "add --bgp"},
 		{"tgw", Options{Connections: 2, TGW: true, BGP: true}, DataplaneLibIPsec, AWSFaithful, 2, 2, ""},
 		{"kernel", Options{Connections: 2}, DataplaneKernel, "", 2, 0, "--tgw"},
@@ -60,10 +64,10 @@ func TestAddConnections(t *testing.T) {
 		if st.Tunnels, err = newTunnels(2); err != nil {
 			t.Fatal(err)
 		}
-		if err := st.addConnections(2, tgw); err != nil {
+		if err := st.addConnections(4, tgw); err != nil {
 			t.Fatal(err)
 		}
-		if len(st.Tunnels) != 4 {
+		if len(st.Tunnels) != 8 {
 			t.Fatalf("tgw %v: %d tunnels", tgw, len(st.Tunnels))
 		}
 		seen := map[string]bool{}
@@ -95,6 +99,67 @@ func TestAddConnections(t *testing.T) {
 		}
 		if st.gatewayOf(2) != wantGW || st.vpcNetworkOf(2) != wantVPC {
 			t.Errorf("tgw %v: connection 2 on %s to %s", tgw, st.gatewayOf(2), st.vpcNetworkOf(2))
+		}
+		// Connections 3 and 4 follow connection 2's pattern.
+		for c, want := range map[int]struct {
+			gw             Host
+			vpcNet, vpcHst string
+			prefer         int
+		}{
+			3: {"vgw3", "10.30.100.0/24", "10.30.100.110", 5},
+			4: {"vgw4", "10.40.100.0/24", "10.40.100.110", 7},
+		} {
+			if tgw {
+				want.gw, want.vpcNet, want.vpcHst = VGW, VPCNetwork, VPCHost
+			}
+			if st.gatewayOf(c) != want.gw || st.vpcNetworkOf(c) != want.vpcNet || st.vpcHostOf(c) != want.vpcHst ||
+				!slices.Equal(tunnelNumbers(st.connTunnels(c)), []int{2*c - 1, 2 * c}) {
+				t.Errorf("tgw %v: connection %d on %s to %s (%s), tunnels %v", tgw, c, st.gatewayOf(c), st.vpcNetworkOf(c), st.vpcHostOf(c),
+					tunnelNumbers(st.connTunnels(c)))
+			}
+			if !tgw && (st.preferOf(want.gw) != want.prefer || st.gatewayConn(want.gw) != c || gatewayRouterID(want.gw) != fmt.Sprintf("10.%d.100.1", 10*c)) {
+				t.Errorf("%s: prefers %d, connection %d, router ID %s", want.gw, st.preferOf(want.gw), st.gatewayConn(want.gw), gatewayRouterID(want.gw))
+			}
+		}
+		wantGWs := []Host{VGW, VGW2, "vgw3", "vgw4"}
+		if tgw {
+			wantGWs = []Host{VGW}
+		}
+		if !slices.Equal(st.gateways(), wantGWs) {
+			t.Errorf("tgw %v: gateways %v, want %v", tgw, st.gateways(), wantGWs)
+		}
+		// Every host has links to exactly the hosts the topology names,
+		// and every interface name is unique in its namespace.
+		hosts := st.hosts()
+		devs := map[Host]map[string]bool{}
+		for _, k := range linksOf(&st) {
+			for _, e := range []struct {
+				h   Host
+				dev string
+			}{{k.a, k.aName}, {k.b, k.bName}} {
+				if !slices.Contains(hosts, e.h) {
+					t.Errorf("tgw %v: link %+v to a host the lab does not have", tgw, k)
+				}
+				if devs[e.h] == nil {
+					devs[e.h] = map[string]bool{}
+				}
+				if devs[e.h][e.dev] {
+					t.Errorf("tgw %v: %s has two %s", tgw, e.h, e.dev)
+				}
+				devs[e.h][e.dev] = true
+			}
+		}
+		cfgs := hostConfigs(&st, false)
+		for _, h := range hosts {
+			if _, ok := cfgs[h]; !ok {
+				t.Errorf("tgw %v: no configuration for %s", tgw, h)
+			}
+			if len(namespace("sc4abcdefghijklmnopq", h)) > 31 {
+				t.Errorf("%s's namespace name is too long", h)
+			}
+		}
+		if n := len(hosts); (tgw && n != 14) || (!tgw && n != 20) {
+			t.Errorf("tgw %v: %d hosts: %v", tgw, n, hosts)
 		}
 	}
 }
@@ -198,11 +263,71 @@ func TestTwoConnectionsStatic(t *testing.T) {
 	waitGatewayReturn(t, l, VGW2, 3, 20*time.Second)
 }
 
-// checkConnectionFiles checks the download files of both connections
+// TestFourConnectionsStatic: four VPN connections on four virtual
+// private gateways, static routing, on the libipsec lab. The plain
+// initiator brings up all eight tunnels; every VPC answers over its own
+// connection; each gateway keeps its own return path on its connection's
+// first tunnel (vgw 1, vgw2 3, vgw3 5, vgw4 7), and the customer closing
+// tunnel 7 moves only vgw4's. silence-tunnel8 silences connection 4's
+// second endpoint.
+func TestFourConnectionsStatic(t *testing.T) {
+	t.Parallel()
+	l := upLab(t, Options{Name: "sc4" + testName(t)[4:], Connections: 4})
+	checkConnectionFiles(t, l, awsconf.RoutingStatic)
+	if err := l.PlainInitiate(testCtx(t, 120*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	waitAWSTunnels(t, l, 60*time.Second)
+	gws := []Host{VGW, VGW2, VGWOf(3), VGWOf(4)}
+	for c, gw := range gws {
+		waitGatewayReturn(t, l, gw, GlobalTunnel(c+1, 1), 30*time.Second)
+	}
+	for c := 1; c <= 4; c++ {
+		if !ping(t, l, OnPrem, VPCHostOf(c), 3) {
+			t.Errorf("onprem cannot ping connection %d's VPC host %s", c, VPCHostOf(c))
+		}
+	}
+	st, err := l.Status(testCtx(t, 20*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Connections != 4 || len(st.Tunnels) != 8 || len(st.ReturnPaths) != 4 || len(st.ConnectionFiles) != 3 {
+		t.Fatalf("status: %d connections, %d tunnels, %d return paths, %d connection files", st.Connections, len(st.Tunnels), len(st.ReturnPaths), len(st.ConnectionFiles))
+	}
+	for i, rp := range st.ReturnPaths {
+		if rp.Gateway != gws[i] || !slices.Equal(rp.Connections, []int{i + 1}) {
+			t.Errorf("return path %d: %+v", i, rp)
+		}
+	}
+	if ts := st.Tunnels[6]; ts.Number != 7 || ts.Connection != 4 || ts.ConnTunnel != 1 || ts.AWSOutside != "203.0.113.70" {
+		t.Errorf("tunnel 7: %+v", ts)
+	}
+
+	terminateIKE(t, l, 7)
+	waitGatewayReturn(t, l, VGWOf(4), 8, 20*time.Second)
+	for c, gw := range gws[:3] {
+		if rp := gatewayReturn(t, l, gw); rp.Tunnel != GlobalTunnel(c+1, 1) {
+			t.Errorf("closing tunnel 7 moved %s's return path: %+v", gw, rp)
+		}
+	}
+	if !ping(t, l, OnPrem, VPCHostOf(4), 3) {
+		t.Error("no ping to connection 4's VPC over tunnel 8")
+	}
+	initiateIKE(t, l, 7)
+	waitGatewayReturn(t, l, VGWOf(4), 7, 20*time.Second)
+
+	fault(t, l, FaultSilenceTunnel8, true)
+	if !ping(t, l, OnPrem, VPCHostOf(4), 3) {
+		t.Error("silencing tunnel 8 broke connection 4's traffic over tunnel 7")
+	}
+	fault(t, l, FaultSilenceTunnel8, false)
+}
+
+// checkConnectionFiles checks the download files of every connection
 // with cgw's importer, and cgw.yaml's connections: list.
 func checkConnectionFiles(t *testing.T, l *Lab, routing awsconf.Routing) {
 	t.Helper()
-	for c := 1; c <= 2; c++ {
+	for c := 1; c <= l.ConnectionCount(); c++ {
 		for _, path := range []string{l.ConnGenericFile(c), l.ConnXMLFile(c)} {
 			data, err := os.ReadFile(path)
 			if err != nil {
@@ -481,4 +606,47 @@ func FuzzRouteTunnels(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestGatewayPaths: a transit gateway installs a path per tunnel it can
+// have (8 with libipsec, 4 in kernel mode), a virtual private gateway one.
+func TestGatewayPaths(t *testing.T) {
+	for _, tc := range []struct {
+		st   state
+		want int
+	}{
+		{state{}, 1},
+		{state{TGW: true}, 8},
+		{state{TGW: true, Dataplane: DataplaneKernel}, 4},
+		{state{Dataplane: DataplaneKernel}, 1},
+	} {
+		if got := tc.st.gatewayPaths(); got != tc.want {
+			t.Errorf("tgw %v, dataplane %s: maximum-paths %d, want %d", tc.st.TGW, tc.st.dataplane(), got, tc.want)
+		}
+	}
+}
+
+// TestFourConnectionsTGW: four connections on one transit gateway with
+// BGP. All eight sessions come up, and vgw's maximum-paths 8 installs one
+// multipath route over every tunnel.
+func TestFourConnectionsTGW(t *testing.T) {
+	testenv.NeedRoot(t, "network namespaces, charon, FRR")
+	if err := checkZebra(); err != nil {
+		testenv.SkipOrFail(t, err.Error())
+	}
+	t.Parallel()
+	l := upLab(t, Options{Name: "sc4t" + testName(t)[4:], Connections: 4, TGW: true, BGP: true})
+	checkConnectionFiles(t, l, awsconf.RoutingBGP)
+	ctx := testCtx(t, 5*time.Minute)
+	upCustomerBGP(t, l, ctx)
+	var rp ReturnPath
+	if !testenv.Wait(60*time.Second, func() bool {
+		rp = gatewayReturn(t, l, VGW)
+		return slices.Equal(rp.Tunnels, []int{1, 2, 3, 4, 5, 6, 7, 8})
+	}) {
+		t.Fatalf("the transit gateway's return path is not over all eight tunnels: %+v", rp)
+	}
+	if !ping(t, l, OnPrem, VPCHost, 3) {
+		t.Error("no ping across the transit gateway")
+	}
 }

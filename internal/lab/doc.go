@@ -104,14 +104,19 @@
 // as vgw does, over tunnels 3 and 4 only (static: tunnel 3 preferred).
 // With Options.TGW (needs BGP) both connections attach to one transit
 // gateway: vgw links to all four endpoints, one VPC, one AWS ASN, and its
-// bgpd has maximum-paths 4, so its zebra installs one multipath route over
+// bgpd has maximum-paths 8, so its zebra installs one multipath route over
 // every tunnel whose path ties (ECMP, as a transit gateway with VPN ECMP
 // support), and a tunnel whose session dies leaves it. Status.ReturnPath
 // .Tunnels is that set; Status.ReturnPaths has each gateway's. Faults
 // silence-tunnel3 and silence-tunnel4 silence connection 2's endpoints.
-// Several connections need the faithful libipsec side, or kernel mode on
-// a transit gateway: there the one aws host has the four outside
-// addresses, xfrm1-xfrm4 and one bgpd with four neighbours and
+// The faithful libipsec side goes up to 4 connections (MaxConnections):
+// connection c has tunnels 2c-1 and 2c (endpoints aws<2c-1>, aws<2c>),
+// without TGW its own vgw<c> and vpc<c> (10.<10c>.100.0/24), faults
+// silence-tunnel5 to silence-tunnel8, and on a transit gateway vgw's
+// maximum-paths 8 covers every tunnel. Several connections need the
+// faithful libipsec side, or kernel mode on a transit gateway (at most 2
+// connections, MaxKernelConnections): there the one aws host has the four
+// outside addresses, xfrm1-xfrm4 and one bgpd with four neighbours and
 // maximum-paths 4. See connections.go and tgw.go. StartPlainBGP (`cgwlab
 // initiate --bgp-speaker`) adds an FRR speaker in the cgw namespace that
 // announces the on-prem network equally on every tunnel, in place of cgw's

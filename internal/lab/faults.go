@@ -15,6 +15,10 @@ const (
 	FaultSilenceTunnel2   = "silence-tunnel2"    // inet drops all traffic to and from 203.0.113.20
 	FaultSilenceTunnel3   = "silence-tunnel3"    // inet drops all traffic to and from 203.0.113.30 (connection 2's tunnel 1)
 	FaultSilenceTunnel4   = "silence-tunnel4"    // inet drops all traffic to and from 203.0.113.40 (connection 2's tunnel 2)
+	FaultSilenceTunnel5   = "silence-tunnel5"    // inet drops all traffic to and from 203.0.113.50 (connection 3's tunnel 1)
+	FaultSilenceTunnel6   = "silence-tunnel6"    // inet drops all traffic to and from 203.0.113.60 (connection 3's tunnel 2)
+	FaultSilenceTunnel7   = "silence-tunnel7"    // inet drops all traffic to and from 203.0.113.70 (connection 4's tunnel 1)
+	FaultSilenceTunnel8   = "silence-tunnel8"    // inet drops all traffic to and from 203.0.113.80 (connection 4's tunnel 2)
 	FaultBlockNATT        = "block-natt"         // inet drops UDP port 4500 (either direction)
 	FaultDropICMPVPC      = "drop-icmp-vpc"      // the VPC host drops ICMP input (security group)
 	FaultNoReturnRoute    = "no-return-route"    // the VPC host itself loses its default route: it never answers
@@ -26,7 +30,8 @@ const (
 
 // FaultNames returns every fault name Fault accepts.
 func FaultNames() []string {
-	return []string{FaultSilenceTunnel1, FaultSilenceTunnel2, FaultSilenceTunnel3, FaultSilenceTunnel4, FaultBlockNATT, FaultDropICMPVPC,
+	return []string{FaultSilenceTunnel1, FaultSilenceTunnel2, FaultSilenceTunnel3, FaultSilenceTunnel4,
+		FaultSilenceTunnel5, FaultSilenceTunnel6, FaultSilenceTunnel7, FaultSilenceTunnel8, FaultBlockNATT, FaultDropICMPVPC,
 		FaultNoReturnRoute, FaultVPCRouteTable, FaultNATMapping, FaultRestartAWSCharon, FaultRestartCGWCharon}
 }
 
@@ -40,10 +45,12 @@ func (l *Lab) Fault(ctx context.Context, name string, on bool) error {
 	defer l.mu.Unlock()
 	var err error
 	switch name {
-	case FaultSilenceTunnel1, FaultSilenceTunnel2, FaultSilenceTunnel3, FaultSilenceTunnel4:
+	case FaultSilenceTunnel1, FaultSilenceTunnel2, FaultSilenceTunnel3, FaultSilenceTunnel4,
+		FaultSilenceTunnel5, FaultSilenceTunnel6, FaultSilenceTunnel7, FaultSilenceTunnel8:
 		n := int(name[len(name)-1] - '0')
 		if l.st.connOfTunnel(n) == 0 && n > 2 {
-			return fmt.Errorf("fault %s: the lab has no tunnel %d (it has %d connection(s); tunnels 3 and 4 are connection 2's)", name, n, l.st.connections())
+			return fmt.Errorf("fault %s: the lab has no tunnel %d (it has %d connection(s); tunnels %d and %d are connection %d's)",
+				name, n, l.st.connections(), GlobalTunnel((n+1)/2, 1), GlobalTunnel((n+1)/2, 2), (n+1)/2)
 		}
 		addr := tunnelOutside(n)
 		err = l.nftTable(ctx, Inet, strings.ReplaceAll(name, "-", "_"), on, fmt.Sprintf(

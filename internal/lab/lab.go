@@ -30,7 +30,11 @@ const (
 // has either VGW, AWS1 and AWS2 (AWSFaithful) or AWS (AWSNewestSA, kernel
 // mode). Lab.Hosts returns one lab's.
 func AllHosts() []Host {
-	return []Host{VPC, VGW, AWS1, AWS2, VPC2, VGW2, AWS3, AWS4, AWS, Inet, NAT, CGW, OnPrem}
+	hs := []Host{VPC, VGW, AWS1, AWS2}
+	for c := 2; c <= MaxConnections; c++ {
+		hs = append(hs, vpcOf(c), vgwOf(c), endpointOf(GlobalTunnel(c, 1)), endpointOf(GlobalTunnel(c, 2)))
+	}
+	return append(hs, AWS, Inet, NAT, CGW, OnPrem)
 }
 
 // Hosts returns the lab's own hosts in topology order.
@@ -113,14 +117,17 @@ type Options struct {
 	// Up starts it detached and records it; Down stops it. By default
 	// the watcher is a goroutine of the Lab, stopped by Close.
 	WatcherCommand []string
-	// Connections is the number of VPN connections, 1 (default) or 2;
-	// connection 2 has tunnels 3 and 4 (endpoints aws3, aws4). Without
-	// TGW it ends on a second virtual private gateway with a VPC of its
-	// own (vgw2, vpc2, 10.20.100.0/24). See connections.go.
+	// Connections is the number of VPN connections, 1 (default) to
+	// MaxConnections (MaxKernelConnections in kernel mode); connection c
+	// has tunnels 2c-1 and 2c (endpoints aws<2c-1>, aws<2c>): connection 2
+	// tunnels 3 and 4. Without TGW each ends on a virtual private gateway
+	// with a VPC of its own (vgw2, vpc2, 10.20.100.0/24; vgw3, vpc3,
+	// 10.30.100.0/24; …). See connections.go.
 	Connections int
 	// TGW attaches every connection to one transit gateway (needs BGP):
 	// one AWS ASN, one VPC, and ECMP over the tunnels whose paths are
-	// equal (vgw's bgpd has maximum-paths 4). See tgw.go.
+	// equal (vgw's bgpd has maximum-paths 2*MaxConnections, one per
+	// tunnel it can have). See tgw.go.
 	TGW bool
 	// Logf receives progress lines; nil discards them.
 	Logf func(format string, args ...any)

@@ -40,7 +40,7 @@ type state struct {
 
 	// Several connections (connections.go): Connections is their number
 	// (0 in older state files: 1), TGW says they attach to one transit
-	// gateway (TransitGatewayID), Extra holds connection 2's IDs.
+	// gateway (TransitGatewayID), Extra holds the IDs of connections 2 on.
 	Connections      int        `json:"connections,omitempty"`
 	TGW              bool       `json:"tgw,omitempty"`
 	TransitGatewayID string     `json:"transit_gateway_id,omitempty"`
@@ -55,7 +55,7 @@ func (st *state) faithful() bool { return st.AWSSide == AWSFaithful }
 // hosts returns the lab's hosts in topology order.
 func (st *state) hosts() []Host {
 	if st.faithful() {
-		return append(append([]Host{VPC, VGW, AWS1, AWS2}, st.conn2Hosts()...), Inet, NAT, CGW, OnPrem)
+		return append(append([]Host{VPC, VGW, AWS1, AWS2}, st.connHosts()...), Inet, NAT, CGW, OnPrem)
 	}
 	return []Host{VPC, AWS, Inet, NAT, CGW, OnPrem}
 }
@@ -65,15 +65,10 @@ func (st *state) endpoint(n int) Host {
 	if !st.faithful() {
 		return AWS
 	}
-	switch n {
-	case 2:
-		return AWS2
-	case 3:
-		return AWS3
-	case 4:
-		return AWS4
+	if n < 1 || n > 2*MaxConnections {
+		return AWS1
 	}
-	return AWS1
+	return endpointOf(n)
 }
 
 // awsHosts returns the hosts of the AWS side's charons.

@@ -110,7 +110,7 @@ func mountsLabRun(mountinfo, dir string) bool {
 		if len(f) < 5 || f[4] != "/run" {
 			continue
 		}
-		for _, h := range []Host{AWS, AWS1, AWS2, AWS3, AWS4, CGW} {
+		for _, h := range append(endpointHosts(), AWS, CGW) {
 			want := filepath.Join(dir, string(h))
 			// Root is want with the filesystem's mount point cut off.
 			// Demand the lab directory's own name in it, so that another

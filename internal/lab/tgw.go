@@ -9,14 +9,16 @@ import (
 	"strings"
 )
 
-// A transit gateway (Options.TGW, `cgwlab up --connections 2 --tgw --bgp`):
-// both connections attach to one gateway, played by vgw, with links to all
-// four endpoints and one VPC behind it (10.10.100.0/24). Every endpoint's
+// A transit gateway (Options.TGW, `cgwlab up --connections 2 --tgw --bgp`,
+// up to 4 connections with libipsec): every connection attaches to one
+// gateway, played by vgw, with links to all the endpoints and one VPC
+// behind it (10.10.100.0/24). Every endpoint's
 // bgpd is AS 64512 (the transit gateway's one Amazon-side ASN), keeps its
 // AWS-like session to its tunnel's customer inside address (keepalive 10 s,
 // hold 30 s, maximum-prefix 100, AWS-like DPD on its charon) and passes
 // what it learns to vgw over iBGP with next-hop-self, as on a virtual
-// private gateway. vgw's bgpd differs: maximum-paths 4 (and ibgp 4), so
+// private gateway. vgw's bgpd differs: maximum-paths 8 (and ibgp 8: one
+// per tunnel of MaxConnections connections), so
 // the paths that tie on everything BGP compares before the router ID (the
 // same prefix, AS path, origin, MED) are all installed, and zebra puts one
 // multipath route over their endpoints into vgw's kernel: AWS's return
@@ -29,17 +31,23 @@ import (
 // In kernel mode (the VM: one aws host, route-based) a transit gateway is
 // the aws host with an outside address and an XFRM interface per tunnel
 // (xfrm1-xfrm4, if_id = the tunnel number) and one bgpd with a neighbour
-// per tunnel and maximum-paths 4: its zebra installs one multipath route
+// per tunnel and maximum-paths 4 (at most four tunnels there): its zebra installs one multipath route
 // over the XFRM interfaces of the equal paths. Its sessions keep AWS's
 // timers and prefix limit, and its charon AWS's DPD.
 
 // tgwPaths is the transit gateway's maximum-paths: one per tunnel of
-// MaxConnections connections.
-const tgwPaths = 2 * MaxConnections
+// MaxConnections connections (kernel mode: of MaxKernelConnections).
+const (
+	tgwPaths       = 2 * MaxConnections
+	tgwKernelPaths = 2 * MaxKernelConnections
+)
 
 // gatewayPaths is the maximum-paths of the lab's gateway routers.
 func (st *state) gatewayPaths() int {
-	if st.TGW {
+	switch {
+	case st.TGW && st.kernel():
+		return tgwKernelPaths
+	case st.TGW:
 		return tgwPaths
 	}
 	return 1

@@ -29,7 +29,7 @@ func linksOf(st *state) []link {
 			{VGW, "aws2", AWS2, "vgw0"},
 			{AWS1, "wan0", Inet, "aws1"},
 			{AWS2, "wan0", Inet, "aws2"},
-		}, append(conn2Links(st), customer...)...)
+		}, append(connLinks(st), customer...)...)
 	}
 	return append([]link{
 		{VPC, "eth0", AWS, "vpc0"},
@@ -119,7 +119,7 @@ func hostConfigs(st *state, bgp bool) map[Host]hostConfig {
 	}
 	if st.faithful() {
 		faithfulConfigs(c, bgp)
-		conn2Configs(c, st, bgp)
+		connConfigs(c, st, bgp)
 	} else {
 		awsHostConns(c, st)
 	}

@@ -329,7 +329,7 @@ func removeStateDir(dir string) error {
 		return nil
 	}
 	for _, f := range []string{"state.json", "state.json.tmp", "generic.txt", "vpn-connection.xml", jsonFileName, "cgw.yaml", "cgw.sock", "aws", "aws1", "aws2", "vgw", "cgw", "bgp.json",
-		"aws3", "aws4", "vgw2", "conn2", "ec2api"} {
+		"aws3", "aws4", "aws5", "aws6", "aws7", "aws8", "vgw2", "vgw3", "vgw4", "conn2", "conn3", "conn4", "ec2api"} {
 		if err := os.RemoveAll(filepath.Join(dir, f)); err != nil {
 			return fmt.Errorf("removing the state directory: %w", err)
 		}

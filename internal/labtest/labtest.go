@@ -103,8 +103,14 @@ type Pinger struct {
 // StartPinger starts `ping -D -i interval` from onprem to the VPC host.
 func StartPinger(t testing.TB, l *lab.Lab, interval time.Duration) *Pinger {
 	t.Helper()
+	return StartPingerTo(t, l, lab.VPCHost, interval)
+}
+
+// StartPingerTo is StartPinger to target (another connection's VPC host).
+func StartPingerTo(t testing.TB, l *lab.Lab, target string, interval time.Duration) *Pinger {
+	t.Helper()
 	p := &Pinger{out: &SyncBuffer{}, done: make(chan struct{})}
-	p.cmd = l.Command(context.Background(), lab.OnPrem, "ping", "-n", "-D", "-i", strconv.FormatFloat(interval.Seconds(), 'f', 2, 64), "-W", "1", lab.VPCHost)
+	p.cmd = l.Command(context.Background(), lab.OnPrem, "ping", "-n", "-D", "-i", strconv.FormatFloat(interval.Seconds(), 'f', 2, 64), "-W", "1", target)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("ping: %v", err)
