@@ -795,7 +795,8 @@ mark "tgw: PASS"
 # route back over xfrm1-4, and 64 UDP flows spread over all four tunnels
 # in both directions (counted on cgw's XFRM interfaces going out, on the
 # AWS side's coming back). Then tunnel 3 is silenced: its interface leaves
-# cgw's group (today at its session's hold timer), and the 64 flows, the
+# cgw's group (today when cgw's charon's DPD clears the SA or the
+# session's hold timer ends, whichever is first), and the 64 flows, the
 # same sockets as before, are sent again: those that went over tunnels 1,
 # 2 and 4 must still go over the same tunnel; only tunnel 3's moved.
 run "tgw-cgw: cgwlab down" cgwlab down
