@@ -870,24 +870,28 @@ ping_ok tgw-cgw
 FLOWCTL=/tmp/flows.ctl
 rm -f "$FLOWCTL"
 mkfifo "$FLOWCTL"
+rm -f /tmp/flows.ready
 ip netns exec "$NS_ONPREM" bash -c '
 	exec 4<>'"$FLOWCTL"'
 	fds=()
 	for i in $(seq 64); do exec {fd}>/dev/udp/'"$VPC"'/9 || exit 1; fds+=("$fd"); done
+	: >/tmp/flows.ready
 	while read -r c <&4 && [ "$c" = send ]; do
 		for fd in "${fds[@]}"; do echo flow >&"$fd"; done
 	done' 2>/tmp/flows.err &
 FLOW_PID=$!
 # flow_ports: the local ports of the onprem namespace's UDP sockets
-# connected to the VPC host's port 9 (/proc/net/udp: little-endian hex).
+# connected to the VPC host's port 9 (/proc/net/udp: little-endian hex),
+# each once. Read only once the sender has all 64 open (/tmp/flows.ready):
+# a read while sockets are being added can list some twice.
 flow_ports() {
 	local rem
 	rem=$(printf '%02X%02X%02X%02X:0009' $(tr . ' ' <<<"$VPC" | awk '{ print $4, $3, $2, $1 }'))
 	ip netns exec "$NS_ONPREM" cat /proc/net/udp | while read -r _ l r _; do
 		[ "$r" = "$rem" ] && echo $((16#${l#*:}))
-	done | sort -n | tr '\n' ' '
+	done | sort -nu | tr '\n' ' '
 }
-ports64() { FLOW_PORTS=$(flow_ports); [ "$(wc -w <<<"$FLOW_PORTS")" -eq 64 ]; }
+ports64() { [ -e /tmp/flows.ready ] && FLOW_PORTS=$(flow_ports) && [ "$(wc -w <<<"$FLOW_PORTS")" -eq 64 ]; }
 wait_for "tgw-cgw: 64 UDP sockets to $VPC:9 in $NS_ONPREM: $(cat /tmp/flows.err)" 10 ports64
 # flow_round LABEL: counters in the cgw namespace's forward hook, one per
 # source port and cgw XFRM interface; one datagram per flow; waits until
