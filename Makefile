@@ -11,7 +11,7 @@ GO ?= go
 # Debian packages the tests and the lab need at run time.
 DEBS := strongswan-charon strongswan-swanctl libcharon-extra-plugins \
 	libstrongswan-standard-plugins nftables tcpdump iputils-ping iproute2 \
-	systemd frr qemu-system-x86 busybox-static kmod cpio lintian strace tshark time stress-ng
+	systemd frr qemu-system-x86 busybox-static kmod cpio lintian strace tshark time stress-ng iperf3
 BIN := bin
 # The version cgw reports (cgw --version, cgw version --json).
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)

@@ -16,7 +16,11 @@
 // reaches its console, otherwise TCG; CGW_VMTEST_ACCEL=kvm|tcg forces one.
 // Inside, guest/lab.sh brings the lab up in kernel mode, checks the lab
 // with the plain initiator, then runs cgw and checks it, then does it again
-// with the lab's BGP (`cgwlab up --bgp`). When those pass, /init execs the
+// with the lab's BGP (`cgwlab up --bgp`), then with two connections on the
+// lab's transit gateway (`--connections 2 --tgw --bgp`: four tunnels, ECMP
+// both ways, a silenced tunnel moving only its own flows), first with the
+// plain initiator and then with cgw (Options.Bench adds an iperf3
+// throughput ratio, four tunnels against one). When those pass, /init execs the
 // host's systemd as PID 1, and guest/systemd.sh drives configs/cgw.service
 // through systemctl (READY=1, the watchdog, reload, ExecStopPost cleanup
 // after a crash and a stop, the sandbox holding) and powers off. The guest

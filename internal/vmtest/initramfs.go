@@ -26,7 +26,8 @@ const baseFormat = "cgw-vmtest-base-9"
 // shared-library closure. Symlinks on the way (modprobe -> kmod, merged
 // /usr) are reproduced.
 var guestBinaries = []string{"busybox", "bash", "ip", "ping", "nft", "kmod", "modprobe", "insmod", "depmod",
-	"sysctl", "flock", "swanctl", "systemctl", "kill", "umount"}
+	"sysctl", "flock", "swanctl", "systemctl", "kill", "umount",
+	"iperf3"} // iperf3: phase 3c's throughput benchmark (Options.Bench)
 
 // charonFiles are strongSwan's charon and the plugins the lab loads in
 // kernel mode (internal/lab pluginsKernel) plus the crypto plugins charon

@@ -51,6 +51,10 @@ type Options struct {
 	// probe: KVM when a short KVM boot works, else TCG (the test takes it
 	// from $CGW_VMTEST_ACCEL).
 	Accel string
+	// Bench adds the throughput benchmark to phase 3c: iperf3 over the
+	// four ECMP tunnels against one (the guest finds /lab/bench; the test
+	// sets it from $CGW_VMTEST_BENCH, BenchmarkVMECMPThroughput always).
+	Bench bool
 	// Timeout bounds the VM; default 540 s.
 	Timeout time.Duration
 	// Logf receives progress and the guest's "@@", "TIMING" and "RESULT"
@@ -141,7 +145,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	var overlay string
 	if err := step("build cgw, cgwlab and the overlay", func() (err error) {
-		overlay, err = buildOverlay(ctx, o.ModuleDir, o.WorkDir, o.GuestScript)
+		overlay, err = buildOverlay(ctx, o.ModuleDir, o.WorkDir, o.GuestScript, o.Bench)
 		return err
 	}); err != nil {
 		return nil, err
@@ -176,9 +180,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 // buildOverlay builds cgw and cgwlab (static, CGO_ENABLED=0) and writes
 // the second archive: /init, /lab/lab.sh, the systemd phase (its script
-// and unit, configs/cgw.service with the test's drop-in) and the two
-// binaries.
-func buildOverlay(ctx context.Context, moduleDir, work, script string) (string, error) {
+// and unit, configs/cgw.service with the test's drop-in), the two
+// binaries and, with bench, /lab/bench.
+func buildOverlay(ctx context.Context, moduleDir, work, script string, bench bool) (string, error) {
 	lab := guestLab
 	if script != "" {
 		b, err := os.ReadFile(script)
@@ -221,6 +225,9 @@ func buildOverlay(ctx context.Context, moduleDir, work, script string) (string, 
 		"/etc/systemd/system/cgw.service.d/vmtest.conf":                  {kind: 'b', perm: 0o644, data: guestCgwDropIn},
 		"/etc/systemd/system/cgw-vmtest.service":                         {kind: 'b', perm: 0o644, data: guestSystemdUnit},
 		"/etc/systemd/system/multi-user.target.wants/cgw-vmtest.service": {kind: 'l', target: "../cgw-vmtest.service"},
+	}
+	if bench {
+		im["/lab/bench"] = entry{kind: 'b', perm: 0o644, data: []byte("1\n")}
 	}
 	out := filepath.Join(work, "overlay.cpio")
 	if err := im.writeFile(out); err != nil {

@@ -47,6 +47,7 @@ var hostTools = []tool{
 	{name: "systemctl", pkg: "systemd"},
 	{name: "kill", pkg: "procps"},
 	{name: "umount", pkg: "mount"},
+	{name: "iperf3", pkg: "iperf3"},
 }
 
 // MissingTools returns what the harness needs and does not find, one
