@@ -9,9 +9,10 @@
 #   kmod             depmod/modprobe for the kernel's modules (host and guest)
 #   cpio             not run by the harness (it writes its archives itself);
 #                    handy for looking into them: cpio -t < initrd.cpio
+#   iperf3           the ECMP throughput benchmark in the guest (phase 3c)
 set -euo pipefail
 
-pkgs=(qemu-system-x86 busybox-static kmod cpio)
+pkgs=(qemu-system-x86 busybox-static kmod cpio iperf3)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
