@@ -38,8 +38,8 @@ func (cn *connection) observe(kernel bool, now time.Time) view {
 		}
 		v.tunnels = append(v.tunnels, tv)
 	}
-	if cn.prober != nil {
-		h := cn.prober.view(now)
+	if p := cn.judge(); p != nil {
+		h := p.view(now)
 		v.probe = &probeView{lost: h.Lost, firstLost: h.FirstLost, lastReply: h.LastReply, firstReply: h.FirstReply}
 	}
 	if b := cn.bgp; b != nil {
@@ -97,8 +97,13 @@ func (g *Gateway) decide(ctx context.Context, c *ike.Client, results chan initRe
 			cn.log.Warn("rekey failed", "tunnel", a.rekey, "err", err)
 		}
 	}
-	if a.resetProbes && cn.prober != nil {
-		cn.prober.reset(now)
+	if a.resetProbes {
+		if cn.prober != nil {
+			cn.prober.reset(now)
+		}
+		for _, pp := range cn.paths {
+			pp.p.reset(now)
+		}
 	}
 	for _, n := range a.terminate {
 		// Taken down so it is initiated afresh; the reconcile does that

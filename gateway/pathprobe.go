@@ -167,6 +167,21 @@ func (cn *connection) judgePaths(now time.Time) {
 	}
 }
 
+// judge returns the prober whose view the failover policy and status
+// read: with path probes, the active tunnel's own, which judges exactly
+// the tunnel the policy names whatever the routes hash (the connection's
+// probe follows its monitors' route, which with a monitor that several
+// connections probe is the multipath route: it judged whichever tunnel
+// the hash picked, and a dead tunnel of another connection failed this
+// one over); otherwise, and while no tunnel is active, the connection's
+// probe.
+func (cn *connection) judge() *prober {
+	if pp := cn.paths[cn.active]; pp != nil {
+		return pp.p
+	}
+	return cn.prober
+}
+
 // pathOut reports whether tunnel n's path probes took it out of the
 // multipath routes.
 func (cn *connection) pathOut(n int) bool {

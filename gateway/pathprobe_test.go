@@ -91,3 +91,22 @@ func TestJudgePaths(t *testing.T) {
 		})
 	}
 }
+
+// TestJudgeIsTheActiveTunnelsPathProber: with path probes the policy reads
+// the active tunnel's own, not the connection's probe (which follows the
+// multipath route's hash when its monitor is shared); without an active
+// tunnel, or without path probes, the connection's probe.
+func TestJudgeIsTheActiveTunnelsPathProber(t *testing.T) {
+	own, p1, p2 := &prober{}, &prober{}, &prober{}
+	cn := &connection{prober: own, paths: map[int]*pathProbe{1: {p: p1}, 2: {p: p2}}}
+	for active, want := range map[int]*prober{0: own, 1: p1, 2: p2} {
+		cn.active = active
+		if got := cn.judge(); got != want {
+			t.Errorf("active %d: judge is %p, want %p", active, got, want)
+		}
+	}
+	cn.paths, cn.active = nil, 2
+	if got := cn.judge(); got != own {
+		t.Errorf("without path probes: judge is %p, want the connection's probe %p", got, own)
+	}
+}

@@ -329,8 +329,8 @@ func (cn *connection) snapshot(now time.Time, ready bool) ConnectionStatus {
 	if ready && s.ActiveTunnel == 0 {
 		s.warnings = append(s.warnings, "no tunnel carries traffic: the VPC networks are unreachable (cgw routes them to unreachable rather than out of the outside interface in clear)")
 	}
-	if cn.prober != nil {
-		h := cn.prober.view(now)
+	if p := cn.judge(); p != nil {
+		h := p.view(now)
 		ps := &ProbeStatus{Lost: h.Lost, RTTMs: float64(h.RTT.Microseconds()) / 1000, Sent: h.Sent, Replies: h.Replies, LastReplyAgoS: -1}
 		if !h.LastReply.IsZero() {
 			ps.LastReplyAgoS = now.Sub(h.LastReply).Seconds()

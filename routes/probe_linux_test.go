@@ -19,8 +19,8 @@ import (
 // TestIntegrationProbeViaDevice: what the gateway's per-tunnel probes rely
 // on. An echo request sent with a tunnel's device as its output interface
 // (IP_PKTINFO) leaves by that device whatever cgw's routes say: the
-// multipath route, the monitor's own route via another tunnel, or only the
-// guard (the kernel's lookup with an output interface takes no route via
+// multipath route (the member on that device, not the one the hash
+// picks), the monitor's own route via another tunnel, or only the guard (the kernel's lookup with an output interface takes no route via
 // another device, and when it finds none it sends on-link out of the one
 // named). Traffic that names no interface keeps to the monitor's route.
 // A device-named request never falls to another device or the main table;
@@ -39,9 +39,6 @@ func TestIntegrationProbeViaDevice(t *testing.T) {
 		st.Paths = append(st.Paths, Path{Dst: monitor, Via: []string{"t1"}})
 		return st
 	}
-	if err := m.Set(ctx, state()); err != nil {
-		t.Fatalf("Set: %v", err)
-	}
 	reqs := newEchoSink(t, l)
 	var conn *icmpecho.Conn
 	if err := netnsrun.Run(tn.ns, func() (err error) { conn, err = icmpecho.Listen("", addr("172.31.16.1")); return err }); err != nil {
@@ -54,6 +51,21 @@ func TestIntegrationProbeViaDevice(t *testing.T) {
 			return 0
 		}
 		return tn.link(t, dev).Attrs().Index
+	}
+	// The monitor not pinned (two connections probe it): the lookup
+	// takes the multipath route's member on the device named, not the
+	// one the hash would pick.
+	if err := m.Set(ctx, l.state()); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	for id, dev := range map[uint16]string{21: "cgw-t1", 22: "cgw-t2", 23: "cgw-t3", 24: "cgw-t4"} {
+		if got := reqs.await(t, id, func(seq uint16) error { return conn.SendVia(dst, via(dev), id, seq, []byte("cgw-probe")) }); got != dev {
+			t.Errorf("over the multipath route: echo request id %d sent via %q arrived from %q", id, dev, got)
+		}
+	}
+	// Pinned: the monitor's own route via t1 comes first.
+	if err := m.Set(ctx, state()); err != nil {
+		t.Fatalf("Set: %v", err)
 	}
 	for id, dev := range map[uint16]string{1: "cgw-t1", 2: "cgw-t2", 3: "cgw-t3", 4: "cgw-t4", 9: ""} {
 		wantDev := dev

@@ -1024,9 +1024,11 @@ mark "tgw-cgw: before the silence, by tunnel: $CGW_FLOWS"
 
 run "tgw-cgw: cgwlab fault silence-tunnel3 on" cgwlab fault silence-tunnel3 on
 t=$EPOCHREALTIME
-# Today cgw drops a tunnel from the group when its BGP session ends (hold
-# timer 30 s) or charon's DPD clears the SA; the limit is the hold timer
-# with a margin. Tunnels 1, 2 and 4 must stay in all along.
+# cgw drops a tunnel from the group when its own path probes are lost while
+# the other tunnel's are answered (about a second), else when its BGP
+# session ends (hold timer 30 s) or charon's DPD clears the SA; the limit
+# is the hold timer with a margin. Tunnels 1, 2 and 4 must stay in all
+# along.
 gone3() {
 	local d
 	cgw_alive
@@ -1039,6 +1041,21 @@ gone3() {
 wait_for "tgw-cgw: cgw-xfrm3 out of cgw's route, 1, 2 and 4 in: $(cgw_ecmp_devs)" 75 gone3
 timing tgwc_silenced_path_gone_s "$WAITED_S"
 mark "tgw-cgw: tunnel 3 silenced; cgw's group without it after $WAITED_S s: $(cgw_ecmp_devs), buckets $(group_buckets)"
+# The path probes: when tunnel 3's own probes took it out (the monitor's
+# replies came back by another tunnel), it left within about a second of
+# its first lost probe, and connection 1, both of whose tunnels stayed
+# healthy, did not fail over. When the replies' way back was tunnel 3
+# itself (the AWS side's hash, seeded at boot), every probe went
+# unanswered and it left at DPD or the hold timer, as before.
+if grep -q "own probes unanswered.* connection=conn2 tunnel=1 " /tmp/cgw.log; then
+	timing tgwc_path_probes 1
+	f=$(cgw status --socket "$SOCK" --json 2>/dev/null | sed '/"connections": \[/,$d' | grep -o '"failovers": [0-9]*' | grep -o '[0-9]*$')
+	[ "$f" = 0 ] || fail "tgw-cgw: connection 1 failed over ($f) while only tunnel 3 (connection 2's) was silenced: $(grep -E 'failover|own probes' /tmp/cgw.log | tail -5 | tr '\n' ' ')"
+	mark "tgw-cgw: tunnel 3's own probes took it out; connection 1 did not fail over"
+else
+	timing tgwc_path_probes 0
+	mark "tgw-cgw: every probe unanswered (the way back was tunnel 3): out at DPD or the hold timer"
+fi
 aws_still() {
 	local n
 	for n in 1 2 4; do
