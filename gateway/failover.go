@@ -101,7 +101,11 @@ func (g *Gateway) decide(ctx context.Context, c *ike.Client, results chan initRe
 		if cn.prober != nil {
 			cn.prober.reset(now)
 		}
-		for _, pp := range cn.paths {
+		// The new active tunnel's path probes judge the new path from
+		// now on; the others keep their loss clocks: the old tunnel's is
+		// what takes it out of the multipath routes, and restarting it
+		// delayed that by a detect_after (0.8 s in the VM).
+		if pp := cn.paths[a.active]; pp != nil {
 			pp.p.reset(now)
 		}
 	}
