@@ -209,6 +209,12 @@ func listSAs(ctx context.Context, socket string) ([]ikeSA, error) {
 		default:
 			return out, nil
 		}
+		if m == nil {
+			// govici hands the listener's errors over as events without a
+			// message (seen once under load: a nil dereference here); the
+			// daemon's ike client skips them the same way.
+			continue
+		}
 		for _, name := range m.Keys() {
 			ike, ok := m.Get(name).(*vici.Message)
 			if !ok {
